@@ -1,0 +1,142 @@
+import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase, type Database } from '../storage-layer/db';
+import { Ledger } from '../storage-layer/ledger';
+import { verifyLedger } from '../storage-layer/verify-ledger';
+import { verifyInclusion } from '../storage-layer/merkle';
+import { verifyCheckpointSignature } from '../storage-layer/checkpoint';
+import { leafHash } from '../storage-layer/merkle';
+import { APP_ROLE } from '../storage-layer/ledger-schema';
+import { openPeer, openTestDatabase, onRealPostgres } from './support/db';
+import { openTestLedger } from './support/ledger';
+
+describe('ledger', () => {
+  let db: Database;
+  let ledger: Ledger;
+
+  beforeEach(async () => {
+    db = await openTestDatabase();
+    ledger = await openTestLedger(db, { checkpointEvery: 10 });
+  });
+  afterEach(async () => {
+    await ledger.close();
+    await db.close();
+  });
+
+  it('appends entries that chain, hash and verify', async () => {
+    const receipts = [];
+    for (let wave = 0; wave < 5; wave++) {
+      // Five concurrent producers a wave: each wave is one group commit.
+      receipts.push(...(await Promise.all(Array.from({ length: 5 }, (_, i) => ledger.append({ kind: 'ingestion', actor: 'provider:acme', payload: { batch: wave * 5 + i } })))));
+    }
+    const seqs = receipts.map((r) => r.seq).sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: 25 }, (_, i) => i + 1)); // entry 0 publishes the key
+    for (const r of receipts) {
+      const entry = await ledger.getEntry(r.seq);
+      assert.equal(entry.leafHash, r.leafHash);
+      assert.equal(leafHash(Buffer.from(entry.canonical, 'utf8')).toString('hex'), r.leafHash);
+      const previous = await ledger.getEntry(r.seq - 1);
+      assert.equal(entry.prevHash, previous.leafHash, `prev of ${r.seq}`);
+      if (!r.checkpoint && !r.checkpointDueBy) assert.fail(`receipt ${JSON.stringify(r)} carries no checkpoint nor promise`);
+    }
+    const report = await verifyLedger(db);
+    assert.equal(report.ok, true, JSON.stringify(report.damage));
+    assert.equal(report.entries, 26);
+    assert.ok(report.checkpointsChecked >= 2, `checked ${report.checkpointsChecked} checkpoints`);
+  });
+
+  it('stores the exact canonical bytes that were hashed, with the key entry first', async () => {
+    const first = await ledger.getEntry(0);
+    const body = JSON.parse(first.canonical);
+    assert.equal(body.kind, 'key');
+    assert.equal(body.payload.publicKey, ledger.signingKey.publicKeyBase64);
+    assert.equal(body.prev, '0'.repeat(64));
+  });
+
+  it('serves an inclusion proof that verifies against a signed checkpoint', async () => {
+    const r = await ledger.append({ kind: 'consent', actor: 'patient:p1', payload: { grant: 'g1' } });
+    const { entry, proof, checkpoint } = await ledger.entryWithProof(r.seq);
+    assert.ok(verifyCheckpointSignature(checkpoint, ledger.signingKey.publicKeyBase64));
+    assert.ok(verifyInclusion(Buffer.from(entry.leafHash, 'hex'), proof.leafIndex, proof.treeSize, proof.hashes.map((h) => Buffer.from(h, 'hex')), Buffer.from(checkpoint.rootHash, 'hex')));
+  });
+
+  it('rejects bad input with a typed error naming the field', async () => {
+    await assert.rejects(ledger.append({ kind: 'bogus' as 'query', actor: 'x', payload: {} }), /kind/);
+    await assert.rejects(ledger.append({ kind: 'query', actor: '', payload: {} }), /actor/);
+    await assert.rejects(ledger.append({ kind: 'query', actor: 'x', payload: [] as unknown as Record<string, unknown> }), /payload/);
+    assert.equal((await verifyLedger(db)).ok, true);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE through its triggers', async () => {
+    await ledger.append({ kind: 'query', actor: 'researcher:r', payload: {} });
+    await assert.rejects(db.knex('ledger_entries').update({ actor: 'mallory' }).where({ seq: 1 }), /append-only/);
+    await assert.rejects(db.knex('ledger_entries').where({ seq: 1 }).del(), /append-only/);
+    await assert.rejects(db.knex.raw('TRUNCATE ledger_entries'), /append-only/);
+    await ledger.checkpointNow();
+    await assert.rejects(db.knex('ledger_checkpoints').del(), /append-only/);
+    assert.equal((await verifyLedger(db)).ok, true);
+  });
+
+  it('refuses a fork at the database level (UNIQUE(seq), UNIQUE(prev_hash))', async () => {
+    await ledger.append({ kind: 'query', actor: 'r', payload: {} });
+    const head = await ledger.getEntry(1);
+    const row = { seq: 99, kind: 'query', actor: 'r', recorded_at: new Date(), canonical: Buffer.from('{}'), leaf_hash: Buffer.alloc(32, 1), prev_hash: Buffer.from(head.prevHash, 'hex') };
+    await assert.rejects(db.knex('ledger_entries').insert(row), /unique|duplicate/i);
+    await assert.rejects(db.knex('ledger_entries').insert({ ...row, seq: 1, prev_hash: Buffer.alloc(32, 2) }), /unique|duplicate/i);
+  });
+
+  it('gives consistency proofs between sizes and rejects bad ranges', async () => {
+    for (let i = 0; i < 12; i++) await ledger.append({ kind: 'query', actor: 'r', payload: { i } });
+    const c = await ledger.consistency(3, 12);
+    assert.equal(c.toRoot, ledger.root(12).toString('hex'));
+    await assert.rejects(ledger.consistency(0, 5), /from/);
+    await assert.rejects(ledger.consistency(5, 4), /to/);
+    await assert.rejects(ledger.consistency(1, 1000), /tree size/);
+  });
+
+  it('the application role can append but cannot update, disable triggers or bypass them', async function () {
+    if (!onRealPostgres) this.skip(); // roles mean nothing in single-user PGlite; CI runs this on PostgreSQL
+    const roleExists = (await db.knex.raw('SELECT 1 FROM pg_roles WHERE rolname = ?', [APP_ROLE])).rows.length > 0;
+    assert.ok(roleExists, 'migrations created the application role');
+    await db.knex.transaction(async (trx) => {
+      await trx.raw(`SET LOCAL ROLE ${APP_ROLE}`);
+      await trx('ledger_entries').select('seq').limit(1);
+      await trx.raw('SAVEPOINT a');
+      await assert.rejects(trx('ledger_entries').update({ actor: 'x' }), /permission denied|append-only/);
+      await trx.raw('ROLLBACK TO SAVEPOINT a');
+      await assert.rejects(trx.raw('ALTER TABLE ledger_entries DISABLE TRIGGER ALL'), /owner|permission/);
+      await trx.raw('ROLLBACK TO SAVEPOINT a');
+      await assert.rejects(trx.raw('SET session_replication_role = replica'), /permission/);
+    });
+  });
+});
+
+describe('ledger across restarts', () => {
+  it('continues the same chain after the process reopens the database', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-ledger-'));
+    const open = async () => (onRealPostgres ? null : openDatabase({ pgliteDir: dir }));
+    let db = (await open()) ?? (await openTestDatabase());
+    const shared = db;
+    let ledger = await openTestLedger(db);
+    for (let i = 0; i < 5; i++) await ledger.append({ kind: 'ingestion', actor: 'p', payload: { i } });
+    await ledger.close();
+    if (!onRealPostgres) {
+      await db.close();
+      db = (await open())!;
+    } else {
+      db = await openPeer(shared);
+    }
+    ledger = await openTestLedger(db);
+    assert.equal(ledger.size, 7); // 6 entries, then the entry that publishes the new process's key
+    const r = await ledger.append({ kind: 'ingestion', actor: 'p', payload: { i: 5 } });
+    assert.equal(r.seq, 7);
+    const report = await verifyLedger(db);
+    assert.equal(report.ok, true, JSON.stringify(report.damage));
+    await ledger.close();
+    await db.close();
+    if (onRealPostgres) await shared.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

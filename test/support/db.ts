@@ -1,0 +1,29 @@
+/**
+ * Test databases: real PostgreSQL when HGD_TEST_DATABASE_URL is set (CI sets it and then a
+ * connection failure fails the run), otherwise in-memory PGlite. On PostgreSQL each call gets a
+ * fresh schema, dropped by `close()`.
+ */
+import { randomBytes } from 'node:crypto';
+import { openDatabase, type Database } from '../../storage-layer/db';
+
+export const TEST_DATABASE_URL = process.env.HGD_TEST_DATABASE_URL || undefined;
+export const onRealPostgres = TEST_DATABASE_URL !== undefined;
+
+export async function openTestDatabase(opts: { poolMax?: number } = {}): Promise<Database> {
+  if (!TEST_DATABASE_URL) return openDatabase({});
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const db = await openDatabase({ url: TEST_DATABASE_URL, schema, poolMax: opts.poolMax });
+  return {
+    ...db,
+    close: async () => {
+      await db.knex.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await db.close();
+    },
+  };
+}
+
+/** A second connection to the same schema (another "process", or the superuser). */
+export async function openPeer(db: Database, opts: { poolMax?: number } = {}): Promise<Database> {
+  if (!TEST_DATABASE_URL) throw new Error('openPeer needs real PostgreSQL');
+  return openDatabase({ url: TEST_DATABASE_URL, schema: db.schema, poolMax: opts.poolMax });
+}
