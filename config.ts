@@ -19,10 +19,27 @@ export interface Config {
     checkpointIntervalMs: number;
     /** Largest number of entries written in one group-commit transaction. */
     maxBatch: number;
+    /** Ed25519 checkpoint-signing key (PKCS#8 PEM), created on first start. */
+    signingKeyFile: string;
   };
   http: {
     /** Largest accepted request body, in a form `express` understands ("10mb"). */
     bodyLimit: string;
+  };
+  /** The compute nodes that hold secret shares. */
+  nodes: {
+    /** Number of nodes n (shares per value). */
+    count: number;
+    /** Polynomial degree t: any t+1 shares reconstruct, t reveal nothing; n >= 2t+1. */
+    threshold: number;
+    /** Node i (1-based) listens on basePort + i - 1 unless HGD_NODE_URLS says otherwise. */
+    basePort: number;
+    /** Base URL of each node, index 0 = node 1. */
+    urls: string[];
+    /** Each node's own database URL; undefined entries mean PGlite under dataDir/node-<i>/pglite. */
+    databaseUrls: Array<string | undefined>;
+    /** Folder with every party's key files (private keys stay with their owner). */
+    keysDir: string;
   };
 }
 
@@ -36,20 +53,47 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return value;
 }
 
+/** Where the embedded PGlite database lives when no DATABASE_URL is set. */
+export function pgliteDir(config: Config): string {
+  return path.join(config.dataDir, 'pglite');
+}
+
+function listFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
+  const raw = env[name];
+  return raw ? raw.split(',').map((s) => s.trim()) : undefined;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.HGD_DATA_DIR ?? './data');
+  const nodeCount = intFrom(env, 'HGD_NODES', 3, 2);
+  const threshold = intFrom(env, 'HGD_THRESHOLD', 1, 1);
+  if (nodeCount < 2 * threshold + 1) throw new Error(`HGD_NODES (${nodeCount}) must be at least 2 * HGD_THRESHOLD + 1 (${2 * threshold + 1})`);
+  const basePort = intFrom(env, 'HGD_NODE_BASE_PORT', 8091, 1);
+  const host = env.HGD_HOST ?? '127.0.0.1';
+  const urls = listFrom(env, 'HGD_NODE_URLS') ?? Array.from({ length: nodeCount }, (_, i) => `http://${host}:${basePort + i}`);
+  if (urls.length !== nodeCount) throw new Error(`HGD_NODE_URLS lists ${urls.length} URLs but HGD_NODES is ${nodeCount}`);
+  const databaseUrls = listFrom(env, 'HGD_NODE_DATABASE_URLS')?.map((u) => u || undefined) ?? Array.from({ length: nodeCount }, () => undefined);
   return Object.freeze({
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     port: intFrom(env, 'PORT', 8080),
-    host: env.HGD_HOST ?? '127.0.0.1',
+    host,
     ledger: Object.freeze({
       checkpointEvery: intFrom(env, 'HGD_CHECKPOINT_EVERY', 1000, 1),
       checkpointIntervalMs: intFrom(env, 'HGD_CHECKPOINT_SECONDS', 5, 1) * 1000,
       maxBatch: intFrom(env, 'HGD_LEDGER_MAX_BATCH', 500, 1),
+      signingKeyFile: path.resolve(env.HGD_LEDGER_KEY_FILE ?? path.join(dataDir, 'keys', 'ledger-ed25519.pem')),
     }),
     http: Object.freeze({
       bodyLimit: env.HGD_BODY_LIMIT ?? '10mb',
+    }),
+    nodes: Object.freeze({
+      count: nodeCount,
+      threshold,
+      basePort,
+      urls,
+      databaseUrls,
+      keysDir: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys')),
     }),
   });
 }

@@ -3,9 +3,11 @@
  * PGlite (PostgreSQL compiled to WASM, in-process) in a folder or in memory.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
+import { HgdError } from './errors';
 
 // node-pg returns int8 as a string by default; ledger sequence numbers fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -30,11 +32,42 @@ export interface DatabaseOptions {
   poolMax?: number;
 }
 
+export class DatabaseBusyError extends HgdError {
+  constructor(dir: string, pid: number) {
+    super(`the embedded database in ${dir} is open in process ${pid}; stop it first (PGlite allows one process at a time) or use DATABASE_URL`, 503, 'database_busy');
+  }
+}
+
+/** PGlite is single-process: a pid lock file keeps a second process from opening the same folder. */
+function lockDirectory(dir: string): () => void {
+  const file = path.join(dir, '.hgd.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(fs.readFileSync(file, 'utf8'));
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch {
+        alive = false;
+      }
+      if (alive) throw new DatabaseBusyError(dir, pid);
+      fs.rmSync(file, { force: true }); // a stale lock from a process that died
+    }
+  }
+  throw new Error(`could not lock ${dir}`);
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const schema = options.schema ?? 'public';
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
   let knex: Knex;
   let kind: DatabaseKind;
+  let release = () => {};
   if (options.url) {
     kind = 'postgres';
     knex = knexFactory({
@@ -45,7 +78,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     });
   } else {
     kind = 'pglite';
-    if (options.pgliteDir) fs.mkdirSync(options.pgliteDir, { recursive: true });
+    if (options.pgliteDir) {
+      fs.mkdirSync(options.pgliteDir, { recursive: true });
+      release = lockDirectory(options.pgliteDir);
+    }
     knex = knexFactory({
       client: ClientPgLite as unknown as typeof knexFactory.Client,
       dialect: 'postgres',
@@ -53,9 +89,23 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       searchPath: [schema],
     } as Knex.Config);
   }
-  if (schema !== 'public') await knex.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-  await knex.raw(`SET search_path TO ${schema}`);
-  return { knex, kind, schema, close: () => knex.destroy() };
+  try {
+    if (schema !== 'public') await knex.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await knex.raw(`SET search_path TO ${schema}`);
+  } catch (err) {
+    await knex.destroy().catch(() => {});
+    release();
+    throw err;
+  }
+  return {
+    knex,
+    kind,
+    schema,
+    close: async () => {
+      await knex.destroy();
+      release();
+    },
+  };
 }
 
 /** Bytes from either driver (node-pg gives Buffer, PGlite gives Uint8Array). */
