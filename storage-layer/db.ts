@@ -112,3 +112,4 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 export function asBuffer(value: Buffer | Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
+

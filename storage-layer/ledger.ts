@@ -99,6 +99,42 @@ function prepare(input: AppendInput): PreparedInput {
   return { kind: input.kind, actor: input.actor, payloadJson: canonicalJson(input.payload) };
 }
 
+interface Written {
+  seq: number;
+  leaf: Buffer;
+}
+
+interface NewRow {
+  seq: number;
+  kind: string;
+  actor: string;
+  recorded_at: string;
+  canonical: Buffer;
+  leaf_hash: Buffer;
+  prev_hash: Buffer;
+}
+
+function buildRows(firstSeq: number, prevLeaf: Buffer, inputs: PreparedInput[]): NewRow[] {
+  const time = new Date().toISOString();
+  let prev = prevLeaf;
+  return inputs.map((input, i) => {
+    const seq = firstSeq + i;
+    const canonical = Buffer.from(entryCanonical(seq, time, prev, input), 'utf8');
+    const row = { seq, kind: input.kind, actor: input.actor, recorded_at: time, canonical, leaf_hash: leafHash(canonical), prev_hash: prev };
+    prev = row.leaf_hash;
+    return row;
+  });
+}
+
+async function insertRows(trx: Knex.Transaction, rows: NewRow[]): Promise<void> {
+  // 7 parameters a row; stay far below PostgreSQL's 65535-parameter limit.
+  for (let i = 0; i < rows.length; i += 1000) await trx('ledger_entries').insert(rows.slice(i, i + 1000));
+}
+
+const LOCKED_INSERT = `WITH head_lock AS (SELECT pg_advisory_xact_lock(?))
+  INSERT INTO ledger_entries (seq, kind, actor, recorded_at, canonical, leaf_hash, prev_hash)
+  SELECT u.* FROM head_lock, unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[], ?::bytea[], ?::bytea[], ?::bytea[]) AS u`;
+
 export function rowToEntry(row: EntryRow): LedgerEntry {
   return {
     seq: Number(row.seq),
@@ -174,6 +210,7 @@ export class Ledger {
   async appendWithin(trx: Knex.Transaction, inputs: AppendInput[]): Promise<Array<{ seq: number; leafHash: string }>> {
     const prepared = inputs.map(prepare);
     const written = await this.writeRows(trx, prepared);
+    trx.executionPromise.then(() => this.sync()).catch(() => { /* rolled back: nothing to learn */ });
     return written.map((w) => ({ seq: w.seq, leafHash: w.leaf.toString('hex') }));
   }
 
@@ -181,7 +218,7 @@ export class Ledger {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       try {
-        const written = await this.db.knex.transaction((trx) => this.writeRows(trx, batch.map((p) => p.input)));
+        const written = await this.writeBatch(batch.map((p) => p.input));
         await this.catchUp(written);
         const checkpoint = this.tree.size - (this.latest?.treeSize ?? 0) >= this.options.checkpointEvery ? await this.checkpointNow() : null;
         const dueBy = checkpoint ? null : new Date(Date.now() + this.options.checkpointIntervalMs).toISOString();
@@ -192,29 +229,43 @@ export class Ledger {
     }
   }
 
-  /** Takes the head lock, reads the head, and inserts the entries after it. */
-  private async writeRows(trx: Knex.Transaction, inputs: PreparedInput[]): Promise<Array<{ seq: number; leaf: Buffer }>> {
-    await trx.raw('SELECT pg_advisory_xact_lock(?)', [HEAD_LOCK]);
-    const head = (await trx('ledger_entries').select('seq', 'leaf_hash').orderBy('seq', 'desc').first()) as Pick<EntryRow, 'seq' | 'leaf_hash'> | undefined;
-    let seq = head ? Number(head.seq) + 1 : 0;
-    let prev = head ? asBuffer(head.leaf_hash) : GENESIS_PREV;
-    const time = new Date().toISOString();
-    const rows = [];
-    const written = [];
-    for (const input of inputs) {
-      const canonical = Buffer.from(entryCanonical(seq, time, prev, input), 'utf8');
-      const leaf = leafHash(canonical);
-      rows.push({ seq, kind: input.kind, actor: input.actor, recorded_at: time, canonical, leaf_hash: leaf, prev_hash: prev });
-      written.push({ seq, leaf });
-      prev = leaf;
-      seq++;
+  /**
+   * Fast path: one round trip that takes the head lock and inserts after the head this process
+   * already knows. If another writer moved the head, UNIQUE(seq)/UNIQUE(prev_hash) refuse the
+   * insert and we fall back to reading the head under the lock.
+   */
+  private async writeBatch(inputs: PreparedInput[]): Promise<Written[]> {
+    const size = this.tree.size;
+    const rows = buildRows(size, size === 0 ? GENESIS_PREV : this.tree.leaf(size - 1), inputs);
+    try {
+      // One statement, one round trip: it takes the head lock (held until it commits) and inserts.
+      await this.db.knex.raw(LOCKED_INSERT, [
+        HEAD_LOCK,
+        rows.map((r) => r.seq),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.actor),
+        rows.map((r) => r.recorded_at),
+        rows.map((r) => r.canonical),
+        rows.map((r) => r.leaf_hash),
+        rows.map((r) => r.prev_hash),
+      ]);
+      return rows.map((r) => ({ seq: r.seq, leaf: r.leaf_hash }));
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err; // only a moved head is retried
     }
-    // 7 parameters a row; stay far below PostgreSQL's 65535-parameter limit.
-    for (let i = 0; i < rows.length; i += 1000) await trx('ledger_entries').insert(rows.slice(i, i + 1000));
-    return written;
+    return this.db.knex.transaction((trx) => this.writeRows(trx, inputs));
   }
 
-  private async catchUp(written: Array<{ seq: number; leaf: Buffer }>): Promise<void> {
+  /** Takes the head lock, reads the head, and inserts the entries after it. */
+  private async writeRows(trx: Knex.Transaction, inputs: PreparedInput[]): Promise<Written[]> {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [HEAD_LOCK]);
+    const head = (await trx('ledger_entries').select('seq', 'leaf_hash').orderBy('seq', 'desc').first()) as Pick<EntryRow, 'seq' | 'leaf_hash'> | undefined;
+    const rows = buildRows(head ? Number(head.seq) + 1 : 0, head ? asBuffer(head.leaf_hash) : GENESIS_PREV, inputs);
+    await insertRows(trx, rows);
+    return rows.map((r) => ({ seq: r.seq, leaf: r.leaf_hash }));
+  }
+
+  private async catchUp(written: Written[]): Promise<void> {
     if (written.length > 0 && written[0]!.seq === this.tree.size) {
       for (const w of written) this.tree.append(w.leaf);
     } else {

@@ -62,6 +62,15 @@ describe('ledger', () => {
     assert.ok(verifyInclusion(Buffer.from(entry.leafHash, 'hex'), proof.leafIndex, proof.treeSize, proof.hashes.map((h) => Buffer.from(h, 'hex')), Buffer.from(checkpoint.rootHash, 'hex')));
   });
 
+  it('stores actors and payloads with quotes, backslashes and placeholders verbatim', async () => {
+    const actor = "provider:o'brien \\x ?? $1 :name";
+    const r = await ledger.append({ kind: 'ingestion', actor, payload: { note: "?'\\" } });
+    const entry = await ledger.getEntry(r.seq);
+    assert.equal(entry.actor, actor);
+    assert.deepEqual(JSON.parse(entry.canonical).payload, { note: "?'\\" });
+    assert.equal((await verifyLedger(db)).ok, true);
+  });
+
   it('rejects bad input with a typed error naming the field', async () => {
     await assert.rejects(ledger.append({ kind: 'bogus' as 'query', actor: 'x', payload: {} }), /kind/);
     await assert.rejects(ledger.append({ kind: 'query', actor: '', payload: {} }), /actor/);

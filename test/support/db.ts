@@ -8,6 +8,9 @@ import { openDatabase, type Database } from '../../storage-layer/db';
 
 export const TEST_DATABASE_URL = process.env.HGD_TEST_DATABASE_URL || undefined;
 export const onRealPostgres = TEST_DATABASE_URL !== undefined;
+if (process.env.HGD_REQUIRE_POSTGRES === '1' && !onRealPostgres) {
+  throw new Error('HGD_REQUIRE_POSTGRES=1 but HGD_TEST_DATABASE_URL is not set: CI must test on real PostgreSQL');
+}
 
 export async function openTestDatabase(opts: { poolMax?: number } = {}): Promise<Database> {
   if (!TEST_DATABASE_URL) return openDatabase({});

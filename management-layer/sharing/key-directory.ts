@@ -1,0 +1,200 @@
+/**
+ * The key directory of the MPC deployment: every party's public keys, and the compute nodes' X25519
+ * encryption keys.
+ *
+ * Layout under `config.nodes.keysDir` (one file per party, so parties that start together never race
+ * on a shared file; each file is written to a temporary name and renamed into place):
+ *   gateway.pub.json   { "party": "gateway", "sign": "<raw Ed25519 public key, base64>" }
+ *   node-1.pub.json    { "party": "node-1", "sign": "...", "encrypt": "<raw X25519 public key, base64>" }
+ * Private keys stay with their owner: node-<i>-ed25519.pem, node-<i>-x25519.pem (PKCS#8, mode 0600).
+ * `readKeyDirectory` returns the combined view { parties: { gateway: {sign}, 'node-1': {sign, encrypt} } }.
+ *
+ * Trust assumption (deployment): whoever can write to keysDir can impersonate a party. In production the
+ * directory is distributed out of band (read-only mount, configuration management).
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ValidationError } from '../../storage-layer/errors';
+import { publicKeyFromBase64 } from '../../storage-layer/signing-key';
+
+export interface PartyKeys {
+  /** Raw 32-byte Ed25519 public key, base64. */
+  sign: string;
+  /** Raw 32-byte X25519 public key, base64 (compute nodes only). */
+  encrypt?: string;
+}
+
+export interface KeyDirectoryView {
+  parties: Record<string, PartyKeys>;
+}
+
+export interface EncryptionKey {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** Raw 32-byte X25519 public key, base64. */
+  publicKeyBase64: string;
+}
+
+const PARTY = /^(?:gateway|node-[1-9][0-9]{0,3})$/;
+const SUFFIX = '.pub.json';
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+export function nodeParty(id: number): string {
+  return `node-${id}`;
+}
+
+/** The node id of 'node-<id>', undefined for any other party. */
+export function nodeIdOfParty(party: string): number | undefined {
+  const m = /^node-([1-9][0-9]{0,3})$/.exec(party);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function nodeKeyFiles(keysDir: string, id: number): { signing: string; encryption: string } {
+  return {
+    signing: path.join(keysDir, `node-${id}-ed25519.pem`),
+    encryption: path.join(keysDir, `node-${id}-x25519.pem`),
+  };
+}
+
+export function x25519PublicKeyFromBase64(raw: string): KeyObject {
+  const bytes = Buffer.from(raw, 'base64');
+  if (bytes.length !== 32) throw new ValidationError('an X25519 public key has 32 bytes', 'encrypt');
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, bytes]), format: 'der', type: 'spki' });
+}
+
+export function rawX25519PublicKey(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length);
+}
+
+function fromPrivate(privateKey: KeyObject): EncryptionKey {
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKey, publicKeyBase64: rawX25519PublicKey(publicKey).toString('base64') };
+}
+
+/** Loads the X25519 key at `file`, or creates it there (mode 0600, atomically: concurrent starts agree). */
+export function loadOrCreateEncryptionKey(file: string): EncryptionKey {
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const pem = generateKeyPairSync('x25519').privateKey.export({ format: 'pem', type: 'pkcs8' });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, pem, { mode: 0o600 });
+    try {
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      fs.unlinkSync(tmp);
+    }
+  }
+  return fromPrivate(createPrivateKey(fs.readFileSync(file)));
+}
+
+/** Writes `${keysDir}/${party}.pub.json` atomically (temporary file + rename); no-op when unchanged. */
+export function publishPartyKeys(keysDir: string, party: string, keys: PartyKeys): void {
+  if (!PARTY.test(party)) throw new ValidationError(`invalid party name ${party}`, 'party');
+  const file = path.join(keysDir, `${party}${SUFFIX}`);
+  const text = `${JSON.stringify({ party, ...keys })}\n`;
+  try {
+    if (fs.readFileSync(file, 'utf8') === text) return;
+  } catch {
+    // not published yet
+  }
+  fs.mkdirSync(keysDir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+/** All published public keys. Malformed files are skipped. */
+export function readKeyDirectory(keysDir: string): KeyDirectoryView {
+  const parties: Record<string, PartyKeys> = {};
+  let names: string[];
+  try {
+    names = fs.readdirSync(keysDir);
+  } catch {
+    return { parties };
+  }
+  for (const name of names) {
+    if (!name.endsWith(SUFFIX)) continue;
+    const party = name.slice(0, -SUFFIX.length);
+    if (!PARTY.test(party)) continue;
+    try {
+      const data = JSON.parse(fs.readFileSync(path.join(keysDir, name), 'utf8')) as Partial<PartyKeys> & { party?: string };
+      if (data.party !== party || typeof data.sign !== 'string') continue;
+      parties[party] = { sign: data.sign, ...(typeof data.encrypt === 'string' ? { encrypt: data.encrypt } : {}) };
+    } catch {
+      // skip a file being replaced or malformed
+    }
+  }
+  return { parties };
+}
+
+/**
+ * A cached reader of the key directory. It re-reads the folder when a party is unknown or the cache is
+ * older than `maxAgeMs` (so a node that starts later, or a rotated key, is picked up).
+ */
+export class KeyDirectory {
+  private view: KeyDirectoryView = { parties: {} };
+  private readAt = -Infinity;
+  private readonly signKeys = new Map<string, KeyObject>();
+  private readonly encryptKeys = new Map<string, KeyObject>();
+
+  constructor(
+    readonly keysDir: string,
+    private readonly maxAgeMs = 5_000,
+  ) {}
+
+  refresh(): void {
+    this.view = readKeyDirectory(this.keysDir);
+    this.readAt = Date.now();
+    this.signKeys.clear();
+    this.encryptKeys.clear();
+  }
+
+  private entry(party: string): PartyKeys | undefined {
+    const stale = Date.now() - this.readAt > this.maxAgeMs;
+    if (stale || !this.view.parties[party]) {
+      // An unknown party triggers at most one re-read a second.
+      if (stale || Date.now() - this.readAt > 1_000) this.refresh();
+    }
+    return this.view.parties[party];
+  }
+
+  /** Ed25519 public key of `party`, undefined when unknown. */
+  signingKey(party: string): KeyObject | undefined {
+    const e = this.entry(party);
+    if (!e) return undefined;
+    let key = this.signKeys.get(party);
+    if (!key) {
+      try {
+        key = publicKeyFromBase64(e.sign);
+      } catch {
+        return undefined;
+      }
+      this.signKeys.set(party, key);
+    }
+    return key;
+  }
+
+  /** X25519 public key of `party`, undefined when unknown. */
+  encryptionKey(party: string): KeyObject | undefined {
+    const e = this.entry(party);
+    if (!e?.encrypt) return undefined;
+    let key = this.encryptKeys.get(party);
+    if (!key) {
+      try {
+        key = x25519PublicKeyFromBase64(e.encrypt);
+      } catch {
+        return undefined;
+      }
+      this.encryptKeys.set(party, key);
+    }
+    return key;
+  }
+
+  parties(): KeyDirectoryView {
+    this.entry('gateway');
+    return this.view;
+  }
+}
