@@ -9,6 +9,8 @@ export interface Config {
   dataDir: string;
   /** Real PostgreSQL when set; otherwise PGlite under dataDir/pglite. */
   databaseUrl: string | undefined;
+  /** "silent" turns the structured log off (tests). */
+  logLevel: 'info' | 'silent';
   /** Gateway HTTP port. */
   port: number;
   host: string;
@@ -76,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
+    logLevel: env.HGD_LOG === 'silent' ? 'silent' : 'info',
     port: intFrom(env, 'PORT', 8080),
     host,
     ledger: Object.freeze({

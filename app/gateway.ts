@@ -28,7 +28,7 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
 export const allMigrations = [...ledgerMigrations];
 
 export async function createGateway(config: Config, options: { db?: Database; log?: Logger } = {}): Promise<Gateway> {
-  const log = options.log ?? createLogger();
+  const log = options.log ?? createLogger('hgd', config.logLevel === 'silent');
   const db = options.db ?? (await openConfiguredDatabase(config));
   const applied = await runMigrations(db, allMigrations, (m) => log.warn(m));
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);

@@ -5,7 +5,7 @@ export interface Logger {
   error(msg: string, err?: unknown): void;
 }
 
-export function createLogger(name = 'hgd', quiet = process.env.HGD_LOG === 'silent'): Logger {
+export function createLogger(name = 'hgd', quiet = false): Logger {
   const write = (level: string, msg: string, extra?: Record<string, unknown>) => {
     if (quiet) return;
     process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, name, msg, ...extra })}\n`);

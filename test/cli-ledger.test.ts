@@ -1,0 +1,51 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createGateway } from '../app/gateway';
+import { openDatabase } from '../storage-layer/db';
+import { pgliteDir } from '../config';
+import { testConfig } from './support/config';
+
+/** Runs `hgd ...` as a separate process on the embedded database of `dataDir`. */
+function hgd(dataDir: string, ...args: string[]) {
+  const env = { ...process.env, HGD_DATA_DIR: dataDir, HGD_LOG: 'silent' };
+  delete env.DATABASE_URL;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/hgd.ts', ...args], { env, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('hgd ledger (CLI, separate processes)', function () {
+  this.timeout(120_000);
+
+  it('exports a checkpoint, verifies, and names the first bad entry after a superuser edit', async () => {
+    const config = testConfig({ HGD_LOG: 'silent' });
+    const gateway = await createGateway(config);
+    for (let i = 0; i < 30; i++) await gateway.ledger.append({ kind: 'ingestion', actor: 'provider:acme', payload: { i } });
+    await gateway.close();
+
+    const file = path.join(config.dataDir, 'outside-checkpoint.json');
+    const exp = hgd(config.dataDir, 'ledger', 'checkpoint', '--export', file);
+    assert.equal(exp.code, 0, exp.err);
+    assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).treeSize >= 31, true);
+
+    const ok = hgd(config.dataDir, 'ledger', 'verify', '--json', '--checkpoint', file);
+    assert.equal(ok.code, 0, ok.err + ok.out);
+    assert.equal(JSON.parse(ok.out).ok, true);
+
+    const db = await openDatabase({ pgliteDir: pgliteDir(config) });
+    await db.knex.transaction(async (trx) => {
+      await trx.raw('SET LOCAL session_replication_role = replica');
+      await trx.raw(`UPDATE ledger_entries SET canonical = convert_to(replace(convert_from(canonical, 'UTF8'), '"i":12', '"i":13'), 'UTF8') WHERE seq = 13`);
+    });
+    await db.close();
+
+    const bad = hgd(config.dataDir, 'ledger', 'verify', '--json', '--checkpoint', file);
+    assert.equal(bad.code, 1);
+    const report = JSON.parse(bad.out);
+    assert.deepEqual([report.ok, report.damage.seq, report.damage.kind], [false, 13, 'modified']);
+    const human = hgd(config.dataDir, 'ledger', 'verify');
+    assert.equal(human.code, 1);
+    assert.match(human.out, /first bad entry seq 13 \(modified\)/);
+  });
+});

@@ -1,0 +1,63 @@
+import { strict as assert } from 'node:assert';
+import { createGateway, type Gateway } from '../app/gateway';
+import { verifyInclusion, verifyConsistency } from '../storage-layer/merkle';
+import { verifyCheckpointSignature } from '../storage-layer/checkpoint';
+import { openTestDatabase } from './support/db';
+import { testConfig } from './support/config';
+import { serve } from './support/http';
+
+describe('ledger HTTP API', () => {
+  let gateway: Gateway;
+  let server: Awaited<ReturnType<typeof serve>>;
+  const get = async (path: string) => {
+    const res = await fetch(server.url + path);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  before(async () => {
+    gateway = await createGateway(testConfig({ HGD_LOG: 'silent' }), { db: await openTestDatabase() });
+    for (let i = 0; i < 20; i++) await gateway.ledger.append({ kind: 'ingestion', actor: 'provider:acme', payload: { i } });
+    server = await serve(gateway.app);
+  });
+  after(async () => {
+    await server.close();
+    await gateway.close();
+    await gateway.db.close();
+  });
+
+  it('GET /ledger/checkpoint returns a signed checkpoint with its public key', async () => {
+    const { status, body } = await get('/ledger/checkpoint');
+    assert.equal(status, 200);
+    const cp = body as unknown as Parameters<typeof verifyCheckpointSignature>[0] & { publicKey: string };
+    assert.ok(cp.treeSize >= 20);
+    assert.ok(verifyCheckpointSignature(cp, cp.publicKey));
+  });
+
+  it('GET /ledger/entries/:seq returns the entry with a proof that verifies', async () => {
+    const { status, body } = await get('/ledger/entries/7');
+    assert.equal(status, 200);
+    const { entry, proof, checkpoint } = body as { entry: { leafHash: string; seq: number }; proof: { leafIndex: number; treeSize: number; hashes: string[] }; checkpoint: { rootHash: string } };
+    assert.equal(entry.seq, 7);
+    assert.ok(verifyInclusion(Buffer.from(entry.leafHash, 'hex'), proof.leafIndex, proof.treeSize, proof.hashes.map((h) => Buffer.from(h, 'hex')), Buffer.from(checkpoint.rootHash, 'hex')));
+  });
+
+  it('GET /ledger/consistency returns a proof that verifies', async () => {
+    const { status, body } = await get('/ledger/consistency?from=3&to=15');
+    assert.equal(status, 200);
+    const c = body as { fromRoot: string; toRoot: string; hashes: string[] };
+    assert.ok(verifyConsistency(3, 15, Buffer.from(c.fromRoot, 'hex'), Buffer.from(c.toRoot, 'hex'), c.hashes.map((h) => Buffer.from(h, 'hex'))));
+  });
+
+  it('answers bad parameters with 400 naming the field, and unknown entries with 404', async () => {
+    for (const [path, field] of [['/ledger/entries/abc', 'seq'], ['/ledger/entries/-1', 'seq'], ['/ledger/consistency?from=x&to=3', 'from'], ['/ledger/consistency?from=2', 'to'], ['/ledger/consistency?from=5&to=2', 'to'], ['/ledger/checkpoint?size=0', 'size']] as const) {
+      const { status, body } = await get(path);
+      assert.equal(status, 400, path);
+      assert.equal(body.field, field, path);
+      assert.match(String(body.message), new RegExp(field));
+    }
+    const missing = await get('/ledger/entries/999999');
+    assert.equal(missing.status, 404);
+    assert.equal((await get('/ledger/consistency?from=1&to=999999')).status, 400);
+    assert.equal((await get('/no/such/route')).status, 404);
+  });
+});

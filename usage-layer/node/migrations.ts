@@ -1,0 +1,38 @@
+/**
+ * A compute node's own schema (its own database, separate from the gateway's). A node stores only what
+ * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id
+ * and its SHARES (numeric(39,0), see encoding.ts). No provider, no unit, no plaintext value.
+ */
+import type { Migration } from '../../storage-layer/migrate';
+
+export const nodeMigrations: Migration[] = [
+  {
+    id: 'node-001-shares',
+    statements: [
+      `CREATE TABLE node_shares (
+        record_id text PRIMARY KEY,
+        pseudonym text NOT NULL,
+        indicator text NOT NULL,
+        effective_start timestamptz NOT NULL,
+        effective_end timestamptz,
+        scale smallint NOT NULL,
+        dealing bigint NOT NULL,
+        rid_hash bigint NOT NULL,
+        share numeric(39, 0) NOT NULL,
+        square numeric(39, 0) NOT NULL
+      )`,
+      'CREATE INDEX node_shares_indicator_start ON node_shares (indicator, effective_start)',
+      'CREATE INDEX node_shares_pairing ON node_shares (indicator, pseudonym, effective_start)',
+      `CREATE TABLE node_hist_shares (
+        record_id text PRIMARY KEY,
+        dealing bigint NOT NULL,
+        hist_key text NOT NULL,
+        hist numeric(39, 0)[] NOT NULL
+      )`,
+      'CREATE TABLE node_histograms (key text PRIMARY KEY, edges text NOT NULL)',
+    ],
+  },
+];
+
+/** Tables a node owns (for tests and tools that inspect a node's database). */
+export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms'] as const;
