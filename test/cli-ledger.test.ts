@@ -9,7 +9,7 @@ import { testConfig } from './support/config';
 
 /** Runs `hgd ...` as a separate process on the embedded database of `dataDir`. */
 function hgd(dataDir: string, ...args: string[]) {
-  const env = { ...process.env, HGD_DATA_DIR: dataDir, HGD_LOG: 'silent' };
+  const env: NodeJS.ProcessEnv = { ...process.env, HGD_DATA_DIR: dataDir, HGD_LOG: 'silent' };
   delete env.DATABASE_URL;
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/hgd.ts', ...args], { env, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
