@@ -28,6 +28,18 @@ export interface Config {
     /** Largest accepted request body, in a form `express` understands ("10mb"). */
     bodyLimit: string;
   };
+  ingest: {
+    /** Master key (base64 or hex, 32 bytes) that wraps every patient's data key; if unset, a key
+     *  is created on first start in masterKeyFile (fine for the embedded default, not for production). */
+    masterKey: string | undefined;
+    masterKeyFile: string;
+  };
+  auth: {
+    /** Lifetime of issued JWTs. */
+    tokenTtlSeconds: number;
+    /** Ed25519 key that signs the gateway's JWTs. */
+    tokenKeyFile: string;
+  };
   /** The compute nodes that hold secret shares. */
   nodes: {
     /** Number of nodes n (shares per value). */
@@ -89,6 +101,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     http: Object.freeze({
       bodyLimit: env.HGD_BODY_LIMIT ?? '10mb',
+    }),
+    ingest: Object.freeze({
+      masterKey: env.HGD_MASTER_KEY || undefined,
+      masterKeyFile: path.resolve(env.HGD_MASTER_KEY_FILE ?? path.join(dataDir, 'keys', 'master.key')),
+    }),
+    auth: Object.freeze({
+      tokenTtlSeconds: intFrom(env, 'HGD_TOKEN_TTL_SECONDS', 900, 1),
+      tokenKeyFile: path.resolve(path.join(dataDir, 'keys', 'gateway-ed25519.pem')),
     }),
     nodes: Object.freeze({
       count: nodeCount,

@@ -1,0 +1,62 @@
+/**
+ * Encryption at rest: AES-256-GCM with a random 96-bit nonce. A sealed value is
+ * nonce (12) ‖ tag (16) ‖ ciphertext, bound to `aad` (the record id, the pseudonym...).
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(aad, 'utf8'));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([nonce, cipher.getAuthTag(), body]);
+}
+
+export function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+  decipher.setAAD(Buffer.from(aad, 'utf8'));
+  decipher.setAuthTag(sealed.subarray(12, 28));
+  return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
+}
+
+/** Keys derived from the master key; the master key itself only wraps and derives. */
+export interface KeyRing {
+  /** Wraps per-patient data keys. */
+  wrapKey: Buffer;
+  /** HMAC key turning a provider's patient identifier into a pseudonym. */
+  pseudonymKey: Buffer;
+  /** Encrypts quarantined entries (they are the provider's raw input). */
+  quarantineKey: Buffer;
+}
+
+function parseKey(text: string): Buffer {
+  const t = text.trim();
+  const key = /^[0-9a-f]{64}$/i.test(t) ? Buffer.from(t, 'hex') : Buffer.from(t, 'base64');
+  if (key.length !== 32) throw new Error('the master key must be 32 bytes, given as 64 hex characters or base64');
+  return key;
+}
+
+export function loadMasterKey(configured: string | undefined, file: string): Buffer {
+  if (configured) return parseKey(configured);
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    try {
+      fs.writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  return parseKey(fs.readFileSync(file, 'utf8'));
+}
+
+export function deriveKeyRing(master: Buffer): KeyRing {
+  const derive = (label: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `hgd/${label}`, 32));
+  return { wrapKey: derive('patient-key-wrap'), pseudonymKey: derive('pseudonym'), quarantineKey: derive('quarantine') };
+}
+
+/** The pseudonym of a provider's patient identifier: HMAC-SHA256, hex. Deterministic, not reversible without the key. */
+export function pseudonymFor(keys: KeyRing, system: string, value: string): string {
+  return createHmac('sha256', keys.pseudonymKey).update(`${system}|${value}`).digest('hex');
+}

@@ -1,0 +1,48 @@
+import { createGateway, type Gateway } from '../../app/gateway';
+import type { Identity } from '../../storage-layer/http-identity';
+import { openTestDatabase } from './db';
+import { testConfig } from './config';
+import { serve } from './http';
+
+export interface TestGateway {
+  gateway: Gateway;
+  url: string;
+  token(identity: Identity): Promise<string>;
+  /** A patient's token, from the identifier a provider uses for them. */
+  patientToken(system: string, value: string): Promise<string>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON came back
+  request(method: string, path: string, opts?: { token?: string; body?: string | Buffer; contentType?: string }): Promise<{ status: number; body: any; text: string }>;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+  const db = await openTestDatabase();
+  const gateway = await createGateway(testConfig({ HGD_LOG: 'silent', ...env }), { db });
+  const server = await serve(gateway.app);
+  const token = (identity: Identity) => gateway.tokens.issue(identity);
+  return {
+    gateway,
+    url: server.url,
+    token,
+    patientToken: (system, value) => token({ role: 'patient', sub: gateway.ingest.pseudonymOf(system, value) }),
+    async request(method, path, opts = {}) {
+      const headers: Record<string, string> = {};
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      if (opts.contentType) headers['content-type'] = opts.contentType;
+      const res = await fetch(server.url + path, { method, headers, body: opts.body });
+      const text = await res.text();
+      let body: unknown = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+      return { status: res.status, body, text };
+    },
+    async close() {
+      await server.close();
+      await gateway.close();
+      await db.close();
+    },
+  };
+}
