@@ -54,6 +54,10 @@ export interface Config {
     databaseUrls: Array<string | undefined>;
     /** Folder with every party's key files (private keys stay with their owner). */
     keysDir: string;
+    /** The gateway's Ed25519 key for signing its requests to the nodes. */
+    gatewayKeyFile: string;
+    /** How often the gateway retries sharing records a node missed (the outbox). */
+    outboxIntervalMs: number;
   };
 }
 
@@ -117,6 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       urls,
       databaseUrls,
       keysDir: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys')),
+      gatewayKeyFile: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys'), 'gateway-nodes-ed25519.pem'),
+      outboxIntervalMs: intFrom(env, 'HGD_OUTBOX_SECONDS', 10, 1) * 1000,
     }),
   });
 }

@@ -14,7 +14,8 @@ import { errorHandler, notFoundHandler } from './errors-middleware';
 import { createLogger, type Logger } from './logger';
 import { TokenService } from './auth';
 import { ingestMigrations } from '../management-layer/ingest/schema';
-import { IngestService } from '../management-layer/ingest/ingest-service';
+import { IngestService, type ShareSink } from '../management-layer/ingest/ingest-service';
+import { createShareDistributor } from '../management-layer/sharing/distribute';
 import { deriveKeyRing, loadMasterKey } from '../management-layer/ingest/envelope';
 import { managementRouter } from '../management-layer/http';
 
@@ -34,7 +35,14 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
 
 export const allMigrations = [...ledgerMigrations, ...ingestMigrations];
 
-export async function createGateway(config: Config, options: { db?: Database; log?: Logger } = {}): Promise<Gateway> {
+export interface GatewayOptions {
+  db?: Database;
+  log?: Logger;
+  /** Where values go for secret sharing; default: the configured compute nodes. null: keep them in the outbox. */
+  shareSink?: ShareSink | null;
+}
+
+export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger('hgd', config.logLevel === 'silent');
   const db = options.db ?? (await openConfiguredDatabase(config));
   const applied = await runMigrations(db, allMigrations, (m) => log.warn(m));
@@ -43,6 +51,15 @@ export async function createGateway(config: Config, options: { db?: Database; lo
 
   const ingest = new IngestService(db, ledger, deriveKeyRing(loadMasterKey(config.ingest.masterKey, config.ingest.masterKeyFile)));
   const tokens = TokenService.fromConfig(config);
+  const shareSink = options.shareSink === undefined ? createShareDistributor(config, loadOrCreateSigningKey(config.nodes.gatewayKeyFile)) : options.shareSink;
+  let outbox: NodeJS.Timeout | null = null;
+  if (shareSink) {
+    ingest.setShareSink(shareSink);
+    outbox = setInterval(() => {
+      ingest.shareOutstanding().catch((err) => log.warn('outbox: sharing failed, will retry', { reason: (err as Error).message }));
+    }, config.nodes.outboxIntervalMs);
+    outbox.unref();
+  }
 
   const app = express();
   app.disable('x-powered-by');
@@ -65,6 +82,7 @@ export async function createGateway(config: Config, options: { db?: Database; lo
     tokens,
     log,
     close: async () => {
+      if (outbox) clearInterval(outbox);
       await ledger.close();
       if (!options.db) await db.close();
     },

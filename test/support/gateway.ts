@@ -1,4 +1,4 @@
-import { createGateway, type Gateway } from '../../app/gateway';
+import { createGateway, type Gateway, type GatewayOptions } from '../../app/gateway';
 import type { Identity } from '../../storage-layer/http-identity';
 import { openTestDatabase } from './db';
 import { testConfig } from './config';
@@ -15,9 +15,10 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+/** A gateway on a test database; by default without compute nodes (values wait in the outbox). */
+export async function startTestGateway(env: Record<string, string> = {}, options: Pick<GatewayOptions, 'shareSink'> = { shareSink: null }): Promise<TestGateway> {
   const db = await openTestDatabase();
-  const gateway = await createGateway(testConfig({ HGD_LOG: 'silent', ...env }), { db });
+  const gateway = await createGateway(testConfig({ HGD_LOG: 'silent', ...env }), { db, ...options });
   const server = await serve(gateway.app);
   const token = (identity: Identity) => gateway.tokens.issue(identity);
   return {
