@@ -1,6 +1,7 @@
 /** `npm run bench [-- NAME...]`: runs the named benchmarks (all by default). */
 const suites: Record<string, () => Promise<unknown>> = {
   ledger: async () => (await import('./ledger')).runLedgerBench(),
+  ingest: async () => (await import('./ingest')).runIngestBench(), // hgd ingest bench (bench/ingest.ts)
 };
 
 const wanted = process.argv.slice(2);

@@ -4,6 +4,8 @@
  *   hgd migrate                       apply database migrations and exit
  *   hgd ledger verify [--json] [--checkpoint FILE]
  *   hgd ledger checkpoint --export FILE
+ *   hgd ingest PATH... [--url U] [--token T | env HGD_TOKEN] [--state FILE] [--chunk N]
+ *   hgd admin token --role R [--org O] [--sub S] [--patient-identifier 'system|value'] [--ttl SECONDS]
  */
 import fs from 'node:fs';
 import { Command } from 'commander';
@@ -13,14 +15,31 @@ import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
 import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
 import { startServer } from '../app/server';
+import { runNodeCli } from '../usage-layer/node';
+// hgd ingest / hgd admin token
+import { Option } from 'commander';
+import { ingestCommand, type IngestCliOptions } from './ingest-command';
+import { issueAdminToken, type AdminTokenOptions } from './admin-command';
 
 const program = new Command('hgd').description('Healthcare Data Gateway');
 
 program
   .command('start')
-  .description('start the gateway on the configured database (PGlite under ./data by default)')
-  .action(async () => {
-    await startServer(loadConfig());
+  .description('start the gateway and its compute nodes (each its own process) on the configured databases (PGlite under ./data by default)')
+  .option('--no-nodes', 'start the gateway alone (the nodes run elsewhere)')
+  .action(async (opts: { nodes: boolean }) => {
+    await startServer(loadConfig(), { withNodes: opts.nodes });
+  });
+
+program
+  .command('node')
+  .description('run compute node N: it holds only secret shares and answers only signed calls from the gateway and its peers')
+  .requiredOption('--id <n>', 'node number, 1..HGD_NODES')
+  .action(async (opts: { id: string }) => {
+    const config = loadConfig();
+    const id = Number(opts.id);
+    if (!Number.isInteger(id) || id < 1 || id > config.nodes.count) throw new Error(`--id must be a whole number from 1 to ${config.nodes.count}`);
+    await runNodeCli(config, id);
   });
 
 program
@@ -78,6 +97,39 @@ ledger
       await gateway.close();
     }
   });
+
+// --- hgd ingest, hgd admin token (cli/ingest-command.ts, cli/admin-command.ts) ---
+program
+  .command('ingest')
+  .description('send FHIR JSON / NDJSON / CSV files or folders to a gateway, in resumable chunks; exit 1 if a chunk could not be sent')
+  .argument('<paths...>', 'files or folders (*.json, *.ndjson, *.csv; folders recursively)')
+  .option('--url <url>', 'gateway URL', 'http://127.0.0.1:8080')
+  .addOption(new Option('--token <jwt>', 'provider token').env('HGD_TOKEN'))
+  .option('--state <file>', 'resume state (acknowledged chunks)', './.hgd-ingest-state.json')
+  .option('--chunk <n>', 'lines (NDJSON) or rows (CSV) per request', '2000')
+  .option('--concurrency <n>', 'requests in flight', '2')
+  .option('--retries <n>', 'retries per chunk on connection errors and 5xx', '5')
+  .option('--report <file>', 'quarantine report (written when entries were rejected)', './hgd-ingest-report.json')
+  .option('--quiet', 'no progress bar (periodic plain lines instead)')
+  .action(async (paths: string[], opts: IngestCliOptions) => {
+    process.exitCode = await ingestCommand(paths, opts);
+  });
+
+program
+  .command('admin')
+  .description('administration')
+  .command('token')
+  .description('print a JWT signed with the gateway key')
+  .requiredOption('--role <role>', 'admin | provider | patient | researcher | auditor | node')
+  .option('--org <org>', 'organisation (provider)')
+  .option('--sub <sub>', 'subject')
+  .option('--patient-identifier <system|value>', 'patient: the subject becomes the pseudonym of this identifier')
+  .option('--study <id...>', 'studies (researcher)')
+  .option('--ttl <seconds>', 'lifetime (default HGD_TOKEN_TTL_SECONDS)')
+  .action(async (opts: AdminTokenOptions) => {
+    console.log(await issueAdminToken(loadConfig(), opts));
+  });
+// --- end hgd ingest, hgd admin token ---
 
 program.parseAsync(process.argv).catch((err: Error) => {
   console.error(`hgd: ${err.message}`);

@@ -214,29 +214,53 @@ export class Ledger {
     return written.map((w) => ({ seq: w.seq, leafHash: w.leaf.toString('hex') }));
   }
 
+  /** Takes up to maxBatch queued appends and builds their rows on top of the given head. */
+  private takeBatch(firstSeq: number, prevLeaf: Buffer): { batch: Pending[]; rows: NewRow[] } {
+    const batch = this.queue.splice(0, this.options.maxBatch);
+    return { batch, rows: buildRows(firstSeq, prevLeaf, batch.map((p) => p.input)) };
+  }
+
+  /**
+   * The group-commit writer. While PostgreSQL commits one batch, the next is already hashed on
+   * top of it (it is sent only after the first commits, and rebuilt if the head moved).
+   */
   private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
+    let next: { batch: Pending[]; rows: NewRow[] } | null = null;
+    while (next || this.queue.length > 0) {
+      const size = this.tree.size;
+      const current = next ?? this.takeBatch(size, size === 0 ? GENESIS_PREV : this.tree.leaf(size - 1));
+      next = null;
+      const sending = this.writeBatch(current.rows, current.batch.map((p) => p.input));
+      sending.catch(() => { /* handled below */ });
+      await new Promise((resolve) => setImmediate(resolve)); // let the query go out first
+      // Only a full-enough batch is worth building early; a small one is better filled after the commit.
+      if (this.queue.length >= this.options.maxBatch / 2) {
+        const last = current.rows.at(-1)!;
+        next = this.takeBatch(last.seq + 1, last.leaf_hash);
+      }
       try {
-        const written = await this.writeBatch(batch.map((p) => p.input));
+        const written = await sending;
         await this.catchUp(written);
         const checkpoint = this.tree.size - (this.latest?.treeSize ?? 0) >= this.options.checkpointEvery ? await this.checkpointNow() : null;
         const dueBy = checkpoint ? null : new Date(Date.now() + this.options.checkpointIntervalMs).toISOString();
-        batch.forEach((p, i) => p.resolve({ seq: written[i]!.seq, leafHash: written[i]!.leaf.toString('hex'), checkpoint, checkpointDueBy: dueBy }));
+        current.batch.forEach((p, i) => p.resolve({ seq: written[i]!.seq, leafHash: written[i]!.leaf.toString('hex'), checkpoint, checkpointDueBy: dueBy }));
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        for (const p of current.batch) p.reject(err);
+      }
+      // The next batch was built on this one's last leaf; if the head is elsewhere now, rebuild it.
+      if (next && next.rows[0]!.seq !== this.tree.size) {
+        this.queue.unshift(...next.batch);
+        next = null;
       }
     }
   }
 
   /**
-   * Fast path: one round trip that takes the head lock and inserts after the head this process
-   * already knows. If another writer moved the head, UNIQUE(seq)/UNIQUE(prev_hash) refuse the
+   * Fast path: one round trip that takes the head lock and inserts rows built on the head this
+   * process knows. If another writer moved the head, UNIQUE(seq)/UNIQUE(prev_hash) refuse the
    * insert and we fall back to reading the head under the lock.
    */
-  private async writeBatch(inputs: PreparedInput[]): Promise<Written[]> {
-    const size = this.tree.size;
-    const rows = buildRows(size, size === 0 ? GENESIS_PREV : this.tree.leaf(size - 1), inputs);
+  private async writeBatch(rows: NewRow[], inputs: PreparedInput[]): Promise<Written[]> {
     try {
       // One statement, one round trip: it takes the head lock (held until it commits) and inserts.
       await this.db.knex.raw(LOCKED_INSERT, [
@@ -253,6 +277,7 @@ export class Ledger {
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err; // only a moved head is retried
     }
+    await this.sync();
     return this.db.knex.transaction((trx) => this.writeRows(trx, inputs));
   }
 

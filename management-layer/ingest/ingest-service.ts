@@ -172,16 +172,26 @@ export class IngestService {
     return inserted;
   }
 
-  /** Each patient's data key (created on first sight), unwrapped. */
+  /**
+   * Each patient's data key, unwrapped; keys are created only for patients seen for the first
+   * time, inserted in sorted order so concurrent uploads cannot deadlock on each other.
+   */
   private async patientKeys(trx: Knex.Transaction, patients: string[]): Promise<Map<string, Buffer>> {
-    const rows = patients.map((p) => ({ pseudonym: p, wrapped_key: seal(this.keys.wrapKey, randomBytes(32), `patient:${p}`) }));
-    for (let i = 0; i < rows.length; i += 1000) await trx('patients').insert(rows.slice(i, i + 1000)).onConflict('pseudonym').ignore();
     const keys = new Map<string, Buffer>();
-    for (let i = 0; i < patients.length; i += 1000) {
-      const found = await trx('patients').whereIn('pseudonym', patients.slice(i, i + 1000)).select('pseudonym', 'wrapped_key');
-      for (const r of found as Array<{ pseudonym: string; wrapped_key: Buffer | Uint8Array }>) {
-        keys.set(r.pseudonym, open(this.keys.wrapKey, asBuffer(r.wrapped_key), `patient:${r.pseudonym}`));
+    const load = async (wanted: string[]) => {
+      for (let i = 0; i < wanted.length; i += 1000) {
+        const found = await trx('patients').whereIn('pseudonym', wanted.slice(i, i + 1000)).select('pseudonym', 'wrapped_key');
+        for (const r of found as Array<{ pseudonym: string; wrapped_key: Buffer | Uint8Array }>) {
+          keys.set(r.pseudonym, open(this.keys.wrapKey, asBuffer(r.wrapped_key), `patient:${r.pseudonym}`));
+        }
       }
+    };
+    await load(patients);
+    const missing = patients.filter((p) => !keys.has(p)).sort();
+    if (missing.length) {
+      const rows = missing.map((p) => ({ pseudonym: p, wrapped_key: seal(this.keys.wrapKey, randomBytes(32), `patient:${p}`) }));
+      for (let i = 0; i < rows.length; i += 1000) await trx('patients').insert(rows.slice(i, i + 1000)).onConflict('pseudonym').ignore();
+      await load(missing); // another upload may have created some of them first
     }
     return keys;
   }
