@@ -27,6 +27,8 @@ export interface Config {
   http: {
     /** Largest accepted request body, in a form `express` understands ("10mb"). */
     bodyLimit: string;
+    /** Requests a minute one identity (or, unauthenticated, one address) may make. */
+    rateLimitPerMinute: number;
   };
   ingest: {
     /** Master key (base64 or hex, 32 bytes) that wraps every patient's data key; if unset, a key
@@ -105,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     http: Object.freeze({
       bodyLimit: env.HGD_BODY_LIMIT ?? '10mb',
+      rateLimitPerMinute: intFrom(env, 'HGD_RATE_LIMIT_PER_MINUTE', 1200, 1),
     }),
     ingest: Object.freeze({
       masterKey: env.HGD_MASTER_KEY || undefined,

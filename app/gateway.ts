@@ -3,6 +3,9 @@
  * mounts each layer's HTTP routes on one express app.
  */
 import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import type { Identity } from '../storage-layer/http-identity';
 import { pgliteDir, type Config } from '../config';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { runMigrations } from '../storage-layer/migrate';
@@ -63,9 +66,23 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(helmet());
   app.use(express.json({ limit: config.http.bodyLimit, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit: config.http.bodyLimit, type: ['text/csv', 'application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson'] }));
   app.use(tokens.middleware());
+  app.use(rateLimit({
+    windowMs: 60_000,
+    limit: config.http.rateLimitPerMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req, res) => {
+      const id = res.locals.identity as Identity | undefined;
+      return id ? `${id.role}:${id.sub}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+    },
+    handler: (_req, res) => {
+      res.status(429).json({ error: 'rate_limited', message: `more than ${config.http.rateLimitPerMinute} requests a minute from this identity; retry later` });
+    },
+  }));
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind });
   });

@@ -1,18 +1,31 @@
-/** A small structured logger: one JSON line an event, to stderr. Messages never carry health values. */
+/**
+ * Structured logging with pino, one JSON line an event on stderr. Redaction removes tokens and
+ * anything that could carry a health value, even if a caller passes it by mistake.
+ */
+import pino from 'pino';
+
 export interface Logger {
   info(msg: string, extra?: Record<string, unknown>): void;
   warn(msg: string, extra?: Record<string, unknown>): void;
   error(msg: string, err?: unknown): void;
 }
 
+export const REDACTED_PATHS = [
+  'authorization', 'token', 'headers.authorization', 'req.headers.authorization', 'body', 'value', 'values',
+  'record', 'records', 'observation', 'observations', 'entry', 'share', 'shares', '*.authorization', '*.token', '*.value', '*.body',
+];
+
 export function createLogger(name = 'hgd', quiet = false): Logger {
-  const write = (level: string, msg: string, extra?: Record<string, unknown>) => {
-    if (quiet) return;
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, name, msg, ...extra })}\n`);
-  };
+  const log = pino({
+    name,
+    level: quiet ? 'silent' : 'info',
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  }, pino.destination(2));
   return {
-    info: (msg, extra) => write('info', msg, extra),
-    warn: (msg, extra) => write('warn', msg, extra),
-    error: (msg, err) => write('error', msg, { err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }),
+    info: (msg, extra) => log.info(extra ?? {}, msg),
+    warn: (msg, extra) => log.warn(extra ?? {}, msg),
+    // Only the error's name and message: stack traces and SQL stay out of the log.
+    error: (msg, err) => log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }, msg),
   };
 }
