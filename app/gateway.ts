@@ -21,12 +21,15 @@ import { IngestService, type ShareSink } from '../management-layer/ingest/ingest
 import { createShareDistributor } from '../management-layer/sharing/distribute';
 import { deriveKeyRing, loadMasterKey } from '../management-layer/ingest/envelope';
 import { managementRouter } from '../management-layer/http';
+import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
+import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 
 export interface Gateway {
   app: Express;
   db: Database;
   ledger: Ledger;
   ingest: IngestService;
+  usage: UsageServices;
   tokens: TokenService;
   log: Logger;
   close(): Promise<void>;
@@ -36,13 +39,15 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
-export const allMigrations = [...ledgerMigrations, ...ingestMigrations];
+export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations];
 
 export interface GatewayOptions {
   db?: Database;
   log?: Logger;
   /** Where values go for secret sharing; default: the configured compute nodes. null: keep them in the outbox. */
   shareSink?: ShareSink | null;
+  /** Runs research queries over the compute nodes; default: the configured nodes. */
+  coordinator?: Coordinator;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -88,6 +93,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   app.use(ledgerRouter(ledger));
   app.use(managementRouter(ingest));
+  const coordinator = options.coordinator ?? createCoordinator(config, loadOrCreateSigningKey(config.nodes.gatewayKeyFile));
+  const usage = createUsageServices({ db, ledger, coordinator, options: { log: (msg, err) => log.error(msg, err) } });
+  app.use(usageRouter(usage));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
 
@@ -96,10 +104,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     db,
     ledger,
     ingest,
+    usage,
     tokens,
     log,
     close: async () => {
       if (outbox) clearInterval(outbox);
+      await usage.close();
       await ledger.close();
       if (!options.db) await db.close();
     },

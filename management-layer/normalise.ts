@@ -2,13 +2,14 @@
  * Candidate Observations (and CSV rows) -> ICS record drafts in canonical units, or per-entry errors with a
  * JSON pointer and a reason. Nothing here touches the database; pseudonymisation happens later.
  */
+import { createHash } from 'node:crypto';
 import type { CodeableConcept, Observation, ObservationComponent } from '@medplum/fhirtypes';
 import { LOINC_SYSTEM, catalogue, type Indicator, type Panel } from './catalogue';
 import { UnitError, ValueError } from './errors';
 import { toUtcInstant } from './fhir-time';
 import { PLACEHOLDER_PSEUDONYM, draftToRecord, validateIcsRecord, type IcsRecordDraft } from './ics-record';
 import { referenceKey, referenceType, stripHistory } from './parse/references';
-import type { CsvItem, EntryError, InheritedContext, ParseResult, PatientIdentifier, PatientMap } from './parse/types';
+import type { CsvFields, CsvItem, EntryError, InheritedContext, ParseResult, PatientIdentifier, PatientMap } from './parse/types';
 import { describeAjvErrors, escapePointer, validatorFor } from './schemas';
 import { cleanUnit, toCanonical } from './units';
 
@@ -327,6 +328,15 @@ export interface RowContext {
 }
 
 /** One CSV row -> one draft or the errors of its fields (pointers '/N/<column>'). */
+/**
+ * A CSV row without a `source_id` is identified by its content, so re-sending the same row is a
+ * duplicate and a different row at the same position of a later file is not.
+ */
+export function csvRowSourceId(f: CsvFields): string {
+  const content = [f.patient_id, f.code_system, f.code, f.value, f.unit, f.effective_start, f.effective_end].join('\u001f');
+  return `csv-sha256:${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
+}
+
 export function normaliseCsvRow(item: CsvItem, ctx: RowContext): NormaliseResult {
   const f = item.fields;
   const errors: EntryError[] = [];
@@ -393,7 +403,7 @@ export function normaliseCsvRow(item: CsvItem, ctx: RowContext): NormaliseResult
       provenance: {
         provider: ctx.provider,
         sourceSystem: ctx.sourceSystem,
-        sourceId: f.source_id ?? `csv-row-${item.row}`,
+        sourceId: f.source_id ?? csvRowSourceId(f),
         sourceVersion: null,
         code: { system: LOINC_SYSTEM, code: f.code },
         valueAsReceived: f.value,

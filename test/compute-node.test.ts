@@ -1,0 +1,268 @@
+import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ShareBatch } from '../management-layer/sharing/distribute';
+import { KeyDirectory, nodeKeyFiles, readKeyDirectory } from '../management-layer/sharing/key-directory';
+import { SealError, unseal } from '../management-layer/sharing/sealing';
+import { fetchSigned, signRequest, verifyRequest, RequestAuthError, SignedRequestError } from '../management-layer/sharing/request-signing';
+import { generateSigningKey, loadOrCreateSigningKey } from '../storage-layer/signing-key';
+import { loadOrCreateEncryptionKey } from '../management-layer/sharing/key-directory';
+import { NodeClient } from '../usage-layer/node';
+import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
+
+async function rawRequest(url: string, method: string, p: string, headers: Record<string, string>, body?: string): Promise<{ status: number; json: { error?: string; message?: string } }> {
+  const res = await fetch(new URL(p, url), { method, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body });
+  return { status: res.status, json: (await res.json()) as { error?: string; message?: string } };
+}
+
+async function countRows(tc: TestCluster, node: number, indicator: string): Promise<number> {
+  const r = await tc.dbs[node - 1]!.knex.raw('SELECT count(*) AS n FROM node_shares WHERE indicator = ?', [indicator]);
+  return Number(r.rows[0].n);
+}
+
+let tc: TestCluster;
+before(async function () {
+  this.timeout(60_000);
+  tc = await startTestCluster();
+});
+after(async () => tc?.close());
+
+describe('compute nodes: keys and authentication', function () {
+  this.timeout(60_000);
+
+  it('creates an Ed25519 and an X25519 key per node (mode 0600) and publishes the public keys per party', async () => {
+    const keysDir = tc.config.nodes.keysDir;
+    for (let id = 1; id <= 3; id++) {
+      const files = nodeKeyFiles(keysDir, id);
+      for (const f of [files.signing, files.encryption]) assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
+      assert.ok(fs.existsSync(path.join(keysDir, `node-${id}.pub.json`)));
+    }
+    // The distributor/coordinator published the gateway key.
+    const dir = readKeyDirectory(keysDir);
+    assert.deepEqual(Object.keys(dir.parties).sort(), ['gateway', 'node-1', 'node-2', 'node-3']);
+    assert.equal(dir.parties.gateway!.sign, tc.gatewayKey.publicKeyBase64);
+    assert.equal(dir.parties.gateway!.encrypt, undefined);
+    assert.equal(dir.parties['node-2']!.sign, loadOrCreateSigningKey(nodeKeyFiles(keysDir, 2).signing).publicKeyBase64);
+    assert.equal(dir.parties['node-2']!.encrypt, loadOrCreateEncryptionKey(nodeKeyFiles(keysDir, 2).encryption).publicKeyBase64);
+    // Restarting a node keeps its keys.
+    const before = fs.readFileSync(path.join(keysDir, 'node-1.pub.json'), 'utf8');
+    await tc.cluster.restart(1);
+    assert.equal(fs.readFileSync(path.join(keysDir, 'node-1.pub.json'), 'utf8'), before);
+  });
+
+  it('answers a request signed by the gateway or a peer with 200', async () => {
+    const gw = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
+    assert.deepEqual((await gw.health()).body, { node: 1, status: 'ok' });
+    const node2Key = loadOrCreateSigningKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).signing);
+    const peer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2' });
+    assert.equal((await peer.health()).status, 200);
+  });
+
+  it('rejects unsigned, wrongly signed, stale and unknown-party requests with 401 and a JSON message', async () => {
+    const url = tc.config.nodes.urls[0]!;
+    const body = JSON.stringify({ queryId: 'q-00000001', indicator: 'x', measures: ['sum'] });
+    const cases: Array<[string, Record<string, string>]> = [
+      ['unsigned', {}],
+      ['signed by an unpublished key', { ...signRequest(generateSigningKey(), 'gateway', 'POST', '/aggregate/linear', body) }],
+      ['signature over another body', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/aggregate/linear', `${body} `) }],
+      ['signature over another path', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/shares', body) }],
+      ['stale (61 s old)', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/aggregate/linear', body, Date.now() - 61_000) }],
+      ['from the future', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/aggregate/linear', body, Date.now() + 61_000) }],
+      ['unknown party', { ...signRequest(tc.gatewayKey, 'node-9', 'POST', '/aggregate/linear', body) }],
+      ['malformed party', { ...signRequest(tc.gatewayKey, '../gateway', 'POST', '/aggregate/linear', body) }],
+    ];
+    for (const [name, headers] of cases) {
+      const r = await rawRequest(url, 'POST', '/aggregate/linear', headers, body);
+      assert.equal(r.status, 401, name);
+      assert.equal(r.json.error, 'unauthenticated', name);
+      assert.equal(typeof r.json.message, 'string', name);
+    }
+    const health = await rawRequest(url, 'GET', '/health', {});
+    assert.equal(health.status, 401);
+  });
+
+  it('enforces which party may call which route (403)', async () => {
+    const node2Key = loadOrCreateSigningKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).signing);
+    const asPeer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2' });
+    await assert.rejects(asPeer.linear({ queryId: 'q-peer-0001', indicator: 'x', from: null, to: null, cohort: null, measures: ['sum'] }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
+    const asGateway = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
+    await assert.rejects(asGateway.message({ queryId: 'q-gw-000001', round: 'zero', values: [] }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
+    // No route hands out rows.
+    await assert.rejects(asGateway.request('GET', '/shares'), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 404);
+  });
+
+  it('verifyRequest checks the exact bytes (unit)', () => {
+    const key = generateSigningKey();
+    const headers = signRequest(key, 'gateway', 'post', '/x?a=1', 'body');
+    const lookup = () => key.publicKey;
+    assert.equal(verifyRequest({ method: 'POST', path: '/x?a=1', headers: { ...headers }, body: Buffer.from('body') }, lookup), 'gateway');
+    assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=2', headers: { ...headers }, body: 'body' }, lookup), RequestAuthError);
+    assert.throws(() => verifyRequest({ method: 'GET', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup), RequestAuthError);
+  });
+
+  it('a request to a node that is not running fails with peerStatus 0', async () => {
+    await assert.rejects(fetchSigned('http://127.0.0.1:9', '/health', { key: tc.gatewayKey, party: 'gateway', timeoutMs: 2000 }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0);
+  });
+});
+
+describe('compute nodes: storing shares', function () {
+  this.timeout(60_000);
+
+  it('stores a batch once: the same batch twice, or a retried request, stores nothing twice', async () => {
+    const values = makeValues('glucose', [5.55, 6.1, -3.25, 7], { edges: [0, 5, 10] });
+    const first = await tc.distributor.distribute(values);
+    assert.deepEqual(first.delivered, [1, 2, 3]);
+    assert.deepEqual(first.failed, []);
+    for (const r of first.receipts) assert.deepEqual({ inserted: r.inserted, replaced: r.replaced, unchanged: r.unchanged }, { inserted: 4, replaced: 0, unchanged: 0 });
+    for (let id = 1; id <= 3; id++) assert.equal(await countRows(tc, id, 'glucose'), 4);
+
+    // A retried request (the gateway crashed before it saw the answer) stores nothing twice.
+    const sent: string[] = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+      if (String(input).endsWith('/shares') && typeof init?.body === 'string') sent.push(init.body);
+      return realFetch(input, init);
+    };
+    let second;
+    try {
+      second = await tc.distributor.distribute(makeValues('glucose', [1.5, 2.5], { prefix: 'retry' }));
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    assert.deepEqual(second.delivered, [1, 2, 3]);
+    assert.equal(sent.length, 3);
+    const bodies = sent;
+    for (let id = 1; id <= 3; id++) {
+      const client = new NodeClient({ baseUrl: tc.config.nodes.urls[id - 1]!, key: tc.gatewayKey, party: 'gateway' });
+      let accepted = 0;
+      for (const body of bodies) {
+        try {
+          const r = await client.storeShares(body); // only the envelope sealed to this node opens
+          assert.deepEqual([r.body.inserted, r.body.replaced, r.body.unchanged], [0, 0, 2]);
+          accepted++;
+        } catch (e) {
+          assert.ok(e instanceof SignedRequestError && e.peerStatus === 400);
+        }
+      }
+      assert.equal(accepted, 1);
+      assert.equal(await countRows(tc, id, 'glucose'), 6);
+    }
+
+    // distribute() again for the same records: a fresh dealing supersedes the old one on every node.
+    const stored = await tc.dbs[0]!.knex.raw("SELECT record_id, share::text AS share FROM node_shares WHERE indicator = 'glucose' ORDER BY record_id");
+    const again = await tc.distributor.distribute(values);
+    for (const r of again.receipts) assert.deepEqual([r.inserted, r.replaced, r.unchanged], [0, 4, 0]);
+    const after = await tc.dbs[0]!.knex.raw("SELECT record_id, share::text AS share FROM node_shares WHERE indicator = 'glucose' ORDER BY record_id");
+    assert.notDeepEqual(after.rows, stored.rows, 'newer dealing replaced the shares');
+    for (let id = 1; id <= 3; id++) assert.equal(await countRows(tc, id, 'glucose'), 6);
+
+    const sum = await tc.coordinator.aggregate({ indicator: 'glucose', aggregate: 'sum' });
+    assert.equal(sum.value, 19.4);
+    assert.equal(sum.count, 6);
+    assert.deepEqual(sum.nodesUsed, [1, 2, 3]);
+  });
+
+  it('a pending (sealed) delivery re-sent later is stored once, and an older dealing never overwrites a newer one', async () => {
+    await tc.cluster.stop(3);
+    const values = makeValues('hdl', [1.23, 2.5, 0.75]);
+    const r1 = await tc.distributor.distribute(values);
+    assert.deepEqual(r1.delivered, [1, 2]);
+    assert.deepEqual(r1.failed.map((f) => f.node), [3]);
+    assert.equal(r1.pending.length, 1);
+    assert.equal(r1.pending[0]!.node, 3);
+    // The gateway's outbox holds only the sealed envelope: no share in clear.
+    const pendingBody = JSON.parse(r1.pending[0]!.body) as ShareBatch;
+    assert.deepEqual(Object.keys(pendingBody).sort(), ['dealing', 'histograms', 'items', 'sealed', 'v']);
+    assert.ok(!/[0-9]{20,}/.test(r1.pending[0]!.body), 'no share-like numbers in the pending body');
+
+    // Meanwhile a query uses nodes 1 and 2 and names node 3.
+    const during = await tc.coordinator.aggregate({ indicator: 'hdl', aggregate: 'mean' });
+    assert.deepEqual(during.nodesUsed, [1, 2]);
+    assert.deepEqual(during.nodesDown, [3]);
+    assert.ok(Math.abs((during.value as number) - 4.48 / 3) < 1e-12);
+
+    await tc.cluster.restart(3);
+    const re = await tc.distributor.redeliver(r1.pending);
+    assert.deepEqual(re.pending, []);
+    assert.equal(re.delivered[0]!.inserted, 3);
+    const twice = await tc.distributor.redeliver(r1.pending);
+    assert.deepEqual([twice.delivered[0]!.inserted, twice.delivered[0]!.unchanged], [0, 3]);
+    assert.equal(await countRows(tc, 3, 'hdl'), 3);
+    const all = await tc.coordinator.aggregate({ indicator: 'hdl', aggregate: 'sum' });
+    assert.deepEqual(all.nodesUsed, [1, 2, 3]);
+    assert.equal(all.value, 4.48);
+
+    // A newer dealing reaches every node; the old envelope arriving late afterwards is ignored.
+    const r2 = await tc.distributor.distribute(values);
+    assert.deepEqual(r2.delivered, [1, 2, 3]);
+    const late = await tc.distributor.redeliver(r1.pending);
+    assert.deepEqual([late.delivered[0]!.replaced, late.delivered[0]!.unchanged], [0, 3]);
+    const still = await tc.coordinator.aggregate({ indicator: 'hdl', aggregate: 'variance' });
+    assert.deepEqual(still.nodesUsed, [1, 2, 3]);
+    assert.deepEqual(still.nodesOutOfSync, []);
+  });
+
+  it('a node that missed a delivery is out of sync and excluded, not mixed in', async () => {
+    await tc.distributor.distribute(makeValues('ldl', [1, 2, 3]));
+    await tc.cluster.stop(2);
+    const r = await tc.distributor.distribute(makeValues('ldl', [10, 20]));
+    assert.deepEqual(r.failed.map((f) => f.node), [2]);
+    await tc.cluster.restart(2);
+    const res = await tc.coordinator.aggregate({ indicator: 'ldl', aggregate: 'sum' });
+    assert.equal(res.value, 36);
+    assert.deepEqual(res.nodesUsed, [1, 3]);
+    assert.deepEqual(res.nodesOutOfSync, [2]);
+    assert.deepEqual(res.nodesDown, []);
+    await tc.distributor.redeliver(r.pending);
+    const synced = await tc.coordinator.aggregate({ indicator: 'ldl', aggregate: 'sum' });
+    assert.deepEqual(synced.nodesUsed, [1, 2, 3]);
+    assert.equal(synced.value, 36);
+  });
+
+  it('refuses envelopes that are not for this node or were tampered with', async () => {
+    await tc.cluster.stop(1);
+    const r = await tc.distributor.distribute(makeValues('sodium', [140.1, 138.7]));
+    await tc.cluster.restart(1);
+    const body = JSON.parse(r.pending[0]!.body) as ShareBatch;
+    const node2 = new NodeClient({ baseUrl: tc.config.nodes.urls[1]!, key: tc.gatewayKey, party: 'gateway' });
+    // Node 1's envelope sent to node 2: node 2 cannot open it.
+    await assert.rejects(node2.storeShares(body), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
+    const node1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
+    // Metadata changed (another record id): the envelope's associated data no longer matches.
+    const renamed = { ...body, items: body.items.map((it, k) => (k === 0 ? { ...it, recordId: 'other' } : it)) };
+    await assert.rejects(node1.storeShares(renamed), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
+    // A flipped ciphertext byte.
+    const sealed = body.sealed;
+    const flipped = sealed.slice(0, -2) + (sealed.at(-2) === 'A' ? 'B' : 'A') + sealed.slice(-1);
+    await assert.rejects(node1.storeShares({ ...body, sealed: flipped }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
+    // Unit: unseal with another node's key fails with SealError.
+    const key2 = loadOrCreateEncryptionKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).encryption);
+    assert.throws(() => unseal(key2, body.sealed, 'x'), SealError);
+    // The untouched envelope is accepted by node 1.
+    assert.equal((await node1.storeShares(body)).body.inserted, 2);
+  });
+
+  it('reports a node without a published key as needing a fresh distribution', async () => {
+    fs.rmSync(path.join(tc.config.nodes.keysDir, 'node-3.pub.json'));
+    const lonely = await import('../management-layer/sharing/distribute');
+    const dist = lonely.createShareDistributor(tc.config, tc.gatewayKey);
+    const r = await dist.distribute(makeValues('alt', [10, 20]));
+    assert.deepEqual(r.delivered, [1, 2]);
+    assert.deepEqual(r.needsRedistribute, [3]);
+    assert.equal(r.pending.length, 0);
+    assert.ok(new KeyDirectory(tc.config.nodes.keysDir).encryptionKey('node-3') === undefined);
+    await tc.cluster.restart(3); // republishes its keys
+    assert.ok(new KeyDirectory(tc.config.nodes.keysDir).encryptionKey('node-3'));
+    const fresh = await lonely.createShareDistributor(tc.config, tc.gatewayKey).distribute(makeValues('alt', [10, 20], { prefix: r.dealing }));
+    assert.deepEqual(fresh.delivered, [1, 2, 3], JSON.stringify(fresh.failed));
+  });
+
+  it('stores large batches in chunks (several requests and multi-row statements)', async () => {
+    const values = makeValues('steps', Array.from({ length: 4500 }, (_, i) => (i * 37) % 20000), { scale: 0, edges: [0, 5000, 10000, 20000] });
+    const r = await tc.distributor.distribute(values);
+    assert.equal(r.receipts.length, 9, '3 requests per node');
+    for (let id = 1; id <= 3; id++) assert.equal(await countRows(tc, id, 'steps'), 4500);
+    const res = await tc.coordinator.aggregate({ indicator: 'steps', aggregate: 'histogram' });
+    assert.equal(res.histogram!.counts.reduce((a, b) => a + b, 0), 4500);
+  });
+});

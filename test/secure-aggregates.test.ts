@@ -1,0 +1,295 @@
+import { strict as assert } from 'node:assert';
+import { InconsistentSharesError } from '../management-layer/sharing/errors';
+import { P_DECIMAL } from '../management-layer/sharing/encoding';
+import type { ShareableValue } from '../management-layer/sharing/distribute';
+import { discreteLaplaceVariance } from '../usage-layer/mpc/dp-noise';
+import { InsufficientNodesError, type AggregateResult } from '../usage-layer/coordinator';
+import { makeValues, prng, startTestCluster, type TestCluster } from './support/mpc';
+
+/** Plaintext reference on the fixed-point integers (exact), as the secure computation defines it. */
+function plainStats(ints: bigint[], scale: number) {
+  const n = BigInt(ints.length);
+  const s1 = ints.reduce((a, b) => a + b, 0n);
+  const s2 = ints.reduce((a, b) => a + b * b, 0n);
+  const sum = Number(`${s1}e-${scale}`);
+  const variance = ints.length >= 2 ? Number(`${n * s2 - s1 * s1}e-${2 * scale}`) / Number(n * (n - 1n)) : null;
+  return { count: ints.length, sum, mean: ints.length ? sum / ints.length : null, variance, stddev: variance === null ? null : Math.sqrt(variance) };
+}
+
+function plainPairs(xs: bigint[], ys: bigint[], sx: number, sy: number) {
+  const n = BigInt(xs.length);
+  const Sx = xs.reduce((a, b) => a + b, 0n);
+  const Sy = ys.reduce((a, b) => a + b, 0n);
+  const Sxx = xs.reduce((a, b) => a + b * b, 0n);
+  const Syy = ys.reduce((a, b) => a + b * b, 0n);
+  const Sxy = xs.reduce((a, x, i) => a + x * (ys[i] as bigint), 0n);
+  const cov = n * Sxy - Sx * Sy;
+  const vx = n * Sxx - Sx * Sx;
+  const vy = n * Syy - Sy * Sy;
+  return {
+    pairs: xs.length,
+    covariance: xs.length >= 2 ? Number(`${cov}e-${sx + sy}`) / Number(n * (n - 1n)) : null,
+    correlation: xs.length >= 2 && vx > 0n && vy > 0n ? Number(cov) / Math.sqrt(Number(vx) * Number(vy)) : null,
+  };
+}
+
+function plainHistogram(values: number[], edges: number[]) {
+  const counts = new Array<number>(edges.length - 1).fill(0);
+  let below = 0;
+  let above = 0;
+  const last = edges.length - 1;
+  for (const v of values) {
+    if (v < edges[0]!) below++;
+    else if (v > edges[last]!) above++;
+    else {
+      let k = 0;
+      while (k < last - 1 && v >= edges[k + 1]!) k++;
+      counts[k]!++;
+    }
+  }
+  return { counts, below, above };
+}
+
+function close(actual: number | null, expected: number | null, rel = 1e-9, what = ''): void {
+  if (expected === null) {
+    assert.equal(actual, null, what);
+    return;
+  }
+  assert.ok(actual !== null, `${what}: got null, expected ${expected}`);
+  assert.ok(Math.abs(actual - expected) <= rel * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
+}
+
+let tc: TestCluster;
+before(async function () {
+  this.timeout(60_000);
+  tc = await startTestCluster({ n: 3, t: 1 });
+});
+after(async () => tc?.close());
+
+describe('secure aggregates through real compute nodes (n = 3, t = 1)', function () {
+  this.timeout(120_000);
+
+  it('count, sum, mean, variance, stddev, histogram, covariance and correlation match plaintext on 20 random data sets', async () => {
+    const rnd = prng(20240601);
+    const edges = [-400, -100, 0, 50, 300];
+    for (let set = 0; set < 20; set++) {
+      const scale = [2, 1, 0][set % 3] as number;
+      const unit = 10 ** scale;
+      const n = 2 + Math.floor(rnd() * 40);
+      const patients = 1 + Math.floor(rnd() * n);
+      const xInts = Array.from({ length: n }, () => BigInt(Math.round((rnd() - 0.5) * 1000 * unit)));
+      // y: correlated with x for about half the records, noise otherwise; some records have no partner.
+      const slope = rnd() * 4 - 2;
+      const yInts = xInts.map((x) => BigInt(Math.round(Number(x) * slope + (rnd() - 0.5) * 300 * unit)));
+      const hasPartner = xInts.map(() => rnd() < 0.8);
+      const ind = `ind${set}`;
+      const ind2 = `ind${set}b`;
+      const xs = makeValues(ind, xInts.map((x) => Number(`${x}e-${scale}`)), { scale, edges, patients, prefix: `x${set}` });
+      const ys = makeValues(ind2, yInts.map((y) => Number(`${y}e-${scale}`)), { scale, patients, prefix: `y${set}` }).filter((_, i) => hasPartner[i]);
+      const r = await tc.distributor.distribute([...xs, ...ys]);
+      assert.deepEqual(r.delivered, [1, 2, 3]);
+
+      const expected = plainStats(xInts, scale);
+      const results: Record<string, AggregateResult> = {};
+      for (const aggregate of ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram'] as const) {
+        results[aggregate] = await tc.coordinator.aggregate({ indicator: ind, aggregate });
+        assert.equal(results[aggregate]!.count, n);
+        assert.deepEqual(results[aggregate]!.nodesUsed, [1, 2, 3]);
+      }
+      assert.equal(results.count!.value, n);
+      assert.equal(results.sum!.value, expected.sum, `set ${set} sum`);
+      close(results.mean!.value, expected.mean, 1e-12, `set ${set} mean`);
+      close(results.variance!.value, expected.variance, 1e-9, `set ${set} variance`);
+      close(results.stddev!.value, expected.stddev, 1e-9, `set ${set} stddev`);
+      const hist = plainHistogram(xs.map((v) => v.value), edges);
+      assert.deepEqual(
+        { counts: results.histogram!.histogram!.counts, below: results.histogram!.histogram!.below, above: results.histogram!.histogram!.above },
+        hist,
+        `set ${set} histogram`,
+      );
+      assert.deepEqual(results.histogram!.histogram!.edges, edges);
+
+      // Pairs at the same instant (window 0): exactly the records that have a partner.
+      const px = xInts.filter((_, i) => hasPartner[i]);
+      const py = yInts.filter((_, i) => hasPartner[i]);
+      const pe = plainPairs(px, py, scale, scale);
+      for (const aggregate of ['covariance', 'correlation'] as const) {
+        const res = await tc.coordinator.aggregate({ indicator: ind, indicator2: ind2, aggregate, pairWindowSeconds: 0 });
+        assert.equal(res.count, pe.pairs);
+        assert.deepEqual(res.nodesUsed, [1, 2, 3]);
+        assert.ok(res.bytes.nodeToNode > 0, 'the product protocol exchanged messages');
+        close(res.value, pe[aggregate], 1e-9, `set ${set} ${aggregate}`);
+      }
+    }
+  });
+
+  it('pairs each record with the nearest record of the second indicator within the window', async () => {
+    const t0 = Date.UTC(2024, 5, 1);
+    const at = (min: number) => new Date(t0 + min * 60_000).toISOString();
+    const rec = (id: string, indicator: string, p: string, min: number, value: number): ShareableValue => ({ recordId: id, pseudonym: p, indicator, effectiveStart: at(min), effectiveEnd: null, value, scale: 1 });
+    await tc.distributor.distribute([
+      rec('w-x1', 'wx', 'a', 0, 1),
+      rec('w-x2', 'wx', 'a', 100, 2),
+      rec('w-x3', 'wx', 'b', 0, 3),
+      rec('w-x4', 'wx', 'c', 0, 4),
+      rec('w-y1', 'wy', 'a', 10, 10), // nearest to x1 (10 min)
+      rec('w-y2', 'wy', 'a', 25, 99), // farther from x1
+      rec('w-y3', 'wy', 'a', 95, 20), // nearest to x2 (5 min)
+      rec('w-y4', 'wy', 'b', 50, 30), // 50 min from x3: outside a 30-min window
+      rec('w-y5', 'wy', 'c', -5, 40), // another patient's only partner
+    ]);
+    const res = await tc.coordinator.aggregate({ indicator: 'wx', indicator2: 'wy', aggregate: 'covariance', pairWindowSeconds: 30 * 60 });
+    const pe = plainPairs([10n, 20n, 40n], [100n, 200n, 400n], 1, 1);
+    assert.equal(res.count, 3);
+    close(res.value, pe.covariance, 1e-12, 'covariance');
+    const corr = await tc.coordinator.aggregate({ indicator: 'wx', indicator2: 'wy', aggregate: 'correlation', pairWindowSeconds: 30 * 60 });
+    close(corr.value, 1, 1e-12, 'perfectly correlated pairs');
+  });
+
+  it('filters by time range and cohort; an empty selection gives count 0 and undefined statistics', async () => {
+    const values = makeValues('filtered', [1, 2, 3, 4, 5, 6], { scale: 0, patients: 3, start: Date.UTC(2023, 0, 1) });
+    await tc.distributor.distribute(values);
+    const from = values[2]!.effectiveStart;
+    const to = values[5]!.effectiveStart; // exclusive
+    const inRange = await tc.coordinator.aggregate({ indicator: 'filtered', aggregate: 'sum', from, to });
+    assert.equal(inRange.value, 3 + 4 + 5);
+    const cohort = await tc.coordinator.aggregate({ indicator: 'filtered', aggregate: 'sum', cohort: ['p0', 'p2', 'nobody'] });
+    assert.equal(cohort.value, 1 + 4 + 3 + 6);
+    assert.equal(cohort.count, 4);
+    const both = await tc.coordinator.aggregate({ indicator: 'filtered', aggregate: 'mean', cohort: ['p1'], from });
+    assert.equal(both.value, 5);
+    const none = await tc.coordinator.aggregate({ indicator: 'filtered', aggregate: 'mean', cohort: [] });
+    assert.deepEqual([none.count, none.value], [0, null]);
+    const noVar = await tc.coordinator.aggregate({ indicator: 'nothing-here', aggregate: 'variance' });
+    assert.deepEqual([noVar.count, noVar.value], [0, null]);
+    const tricky = await tc.coordinator.aggregate({ indicator: 'filtered', aggregate: 'count', cohort: ['p0"', 'p1\\', "p2'", 'a,b', '{x}'] });
+    assert.equal(tricky.value, 0, 'pseudonyms with quotes and commas are matched literally');
+  });
+
+  it('combines records of different scales of one indicator exactly', async () => {
+    await tc.distributor.distribute([...makeValues('mixed', [1.5, -2.25], { scale: 2 }), ...makeValues('mixed', [10, 3.7], { scale: 1 })]);
+    const sum = await tc.coordinator.aggregate({ indicator: 'mixed', aggregate: 'sum' });
+    assert.equal(sum.value, 12.95);
+    const variance = await tc.coordinator.aggregate({ indicator: 'mixed', aggregate: 'variance' });
+    close(variance.value, plainStats([150n, -225n, 1000n, 370n], 2).variance, 1e-12, 'variance');
+  });
+
+  it('with one node down, a linear query uses t + 1 nodes and names the down node; correlation fails clearly', async () => {
+    const xs = makeValues('down-x', [1, 2, 3, 4]);
+    const ys = makeValues('down-y', [2, 4, 6, 9]).map((v, i) => ({ ...v, pseudonym: xs[i]!.pseudonym, effectiveStart: xs[i]!.effectiveStart }));
+    await tc.distributor.distribute([...xs, ...ys]);
+    const all = await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum' });
+    assert.deepEqual([all.nodesUsed, all.consistencyChecked], [[1, 2, 3], true]);
+    const minimal = await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum', nodes: 'minimal' });
+    assert.deepEqual([minimal.value, minimal.nodesUsed, minimal.nodesDown, minimal.consistencyChecked], [10, [1, 2], [], false]);
+    await tc.cluster.stop(2);
+    try {
+      const fallback = await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'mean', nodes: 'minimal' });
+      assert.deepEqual([fallback.value, fallback.nodesUsed, fallback.nodesDown], [2.5, [1, 3], [2]]);
+      for (const aggregate of ['count', 'sum', 'mean', 'stddev', 'histogram'] as const) {
+        const res = await tc.coordinator.aggregate({ indicator: 'down-x', aggregate });
+        assert.deepEqual(res.nodesUsed, [1, 3], aggregate);
+        assert.deepEqual(res.nodesDown, [2], aggregate);
+        assert.match(res.nodeErrors[2] ?? '', /failed|ECONNREFUSED/);
+      }
+      assert.equal((await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum' })).value, 10);
+      await assert.rejects(
+        tc.coordinator.aggregate({ indicator: 'down-x', indicator2: 'down-y', aggregate: 'correlation' }),
+        (e: unknown) => e instanceof InsufficientNodesError && e.status === 503 && e.needed === 3 && e.down.includes(2) && /2t \+ 1/.test(e.message),
+      );
+      await tc.cluster.stop(3);
+      await assert.rejects(tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum' }), (e: unknown) => e instanceof InsufficientNodesError && e.needed === 2);
+    } finally {
+      await tc.cluster.restart(2);
+      await tc.cluster.restart(3);
+    }
+    const corr = await tc.coordinator.aggregate({ indicator: 'down-x', indicator2: 'down-y', aggregate: 'correlation', pairWindowSeconds: 0 });
+    close(corr.value, plainPairs([1n, 2n, 3n, 4n], [2n, 4n, 6n, 9n], 0, 0).correlation, 1e-12);
+  });
+
+  it('detects a node returning a wrong share (a tampered row in node 3’s database)', async () => {
+    await tc.distributor.distribute(makeValues('tamper', [5.55, 1.25, -3.5]));
+    const ok = await tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'sum' });
+    assert.equal(ok.value, 3.3);
+    await tc.dbs[2]!.knex.raw(
+      `UPDATE node_shares SET share = mod(share + 1, ${P_DECIMAL}) WHERE record_id = (SELECT min(record_id) FROM node_shares WHERE indicator = 'tamper')`,
+    );
+    await assert.rejects(
+      tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'sum' }),
+      (e: unknown) => e instanceof InconsistentSharesError && e.status === 502 && e.suspects.includes(3) && !e.located,
+    );
+    await assert.rejects(tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'mean' }), InconsistentSharesError);
+    // The count is not a share and still agrees; squares were not touched.
+    assert.equal((await tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'count' })).value, 3);
+  });
+
+  it('adds distributed DP noise in shares: every participant deals its own noise', async () => {
+    await tc.distributor.distribute(makeValues('noisy', Array.from({ length: 30 }, (_, i) => i % 7), { scale: 0, edges: [0, 3, 7] }));
+    const samples: number[] = [];
+    for (let k = 0; k < 25; k++) {
+      const res = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'count', noise: { epsilon: 1, sensitivity: 1 } });
+      assert.equal(res.noised, true);
+      assert.ok(Number.isInteger(res.value));
+      assert.equal(res.count, res.value, 'the reported count is the noisy one');
+      assert.ok(res.bytes.nodeToNode > 0, 'noise sub-shares travelled between nodes');
+      samples.push(res.value as number);
+    }
+    const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+    const variance = samples.reduce((a, b) => a + (b - mean) ** 2, 0) / (samples.length - 1);
+    const expectedVariance = 3 * discreteLaplaceVariance(1); // three full-scale contributions
+    assert.ok(new Set(samples).size > 1, 'noise varies');
+    assert.ok(Math.abs(mean - 30) < 4, `mean ${mean} near 30`);
+    assert.ok(variance > expectedVariance / 5 && variance < expectedVariance * 5, `variance ${variance} vs ${expectedVariance}`);
+
+    const sum = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'sum', noise: { epsilon: 0.5, sensitivity: 6 } });
+    assert.equal(sum.count, null, 'no exact count next to a noised sum');
+    assert.ok(Math.abs((sum.value as number) - 85) < 200);
+    const hist = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'histogram', noise: { epsilon: 1, sensitivity: 2 } });
+    assert.equal(hist.histogram!.counts.length, 2);
+    assert.ok(Math.abs(hist.histogram!.counts[0]! - 14) < 40 && Math.abs(hist.histogram!.counts[1]! - 16) < 40);
+    await assert.rejects(tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'mean', noise: { epsilon: 1, sensitivity: 1 } }), /noise is supported/);
+  });
+});
+
+describe('secure aggregates with redundancy (n = 5, t = 1)', function () {
+  this.timeout(120_000);
+  let five: TestCluster;
+  before(async function () {
+    this.timeout(60_000);
+    five = await startTestCluster({ n: 5, t: 1 });
+  });
+  after(async () => five?.close());
+
+  it('locates and corrects a wrong share, and reports the node', async () => {
+    const xs = makeValues('five-x', [3.25, -1.5, 8, 2.75, 0.5]);
+    const ys = makeValues('five-y', [1, 2, 3, 4, 6]).map((v, i) => ({ ...v, pseudonym: xs[i]!.pseudonym, effectiveStart: xs[i]!.effectiveStart }));
+    await five.distributor.distribute([...xs, ...ys]);
+    await five.dbs[2]!.knex.raw(`UPDATE node_shares SET share = mod(share + 12345, ${P_DECIMAL}), square = mod(square + 1, ${P_DECIMAL}) WHERE record_id = ?`, [xs[0]!.recordId]);
+    const sum = await five.coordinator.aggregate({ indicator: 'five-x', aggregate: 'sum' });
+    assert.equal(sum.value, 13);
+    assert.deepEqual(sum.inconsistentShares, { suspects: [3], located: true, measures: ['sum'] });
+    const sd = await five.coordinator.aggregate({ indicator: 'five-x', aggregate: 'stddev' });
+    close(sd.value, plainStats([325n, -150n, 800n, 275n, 50n], 2).stddev, 1e-12);
+    assert.deepEqual(sd.inconsistentShares?.measures, ['sum', 'sumSquares']);
+    const corr = await five.coordinator.aggregate({ indicator: 'five-x', indicator2: 'five-y', aggregate: 'correlation', pairWindowSeconds: 0 });
+    close(corr.value, plainPairs([325n, -150n, 800n, 275n, 50n], [100n, 200n, 300n, 400n, 600n], 2, 2).correlation, 1e-12);
+    assert.deepEqual(corr.inconsistentShares?.suspects, [3]);
+    assert.deepEqual(corr.nodesExcluded, [3], 'the product protocol was rerun without the faulty node');
+    assert.deepEqual(corr.nodesUsed, [1, 2, 4, 5]);
+  });
+
+  it('runs correlation with one of five nodes down (2t + 1 = 3 suffice)', async () => {
+    const xs = makeValues('five-dx', [1, 2, 3]);
+    const ys = makeValues('five-dy', [1, 3, 2]).map((v, i) => ({ ...v, pseudonym: xs[i]!.pseudonym, effectiveStart: xs[i]!.effectiveStart }));
+    await five.distributor.distribute([...xs, ...ys]);
+    await five.cluster.stop(4);
+    try {
+      const corr = await five.coordinator.aggregate({ indicator: 'five-dx', indicator2: 'five-dy', aggregate: 'correlation', pairWindowSeconds: 0 });
+      close(corr.value, 0.5, 1e-12);
+      assert.deepEqual(corr.nodesUsed, [1, 2, 3, 5]);
+      assert.deepEqual(corr.nodesDown, [4]);
+    } finally {
+      await five.cluster.restart(4);
+    }
+  });
+});

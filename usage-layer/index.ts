@@ -1,0 +1,8 @@
+/**
+ * The usage layer as the gateway sees it: migrations, services and routes for studies, patients'
+ * per-indicator grants (and their FHIR Consent form), researchers' queries with disclosure control,
+ * and patients' access logs.
+ */
+export { usageMigrations } from './migrations';
+export { createUsageServices, DEFAULT_USAGE_OPTIONS, type UsageOptions, type UsageServices } from './services';
+export { usageRouter } from './http';

@@ -1,0 +1,260 @@
+/**
+ * A compute node's share store: idempotent batch inserts and the SQL aggregations. Sums of shares are
+ * computed in SQL (`numeric` is exact) and reduced modulo P here; a node never sees a value.
+ */
+import { createHash } from 'node:crypto';
+import { aggregateFromNumeric, shareToNumeric } from '../../management-layer/sharing/encoding';
+import { add, mul, pow } from '../../management-layer/sharing/field';
+import type { Knex } from 'knex';
+import type { Database } from '../../storage-layer/db';
+import type { RecordFilter } from './wire';
+
+export interface ShareRow {
+  recordId: string;
+  pseudonym: string;
+  indicator: string;
+  effectiveStart: string;
+  effectiveEnd: string | null;
+  scale: number;
+  share: bigint;
+  square: bigint;
+  hist: { key: string; shares: bigint[] } | null;
+}
+
+export interface StoreResult {
+  inserted: number;
+  replaced: number;
+  unchanged: number;
+}
+
+/** 48-bit hash of (record id, dealing): a digest term that differs when a node holds another dealing. */
+export function recordHash(recordId: string, dealing: string): number {
+  return createHash('sha256').update(`${recordId}\n${dealing}`).digest().readUIntBE(0, 6);
+}
+
+/** A PostgreSQL array literal of text values (works with node-pg and PGlite alike). */
+export function textArrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+const ROWS_PER_STATEMENT = 1000;
+
+export async function storeShareRows(db: Database, dealing: string, rows: ShareRow[], histograms: Record<string, number[]>): Promise<StoreResult> {
+  const result: StoreResult = { inserted: 0, replaced: 0, unchanged: 0 };
+  await db.knex.transaction(async (trx) => {
+    const scales = new Map<string, [string, number]>();
+    for (const r of rows) scales.set(`${r.indicator}\u0000${r.scale}`, [r.indicator, r.scale]);
+    for (const [indicator, scale] of scales.values()) {
+      await trx.raw('INSERT INTO node_indicator_scales (indicator, scale) VALUES (?, ?) ON CONFLICT DO NOTHING', [indicator, scale]);
+    }
+    for (const [key, edges] of Object.entries(histograms)) {
+      await trx.raw('INSERT INTO node_histograms (key, edges) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [key, JSON.stringify(edges)]);
+    }
+    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+      const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
+      const bindings: Knex.RawBinding[] = [];
+      const tuples = chunk.map((r) => {
+        bindings.push(r.recordId, r.pseudonym, r.indicator, r.effectiveStart, r.effectiveEnd, r.scale, dealing, recordHash(r.recordId, dealing), shareToNumeric(r.share), shareToNumeric(r.square));
+        return '(?, ?, ?, ?::timestamptz, ?::timestamptz, ?, ?::bigint, ?, ?::numeric, ?::numeric)';
+      });
+      const res = await trx.raw(
+        `INSERT INTO node_shares (record_id, pseudonym, indicator, effective_start, effective_end, scale, dealing, rid_hash, share, square)
+         VALUES ${tuples.join(', ')}
+         ON CONFLICT (record_id) DO UPDATE SET pseudonym = EXCLUDED.pseudonym, indicator = EXCLUDED.indicator,
+           effective_start = EXCLUDED.effective_start, effective_end = EXCLUDED.effective_end, scale = EXCLUDED.scale,
+           dealing = EXCLUDED.dealing, rid_hash = EXCLUDED.rid_hash, share = EXCLUDED.share, square = EXCLUDED.square
+         WHERE node_shares.dealing < EXCLUDED.dealing
+         RETURNING (xmax = 0) AS inserted`,
+        bindings,
+      );
+      const returned = (res.rows ?? []) as Array<{ inserted: boolean }>;
+      const inserted = returned.filter((r) => r.inserted).length;
+      result.inserted += inserted;
+      result.replaced += returned.length - inserted;
+      result.unchanged += chunk.length - returned.length;
+
+      const withHist = chunk.filter((r) => r.hist !== null);
+      if (withHist.length > 0) {
+        const hb: Knex.RawBinding[] = [];
+        const ht = withHist.map((r) => {
+          const h = r.hist as { key: string; shares: bigint[] };
+          hb.push(r.recordId, dealing, h.key, `{${h.shares.map(shareToNumeric).join(',')}}`);
+          return '(?, ?::bigint, ?, ?::numeric[])';
+        });
+        await trx.raw(
+          `INSERT INTO node_hist_shares (record_id, dealing, hist_key, hist) VALUES ${ht.join(', ')}
+           ON CONFLICT (record_id) DO UPDATE SET dealing = EXCLUDED.dealing, hist_key = EXCLUDED.hist_key, hist = EXCLUDED.hist
+           WHERE node_hist_shares.dealing < EXCLUDED.dealing`,
+          hb,
+        );
+      }
+    }
+  });
+  return result;
+}
+
+function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.RawBinding[] } {
+  const parts = [`${alias}.indicator = ?`];
+  const bindings: Knex.RawBinding[] = [f.indicator];
+  if (f.from) {
+    parts.push(`${alias}.effective_start >= ?::timestamptz`);
+    bindings.push(f.from);
+  }
+  if (f.to) {
+    parts.push(`${alias}.effective_start < ?::timestamptz`);
+    bindings.push(f.to);
+  }
+  if (f.cohort) {
+    parts.push(`${alias}.pseudonym = ANY(?::text[])`);
+    bindings.push(textArrayLiteral(f.cohort));
+  }
+  return { sql: parts.join(' AND '), bindings };
+}
+
+/** 10^k as a field element (to rescale shares of a lower scale: a public constant, so still a sharing). */
+function tenPow(k: number): bigint {
+  return pow(10n, BigInt(k));
+}
+
+export interface LinearLocal {
+  count: number;
+  digest: string;
+  scale: number | null;
+  sum: bigint;
+  sumSquares: bigint;
+}
+
+/**
+ * Σ shares (and Σ square shares) over the matching records, one SQL query. Records of different scales
+ * are brought to the largest scale by multiplying with 10^Δ (public), so the result is one sharing.
+ */
+export async function linearAggregate(db: Database, f: RecordFilter, withSquares: boolean): Promise<LinearLocal> {
+  const w = where(f, 's');
+  const columns = `count(*) AS n, sum(s.rid_hash)::text AS digest, sum(s.share)::text AS total${withSquares ? ', sum(s.square)::text AS squares' : ''}`;
+  type Group = { scale: number; n: number | string; digest: string; total: string; squares?: string };
+  // The indicator's scales come from a small registry; a single-scale indicator (the usual case) needs one
+  // ungrouped pass, several scales a GROUP BY.
+  const registered = ((await db.knex.raw('SELECT scale FROM node_indicator_scales WHERE indicator = ?', [f.indicator])).rows ?? []) as Array<{ scale: number }>;
+  let groups: Group[] = [];
+  if (registered.length === 1) {
+    const row = ((await db.knex.raw(`SELECT ${columns} FROM node_shares s WHERE ${w.sql}`, w.bindings)).rows ?? [])[0] as Group;
+    if (Number(row.n) > 0) groups = [{ ...row, scale: Number((registered[0] as { scale: number }).scale) }];
+  } else if (registered.length > 1) {
+    groups = ((await db.knex.raw(`SELECT s.scale AS scale, ${columns} FROM node_shares s WHERE ${w.sql} GROUP BY s.scale`, w.bindings)).rows ?? []) as Group[];
+  }
+  const scale = groups.length ? Math.max(...groups.map((g) => Number(g.scale))) : null;
+  let count = 0;
+  let digest = 0n;
+  let sum = 0n;
+  let sumSquares = 0n;
+  for (const g of groups) {
+    const d = (scale as number) - Number(g.scale);
+    count += Number(g.n);
+    digest += BigInt(g.digest);
+    sum = add(sum, mul(aggregateFromNumeric(g.total), tenPow(d)));
+    if (withSquares) sumSquares = add(sumSquares, mul(aggregateFromNumeric(g.squares ?? null), tenPow(2 * d)));
+  }
+  return { count, digest: digest.toString(), scale, sum, sumSquares };
+}
+
+export interface HistogramLocal {
+  key: string;
+  edges: number[];
+  count: number;
+  buckets: bigint[];
+}
+
+/** Σ one-hot shares per histogram layout over the matching records. */
+export async function histogramAggregate(db: Database, f: RecordFilter): Promise<HistogramLocal[]> {
+  const w = where(f, 's');
+  const res = await db.knex.raw(
+    `SELECT h.hist_key AS key, u.k AS k, count(*) AS n, sum(u.v)::text AS total
+     FROM node_shares s
+     JOIN node_hist_shares h ON h.record_id = s.record_id AND h.dealing = s.dealing
+     CROSS JOIN LATERAL unnest(h.hist) WITH ORDINALITY AS u(v, k)
+     WHERE ${w.sql}
+     GROUP BY h.hist_key, u.k
+     ORDER BY h.hist_key, u.k`,
+    w.bindings,
+  );
+  const rows = (res.rows ?? []) as Array<{ key: string; k: number | string; n: number | string; total: string }>;
+  const byKey = new Map<string, HistogramLocal>();
+  for (const r of rows) {
+    let h = byKey.get(r.key);
+    if (!h) {
+      h = { key: r.key, edges: [], count: Number(r.n), buckets: [] };
+      byKey.set(r.key, h);
+    }
+    h.buckets[Number(r.k) - 1] = aggregateFromNumeric(r.total);
+  }
+  if (byKey.size > 0) {
+    const edges = await db.knex.raw('SELECT key, edges FROM node_histograms WHERE key = ANY(?::text[])', [textArrayLiteral([...byKey.keys()])]);
+    for (const e of (edges.rows ?? []) as Array<{ key: string; edges: string }>) {
+      const h = byKey.get(e.key);
+      if (h) h.edges = JSON.parse(e.edges) as number[];
+    }
+  }
+  return [...byKey.values()].map((h) => ({ ...h, buckets: Array.from(h.buckets, (b) => b ?? 0n) }));
+}
+
+export interface PairLocal {
+  pairs: number;
+  digest: string;
+  scaleX: number | null;
+  scaleY: number | null;
+  sumX: bigint;
+  sumY: bigint;
+  sumXX: bigint;
+  sumYY: bigint;
+  /** DEGREE-2t share of Σ x·y: must go through the product protocol, never out of the node as is. */
+  sumXY2t: bigint;
+}
+
+/**
+ * Pairs every record of `f.indicator` (filtered) with the record of `indicator2` of the same pseudonym
+ * whose effective_start is nearest (ties: smallest record id) within ± windowSeconds, and sums the
+ * shares over the pairs. Σ x·y is a sum of local products of shares, i.e. a degree-2t sharing.
+ * Every node runs the same deterministic pairing on the same metadata, so the pairs agree.
+ */
+export async function pairAggregate(db: Database, f: RecordFilter, indicator2: string, windowSeconds: number): Promise<PairLocal> {
+  const w = where(f, 'a0');
+  const res = await db.knex.raw(
+    `WITH a AS (SELECT a0.record_id, a0.pseudonym, a0.effective_start, a0.scale, a0.share, a0.square, a0.rid_hash
+                FROM node_shares a0 WHERE ${w.sql})
+     SELECT a.scale AS sx, b.scale AS sy, count(*) AS n,
+            sum(a.rid_hash)::text AS da, sum(b.rid_hash)::text AS db,
+            sum(a.share)::text AS x, sum(b.share)::text AS y,
+            sum(a.square)::text AS xx, sum(b.square)::text AS yy,
+            sum(a.share * b.share)::text AS xy
+     FROM a CROSS JOIN LATERAL (
+       SELECT b0.scale, b0.share, b0.square, b0.rid_hash FROM node_shares b0
+       WHERE b0.indicator = ? AND b0.pseudonym = a.pseudonym
+         AND b0.effective_start >= a.effective_start - make_interval(secs => ?)
+         AND b0.effective_start <= a.effective_start + make_interval(secs => ?)
+       ORDER BY abs(extract(epoch FROM (b0.effective_start - a.effective_start))), b0.record_id
+       LIMIT 1
+     ) b
+     GROUP BY a.scale, b.scale`,
+    [...w.bindings, indicator2, windowSeconds, windowSeconds],
+  );
+  const groups = (res.rows ?? []) as Array<{ sx: number; sy: number; n: number | string; da: string; db: string; x: string; y: string; xx: string; yy: string; xy: string }>;
+  const scaleX = groups.length ? Math.max(...groups.map((g) => Number(g.sx))) : null;
+  const scaleY = groups.length ? Math.max(...groups.map((g) => Number(g.sy))) : null;
+  const out: PairLocal = { pairs: 0, digest: '', scaleX, scaleY, sumX: 0n, sumY: 0n, sumXX: 0n, sumYY: 0n, sumXY2t: 0n };
+  let da = 0n;
+  let db2 = 0n;
+  for (const g of groups) {
+    const dx = (scaleX as number) - Number(g.sx);
+    const dy = (scaleY as number) - Number(g.sy);
+    out.pairs += Number(g.n);
+    da += BigInt(g.da);
+    db2 += BigInt(g.db);
+    out.sumX = add(out.sumX, mul(aggregateFromNumeric(g.x), tenPow(dx)));
+    out.sumY = add(out.sumY, mul(aggregateFromNumeric(g.y), tenPow(dy)));
+    out.sumXX = add(out.sumXX, mul(aggregateFromNumeric(g.xx), tenPow(2 * dx)));
+    out.sumYY = add(out.sumYY, mul(aggregateFromNumeric(g.yy), tenPow(2 * dy)));
+    out.sumXY2t = add(out.sumXY2t, mul(aggregateFromNumeric(g.xy), tenPow(dx + dy)));
+  }
+  out.digest = `${da}:${db2}`;
+  return out;
+}

@@ -1,0 +1,38 @@
+/** HTTP routes for research queries and the patient's access log. */
+import { Router } from 'express';
+import { allow, identityOf } from '../../storage-layer/http-identity';
+import { BudgetExhaustedError } from '../errors';
+import type { QueryService } from './query-service';
+
+export function queryRouter(queries: QueryService): Router {
+  const router = Router();
+
+  router.post('/queries', allow('researcher'), async (req, res) => {
+    try {
+      const queued = await queries.submit(identityOf(res), req.body);
+      res.status(202).location(`/queries/${queued.id}`).json(queued);
+    } catch (err) {
+      if (err instanceof BudgetExhaustedError) {
+        res.status(err.status).json({ error: err.code, message: err.message, id: err.queryId, status: 'refused' });
+        return;
+      }
+      throw err;
+    }
+  });
+
+  router.get('/queries', allow('researcher'), async (req, res) => {
+    const study = typeof req.query.study === 'string' && req.query.study !== '' ? req.query.study : undefined;
+    res.json({ queries: await queries.listOwn(identityOf(res), study) });
+  });
+
+  router.get('/queries/:id', allow('researcher', 'admin'), async (req, res) => {
+    res.json(await queries.get(identityOf(res), String(req.params.id)));
+  });
+
+  router.get('/patients/me/access-log', allow('patient'), async (_req, res) => {
+    const entries = await queries.accessLog(identityOf(res).sub);
+    res.json({ count: entries.length, entries });
+  });
+
+  return router;
+}

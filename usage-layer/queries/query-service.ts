@@ -1,0 +1,477 @@
+/**
+ * Research queries: checked and charged to the study's privacy budget when submitted, then run
+ * in-process over the compute nodes (usage-layer/coordinator) for the consented cohort only, with
+ * disclosure control (queries/disclosure.ts). Every query, whatever its outcome, is one `query` ledger
+ * entry; who contributed is kept in query_contributors for the patients' access logs and never leaves
+ * through a researcher-facing answer.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { getIndicator, type Indicator } from '../../management-layer/catalogue';
+import type { Database } from '../../storage-layer/db';
+import { HgdError, NotFoundError, ValidationError } from '../../storage-layer/errors';
+import type { Identity } from '../../storage-layer/http-identity';
+import type { Ledger } from '../../storage-layer/ledger';
+import type { AggregateKind, AggregateQuery, AggregateResult, Coordinator, HistogramResult } from '../coordinator';
+import type { ConsentService } from '../consent/grants';
+import { purposeCoding, type PurposeCoding } from '../consent/purpose';
+import type { Study, StudyService } from '../consent/studies';
+import { BudgetExhaustedError } from '../errors';
+import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
+import { AGGREGATES, noiseStdDev, noisyContributors, PAIR_AGGREGATES, part, planPrivacy, type NoisePart, type PrivacyPlan } from './disclosure';
+
+export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
+
+export interface QueryServiceOptions {
+  /** Epsilon of a query that names none. */
+  defaultEpsilon: number;
+  minEpsilon: number;
+  maxEpsilon: number;
+  /** Log sink for unexpected failures of the background runner. */
+  log?: (msg: string, err: unknown) => void;
+}
+
+export interface QueryRequest {
+  study: string;
+  indicators: string[];
+  aggregate: AggregateKind;
+  from: string | null;
+  to: string | null;
+  epsilon: number;
+  pairWindowSeconds: number | null;
+}
+
+/** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
+export interface ReleasedHistogram {
+  edges: number[];
+  counts: number[];
+  below: number;
+  above: number;
+}
+
+export interface ReleasedResult {
+  value: number | null;
+  /** Noisy number of records (count, mean); null when not released (sum, histogram). */
+  records: number | null;
+  histogram?: ReleasedHistogram;
+  otherHistograms?: ReleasedHistogram[];
+  /** Distinct contributing patients, noisy, at least the study's minCohort. */
+  contributors: number;
+  nodesUsed: number[];
+  nodesDown: number[];
+  noise: Array<NoisePart & { stdDev: number }>;
+}
+
+export interface QueryView {
+  id: string;
+  study: string;
+  researcher: string;
+  purpose: PurposeCoding;
+  indicators: string[];
+  aggregate: string;
+  window: { from: string | null; to: string | null };
+  options: { epsilon: number; pairWindowSeconds?: number };
+  status: QueryStatus;
+  message: string | null;
+  result: ReleasedResult | null;
+  privacy: PrivacyPlan & { epsilonSpent: number };
+  ledgerSeq: number | null;
+  submittedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface AccessLogEntry {
+  queryId: string;
+  study: string;
+  studyTitle: string;
+  researcher: string;
+  purpose: PurposeCoding;
+  indicators: string[];
+  aggregate: string;
+  status: QueryStatus;
+  time: string;
+  ledgerSeq: number;
+}
+
+interface QueryRow {
+  id: string;
+  study: string;
+  researcher: string;
+  purpose: string;
+  indicators: string[] | string;
+  aggregate: AggregateKind;
+  window_from: Date | null;
+  window_to: Date | null;
+  options: { epsilon: number; pairWindowSeconds?: number } | string;
+  epsilon: string | number;
+  privacy: PrivacyPlan | string;
+  status: QueryStatus;
+  result: ReleasedResult | string | null;
+  message: string | null;
+  contributors: number | null;
+  epsilon_spent: string | number;
+  ledger_seq: number | null;
+  submitted_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
+const MAX_PAIR_WINDOW = 366 * 86_400;
+
+/** Checks the body of POST /queries; every problem names its field. */
+export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ValidationError('the request body must be a JSON object', 'body');
+  const b = raw as Record<string, unknown>;
+  if (typeof b.study !== 'string' || b.study === '') throw new ValidationError('"study" is required: the id of one of your studies', 'study');
+  if (typeof b.aggregate !== 'string' || !AGGREGATES.includes(b.aggregate as AggregateKind)) {
+    throw new ValidationError(`"aggregate" must be one of ${AGGREGATES.join(', ')}, got ${JSON.stringify(b.aggregate)}`, 'aggregate');
+  }
+  const aggregate = b.aggregate as AggregateKind;
+  const wanted = PAIR_AGGREGATES.includes(aggregate) ? 2 : 1;
+  if (!Array.isArray(b.indicators) || b.indicators.length !== wanted) {
+    throw new ValidationError(`"indicators" must list ${wanted === 1 ? 'one indicator' : 'two indicators'} for ${aggregate}`, 'indicators');
+  }
+  const indicators = b.indicators.map((name, k) => {
+    if (typeof name !== 'string' || !getIndicator(name)) throw new ValidationError(`indicators[${k}]: unknown indicator ${JSON.stringify(name)}`, 'indicators');
+    return name;
+  });
+  if (wanted === 2 && indicators[0] === indicators[1]) throw new ValidationError('"indicators" must name two different indicators', 'indicators');
+  const from = b.from === undefined || b.from === null ? null : parseInstant(b.from, 'from');
+  const to = b.to === undefined || b.to === null ? null : parseInstant(b.to, 'to');
+  if (from !== null && to !== null && Date.parse(to) <= Date.parse(from)) throw new ValidationError('"to" must be after "from" (the window is [from, to))', 'to');
+  if (b.options !== undefined && (b.options === null || typeof b.options !== 'object' || Array.isArray(b.options))) {
+    throw new ValidationError('"options" must be an object {epsilon?, pairWindowSeconds?}', 'options');
+  }
+  const o = (b.options ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'epsilon' && key !== 'pairWindowSeconds') throw new ValidationError(`unknown option "${key}" (allowed: epsilon, pairWindowSeconds)`, `options.${key}`);
+  }
+  const epsilon = o.epsilon === undefined ? opts.defaultEpsilon : parseEpsilon(o.epsilon, 'options.epsilon', { min: opts.minEpsilon, max: opts.maxEpsilon });
+  let pairWindowSeconds: number | null = null;
+  if (o.pairWindowSeconds !== undefined) {
+    const w = o.pairWindowSeconds;
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0 || w > MAX_PAIR_WINDOW) {
+      throw new ValidationError(`"options.pairWindowSeconds" must be a number of seconds in [0, ${MAX_PAIR_WINDOW}]`, 'options.pairWindowSeconds');
+    }
+    if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
+    pairWindowSeconds = w;
+  }
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds };
+}
+
+function released(h: HistogramResult): ReleasedHistogram {
+  // Noisy buckets can be negative: clamp (post-processing). `records` is the exact count: never released.
+  const clamp = (x: number) => Math.max(0, x);
+  return { edges: h.edges, counts: h.counts.map(clamp), below: clamp(h.below), above: clamp(h.above) };
+}
+
+const union = (lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
+
+export class QueryService {
+  private readonly running = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly ledger: Ledger,
+    private readonly coordinator: Coordinator,
+    private readonly studies: StudyService,
+    private readonly consents: ConsentService,
+    private readonly options: QueryServiceOptions,
+  ) {}
+
+  /**
+   * Checks the request and the researcher's membership, reserves the query's epsilon and queues it.
+   * Throws BudgetExhaustedError (409) when the budget cannot cover it: the query is then recorded as
+   * refused (with its ledger entry) and spends nothing.
+   */
+  async submit(identity: Identity, raw: unknown): Promise<{ id: string; status: QueryStatus; epsilon: number; epsilonRemaining: number }> {
+    if (this.closed) throw new HgdError('the gateway is shutting down', 503, 'unavailable');
+    const req = parseQueryRequest(raw, this.options);
+    const study = await this.studies.requireMember(identity, req.study);
+    const plan = planPrivacy(req.aggregate, getIndicator(req.indicators[0]!)!, req.epsilon);
+    const id = randomUUID();
+    const eps = req.epsilon.toFixed(6);
+    const row = {
+      id,
+      study: study.id,
+      researcher: identity.sub,
+      purpose: study.purpose.code,
+      indicators: JSON.stringify(req.indicators),
+      aggregate: req.aggregate,
+      window_from: req.from,
+      window_to: req.to,
+      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}) }),
+      epsilon: eps,
+      privacy: JSON.stringify(plan),
+    };
+    const outcome = await this.db.knex.transaction(async (trx) => {
+      // Atomic reservation: concurrent submissions serialise on the study's row and re-check the budget.
+      const reserved = await trx.raw(
+        'UPDATE studies SET epsilon_spent = epsilon_spent + ?::numeric WHERE id = ? AND epsilon_spent + ?::numeric <= epsilon_budget RETURNING epsilon_budget, epsilon_spent',
+        [eps, study.id, eps],
+      );
+      const r = (reserved.rows ?? [])[0] as { epsilon_budget: string; epsilon_spent: string } | undefined;
+      if (r) {
+        await trx('research_queries').insert({ ...row, status: 'queued', epsilon_spent: eps });
+        return { refused: null, remaining: Math.round((num(r.epsilon_budget) - num(r.epsilon_spent)) * 1e6) / 1e6 };
+      }
+      const now = (await trx('studies').where({ id: study.id }).first('epsilon_budget', 'epsilon_spent')) as { epsilon_budget: string; epsilon_spent: string };
+      const left = Math.round((num(now.epsilon_budget) - num(now.epsilon_spent)) * 1e6) / 1e6;
+      const message = `refused: study "${study.id}" has epsilon ${left} of its privacy budget ${num(now.epsilon_budget)} left and this query needs ${req.epsilon}; nothing was spent`;
+      const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(identity.sub, study, id, req, 'refused', null, 0, plan)]);
+      await trx('research_queries').insert({ ...row, status: 'refused', message, epsilon_spent: 0, ledger_seq: entry!.seq, finished_at: trx.fn.now() });
+      return { refused: message, remaining: left };
+    });
+    if (outcome.refused !== null) throw new BudgetExhaustedError(outcome.refused, id);
+    this.schedule(id);
+    return { id, status: 'queued', epsilon: req.epsilon, epsilonRemaining: outcome.remaining };
+  }
+
+  /** A query as its study's researchers (and admins) see it; anyone else gets 404. */
+  async get(identity: Identity, id: string): Promise<QueryView> {
+    const row = (await this.db.knex('research_queries').where({ id }).first()) as QueryRow | undefined;
+    const hidden = () => new NotFoundError(`no query ${JSON.stringify(id)} in your studies`);
+    if (!row) throw hidden();
+    if (identity.role !== 'admin') {
+      if (identity.studies && !identity.studies.includes(row.study)) throw hidden();
+      if (!(await this.studies.isMember(row.study, identity.sub))) throw hidden();
+    }
+    return this.view(row);
+  }
+
+  /** The researcher's own queries, newest first. */
+  async listOwn(identity: Identity, study?: string): Promise<QueryView[]> {
+    const q = this.db.knex('research_queries').where({ researcher: identity.sub }).orderBy([{ column: 'submitted_at', order: 'desc' }, { column: 'id' }]).limit(500);
+    if (study) q.andWhere({ study });
+    return ((await q) as QueryRow[]).map((r) => this.view(r));
+  }
+
+  /** Every query that used this patient's data (released or suppressed), oldest first. */
+  async accessLog(patient: string): Promise<AccessLogEntry[]> {
+    const rows = (await this.db.knex('query_contributors as c')
+      .join('research_queries as q', 'q.id', 'c.query_id')
+      .join('studies as s', 's.id', 'q.study')
+      .where('c.patient', patient)
+      .orderBy([{ column: 'q.finished_at' }, { column: 'q.id' }])
+      .select('q.id', 'q.study', 's.title', 'q.researcher', 'q.purpose', 'q.indicators', 'q.aggregate', 'q.status', 'q.finished_at', 'q.ledger_seq')) as Array<
+      Pick<QueryRow, 'id' | 'study' | 'researcher' | 'purpose' | 'indicators' | 'aggregate' | 'status' | 'finished_at' | 'ledger_seq'> & { title: string }
+    >;
+    return rows.map((r) => ({
+      queryId: r.id,
+      study: r.study,
+      studyTitle: r.title,
+      researcher: r.researcher,
+      purpose: purposeCoding(r.purpose),
+      indicators: json<string[]>(r.indicators),
+      aggregate: r.aggregate,
+      status: r.status,
+      time: iso(r.finished_at) as string,
+      ledgerSeq: Number(r.ledger_seq),
+    }));
+  }
+
+  /** Resolves once every query started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle();
+  }
+
+  private schedule(id: string): void {
+    const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.run(id))
+      .catch((err) => this.options.log?.(`query ${id}: runner failed`, err))
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  private view(r: QueryRow): QueryView {
+    const options = json<QueryView['options']>(r.options);
+    return {
+      id: r.id,
+      study: r.study,
+      researcher: r.researcher,
+      purpose: purposeCoding(r.purpose),
+      indicators: json<string[]>(r.indicators),
+      aggregate: r.aggregate,
+      window: { from: iso(r.window_from), to: iso(r.window_to) },
+      options,
+      status: r.status,
+      message: r.message,
+      result: r.result === null ? null : json<ReleasedResult>(r.result),
+      privacy: { ...json<PrivacyPlan>(r.privacy), epsilonSpent: num(r.epsilon_spent) },
+      ledgerSeq: r.ledger_seq === null ? null : Number(r.ledger_seq),
+      submittedAt: iso(r.submitted_at) as string,
+      startedAt: iso(r.started_at),
+      finishedAt: iso(r.finished_at),
+    };
+  }
+
+  private request(r: QueryRow): QueryRequest {
+    const options = json<QueryView['options']>(r.options);
+    return {
+      study: r.study,
+      indicators: json<string[]>(r.indicators),
+      aggregate: r.aggregate,
+      from: iso(r.window_from),
+      to: iso(r.window_to),
+      epsilon: options.epsilon,
+      pairWindowSeconds: options.pairWindowSeconds ?? null,
+    };
+  }
+
+  private ledgerEntry(researcher: string, study: Study, queryId: string, req: QueryRequest, status: QueryStatus, contributors: number | null, epsilonSpent: number, plan: PrivacyPlan) {
+    return {
+      kind: 'query' as const,
+      actor: `researcher:${researcher}`,
+      payload: {
+        queryId,
+        study: study.id,
+        purpose: study.purpose.code,
+        indicators: req.indicators,
+        aggregate: req.aggregate,
+        window: { from: req.from, to: req.to },
+        status,
+        // As released: null unless the result was released (suppressed: "fewer than minCohort").
+        contributors,
+        minCohort: study.minCohort,
+        epsilonSpent,
+        privacy: { mechanism: plan.mechanism, parts: plan.parts.map((p) => ({ measure: p.measure, epsilon: p.epsilon, sensitivity: p.sensitivity })) },
+      },
+    };
+  }
+
+  private async run(id: string): Promise<void> {
+    const claimed = await this.db.knex('research_queries').where({ id, status: 'queued' }).update({ status: 'running', started_at: this.db.knex.fn.now() });
+    if (!claimed) return;
+    const row = (await this.db.knex('research_queries').where({ id }).first()) as QueryRow;
+    const req = this.request(row);
+    const plan = json<PrivacyPlan>(row.privacy);
+    const study = (await this.studies.get(row.study)) as Study;
+    try {
+      const at = new Date();
+      const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators: req.indicators, at });
+      const contributors = await this.contributorsOf(req, cohort);
+      if (contributors.length < study.minCohort) {
+        const message = `suppressed: fewer than ${study.minCohort} contributors (the study's minimum cohort size); no result is released`;
+        await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null, contributors });
+        return;
+      }
+      const result = await this.compute(req, plan, cohort);
+      const reported = noisyContributors(contributors.length, part(plan, 'contributors'), study.minCohort);
+      result.contributors = reported;
+      await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported, contributors });
+    } catch (err) {
+      await this.fail(row, study, req, plan, err);
+    }
+  }
+
+  /** Distinct patients of the cohort with records of every queried indicator in the window (clear metadata). */
+  private async contributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
+    if (cohort.length === 0) return [];
+    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL'];
+    const bindings: Knex.RawBinding[] = [textArray(req.indicators), textArray(cohort)];
+    if (req.from) {
+      where.push('r.effective_start >= ?::timestamptz');
+      bindings.push(req.from);
+    }
+    if (req.to) {
+      where.push('r.effective_start < ?::timestamptz');
+      bindings.push(req.to);
+    }
+    bindings.push(req.indicators.length);
+    const res = await this.db.knex.raw(`SELECT r.patient FROM records r WHERE ${where.join(' AND ')} GROUP BY r.patient HAVING count(DISTINCT r.indicator) = ?`, bindings);
+    return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
+  }
+
+  /** Runs the noised aggregate(s) over the compute nodes and keeps only what may be released. */
+  private async compute(req: QueryRequest, plan: PrivacyPlan, cohort: string[]): Promise<ReleasedResult> {
+    const ind = getIndicator(req.indicators[0]!) as Indicator;
+    const base: AggregateQuery = { indicator: ind.name, aggregate: 'count', from: req.from, to: req.to, cohort };
+    const run = (aggregate: AggregateKind, p: NoisePart) => this.coordinator.aggregate({ ...base, aggregate, noise: { epsilon: p.epsilon, sensitivity: p.sensitivity } });
+    const noiseOf = (results: AggregateResult[], scales: Partial<Record<string, number>>) =>
+      plan.parts.map((p) => ({
+        ...p,
+        stdDev: noiseStdDev(p, scales[p.measure] ?? 0, p.addedBy === 'gateway' ? 1 : Math.max(1, ...results.map((r) => r.nodesUsed.length))),
+      }));
+    const common = (results: AggregateResult[]) => ({ nodesUsed: union(results.map((r) => r.nodesUsed)), nodesDown: union(results.map((r) => r.nodesDown)) });
+    switch (req.aggregate) {
+      case 'count': {
+        const r = await run('count', part(plan, 'count'));
+        const value = r.value === null ? null : Math.max(0, r.value);
+        return { value, records: value, contributors: 0, ...common([r]), noise: noiseOf([r], {}) };
+      }
+      case 'sum': {
+        const r = await run('sum', part(plan, 'sum'));
+        return { value: r.value, records: null, contributors: 0, ...common([r]), noise: noiseOf([r], { sum: ind.scale }) };
+      }
+      case 'mean': {
+        const [s, c] = await Promise.all([run('sum', part(plan, 'sum')), run('count', part(plan, 'count'))]);
+        const count = c.value === null ? null : Math.max(0, c.value);
+        const value = s.value !== null && count !== null && count > 0 ? Math.min(ind.range.max, Math.max(ind.range.min, s.value / count)) : null;
+        return { value, records: count, contributors: 0, ...common([s, c]), noise: noiseOf([s, c], { sum: ind.scale }) };
+      }
+      case 'histogram': {
+        const r = await run('histogram', part(plan, 'histogram'));
+        return {
+          value: null,
+          records: null,
+          histogram: released(r.histogram ?? { edges: ind.histogramEdges, counts: [], below: 0, above: 0, records: 0 }),
+          ...(r.otherHistograms?.length ? { otherHistograms: r.otherHistograms.map(released) } : {}),
+          contributors: 0,
+          ...common([r]),
+          noise: noiseOf([r], {}),
+        };
+      }
+      default:
+        throw new ValidationError(`${req.aggregate} is not available under differential privacy`, 'aggregate');
+    }
+  }
+
+  private async finish(
+    row: QueryRow,
+    study: Study,
+    req: QueryRequest,
+    plan: PrivacyPlan,
+    o: { status: 'done' | 'suppressed'; message: string | null; result: ReleasedResult | null; reported: number | null; contributors: string[] },
+  ): Promise<void> {
+    const spent = num(row.epsilon);
+    await this.db.knex.transaction(async (trx) => {
+      for (let i = 0; i < o.contributors.length; i += 1000) {
+        await trx('query_contributors').insert(o.contributors.slice(i, i + 1000).map((patient) => ({ query_id: row.id, patient })));
+      }
+      const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, o.status, o.reported, spent, plan)]);
+      await trx('research_queries').where({ id: row.id }).update({
+        status: o.status,
+        message: o.message,
+        result: o.result === null ? null : JSON.stringify(o.result),
+        contributors: o.reported,
+        ledger_seq: entry!.seq,
+        finished_at: trx.fn.now(),
+      });
+    });
+  }
+
+  /** Nothing was released: the query's epsilon goes back to the study's budget. */
+  private async fail(row: QueryRow, study: Study, req: QueryRequest, plan: PrivacyPlan, err: unknown): Promise<void> {
+    const reason = err instanceof HgdError ? err.message : 'internal error';
+    if (!(err instanceof HgdError)) this.options.log?.(`query ${row.id} failed`, err);
+    await this.db.knex.transaction(async (trx) => {
+      await trx.raw('UPDATE studies SET epsilon_spent = epsilon_spent - ?::numeric WHERE id = ?', [num(row.epsilon).toFixed(6), study.id]);
+      const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan)]);
+      await trx('research_queries').where({ id: row.id }).update({
+        status: 'failed',
+        message: `failed: ${reason}; nothing was released and the query's epsilon was returned to the study's budget`,
+        epsilon_spent: 0,
+        ledger_seq: entry!.seq,
+        finished_at: trx.fn.now(),
+      });
+    });
+  }
+}
