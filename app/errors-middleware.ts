@@ -11,6 +11,20 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
+/** A lost or refused database connection (PostgreSQL restarting): the client should retry. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return ['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET'].includes(code) || code.startsWith('08') ||
+    /Connection terminated|Client has encountered a connection error/.test(message);
+}
+
+/** Refuses a NUL byte anywhere in the URL: PostgreSQL text cannot hold it, and no HGD id contains one. */
+export const rejectNulInUrl: RequestHandler = (req, _res, next) => {
+  next(/%00/.test(req.originalUrl) ? new ValidationError('the URL contains a NUL byte', 'url') : undefined);
+};
+
 export const notFoundHandler: RequestHandler = (req, res) => {
   res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
 };
@@ -26,6 +40,8 @@ export function errorHandler(log: (msg: string, err: unknown) => void): ErrorReq
       res.status(413).json({ error: 'body_too_large', message: `request body exceeds the limit of ${e.limit} bytes`, field: 'body' });
     } else if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
       res.status(415).json({ error: 'unsupported_encoding', message: e.message, field: 'content-type' });
+    } else if (isDatabaseUnavailable(err)) {
+      res.set('Retry-After', '1').status(503).json({ error: 'database_unavailable', message: 'the database is unavailable; retry shortly' });
     } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
       res.status(e.status).json({ error: 'bad_request', message: e.message });
     } else {

@@ -13,7 +13,7 @@ import { ledgerMigrations } from '../storage-layer/ledger-schema';
 import { Ledger } from '../storage-layer/ledger';
 import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { ledgerRouter } from '../storage-layer/http';
-import { errorHandler, notFoundHandler } from './errors-middleware';
+import { errorHandler, notFoundHandler, rejectNulInUrl } from './errors-middleware';
 import { createLogger, type Logger } from './logger';
 import { TokenService } from './auth';
 import { ingestMigrations } from '../management-layer/ingest/schema';
@@ -72,6 +72,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet());
+  app.use(rejectNulInUrl);
   app.use(express.json({ limit: config.http.bodyLimit, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit: config.http.bodyLimit, type: ['text/csv', 'application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson'] }));
   app.use(tokens.middleware());

@@ -2,6 +2,7 @@
 const suites: Record<string, () => Promise<unknown>> = {
   ledger: async () => (await import('./ledger')).runLedgerBench(),
   ingest: async () => (await import('./ingest')).runIngestBench(), // hgd ingest bench (bench/ingest.ts)
+  load: async () => (await import('./load')).runLoadBench(), // gateway process under sustained ingest + ledger reads (bench/load.ts)
 };
 
 const wanted = process.argv.slice(2);

@@ -31,7 +31,11 @@ export function managementRouter(ingest: IngestService): Router {
     const org = identityOf(res).org;
     if (!org) throw new ValidationError('the provider token names no organisation', 'org');
     const summary = await ingest.ingest({ provider: org, format, body: req.body });
-    res.status(summary.status === 'stored' ? 200 : 422).json(summary);
+    if (summary.status === 'stored') {
+      res.json(summary);
+    } else {
+      res.status(422).json({ error: 'transaction_rejected', message: `the transaction Bundle was not stored: ${summary.rejected} entries were rejected (see errors)`, ...summary });
+    }
   });
 
   router.get('/quarantine', allow('provider'), async (_req, res) => {
@@ -40,6 +44,7 @@ export function managementRouter(ingest: IngestService): Router {
 
   router.get('/quarantine/:batchId', allow('provider'), async (req, res) => {
     const batchId = String(req.params.batchId);
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(batchId)) throw new ValidationError('"batchId" must be a batch id (a UUID)', 'batchId');
     const entries = await ingest.quarantineFor(identityOf(res).org ?? '', batchId);
     if (req.query.format === 'ndjson') {
       // The rejected entries themselves, one a line, ready to fix and send again.

@@ -3,6 +3,7 @@ import { Router } from 'express';
 import type { Ledger } from './ledger';
 import { NotFoundError } from './errors';
 import { parseIntParam } from './http-params';
+import { allow } from './http-identity';
 
 export function ledgerRouter(ledger: Ledger): Router {
   const router = Router();
@@ -19,7 +20,9 @@ export function ledgerRouter(ledger: Ledger): Router {
     res.json({ algorithm: 'Ed25519', keys: await ledger.publicKeys() });
   });
 
-  router.get('/ledger/entries/:seq', async (req, res) => {
+  // Entries name actors (pseudonyms, studies): auditors and admins only. Checkpoints, keys and
+  // consistency proofs are hashes and signatures, public so anyone can hold the ledger to them.
+  router.get('/ledger/entries/:seq', allow('auditor', 'admin'), async (req, res) => {
     const seq = parseIntParam(req.params.seq, 'seq')!;
     res.json(await ledger.entryWithProof(seq));
   });

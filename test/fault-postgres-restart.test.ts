@@ -176,7 +176,6 @@ describe('fault: PostgreSQL restarts in the middle of a stream of ingests (real 
     // The stream: CLIENTS loops posting chunks back to back until told to stop.
     const outcomes: Outcome[] = [];
     let stop = false;
-    const t0 = Date.now();
     const clients = Array.from({ length: CLIENTS }, async (_, client) => {
       for (let n = 0; !stop; n++) {
         const sentAt = Date.now();

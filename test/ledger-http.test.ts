@@ -9,8 +9,9 @@ import { serve } from './support/http';
 describe('ledger HTTP API', () => {
   let gateway: Gateway;
   let server: Awaited<ReturnType<typeof serve>>;
-  const get = async (path: string) => {
-    const res = await fetch(server.url + path);
+  let auditor = '';
+  const get = async (path: string, token: string | null = auditor) => {
+    const res = await fetch(server.url + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
@@ -18,6 +19,7 @@ describe('ledger HTTP API', () => {
     gateway = await createGateway(testConfig({ HGD_LOG: 'silent' }), { db: await openTestDatabase() });
     for (let i = 0; i < 20; i++) await gateway.ledger.append({ kind: 'ingestion', actor: 'provider:acme', payload: { i } });
     server = await serve(gateway.app);
+    auditor = await gateway.tokens.issue({ role: 'auditor', sub: 'auditor-1' });
   });
   after(async () => {
     await server.close();
@@ -39,6 +41,14 @@ describe('ledger HTTP API', () => {
     const { entry, proof, checkpoint } = body as { entry: { leafHash: string; seq: number }; proof: { leafIndex: number; treeSize: number; hashes: string[] }; checkpoint: { rootHash: string } };
     assert.equal(entry.seq, 7);
     assert.ok(verifyInclusion(Buffer.from(entry.leafHash, 'hex'), proof.leafIndex, proof.treeSize, proof.hashes.map((h) => Buffer.from(h, 'hex')), Buffer.from(checkpoint.rootHash, 'hex')));
+  });
+
+  it('entries are for auditors and admins; checkpoints and proofs of consistency are public', async () => {
+    assert.equal((await get('/ledger/entries/3', null)).status, 401);
+    const patient = await gateway.tokens.issue({ role: 'patient', sub: 'p' });
+    assert.equal((await get('/ledger/entries/3', patient)).status, 403);
+    assert.equal((await get('/ledger/checkpoint', null)).status, 200);
+    assert.equal((await get('/ledger/consistency?from=1&to=5', null)).status, 200);
   });
 
   it('GET /ledger/consistency returns a proof that verifies', async () => {

@@ -262,8 +262,9 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
   it('the access log matches the ledger; ledger entries and researcher answers carry no pseudonym', async () => {
     const log = await accessLog('P01');
     assert.ok(log.length >= 5, `P01 took part in ${log.length} queries`);
+    const auditor = await s.token({ role: 'auditor', sub: 'auditor-1' });
     for (const e of log) {
-      const r = await s.request('GET', `/ledger/entries/${e.ledgerSeq}`);
+      const r = await s.request('GET', `/ledger/entries/${e.ledgerSeq}`, { token: auditor });
       assert.equal(r.status, 200);
       const entry = JSON.parse(r.body.entry.canonical);
       assert.equal(entry.kind, 'query');

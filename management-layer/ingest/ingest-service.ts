@@ -199,15 +199,18 @@ export class IngestService {
   private async quarantine(trx: Knex.Transaction, provider: string, batchId: string, errors: EntryError[], parsed: ParseResult): Promise<void> {
     const rawByRef = new Map<string, unknown>();
     for (const item of parsed.items) rawByRef.set(item.ref, item.kind === 'csv' ? item.row : item.resource);
+    // PostgreSQL text cannot hold U+0000, and a provider's ids may contain anything.
+    const noNul = (s: string) => s.replace(/\u0000/g, '\uFFFD');
     const rows = errors.map((e) => {
       const raw = rawByRef.get(e.ref);
+      const ref = noNul(e.ref);
       return {
         batch_id: batchId,
         provider,
-        ref: e.ref,
-        pointer: e.pointer,
-        reason: e.reason,
-        raw: raw === undefined ? null : seal(this.keys.quarantineKey, Buffer.from(JSON.stringify(raw)), `quarantine:${batchId}:${e.ref}`),
+        ref,
+        pointer: noNul(e.pointer),
+        reason: noNul(e.reason),
+        raw: raw === undefined ? null : seal(this.keys.quarantineKey, Buffer.from(JSON.stringify(raw)), `quarantine:${batchId}:${ref}`),
       };
     });
     for (let i = 0; i < rows.length; i += 1000) await trx('quarantine').insert(rows.slice(i, i + 1000));

@@ -1,5 +1,6 @@
 /** FHIR R4 JSON uploads: one Observation, or a Bundle of Observations (with Patients and DiagnosticReports for context). */
 import { ParseError } from '../errors';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './nesting';
 import { entryKeys, referenceKey } from './references';
 import type { EntryError, FhirItem, InheritedContext, ParseResult, PatientIdentifier, PatientMap } from './types';
 
@@ -50,6 +51,7 @@ function decode(body: unknown): unknown {
  */
 export function parseFhirJson(body: unknown): FhirParseResult {
   const doc = decode(body);
+  if (nestedDeeperThan(doc)) throw new ParseError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels is not a FHIR resource HGD accepts`, '');
   if (!isObject(doc)) throw new ParseError('expected a FHIR resource (a JSON object)', '');
   const patients: PatientMap = new Map();
   if (doc.resourceType === 'Observation') {

@@ -4,6 +4,7 @@
  * Refs are 'line N' (1-based line of the file) and pointers start with '/N'.
  */
 import { addPatient } from './fhir';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './nesting';
 import type { EntryError, FhirItem, ParseResult, PatientMap } from './types';
 
 export type NdjsonParseResult = ParseResult<FhirItem> & { kind: 'ndjson' };
@@ -25,6 +26,10 @@ export function parseNdjson(body: string | Buffer): NdjsonParseResult {
       resource = JSON.parse(line);
     } catch (err) {
       errors.push({ ref, pointer, reason: `not valid JSON: ${(err as Error).message}` });
+      return;
+    }
+    if (nestedDeeperThan(resource)) {
+      errors.push({ ref, pointer, reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not a FHIR resource HGD accepts` });
       return;
     }
     if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
