@@ -200,7 +200,7 @@ export class IngestService {
     const rawByRef = new Map<string, unknown>();
     for (const item of parsed.items) rawByRef.set(item.ref, item.kind === 'csv' ? item.row : item.resource);
     // PostgreSQL text cannot hold U+0000, and a provider's ids may contain anything.
-    const noNul = (s: string) => s.replace(/\u0000/g, '\uFFFD');
+    const noNul = (s: string) => s.replaceAll(String.fromCharCode(0), '\uFFFD');
     const rows = errors.map((e) => {
       const raw = rawByRef.get(e.ref);
       const ref = noNul(e.ref);
