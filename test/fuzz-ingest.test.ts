@@ -18,6 +18,7 @@ import zlib from 'node:zlib';
 import { verifyLedger } from '../storage-layer/verify-ledger';
 import type { Identity, Role } from '../storage-layer/http-identity';
 import { startTestGateway, type TestGateway } from './support/gateway';
+import { listRoutes } from './support/routes';
 
 const SEED = Number(process.env.HGD_FUZZ_SEED ?? 20261125) >>> 0;
 const N = Number(process.env.HGD_FUZZ_N ?? 3000);
@@ -386,25 +387,9 @@ const PARAM_VALUES = ['', '0', '1', '-1', '2', '1.5', '1e3', 'abc', '99999999999
   'body_weight', 'heart_rate', 'nope', 'ndjson', 'json', encodeURIComponent('\u0000'), '\u00e9', 'NaN', 'Infinity', '-0', '00000000-0000-4000-8000-000000000000'];
 const PARAM_NAMES = ['size', 'from', 'to', 'indicator', 'format', 'seq', 'limit', 'offset', 'study', 'q', 'page', 'size[]', 'from[a]', '__proto__', 'constructor', 'toString', ''];
 
-interface Route {
-  path: string;
-}
-
-/** Every GET route the app has, found by walking express's router stack (routers are mounted at "/"). */
-function getRoutes(app: unknown): Route[] {
-  const out: Route[] = [];
-  const walk = (stack: unknown[], prefix: string) => {
-    for (const layer of stack as Array<{ route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: unknown[] }; rawPath?: string }>) {
-      if (layer.route) {
-        if (layer.route.methods.get) out.push({ path: prefix + layer.route.path });
-      } else if (layer.handle?.stack) {
-        const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
-        walk(layer.handle.stack, prefix + mount);
-      }
-    }
-  };
-  walk((app as { router: { stack: unknown[] } }).router.stack, '');
-  return out;
+/** Every GET route the app has. */
+function getRoutes(app: unknown): Array<{ path: string }> {
+  return listRoutes(app).filter((r) => r.method === 'GET');
 }
 
 function fuzzQuery(rng: Rng): string {
@@ -424,7 +409,7 @@ describe('fuzz: mutated uploads and malformed requests', function () {
   this.timeout(240_000);
   let t: TestGateway;
   let tokens: Tokens;
-  let routes: Route[];
+  let routes: Array<{ path: string }>;
 
   before(async () => {
     t = await startTestGateway({ HGD_RATE_LIMIT_PER_MINUTE: '10000000', HGD_BODY_LIMIT: `${BODY_LIMIT_BYTES / 1024}kb` });
