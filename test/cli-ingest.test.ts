@@ -16,6 +16,7 @@ import { openDatabase, type Database } from '../storage-layer/db';
 import { verifyLedger } from '../storage-layer/verify-ledger';
 import { TEST_DATABASE_URL } from './support/db';
 import { startTestGateway, type TestGateway } from './support/gateway';
+import { exited, freePort } from './support/process';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const FIXTURES_NDJSON = path.join(ROOT, 'test', 'fixtures', 'ndjson');
@@ -200,18 +201,6 @@ function writeLargeNdjson(file: string): void {
   fs.closeSync(out);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => {
-  if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-  else child.once('exit', (code) => resolve(code));
-});
 
 function collect(child: ChildProcess): () => string {
   let text = '';

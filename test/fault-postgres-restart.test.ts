@@ -19,13 +19,13 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { verifyLedger } from '../storage-layer/verify-ledger';
 import { TEST_DATABASE_URL } from './support/db';
+import { exited, freePort } from './support/process';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const CLIENTS = 4;
@@ -45,18 +45,6 @@ interface Outcome {
   body: { batchId?: string; accepted?: number; message?: string; error?: string } | null;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => {
-  if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-  else child.once('exit', (code) => resolve(code));
-});
 
 function pgCluster(action: 'restart' | 'start'): Promise<{ ms: number; output: string }> {
   const version = fs.readdirSync('/etc/postgresql').sort().at(-1)!;

@@ -19,6 +19,7 @@ import { verifyLedger } from '../storage-layer/verify-ledger';
 import type { Identity, Role } from '../storage-layer/http-identity';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { listRoutes } from './support/routes';
+import { prng } from './support/mpc';
 
 const SEED = Number(process.env.HGD_FUZZ_SEED ?? 20261125) >>> 0;
 const N = Number(process.env.HGD_FUZZ_N ?? 3000);
@@ -32,15 +33,7 @@ const BODY_LIMIT_BYTES = 512 * 1024;
 
 type Rng = () => number;
 
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = (seed: number): Rng => prng(seed);
 
 const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;

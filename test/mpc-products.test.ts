@@ -13,6 +13,7 @@ import {
   secureSumOfProducts,
   zeroSharing,
 } from '../usage-layer/mpc/products';
+import { prng } from './support/mpc';
 
 const points = (ys: readonly bigint[]): SharePoint[] => ys.map((y, i) => ({ x: i + 1, y }));
 
@@ -22,16 +23,6 @@ function subsets(n: number, k: number): number[][] {
   return [...subsets(n - 1, k), ...subsets(n - 1, k - 1).map((s) => [...s, n - 1])];
 }
 
-/** Seeded PRNG (mulberry32) for reproducible data sets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Do all (t+1)-subsets of the points interpolate to the same value at 0? (i.e. degree ≤ t) */
 function allSubsetsAgree(ys: readonly bigint[], t: number): boolean {

@@ -16,6 +16,7 @@ import {
   share,
   shareMany,
 } from '../management-layer/sharing/shamir';
+import { prng } from './support/mpc';
 
 /** All k-subsets of 0..n−1. */
 function subsets(n: number, k: number): number[][] {
@@ -26,16 +27,6 @@ function subsets(n: number, k: number): number[][] {
 
 const points = (ys: readonly bigint[]): SharePoint[] => ys.map((y, i) => ({ x: i + 1, y }));
 
-/** Seeded PRNG (mulberry32) for reproducible data; the sharing itself uses crypto randomness. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Shamir sharing: parameters', () => {
   it('accepts n ≥ 2t + 1, t ≥ 1, integers only', () => {
