@@ -1,40 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { NODE_TABLES } from '../usage-layer/node';
-import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
+import { CHI2_15, homogeneity, makeValues, startTestCluster, uniformity, type TestCluster } from './support/mpc';
 
-/** Chi-squared threshold at p ≈ 2.5·10^-7 (df = 15) and 5.5 σ (as in test/shamir.test.ts). */
-const CHI2_15 = 60;
-const Z_MAX = 5.5;
-
-function uniformity(shares: readonly bigint[]): { topBit: number; chi2: number; pass: boolean } {
-  const buckets = new Array<number>(16).fill(0);
-  let top = 0;
-  for (const s of shares) {
-    const hi = Number(s >> 123n);
-    buckets[hi]! += 1;
-    if (hi >= 8) top++;
-  }
-  const expected = shares.length / 16;
-  const chi2 = buckets.reduce((acc, c) => acc + (c - expected) ** 2 / expected, 0);
-  const z = Math.abs(top / shares.length - 0.5) / Math.sqrt(0.25 / shares.length);
-  return { topBit: top / shares.length, chi2, pass: chi2 < CHI2_15 && z < Z_MAX };
-}
-
-function homogeneity(a: readonly bigint[], b: readonly bigint[]): number {
-  const ca = new Array<number>(16).fill(0);
-  const cb = new Array<number>(16).fill(0);
-  for (const s of a) ca[Number(s >> 123n)]! += 1;
-  for (const s of b) cb[Number(s >> 123n)]! += 1;
-  let chi2 = 0;
-  for (let i = 0; i < 16; i++) {
-    const total = ca[i]! + cb[i]!;
-    if (total === 0) continue;
-    const ea = (total * a.length) / (a.length + b.length);
-    const eb = (total * b.length) / (a.length + b.length);
-    chi2 += (ca[i]! - ea) ** 2 / ea + (cb[i]! - eb) ** 2 / eb;
-  }
-  return chi2;
-}
 
 /** Every row of every node table, as PostgreSQL prints it. */
 async function dumpNode(tc: TestCluster, node: number): Promise<string> {

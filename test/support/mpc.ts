@@ -81,3 +81,48 @@ export function makeValues(indicator: string, values: number[], o: { scale?: num
     ...(o.edges ? { histogramEdges: o.edges } : {}),
   }));
 }
+
+// ---- statistical privacy checks shared by the sharing and node tests ----
+
+/** Chi-squared thresholds at p ≈ 2.5·10^-7 (df = 15) and 5.5 σ: a correct sharing fails ~never. */
+export const CHI2_15 = 60;
+export const Z_MAX = 5.5;
+
+export interface Uniformity {
+  topBit: number;
+  chi2: number;
+  pass: boolean;
+}
+
+/** Top-bit frequency and chi-squared over 16 buckets of the top 4 bits of 127-bit shares. */
+export function uniformity(shares: readonly bigint[]): Uniformity {
+  const n = shares.length;
+  const buckets = new Array<number>(16).fill(0);
+  let top = 0;
+  for (const s of shares) {
+    const hi = Number(s >> 123n);
+    buckets[hi]! += 1;
+    if (hi >= 8) top++;
+  }
+  const expected = n / 16;
+  const chi2 = buckets.reduce((acc, c) => acc + (c - expected) ** 2 / expected, 0);
+  const z = Math.abs(top / n - 0.5) / Math.sqrt(0.25 / n);
+  return { topBit: top / n, chi2, pass: chi2 < CHI2_15 && z < Z_MAX };
+}
+
+/** Two-sample chi-squared (homogeneity) over the 16 top-4-bit buckets. */
+export function homogeneity(a: readonly bigint[], b: readonly bigint[]): number {
+  const ca = new Array<number>(16).fill(0);
+  const cb = new Array<number>(16).fill(0);
+  for (const s of a) ca[Number(s >> 123n)]! += 1;
+  for (const s of b) cb[Number(s >> 123n)]! += 1;
+  let chi2 = 0;
+  for (let i = 0; i < 16; i++) {
+    const total = ca[i]! + cb[i]!;
+    if (total === 0) continue;
+    const ea = (total * a.length) / (a.length + b.length);
+    const eb = (total * b.length) / (a.length + b.length);
+    chi2 += (ca[i]! - ea) ** 2 / ea + (cb[i]! - eb) ** 2 / eb;
+  }
+  return chi2;
+}
