@@ -29,6 +29,8 @@ export interface Config {
     bodyLimit: string;
     /** Requests a minute one identity (or, unauthenticated, one address) may make. */
     rateLimitPerMinute: number;
+    /** Login attempts a minute from one address (POST /auth/login), on top of rateLimitPerMinute. */
+    loginRateLimitPerMinute: number;
   };
   ingest: {
     /** Master key (base64 or hex, 32 bytes) that wraps every patient's data key; if unset, a key
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: Object.freeze({
       bodyLimit: env.HGD_BODY_LIMIT ?? '10mb',
       rateLimitPerMinute: intFrom(env, 'HGD_RATE_LIMIT_PER_MINUTE', 1200, 1),
+      loginRateLimitPerMinute: intFrom(env, 'HGD_LOGIN_RATE_LIMIT_PER_MINUTE', 30, 1),
     }),
     ingest: Object.freeze({
       masterKey: env.HGD_MASTER_KEY || undefined,

@@ -1,7 +1,8 @@
 /**
  * Tokens: short-lived JWTs signed by the gateway with Ed25519 (EdDSA, `jose`). The middleware
- * verifies a Bearer token when one is sent and puts the Identity in res.locals; each route's
- * `allow(...)` rule then decides.
+ * verifies a Bearer token when one is sent, or a provider's API key (`X-API-Key: <key>` or
+ * `Authorization: ApiKey <key>`) when an authenticator for keys is given, and puts the Identity in
+ * res.locals; each route's `allow(...)` rule then decides.
  */
 import type { RequestHandler } from 'express';
 import { SignJWT, jwtVerify } from 'jose';
@@ -13,7 +14,7 @@ const ISSUER = 'hgd-gateway';
 const ROLES: Role[] = ['admin', 'provider', 'patient', 'researcher', 'auditor', 'node'];
 
 export class TokenService {
-  constructor(private readonly key: SigningKey, private readonly ttlSeconds: number) {}
+  constructor(private readonly key: SigningKey, readonly ttlSeconds: number) {}
 
   static fromConfig(config: Config): TokenService {
     return new TokenService(loadOrCreateSigningKey(config.auth.tokenKeyFile), config.auth.tokenTtlSeconds);
@@ -46,16 +47,28 @@ export class TokenService {
     }
   }
 
-  middleware(): RequestHandler {
+  middleware(apiKeys?: (key: string) => Promise<Identity>): RequestHandler {
     return (req, res, next) => {
       const header = req.headers.authorization;
-      if (!header) return next();
-      const match = /^Bearer ([A-Za-z0-9._-]+)$/.exec(header);
-      if (!match) return next(new UnauthenticatedError('the Authorization header must be "Bearer <token>"'));
-      this.verify(match[1]!).then((identity) => {
+      const xApiKey = req.headers['x-api-key'];
+      const done = (p: Promise<Identity>) => p.then((identity) => {
         res.locals.identity = identity;
         next();
       }, next);
+      if (xApiKey !== undefined) {
+        if (header) return next(new UnauthenticatedError('send either an Authorization header or X-API-Key, not both'));
+        if (!apiKeys || typeof xApiKey !== 'string') return next(new UnauthenticatedError('the API key is invalid or revoked'));
+        return done(apiKeys(xApiKey));
+      }
+      if (!header) return next();
+      const apiKey = /^ApiKey (\S+)$/.exec(header);
+      if (apiKey) {
+        if (!apiKeys) return next(new UnauthenticatedError('the API key is invalid or revoked'));
+        return done(apiKeys(apiKey[1]!));
+      }
+      const match = /^Bearer ([A-Za-z0-9._-]+)$/.exec(header);
+      if (!match) return next(new UnauthenticatedError('the Authorization header must be "Bearer <token>" (or "ApiKey <key>")'));
+      done(this.verify(match[1]!));
     };
   }
 }

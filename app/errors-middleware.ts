@@ -33,7 +33,12 @@ export function errorHandler(log: (msg: string, err: unknown) => void): ErrorReq
   return (err: unknown, _req, res, _next) => {
     const e = err as BodyParserError;
     if (err instanceof HgdError) {
-      res.status(err.status).json({ error: err.code, message: err.message, ...(err instanceof ValidationError && err.field ? { field: err.field } : {}) });
+      res.status(err.status).json({
+        error: err.code,
+        message: err.message,
+        ...(err instanceof ValidationError && err.field ? { field: err.field } : {}),
+        ...(err instanceof ValidationError && err.pointer !== undefined ? { pointer: err.pointer } : {}),
+      });
     } else if (e?.type === 'entity.parse.failed') {
       res.status(400).json({ error: 'malformed_json', message: `request body is not valid JSON: ${e.message}`, field: 'body' });
     } else if (e?.type === 'entity.too.large') {

@@ -23,6 +23,7 @@ import { deriveKeyRing, loadMasterKey } from '../management-layer/ingest/envelop
 import { managementRouter } from '../management-layer/http';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
+import { IdentityService, identityMigrations, identityRouter } from './identity';
 
 export interface Gateway {
   app: Express;
@@ -31,6 +32,7 @@ export interface Gateway {
   ingest: IngestService;
   usage: UsageServices;
   tokens: TokenService;
+  identity: IdentityService;
   log: Logger;
   close(): Promise<void>;
 }
@@ -39,7 +41,7 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
-export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations];
+export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations];
 
 export interface GatewayOptions {
   db?: Database;
@@ -59,6 +61,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const ingest = new IngestService(db, ledger, deriveKeyRing(loadMasterKey(config.ingest.masterKey, config.ingest.masterKeyFile)));
   const tokens = TokenService.fromConfig(config);
+  const identity = new IdentityService(db, ledger, (system, value) => ingest.pseudonymOf(system, value));
   const shareSink = options.shareSink === undefined ? createShareDistributor(config, loadOrCreateSigningKey(config.nodes.gatewayKeyFile)) : options.shareSink;
   let outbox: NodeJS.Timeout | null = null;
   if (shareSink) {
@@ -75,7 +78,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(rejectNulInUrl);
   app.use(express.json({ limit: config.http.bodyLimit, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit: config.http.bodyLimit, type: ['text/csv', 'application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson'] }));
-  app.use(tokens.middleware());
+  app.use(tokens.middleware((key) => identity.authenticateApiKey(key)));
   app.use(rateLimit({
     windowMs: 60_000,
     limit: config.http.rateLimitPerMinute,
@@ -92,10 +95,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind });
   });
+  app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
   app.use(ledgerRouter(ledger));
   app.use(managementRouter(ingest));
   const coordinator = options.coordinator ?? createCoordinator(config, loadOrCreateSigningKey(config.nodes.gatewayKeyFile));
   const usage = createUsageServices({ db, ledger, coordinator, options: { log: (msg, err) => log.error(msg, err) } });
+  // Queries a crash left queued or running: failed, their epsilon released (one ledger entry each).
+  await usage.queries.recoverInterrupted();
   app.use(usageRouter(usage));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
@@ -107,6 +113,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     ingest,
     usage,
     tokens,
+    identity,
     log,
     close: async () => {
       if (outbox) clearInterval(outbox);

@@ -6,6 +6,11 @@
  *   hgd ledger checkpoint --export FILE
  *   hgd ingest PATH... [--url U] [--token T | env HGD_TOKEN] [--state FILE] [--chunk N]
  *   hgd admin token --role R [--org O] [--sub S] [--patient-identifier 'system|value'] [--ttl SECONDS]
+ *   hgd admin org create ID
+ *   hgd admin user create --role R --username U [--org O] [--patient-identifier 'system|value'] [--password-stdin]
+ *   hgd admin key create --org O | hgd admin key revoke KEYID
+ *   hgd admin study create ID --title T [--purpose P] [--min-cohort N] [--epsilon-budget E]
+ *   hgd admin study add-researcher ID USERNAME
  */
 import fs from 'node:fs';
 import { Command } from 'commander';
@@ -19,7 +24,10 @@ import { runNodeCli } from '../usage-layer/node';
 // hgd ingest / hgd admin token
 import { Option } from 'commander';
 import { ingestCommand, type IngestCliOptions } from './ingest-command';
-import { issueAdminToken, type AdminTokenOptions } from './admin-command';
+import {
+  issueAdminToken, adminOrgCreate, adminUserCreate, adminKeyCreate, adminKeyRevoke, adminStudyCreate, adminStudyAddResearcher,
+  type AdminTokenOptions, type AdminUserOptions, type AdminStudyOptions,
+} from './admin-command';
 
 const program = new Command('hgd').description('Healthcare Data Gateway');
 
@@ -115,9 +123,8 @@ program
     process.exitCode = await ingestCommand(paths, opts);
   });
 
-program
-  .command('admin')
-  .description('administration')
+const admin = program.command('admin').description('administration');
+admin
   .command('token')
   .description('print a JWT signed with the gateway key')
   .requiredOption('--role <role>', 'admin | provider | patient | researcher | auditor | node')
@@ -128,6 +135,71 @@ program
   .option('--ttl <seconds>', 'lifetime (default HGD_TOKEN_TTL_SECONDS)')
   .action(async (opts: AdminTokenOptions) => {
     console.log(await issueAdminToken(loadConfig(), opts));
+  });
+
+admin
+  .command('org')
+  .description('organisations')
+  .command('create')
+  .description('register an organisation (providers belong to one)')
+  .argument('<id>', 'organisation id')
+  .action(async (id: string) => {
+    console.log(await adminOrgCreate(loadConfig(), id));
+  });
+
+admin
+  .command('user')
+  .description('users of the password login (POST /auth/login)')
+  .command('create')
+  .description('create a user; without --password-stdin a password is generated and printed once')
+  .requiredOption('--role <role>', 'admin | provider | patient | researcher | auditor')
+  .requiredOption('--username <username>', 'login name')
+  .option('--org <org>', 'organisation (provider)')
+  .option('--patient-identifier <system|value>', 'patient: the subject is the pseudonym of this identifier')
+  .option('--password-stdin', 'read the password from standard input')
+  .action(async (opts: AdminUserOptions) => {
+    const r = await adminUserCreate(loadConfig(), opts);
+    console.log(r.out);
+    if (r.info) console.error(r.info);
+  });
+
+const key = admin.command('key').description("providers' API keys (X-API-Key: <key>)");
+key
+  .command('create')
+  .description('create an API key for an organisation and print it once (only its hash is stored)')
+  .requiredOption('--org <org>', 'organisation')
+  .action(async (opts: { org: string }) => {
+    const r = await adminKeyCreate(loadConfig(), opts.org);
+    console.log(r.out);
+    console.error(r.info);
+  });
+key
+  .command('revoke')
+  .description('revoke an API key (it answers 401 from now on)')
+  .argument('<keyid>', 'the key id (hgd_<keyid>_...)')
+  .action(async (keyId: string) => {
+    console.log(await adminKeyRevoke(loadConfig(), keyId));
+  });
+
+const study = admin.command('study').description('studies and their researchers');
+study
+  .command('create')
+  .description('register a study')
+  .argument('<id>', 'study id')
+  .requiredOption('--title <title>', 'title')
+  .option('--purpose <code>', 'PurposeOfUse code (HRESCH, BIORCH, CLINTRCH, ...)', 'HRESCH')
+  .option('--min-cohort <n>', 'smallest cohort a result is released for')
+  .option('--epsilon-budget <e>', 'differential-privacy budget of the study')
+  .action(async (id: string, opts: AdminStudyOptions) => {
+    console.log(await adminStudyCreate(loadConfig(), id, opts));
+  });
+study
+  .command('add-researcher')
+  .description('add a researcher user to a study')
+  .argument('<id>', 'study id')
+  .argument('<username>', 'a user with role researcher')
+  .action(async (id: string, username: string) => {
+    console.log(await adminStudyAddResearcher(loadConfig(), id, username));
   });
 // --- end hgd ingest, hgd admin token ---
 

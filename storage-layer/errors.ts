@@ -8,7 +8,8 @@ export class HgdError extends Error {
 
 /** Bad input from a caller; `field` names what was wrong. */
 export class ValidationError extends HgdError {
-  constructor(message: string, readonly field?: string) {
+  /** `pointer`: the JSON pointer of the offending value, when a JSON Schema check found it. */
+  constructor(message: string, readonly field?: string, readonly pointer?: string) {
     super(message, 400, 'invalid_input');
   }
 }

@@ -13,6 +13,7 @@ const PUBLIC: Caller[] = [...CALLERS];
  */
 const MATRIX: Record<string, Caller[]> = {
   'GET /health': PUBLIC,
+  'POST /auth/login': PUBLIC,
   'GET /ledger/checkpoint': PUBLIC,
   'GET /ledger/keys': PUBLIC,
   'GET /ledger/consistency': PUBLIC,

@@ -73,8 +73,8 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
       [{ ...ok, options: { epsilon: 50 } }, 400, 'options.epsilon'],
       [{ ...ok, options: { epsilon: 0 } }, 400, 'options.epsilon'],
       [{ ...ok, options: { noise: false } }, 400, 'options.noise'],
-      [{ ...ok, aggregate: 'variance' }, 400, 'aggregate'], // no DP release for variance
-      [{ ...ok, aggregate: 'correlation', indicators: ['heart_rate', 'bp_systolic'] }, 400, 'aggregate'],
+      [{ ...ok, aggregate: 'variance', indicators: ['heart_rate', 'bp_systolic'] }, 400, 'indicators'],
+      [{ ...ok, aggregate: 'correlation' }, 400, 'indicators'],
       [{ ...ok, study: undefined }, 400, 'study'],
       [{ ...ok, study: 'secret-study' }, 403, undefined],
     ];
@@ -83,8 +83,6 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
       assert.equal(r.status, status, `${JSON.stringify(body)}: ${r.text}`);
       if (field) assert.equal(r.body.field, field, JSON.stringify(body));
     }
-    const variance = await asResearcher('POST', '/queries', alice, { ...ok, aggregate: 'stddev' });
-    assert.match(variance.body.message, /not available under differential privacy/);
     // Bob's token claims study cardio, but he is not a member in the database.
     const notMember = await asResearcher('POST', '/queries', bob, ok);
     assert.equal(notMember.status, 403);
@@ -139,6 +137,22 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
     assert.deepEqual(hist.result.histogram.edges, [20, 40, 50, 60, 70, 80, 90, 100, 120, 150, 200, 300]);
     assert.equal(hist.result.histogram.records, undefined, 'no exact record count next to a noisy histogram');
     assert.ok(Math.abs(hist.result.histogram.counts[3] - 9) <= 3 && Math.abs(hist.result.histogram.counts[4] - 1) <= 3, JSON.stringify(hist.result.histogram));
+  });
+
+  it('variance and correlation are released under DP: noisy, clamped, with an explicit epsilon split', async () => {
+    const v = await query({ study: 'cardio', indicators: ['heart_rate'], aggregate: 'variance', options: { epsilon: 5 } });
+    assert.equal(v.status, 'done', v.message);
+    assert.deepEqual(
+      v.privacy.parts.map((p: { measure: string; epsilon: number; sensitivity: number }) => [p.measure, p.epsilon, p.sensitivity]),
+      [['count', 1.333334, 1], ['sum', 1.333333, 300], ['sumSquares', 1.333333, 90000], ['contributors', 1, 1]],
+    );
+    // Exact sample variance of 61..70 is 9.17; the noise on Σx² (sensitivity 90000) is large, so only the range is certain.
+    assert.ok(v.result.value >= 0 && v.result.value <= 280 * 280, `variance ${v.result.value} clamped to [0, range²]`);
+    assert.ok(v.result.noise.some((n: { measure: string; stdDev: number }) => n.measure === 'sumSquares' && n.stdDev > 0));
+    // Nobody granted bp_systolic: the pair cohort is empty, so the correlation is suppressed (and planned).
+    const c = await query({ study: 'cardio', indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 1.2 } });
+    assert.equal(c.status, 'suppressed', c.message);
+    assert.deepEqual(c.privacy.parts.map((p: { measure: string }) => p.measure), ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY', 'contributors']);
   });
 
   it('revoke → query: the revoked patient stops counting, and a cohort below minCohort is suppressed without its count', async () => {
@@ -292,4 +306,5 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
     // Researchers outside the study cannot read its queries at all.
     assert.equal((await asResearcher('GET', `/queries/${firstQuery}`, bob)).status, 404);
   });
+
 });

@@ -249,6 +249,66 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
     assert.ok(Math.abs(hist.histogram!.counts[0]! - 14) < 40 && Math.abs(hist.histogram!.counts[1]! - 16) < 40);
     await assert.rejects(tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'mean', noise: { epsilon: 1, sensitivity: 1 } }), /noise is supported/);
   });
+
+  it('noises variance (Σx²) and correlation (Σx, Σy, Σx², Σy², Σxy) per measure: near the exact value, never exactly it', async () => {
+    const rnd = prng(7);
+    const xs = Array.from({ length: 40 }, () => Math.round(rnd() * 100));
+    const ys = xs.map((x) => Math.round(x * 0.8 + rnd() * 30));
+    await tc.distributor.distribute([...makeValues('dpx', xs, { scale: 0, prefix: 'dpx' }), ...makeValues('dpy', ys, { scale: 0, prefix: 'dpy' })]);
+    const X = xs.map(BigInt);
+    const Y = ys.map(BigInt);
+    const exactVar = plainStats(X, 0).variance as number;
+    const exactCorr = plainPairs(X, Y, 0, 0).correlation as number;
+    // Exact (no noise) still matches plaintext.
+    close((await tc.coordinator.aggregate({ indicator: 'dpx', aggregate: 'variance' })).value, exactVar, 1e-9, 'exact variance');
+
+    /** Delta method: σ of f(sums) from the σ of each noised sum (three full-scale contributions each). */
+    const sigma = (f: (v: number[]) => number, at: number[], sds: number[]) =>
+      Math.sqrt(at.reduce((acc, _, k) => {
+        const h = Math.max(1e-3, Math.abs(at[k]!) * 1e-6);
+        const up = [...at];
+        up[k]! += h;
+        return acc + (((f(up) - f(at)) / h) * sds[k]!) ** 2;
+      }, 0));
+    const sd = (sensitivity: number, epsilon: number) => Math.sqrt(3 * discreteLaplaceVariance(sensitivity / epsilon));
+    const sum = (a: number[]) => a.reduce((p, q) => p + q, 0);
+
+    const eps = 4;
+    const varianceOf = ([n, s1, s2]: number[]) => (s2! - (s1! * s1!) / n!) / (n! - 1);
+    const varSigma = sigma(varianceOf, [40, sum(xs), sum(xs.map((x) => x * x))], [sd(1, eps), sd(100, eps), sd(100 * 100, eps)]);
+    const noise = { count: { epsilon: eps, sensitivity: 1 }, sum: { epsilon: eps, sensitivity: 100 }, sumSquares: { epsilon: eps, sensitivity: 100 * 100 } };
+    const corrOf = ([n, sx, sy, sxx, syy, sxy]: number[]) => (n! * sxy! - sx! * sy!) / Math.sqrt((n! * sxx! - sx! * sx!) * (n! * syy! - sy! * sy!));
+    const at = [40, sum(xs), sum(ys), sum(xs.map((x) => x * x)), sum(ys.map((y) => y * y)), sum(xs.map((x, i) => x * ys[i]!))];
+    const my = Math.max(...ys);
+    const corrSigma = sigma(corrOf, at, [sd(1, eps), sd(100, eps), sd(my, eps), sd(100 * 100, eps), sd(my * my, eps), sd(100 * my, eps)]);
+    const pairNoise = {
+      count: { epsilon: eps, sensitivity: 1 },
+      sumX: { epsilon: eps, sensitivity: 100 },
+      sumY: { epsilon: eps, sensitivity: my },
+      sumXX: { epsilon: eps, sensitivity: 100 * 100 },
+      sumYY: { epsilon: eps, sensitivity: my * my },
+      sumXY: { epsilon: eps, sensitivity: 100 * my },
+    };
+    const variances: number[] = [];
+    const correlations: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      const v = await tc.coordinator.aggregate({ indicator: 'dpx', aggregate: 'variance', noise });
+      assert.equal(v.noised, true);
+      assert.notEqual(v.count, null, 'the noisy count is reported');
+      assert.ok(v.value !== null && v.value >= 0);
+      assert.ok(Math.abs(v.value - exactVar) < 5 * varSigma, `variance ${v.value} vs ${exactVar} (σ ${varSigma.toFixed(2)})`);
+      variances.push(v.value);
+      const c = await tc.coordinator.aggregate({ indicator: 'dpx', indicator2: 'dpy', aggregate: 'correlation', pairWindowSeconds: 0, noise: pairNoise });
+      assert.equal(c.noised, true);
+      assert.ok(c.bytes.nodeToNode > 0);
+      assert.ok(c.value !== null && Math.abs(c.value) <= 1);
+      assert.ok(Math.abs(c.value - exactCorr) < 5 * corrSigma, `correlation ${c.value} vs ${exactCorr} (σ ${corrSigma.toFixed(4)})`);
+      correlations.push(c.value);
+    }
+    assert.ok(variances.some((v) => Math.abs(v - exactVar) > 1e-9), `noised variances ${variances.join(', ')} are not all exact (${exactVar})`);
+    assert.ok(correlations.some((c) => Math.abs(c - exactCorr) > 1e-12), `noised correlations are not all exact (${exactCorr})`);
+    await assert.rejects(tc.coordinator.aggregate({ indicator: 'dpx', aggregate: 'variance', noise: { sumXY: { epsilon: 1, sensitivity: 1 } } }), /variance can noise count, sum, sumSquares/);
+  });
 });
 
 describe('secure aggregates with redundancy (n = 5, t = 1)', function () {

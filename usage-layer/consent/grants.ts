@@ -10,6 +10,7 @@ import { getIndicator } from '../../management-layer/catalogue';
 import type { Database } from '../../storage-layer/db';
 import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import type { Ledger } from '../../storage-layer/ledger';
+import { checkBody } from '../body-schema';
 import { iso, parseInstant, textArray } from '../sql';
 import { parsePurpose, purposeCoding, type PurposeCoding } from './purpose';
 
@@ -78,20 +79,15 @@ function fromRow(r: GrantRow, indicators: string[]): Grant {
 
 /** Checks a grant request body: {study, indicators[], purpose, period?: {start?, end?}}. */
 export function parseGrantInput(raw: unknown, now = new Date()): GrantInput {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ValidationError('the request body must be a JSON object', 'body');
-  const b = raw as Record<string, unknown>;
-  if (typeof b.study !== 'string' || b.study === '') throw new ValidationError('"study" is required: the id of the study the grant is for', 'study');
-  const list = b.indicators;
-  if (!Array.isArray(list) || list.length === 0) throw new ValidationError('"indicators" must be a non-empty list of indicator names', 'indicators');
+  // Shape and types: schema/api/grant.schema.json; known indicators, purpose and instants are checked here.
+  const b = checkBody<{ study: string; indicators: string[]; purpose: unknown; period?: { start?: unknown; end?: unknown } }>('grant', raw);
   const indicators: string[] = [];
-  list.forEach((name, k) => {
-    if (typeof name !== 'string' || !getIndicator(name)) throw new ValidationError(`indicators[${k}]: unknown indicator ${JSON.stringify(name)}`, 'indicators');
+  b.indicators.forEach((name, k) => {
+    if (!getIndicator(name)) throw new ValidationError(`indicators[${k}]: unknown indicator ${JSON.stringify(name)}`, 'indicators');
     if (!indicators.includes(name)) indicators.push(name);
   });
   const purpose = parsePurpose(b.purpose, 'purpose');
-  const p = b.period;
-  if (p !== undefined && (p === null || typeof p !== 'object' || Array.isArray(p))) throw new ValidationError('"period" must be an object {start, end}', 'period');
-  const period = (p ?? {}) as { start?: unknown; end?: unknown };
+  const period = b.period ?? {};
   const start = period.start === undefined || period.start === null ? now.toISOString() : parseInstant(period.start, 'period.start', 'start');
   const end = period.end === undefined || period.end === null ? null : parseInstant(period.end, 'period.end', 'end');
   if (end !== null && Date.parse(end) <= Date.parse(start)) throw new ValidationError('"period.end" must be after "period.start"', 'period.end');

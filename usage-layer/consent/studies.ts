@@ -8,11 +8,11 @@ import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import { ForbiddenError, type Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
 import { ConflictError } from '../errors';
+import { checkBody } from '../body-schema';
 import { num, parseEpsilon } from '../sql';
 import { parsePurpose, purposeCoding, type PurposeCoding } from './purpose';
 
 export const STUDY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const SUBJECT = /^[^\s]{1,200}$/;
 
 export interface StudyDefaults {
   minCohort: number;
@@ -58,11 +58,6 @@ export function studyFromRow(r: StudyRow): Study {
   };
 }
 
-function body(raw: unknown): Record<string, unknown> {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ValidationError('the request body must be a JSON object', 'body');
-  return raw as Record<string, unknown>;
-}
-
 export class StudyService {
   constructor(
     private readonly db: Database,
@@ -71,14 +66,11 @@ export class StudyService {
   ) {}
 
   async register(admin: Identity, raw: unknown): Promise<Study> {
-    const b = body(raw);
-    if (typeof b.id !== 'string' || !STUDY_ID.test(b.id)) throw new ValidationError('"id" must be 1 to 64 characters [A-Za-z0-9._-], starting with a letter or digit', 'id');
-    if (typeof b.title !== 'string' || b.title.trim() === '' || b.title.length > 300) throw new ValidationError('"title" must be a non-empty string of at most 300 characters', 'title');
+    // Shape, id pattern, title length and minCohort range: schema/api/study.schema.json.
+    const b = checkBody<{ id: string; title: string; purpose: unknown; minCohort?: number; epsilonBudget?: number }>('study', raw);
+    if (b.title.trim() === '') throw new ValidationError('"title" must not be blank', 'title');
     const purpose = parsePurpose(b.purpose, 'purpose');
-    const minCohort = b.minCohort === undefined ? this.defaults.minCohort : b.minCohort;
-    if (typeof minCohort !== 'number' || !Number.isInteger(minCohort) || minCohort < 2 || minCohort > 1_000_000) {
-      throw new ValidationError('"minCohort" must be an integer between 2 and 1000000', 'minCohort');
-    }
+    const minCohort = b.minCohort ?? this.defaults.minCohort;
     const epsilonBudget = b.epsilonBudget === undefined ? this.defaults.epsilonBudget : parseEpsilon(b.epsilonBudget, 'epsilonBudget', { min: 0.000001, max: 1_000_000 });
     const id = b.id;
     const title = b.title.trim();
@@ -97,8 +89,7 @@ export class StudyService {
   }
 
   async addResearcher(admin: Identity, studyId: string, raw: unknown): Promise<{ study: string; researcher: string; ledgerSeq: number }> {
-    const b = body(raw);
-    if (typeof b.researcher !== 'string' || !SUBJECT.test(b.researcher)) throw new ValidationError('"researcher" must be the researcher\'s subject (a non-empty string without spaces)', 'researcher');
+    const b = checkBody<{ researcher: string }>('study-researcher', raw);
     const researcher = b.researcher;
     return this.db.knex.transaction(async (trx) => {
       if (!(await trx('studies').where({ id: studyId }).first('id'))) throw new NotFoundError(`no study "${studyId}"`);

@@ -32,7 +32,7 @@ import { checkConsistency, interpolateAt, type SharePoint } from '../../manageme
 import { ValidationError } from '../../storage-layer/errors';
 import type { SigningKey } from '../../storage-layer/signing-key';
 import { NodeClient } from '../node/node-client';
-import type { LinearMeasure, LinearRequest, LinearResponse, NoiseSpec, ProductRequest, ProductResponse } from '../node/wire';
+import { isSingleNoise, type LinearMeasure, type LinearRequest, type LinearResponse, type NoiseByMeasure, type NoiseSpec, type ProductMeasure, type ProductRequest, type ProductResponse } from '../node/wire';
 import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
 
 export type AggregateKind = 'count' | 'sum' | 'mean' | 'variance' | 'stddev' | 'histogram' | 'correlation' | 'covariance';
@@ -50,13 +50,41 @@ export interface AggregateQuery {
   indicator2?: string;
   /** Pairing window for covariance/correlation (default 3600 s). */
   pairWindowSeconds?: number;
-  /** Distributed DP noise added in shares (count, sum, histogram only). */
-  noise?: NoiseSpec;
+  /**
+   * Distributed DP noise added in shares by every node. Either one spec (count, sum, histogram only:
+   * the aggregate's single measure), or one spec per measure: count, sum, sumSquares (variance, stddev;
+   * count and sum too for mean), histogram, and for covariance/correlation count (pairs), sumX, sumY,
+   * sumXX, sumYY, sumXY. A measure left out is opened exactly; an exact count is not reported when
+   * anything else is noised.
+   */
+  noise?: NoiseSpec | AggregateNoise;
   /**
    * Linear queries: 'all' (default) asks every node and checks the redundant shares; 'minimal' asks
    * only t + 1 nodes (the next ones if one fails): less work, but a wrong share goes unnoticed.
    */
   nodes?: 'all' | 'minimal';
+}
+
+/** Noise per measure (see AggregateQuery.noise). */
+export type AggregateNoise = NoiseByMeasure<LinearMeasure> & NoiseByMeasure<ProductMeasure>;
+
+/** Which measures an aggregate may noise with the per-measure form. */
+export const NOISABLE: Record<AggregateKind, readonly string[]> = {
+  count: ['count'],
+  sum: ['count', 'sum'],
+  mean: ['count', 'sum'],
+  variance: ['count', 'sum', 'sumSquares'],
+  stddev: ['count', 'sum', 'sumSquares'],
+  histogram: ['histogram'],
+  covariance: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'],
+  correlation: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'],
+};
+
+/** The noise of a query as a per-measure map (the single form names the aggregate's one measure). */
+function noiseMap(q: AggregateQuery): AggregateNoise | null {
+  if (!q.noise) return null;
+  if (isSingleNoise(q.noise)) return { [q.aggregate === 'histogram' ? 'histogram' : q.aggregate]: q.noise } as AggregateNoise;
+  return q.noise;
 }
 
 export interface HistogramResult {
@@ -163,9 +191,16 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       if (typeof q.indicator2 !== 'string' || q.indicator2.length === 0) throw new ValidationError(`${q.aggregate} needs indicator2`, 'indicator2');
     }
     if (q.nodes !== undefined && q.nodes !== 'all' && q.nodes !== 'minimal') throw new ValidationError("nodes must be 'all' or 'minimal'", 'nodes');
-    if (q.noise) {
-      if (!['count', 'sum', 'histogram'].includes(q.aggregate)) throw new ValidationError('noise is supported for count, sum and histogram', 'noise');
+    if (q.noise && isSingleNoise(q.noise)) {
+      if (!['count', 'sum', 'histogram'].includes(q.aggregate)) throw new ValidationError('noise is supported for count, sum and histogram (per-measure noise for the others)', 'noise');
       if (!(q.noise.epsilon > 0) || !(q.noise.sensitivity > 0)) throw new ValidationError('noise needs epsilon > 0 and sensitivity > 0', 'noise');
+    } else if (q.noise) {
+      const entries = Object.entries(q.noise);
+      if (entries.length === 0) throw new ValidationError('noise names no measure', 'noise');
+      for (const [m, spec] of entries) {
+        if (!NOISABLE[q.aggregate].includes(m)) throw new ValidationError(`noise.${m}: ${q.aggregate} can noise ${NOISABLE[q.aggregate].join(', ')}`, 'noise');
+        if (!spec || !(spec.epsilon > 0) || !(spec.sensitivity > 0)) throw new ValidationError(`noise.${m} needs epsilon > 0 and sensitivity > 0`, 'noise');
+      }
     }
   }
 
@@ -217,6 +252,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
     const nodeErrors: Record<number, string> = {};
     let targets = ids;
     let participants: number[] | undefined;
+    const noise = noiseMap(q);
     if (q.noise) {
       // Every participant deals noise to every other one, so the participants must be fixed up front.
       const h = await health();
@@ -232,7 +268,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       from: q.from ?? null,
       to: q.to ?? null,
       cohort: q.cohort ?? null,
-      measures: measuresFor(q.aggregate),
+      measures: noise?.count && !measuresFor(q.aggregate).includes('count') ? ['count', ...measuresFor(q.aggregate)] : measuresFor(q.aggregate),
       ...(q.noise ? { noise: q.noise, participants } : {}),
     };
     const answers: LinearResponse[] = [];
@@ -303,22 +339,31 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
     let histogram: HistogramResult | undefined;
     let otherHistograms: HistogramResult[] | undefined;
 
+    // With noise on the count, n is the noisy count (and it is what is reported); an exact count is not
+    // reported next to other noised measures.
+    const n1 = noise?.count ? Number(toSigned(open('count', pts((a) => a.countShare)))) : count;
+    if (noise) reportedCount = noise.count ? n1 : null;
     switch (q.aggregate) {
       case 'count':
-        if (q.noise) {
-          value = Number(toSigned(open('count', pts((a) => a.countShare))));
-          reportedCount = value;
-        } else value = count;
+        value = n1;
         break;
       case 'sum':
         value = decode(open('sum', pts((a) => a.sum)), scale);
-        if (q.noise) reportedCount = null;
         break;
       case 'mean':
-        value = count > 0 ? decode(open('sum', pts((a) => a.sum)), scale) / count : null;
+        value = n1 > 0 ? decode(open('sum', pts((a) => a.sum)), scale) / n1 : null;
         break;
       case 'variance':
       case 'stddev': {
+        if (noise) {
+          const s1 = decode(open('sum', pts((a) => a.sum)), scale);
+          const s2 = decode(open('sumSquares', pts((a) => a.sumSquares)), 2 * scale);
+          if (n1 >= 2) {
+            const variance = Math.max(0, (s2 - (s1 * s1) / n1) / (n1 - 1));
+            value = q.aggregate === 'variance' ? variance : Math.sqrt(variance);
+          }
+          break;
+        }
         const s1 = toSigned(open('sum', pts((a) => a.sum)));
         const s2 = toSigned(open('sumSquares', pts((a) => a.sumSquares)));
         if (count >= 2) {
@@ -346,7 +391,6 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
         const results = layouts.map(histogramResult).sort((a, b) => b.records - a.records);
         histogram = results[0] ?? { edges: [], counts: [], below: 0, above: 0, records: 0 };
         if (results.length > 1) otherHistograms = results.slice(1);
-        if (q.noise) reportedCount = null;
         break;
       }
       default:
@@ -403,6 +447,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       cohort: q.cohort ?? null,
       windowSeconds: q.pairWindowSeconds ?? 3600,
       participants,
+      ...(q.noise ? { noise: q.noise as NoiseByMeasure<ProductMeasure> } : {}),
     };
     const answers = await Promise.all(
       participants.map(async (id) => {
@@ -439,9 +484,27 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       const rerun = await product(q, started, [...exclude, ...suspects], bytes);
       return { ...rerun, inconsistentShares: { suspects: [...new Set([...suspects, ...(rerun.inconsistentShares?.suspects ?? [])])].sort((a, b) => a - b), located: true, measures: faults.measures } };
     }
-    const c = BigInt(pairs);
     let value: number | null = null;
-    if (pairs >= 2) {
+    let reportedPairs: number | null = pairs;
+    const noise = q.noise as NoiseByMeasure<ProductMeasure> | undefined;
+    if (noise) {
+      // Noised: the opened sums are noisy, so compute in floating point and clamp (post-processing).
+      const m = noise.count ? Number(toSigned(open('pairs', pts((a) => a.pairsShare as string)))) : pairs;
+      reportedPairs = noise.count ? m : null;
+      const scX = first.scaleX ?? 0;
+      const scY = first.scaleY ?? 0;
+      const [fx, fy, fxx, fyy, fxy] = [Number(`${sx}e-${scX}`), Number(`${sy}e-${scY}`), Number(`${sxx}e-${2 * scX}`), Number(`${syy}e-${2 * scY}`), Number(`${sxy}e-${scX + scY}`)];
+      if (m >= 2) {
+        const cov = m * fxy - fx * fy;
+        if (q.aggregate === 'covariance') value = cov / (m * (m - 1));
+        else {
+          const vx = m * fxx - fx * fx;
+          const vy = m * fyy - fy * fy;
+          value = vx > 0 && vy > 0 ? Math.max(-1, Math.min(1, cov / Math.sqrt(vx * vy))) : null;
+        }
+      }
+    } else if (pairs >= 2) {
+      const c = BigInt(pairs);
       const cov = c * sxy - sx * sy; // scale scaleX + scaleY, times n
       if (q.aggregate === 'covariance') {
         value = ratio(cov, c * (c - 1n), (first.scaleX ?? 0) + (first.scaleY ?? 0));
@@ -457,7 +520,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       indicator: q.indicator,
       indicator2: q.indicator2,
       value: value !== null && Number.isFinite(value) ? value : null,
-      count: pairs,
+      count: reportedPairs,
       nodesUsed: participants,
       nodesDown: h.down,
       ...(exclude.length ? { nodesExcluded: exclude } : {}),
@@ -465,7 +528,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       nodeErrors: h.errors,
       consistencyChecked: participants.length > t + 1,
       ...(faults.suspects.size ? { inconsistentShares: { suspects: [...faults.suspects].sort((a, b) => a - b), located: true as const, measures: faults.measures } } : {}),
-      noised: false,
+      noised: Boolean(noise),
       bytes,
       ms: performance.now() - started,
     };

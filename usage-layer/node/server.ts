@@ -38,7 +38,7 @@ import { nodeMigrations } from './migrations';
 import { NodeClient } from './node-client';
 import { requireSignedRequest } from './request-signing';
 import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type ShareRow } from './store';
-import type { LinearMeasure, LinearRequest, LinearResponse, PeerMessage, PeerRound, ProductResponse, RecordFilter } from './wire';
+import { isSingleNoise, type LinearMeasure, type LinearRequest, type LinearResponse, type NoiseByMeasure, type NoiseSpec, type PeerMessage, type PeerRound, type ProductMeasure, type ProductResponse, type RecordFilter } from './wire';
 
 export interface ComputeNodeOptions {
   /** Use this database (tests, benchmarks); it is not closed by close(). */
@@ -126,6 +126,32 @@ function parseParticipants(x: unknown, n: number, self: number, min: number): nu
   return [...(x as number[])].sort((a, b) => a - b);
 }
 
+interface NoisyElement {
+  value: bigint;
+  spec: NoiseSpec;
+  scale: number;
+}
+
+const PRODUCT_MEASURES: readonly ProductMeasure[] = ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'];
+
+function parseNoiseSpec(x: unknown, field: string): NoiseSpec {
+  const o = (x ?? {}) as Record<string, unknown>;
+  const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  if (typeof x !== 'object' || x === null || !ok(o.epsilon) || !ok(o.sensitivity)) throw new ValidationError(`${field} needs epsilon > 0 and sensitivity > 0`, field);
+  return { epsilon: o.epsilon as number, sensitivity: o.sensitivity as number };
+}
+
+/** A per-measure noise map whose keys are among `allowed`. */
+function parseNoiseMap(x: unknown, allowed: readonly string[], field: string): Record<string, NoiseSpec> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x) || Object.keys(x).length === 0) throw new ValidationError(`${field} must map measures to {epsilon, sensitivity}`, field);
+  const out: Record<string, NoiseSpec> = {};
+  for (const [k, v] of Object.entries(x)) {
+    if (!allowed.includes(k)) throw new ValidationError(`${field}.${k}: only ${allowed.join(', ')} can be noised here`, field);
+    out[k] = parseNoiseSpec(v, `${field}.${k}`);
+  }
+  return out;
+}
+
 function defaultLog(line: string): void {
   if (process.env.HGD_LOG !== 'silent') process.stderr.write(`${line}\n`);
 }
@@ -177,6 +203,25 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
     const others = participants.filter((j) => j !== id);
     const [bytes, received] = await Promise.all([sendRound(queryId, round, others, valuesFor), inbox.collect(queryId, round, others, peerTimeoutMs)]);
     return { received, bytes };
+  }
+
+  /**
+   * Distributed DP noise on opened elements: each participant samples its own discrete-Laplace noise per
+   * element and deals degree-t shares of it to every participant; every node adds the sub-shares of all
+   * participants' noise to its shares (one exchange round).
+   */
+  async function addDistributedNoise(queryId: string, participants: number[], elements: NoisyElement[]): Promise<{ values: bigint[]; bytes: number }> {
+    const dealt = elements.map((e) => noiseShare(e.spec.epsilon, e.spec.sensitivity, e.scale, n, t));
+    const { received, bytes } = await exchange(queryId, 'noise', participants, (j) => dealt.map((d) => d[j - 1] as bigint));
+    for (const [from, values] of received) {
+      if (values.length !== elements.length) throw new HgdError(`node-${from} dealt noise for ${values.length} elements, this node has ${elements.length}`, 502, 'protocol_mismatch');
+    }
+    const values = elements.map((e, l) => {
+      let acc = add(e.value, (dealt[l] as bigint[])[id - 1] as bigint);
+      for (const v of received.values()) acc = add(acc, v[l] as bigint);
+      return acc;
+    });
+    return { values, bytes };
   }
 
   const app = express();
@@ -246,10 +291,16 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
     if (!Array.isArray(measures) || measures.length === 0 || measures.some((m) => !MEASURES.includes(m as LinearMeasure))) {
       throw new ValidationError(`measures must be a non-empty list of ${MEASURES.join(', ')}`, 'measures');
     }
-    const noise = (body.noise ?? null) as LinearRequest['noise'];
+    const rawNoise = (body.noise ?? null) as LinearRequest['noise'];
+    let noise: NoiseByMeasure<LinearMeasure> | null = null;
     let participants: number[] = [];
-    if (noise) {
-      if (measures.length !== 1 || measures[0] === 'sumSquares') throw new ValidationError('noise applies to exactly one measure: count, sum or histogram', 'noise');
+    if (rawNoise) {
+      if (isSingleNoise(rawNoise)) {
+        if (measures.length !== 1 || measures[0] === 'sumSquares') throw new ValidationError('noise applies to exactly one measure: count, sum or histogram', 'noise');
+        noise = { [measures[0] as LinearMeasure]: parseNoiseSpec(rawNoise, 'noise') };
+      } else {
+        noise = parseNoiseMap(rawNoise, measures as string[], 'noise') as NoiseByMeasure<LinearMeasure>;
+      }
       participants = parseParticipants(body.participants, n, id, t + 1);
     }
     inbox.start(queryId);
@@ -262,40 +313,21 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
       if (hists) out.histograms = hists.map((h) => ({ key: h.key, edges: h.edges, count: h.count, buckets: h.buckets.map(shareToHex) }));
 
       if (noise) {
-        // The vector of opened elements and the fixed-point scale of each.
-        const measure = measures[0] as LinearMeasure;
-        let vector: bigint[];
-        let scale: number;
-        if (measure === 'count') {
-          vector = [mod(BigInt(local.count))]; // a public constant is a valid (degree-0) sharing
-          scale = 0;
-        } else if (measure === 'sum') {
-          vector = [local.sum];
-          scale = local.scale ?? 0;
-        } else {
-          vector = (hists ?? []).flatMap((h) => h.buckets);
-          scale = 0;
-        }
-        // Each participant samples its own discrete-Laplace noise per element and deals degree-t shares of
-        // it to every participant; every node adds the sub-shares of all participants' noise.
-        const dealt = vector.map(() => noiseShare(noise.epsilon, noise.sensitivity, scale, n, t));
-        const { received, bytes } = await exchange(queryId, 'noise', participants, (j) => dealt.map((d) => d[j - 1] as bigint));
-        for (const [from, values] of received) {
-          if (values.length !== vector.length) throw new HgdError(`node-${from} dealt noise for ${values.length} elements, this node has ${vector.length}`, 502, 'protocol_mismatch');
-        }
-        vector = vector.map((v, l) => {
-          let acc = add(v, (dealt[l] as bigint[])[id - 1] as bigint);
-          for (const values of received.values()) acc = add(acc, values[l] as bigint);
-          return acc;
-        });
+        // The opened elements of every noised measure, each with its fixed-point scale.
+        const scale = local.scale ?? 0;
+        const elements: NoisyElement[] = [];
+        if (noise.count) elements.push({ value: mod(BigInt(local.count)), spec: noise.count, scale: 0 }); // a public constant is a valid (degree-0) sharing
+        if (noise.sum) elements.push({ value: local.sum, spec: noise.sum, scale });
+        if (noise.sumSquares) elements.push({ value: local.sumSquares, spec: noise.sumSquares, scale: 2 * scale });
+        if (noise.histogram) for (const h of hists ?? []) for (const b of h.buckets) elements.push({ value: b, spec: noise.histogram, scale: 0 });
+        const { values, bytes } = await addDistributedNoise(queryId, participants, elements);
         out.peerBytesSent = bytes;
         out.noised = true;
-        if (measure === 'count') out.countShare = shareToHex(vector[0] as bigint);
-        else if (measure === 'sum') out.sum = shareToHex(vector[0] as bigint);
-        else {
-          let pos = 0;
-          for (const h of out.histograms ?? []) h.buckets = h.buckets.map(() => shareToHex(vector[pos++] as bigint));
-        }
+        let pos = 0;
+        if (noise.count) out.countShare = shareToHex(values[pos++] as bigint);
+        if (noise.sum) out.sum = shareToHex(values[pos++] as bigint);
+        if (noise.sumSquares) out.sumSquares = shareToHex(values[pos++] as bigint);
+        if (noise.histogram) for (const h of out.histograms ?? []) h.buckets = h.buckets.map(() => shareToHex(values[pos++] as bigint));
       }
       res.json(out);
     } catch (err) {
@@ -314,6 +346,7 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
       throw new ValidationError('windowSeconds must be a number of seconds in [0, 1 year]', 'windowSeconds');
     }
     const participants = parseParticipants(body.participants, n, id, 2 * t + 1);
+    const noise = body.noise ? (parseNoiseMap(body.noise, PRODUCT_MEASURES, 'noise') as NoiseByMeasure<ProductMeasure>) : null;
     inbox.start(queryId);
     try {
       const local = await pairAggregate(db, filter, indicator2, windowSeconds);
@@ -342,6 +375,32 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
         sumXY: shareToHex(w),
         peerBytesSent: r1.bytes + r2.bytes,
       };
+      if (noise) {
+        // 4. Noise, added to the degree-t shares (after the degree reduction, before opening).
+        const sx = local.scaleX ?? 0;
+        const sy = local.scaleY ?? 0;
+        const plan: Array<[ProductMeasure, bigint, number]> = [
+          ['count', mod(BigInt(local.pairs)), 0],
+          ['sumX', local.sumX, sx],
+          ['sumY', local.sumY, sy],
+          ['sumXX', local.sumXX, 2 * sx],
+          ['sumYY', local.sumYY, 2 * sy],
+          ['sumXY', w, sx + sy],
+        ];
+        const chosen = plan.filter(([m]) => noise[m]);
+        const { values, bytes } = await addDistributedNoise(
+          queryId,
+          participants,
+          chosen.map(([m, value, scale]) => ({ value, spec: noise[m] as NoiseSpec, scale })),
+        );
+        chosen.forEach(([m], k) => {
+          const hex = shareToHex(values[k] as bigint);
+          if (m === 'count') out.pairsShare = hex;
+          else out[m] = hex;
+        });
+        out.noised = true;
+        out.peerBytesSent += bytes;
+      }
       res.json(out);
     } catch (err) {
       inbox.discard(queryId);

@@ -28,6 +28,21 @@ export interface NoiseSpec {
   sensitivity: number;
 }
 
+/** Measures of the product protocol that can carry noise (`count` = the number of pairs). */
+export type ProductMeasure = 'count' | 'sumX' | 'sumY' | 'sumXX' | 'sumYY' | 'sumXY';
+
+/**
+ * Per-measure noise: every listed measure gets its own discrete-Laplace noise, dealt in shares by every
+ * participant. The node encodes the noise at the measure's fixed-point scale (count, histogram: 0; sum:
+ * the data's scale; sumSquares: 2·scale; sumXY: scaleX + scaleY).
+ */
+export type NoiseByMeasure<M extends string> = Partial<Record<M, NoiseSpec>>;
+
+/** True for the legacy single-measure form `{epsilon, sensitivity}`. */
+export function isSingleNoise(x: unknown): x is NoiseSpec {
+  return typeof x === 'object' && x !== null && typeof (x as NoiseSpec).epsilon === 'number';
+}
+
 export interface LinearRequest extends RecordFilter {
   /** Unique per query (single use at every node). */
   queryId: string;
@@ -37,8 +52,11 @@ export interface LinearRequest extends RecordFilter {
    * and waits for theirs.
    */
   participants?: number[];
-  /** Distributed DP noise on the (single) measure requested. */
-  noise?: NoiseSpec | null;
+  /**
+   * Distributed DP noise: either one spec for the single measure requested (legacy form), or one spec per
+   * requested measure (only those listed are noised).
+   */
+  noise?: NoiseSpec | NoiseByMeasure<LinearMeasure> | null;
 }
 
 export interface HistogramShares {
@@ -77,6 +95,8 @@ export interface ProductRequest extends RecordFilter {
   windowSeconds: number;
   /** Nodes running the protocol: at least 2t + 1. */
   participants: number[];
+  /** Distributed DP noise per measure, added in shares after the degree reduction, before opening. */
+  noise?: NoiseByMeasure<ProductMeasure> | null;
 }
 
 export interface ProductResponse {
@@ -93,6 +113,10 @@ export interface ProductResponse {
   sumYY: string;
   /** Degree-t share of Σx·y after re-randomisation and degree reduction. */
   sumXY: string;
+  /** Share of pairs + noise (only with noise on 'count'). */
+  pairsShare?: string;
+  /** True when the listed measures include every participant's noise. */
+  noised?: boolean;
   peerBytesSent: number;
 }
 

@@ -17,8 +17,13 @@
  *                 the gateway (which knows the exact count from the records' clear metadata).
  *    A query's epsilon ε is split: contributors ε/5, the aggregate the rest (mean: half each to sum and
  *    count). The splits are exact in micro-units and add up to ε.
- *    variance, stddev, covariance and correlation are REFUSED: the nodes can noise count, sum and
- *    histogram only, and Σx² / Σxy cannot be noised in shares today, so no DP release exists for them.
+ *      variance, stddev  noisy count (sensitivity 1), Σx (max |x|) and Σx² (max |x|², encoded at 2·scale);
+ *                 the aggregate's epsilon split in thirds; variance clamped to ≥ 0;
+ *      covariance noisy pairs (1), Σx, Σy, Σxy (max|x|·max|y| at scaleX + scaleY): quarters;
+ *      correlation noisy pairs, Σx, Σy, Σx², Σy², Σxy: sixths; clamped to [−1, 1].
+ *    For pair aggregates the sensitivities assume one PAIR is added or removed (a new record of the
+ *    second indicator could re-pair several records of the same patient: a documented limitation).
+ *    Σx² and Σxy are noised in shares after the degree reduction, before opening.
  * 3. Budget: every study has an epsilon budget; a query reserves its ε atomically before it runs
  *    (UPDATE … WHERE spent + ε <= budget), a refused query spends nothing, a failed one (nothing
  *    released) gets its ε back.
@@ -30,9 +35,9 @@ import { discreteLaplaceVariance, laplaceScale, sampleDiscreteLaplace } from '..
 
 export const AGGREGATES: readonly AggregateKind[] = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation'];
 export const PAIR_AGGREGATES: readonly AggregateKind[] = ['covariance', 'correlation'];
-export const DP_AGGREGATES: readonly AggregateKind[] = ['count', 'sum', 'mean', 'histogram'];
+export const DP_AGGREGATES: readonly AggregateKind[] = AGGREGATES;
 
-export type NoisedMeasure = 'count' | 'sum' | 'histogram' | 'contributors';
+export type NoisedMeasure = 'count' | 'sum' | 'sumSquares' | 'histogram' | 'sumX' | 'sumY' | 'sumXX' | 'sumYY' | 'sumXY' | 'contributors';
 
 export interface NoisePart {
   measure: NoisedMeasure;
@@ -53,12 +58,7 @@ export interface PrivacyPlan {
 /** Refuses aggregates without a DP release, with the reason. */
 export function requireDpAggregate(aggregate: AggregateKind): void {
   if (!DP_AGGREGATES.includes(aggregate)) {
-    throw new ValidationError(
-      `${aggregate} is not available under differential privacy: the compute nodes add noise to count, sum and histogram only ` +
-        `(their shares of Σx² and Σxy cannot be noised yet), and an exact ${aggregate} would bypass the study's privacy budget. ` +
-        'Ask for mean, sum, count or histogram instead.',
-      'aggregate',
-    );
+    throw new ValidationError(`${aggregate} is not available under differential privacy: it has no noise plan`, 'aggregate');
   }
 }
 
@@ -70,13 +70,18 @@ export function sumSensitivity(ind: Indicator): number {
 const MICRO = 1_000_000;
 
 /** Splits ε over the released measures (exactly, in micro-units). */
-export function planPrivacy(aggregate: AggregateKind, ind: Indicator, epsilon: number): PrivacyPlan {
+export function planPrivacy(aggregate: AggregateKind, ind: Indicator, epsilon: number, ind2?: Indicator): PrivacyPlan {
   requireDpAggregate(aggregate);
   const total = Math.round(epsilon * MICRO);
   const contributors = Math.floor(total / 5);
   const rest = total - contributors;
   const eps = (micro: number) => micro / MICRO;
   const parts: NoisePart[] = [];
+  /** Equal shares of `micro`, the remainder to the first measure, so that they add up exactly. */
+  const splitEvenly = (micro: number, measures: Array<[NoisedMeasure, number]>) => {
+    const each = Math.floor(micro / measures.length);
+    measures.forEach(([measure, sensitivity], k) => parts.push({ measure, epsilon: eps(k === 0 ? micro - each * (measures.length - 1) : each), sensitivity, addedBy: 'compute-nodes' }));
+  };
   switch (aggregate) {
     case 'count':
       parts.push({ measure: 'count', epsilon: eps(rest), sensitivity: 1, addedBy: 'compute-nodes' });
@@ -93,6 +98,20 @@ export function planPrivacy(aggregate: AggregateKind, ind: Indicator, epsilon: n
     case 'histogram':
       parts.push({ measure: 'histogram', epsilon: eps(rest), sensitivity: 1, addedBy: 'compute-nodes' });
       break;
+    case 'variance':
+    case 'stddev': {
+      const m = sumSensitivity(ind);
+      splitEvenly(rest, [['count', 1], ['sum', m], ['sumSquares', m * m]]);
+      break;
+    }
+    case 'covariance':
+    case 'correlation': {
+      if (!ind2) throw new ValidationError(`${aggregate} needs a second indicator`, 'indicators');
+      const [mx, my] = [sumSensitivity(ind), sumSensitivity(ind2)];
+      const all: Array<[NoisedMeasure, number]> = [['count', 1], ['sumX', mx], ['sumY', my], ['sumXX', mx * mx], ['sumYY', my * my], ['sumXY', mx * my]];
+      splitEvenly(rest, aggregate === 'covariance' ? all.filter(([m]) => m !== 'sumXX' && m !== 'sumYY') : all);
+      break;
+    }
     default:
       throw new ValidationError(`${aggregate} has no privacy plan`, 'aggregate');
   }

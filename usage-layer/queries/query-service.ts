@@ -17,8 +17,9 @@ import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
 import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
+import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { AGGREGATES, noiseStdDev, noisyContributors, PAIR_AGGREGATES, part, planPrivacy, type NoisePart, type PrivacyPlan } from './disclosure';
+import { noiseStdDev, noisyContributors, PAIR_AGGREGATES, part, planPrivacy, type NoisePart, type PrivacyPlan } from './disclosure';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -118,45 +119,31 @@ interface QueryRow {
 }
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
-const MAX_PAIR_WINDOW = 366 * 86_400;
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ValidationError('the request body must be a JSON object', 'body');
-  const b = raw as Record<string, unknown>;
-  if (typeof b.study !== 'string' || b.study === '') throw new ValidationError('"study" is required: the id of one of your studies', 'study');
-  if (typeof b.aggregate !== 'string' || !AGGREGATES.includes(b.aggregate as AggregateKind)) {
-    throw new ValidationError(`"aggregate" must be one of ${AGGREGATES.join(', ')}, got ${JSON.stringify(b.aggregate)}`, 'aggregate');
-  }
-  const aggregate = b.aggregate as AggregateKind;
+  // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number } };
+  const b = checkBody<Body>('query', raw);
+  const aggregate = b.aggregate;
   const wanted = PAIR_AGGREGATES.includes(aggregate) ? 2 : 1;
-  if (!Array.isArray(b.indicators) || b.indicators.length !== wanted) {
+  if (b.indicators.length !== wanted) {
     throw new ValidationError(`"indicators" must list ${wanted === 1 ? 'one indicator' : 'two indicators'} for ${aggregate}`, 'indicators');
   }
   const indicators = b.indicators.map((name, k) => {
-    if (typeof name !== 'string' || !getIndicator(name)) throw new ValidationError(`indicators[${k}]: unknown indicator ${JSON.stringify(name)}`, 'indicators');
+    if (!getIndicator(name)) throw new ValidationError(`indicators[${k}]: unknown indicator ${JSON.stringify(name)}`, 'indicators');
     return name;
   });
   if (wanted === 2 && indicators[0] === indicators[1]) throw new ValidationError('"indicators" must name two different indicators', 'indicators');
   const from = b.from === undefined || b.from === null ? null : parseInstant(b.from, 'from');
   const to = b.to === undefined || b.to === null ? null : parseInstant(b.to, 'to');
   if (from !== null && to !== null && Date.parse(to) <= Date.parse(from)) throw new ValidationError('"to" must be after "from" (the window is [from, to))', 'to');
-  if (b.options !== undefined && (b.options === null || typeof b.options !== 'object' || Array.isArray(b.options))) {
-    throw new ValidationError('"options" must be an object {epsilon?, pairWindowSeconds?}', 'options');
-  }
-  const o = (b.options ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (key !== 'epsilon' && key !== 'pairWindowSeconds') throw new ValidationError(`unknown option "${key}" (allowed: epsilon, pairWindowSeconds)`, `options.${key}`);
-  }
+  const o = b.options ?? {};
   const epsilon = o.epsilon === undefined ? opts.defaultEpsilon : parseEpsilon(o.epsilon, 'options.epsilon', { min: opts.minEpsilon, max: opts.maxEpsilon });
   let pairWindowSeconds: number | null = null;
   if (o.pairWindowSeconds !== undefined) {
-    const w = o.pairWindowSeconds;
-    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0 || w > MAX_PAIR_WINDOW) {
-      throw new ValidationError(`"options.pairWindowSeconds" must be a number of seconds in [0, ${MAX_PAIR_WINDOW}]`, 'options.pairWindowSeconds');
-    }
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
-    pairWindowSeconds = w;
+    pairWindowSeconds = o.pairWindowSeconds;
   }
   return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds };
 }
@@ -191,7 +178,7 @@ export class QueryService {
     if (this.closed) throw new HgdError('the gateway is shutting down', 503, 'unavailable');
     const req = parseQueryRequest(raw, this.options);
     const study = await this.studies.requireMember(identity, req.study);
-    const plan = planPrivacy(req.aggregate, getIndicator(req.indicators[0]!)!, req.epsilon);
+    const plan = planPrivacy(req.aggregate, getIndicator(req.indicators[0]!)!, req.epsilon, req.indicators[1] ? getIndicator(req.indicators[1]) : undefined);
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
     const row = {
@@ -271,6 +258,35 @@ export class QueryService {
       time: iso(r.finished_at) as string,
       ledgerSeq: Number(r.ledger_seq),
     }));
+  }
+
+  /**
+   * At gateway start: queries left queued or running by a crash (no runner owns them any more) are
+   * marked failed, their reserved epsilon goes back to the study's budget, and each gets its `query`
+   * ledger entry (status failed, epsilonSpent 0). Returns the ids recovered.
+   */
+  async recoverInterrupted(): Promise<string[]> {
+    const rows = (await this.db.knex('research_queries').whereIn('status', ['queued', 'running']).orderBy('submitted_at')) as QueryRow[];
+    const recovered: string[] = [];
+    for (const row of rows) {
+      const study = (await this.studies.get(row.study)) as Study;
+      const req = this.request(row);
+      const plan = json<PrivacyPlan>(row.privacy);
+      const done = await this.db.knex.transaction(async (trx) => {
+        const claimed = await trx('research_queries')
+          .where({ id: row.id })
+          .whereIn('status', ['queued', 'running'])
+          .update({ status: 'failed', message: `failed: the gateway stopped while the query was ${row.status}; nothing was released and the query's epsilon was returned to the study's budget`, epsilon_spent: 0, finished_at: trx.fn.now() });
+        if (!claimed) return false;
+        await trx.raw('UPDATE studies SET epsilon_spent = GREATEST(0, epsilon_spent - ?::numeric) WHERE id = ?', [num(row.epsilon_spent).toFixed(6), row.study]);
+        const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan)]);
+        await trx('research_queries').where({ id: row.id }).update({ ledger_seq: entry!.seq });
+        return true;
+      });
+      if (done) recovered.push(row.id);
+    }
+    if (recovered.length > 0) this.options.log?.(`recovered ${recovered.length} interrupted quer${recovered.length === 1 ? 'y' : 'ies'}: marked failed, epsilon released`, null);
+    return recovered;
   }
 
   /** Resolves once every query started so far has finished. */
@@ -400,6 +416,7 @@ export class QueryService {
         ...p,
         stdDev: noiseStdDev(p, scales[p.measure] ?? 0, p.addedBy === 'gateway' ? 1 : Math.max(1, ...results.map((r) => r.nodesUsed.length))),
       }));
+    const nodeNoise = (measures: string[]) => Object.fromEntries(measures.map((m) => { const p = part(plan, m as NoisePart['measure']); return [m, { epsilon: p.epsilon, sensitivity: p.sensitivity }]; }));
     const common = (results: AggregateResult[]) => ({ nodesUsed: union(results.map((r) => r.nodesUsed)), nodesDown: union(results.map((r) => r.nodesDown)) });
     switch (req.aggregate) {
       case 'count': {
@@ -428,6 +445,32 @@ export class QueryService {
           ...common([r]),
           noise: noiseOf([r], {}),
         };
+      }
+      case 'variance':
+      case 'stddev': {
+        const r = await this.coordinator.aggregate({ ...base, aggregate: req.aggregate, noise: nodeNoise(['count', 'sum', 'sumSquares']) });
+        const records = r.count === null ? null : Math.max(0, r.count);
+        let value = r.value === null ? null : Math.max(0, r.value);
+        // Post-processing: the spread cannot exceed the catalogue range's.
+        const widest = ind.range.max - ind.range.min;
+        if (value !== null) value = Math.min(value, req.aggregate === 'variance' ? widest * widest : widest);
+        return { value, records, contributors: 0, ...common([r]), noise: noiseOf([r], { sum: ind.scale, sumSquares: 2 * ind.scale }) };
+      }
+      case 'covariance':
+      case 'correlation': {
+        const ind2 = getIndicator(req.indicators[1]!) as Indicator;
+        const measures = plan.parts.filter((p) => p.addedBy === 'compute-nodes').map((p) => p.measure);
+        const r = await this.coordinator.aggregate({
+          ...base,
+          aggregate: req.aggregate,
+          indicator2: ind2.name,
+          ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
+          noise: nodeNoise(measures),
+        });
+        const records = r.count === null ? null : Math.max(0, r.count);
+        const value = r.value === null ? null : req.aggregate === 'correlation' ? Math.max(-1, Math.min(1, r.value)) : r.value;
+        const scales = { sumX: ind.scale, sumY: ind2.scale, sumXX: 2 * ind.scale, sumYY: 2 * ind2.scale, sumXY: ind.scale + ind2.scale };
+        return { value, records, contributors: 0, ...common([r]), noise: noiseOf([r], scales) };
       }
       default:
         throw new ValidationError(`${req.aggregate} is not available under differential privacy`, 'aggregate');
