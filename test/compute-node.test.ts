@@ -50,6 +50,27 @@ describe('compute nodes: keys and authentication', function () {
     assert.equal(fs.readFileSync(path.join(keysDir, 'node-1.pub.json'), 'utf8'), before);
   });
 
+  it('signs its answers: the caller accepts node 1\'s answer only as node 1, and refuses an unsigned impostor', async () => {
+    const directory = new KeyDirectory(tc.config.nodes.keysDir);
+    const publicKey = (p: string) => directory.signingKey(p);
+    const asNode1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', expectSigner: { party: 'node-1', publicKey } });
+    assert.deepEqual((await asNode1.health()).body, { node: 1, status: 'ok' });
+    const asNode2 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', expectSigner: { party: 'node-2', publicKey } });
+    await assert.rejects(asNode2.health(), (err: unknown) => err instanceof SignedRequestError && /not signed by node-2/.test(err.message));
+    // An impostor on another port answering like a node, without node 1's key.
+    const express = (await import('express')).default;
+    const fake = express();
+    fake.get('/health', (_req, res) => { res.set('x-hgd-party', 'node-1').json({ node: 1, status: 'ok' }); });
+    const server = await new Promise<import('node:http').Server>((resolve) => { const srv = fake.listen(0, '127.0.0.1', () => resolve(srv)); });
+    try {
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const toImpostor = new NodeClient({ baseUrl: `http://127.0.0.1:${port}`, key: tc.gatewayKey, party: 'gateway', expectSigner: { party: 'node-1', publicKey } });
+      await assert.rejects(toImpostor.health(), /not signed by node-1/);
+    } finally {
+      server.close();
+    }
+  });
+
   it('answers a request signed by the gateway or a peer with 200', async () => {
     const gw = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
     assert.deepEqual((await gw.health()).body, { node: 1, status: 'ok' });

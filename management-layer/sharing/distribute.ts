@@ -235,7 +235,10 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
   const nodeIds = Array.from({ length: n }, (_, i) => i + 1);
 
   async function post(node: number, body: string): Promise<ShareBatchReceipt> {
-    const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', { key: gatewaySigningKey, party: 'gateway', body, timeoutMs });
+    const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', {
+      key: gatewaySigningKey, party: 'gateway', body, timeoutMs,
+      expectSigner: { party: nodeParty(node), publicKey: (p) => directory.signingKey(p) },
+    });
     return res.body;
   }
 

@@ -65,6 +65,18 @@ export function signRequest(key: SigningKey, party: string, method: string, path
   };
 }
 
+/** A node's answer carries its party and a signature over (status, the request's signature, body). */
+export const RESPONSE_SIGNATURE_HEADER = 'x-hgd-response-signature';
+
+function responsePayload(status: number, requestSignature: string, body: string | Uint8Array): Buffer {
+  return Buffer.from(`${status}\n${requestSignature}\n${sha256Hex(body)}`, 'utf8');
+}
+
+/** Signs an answer to one request: binding it to the request's signature stops replays of old answers. */
+export function signResponse(key: SigningKey, status: number, requestSignature: string, body: string | Uint8Array): string {
+  return signBytes(key, responsePayload(status, requestSignature, body)).toString('base64');
+}
+
 export interface IncomingSignedRequest {
   method: string;
   /** Request target as received (path and query string). */
@@ -108,6 +120,8 @@ export interface SignedFetchOptions {
   /** Serialised as JSON unless it is already a string. */
   body?: unknown;
   timeoutMs?: number;
+  /** The party that must have signed the answer, and where its public key is found. */
+  expectSigner?: { party: string; publicKey: (party: string) => KeyObject | undefined };
 }
 
 export interface SignedFetchResult<T> {
@@ -126,8 +140,11 @@ export async function fetchSigned<T>(baseUrl: string, path: string, opts: Signed
   const method = (opts.method ?? (opts.body === undefined ? 'GET' : 'POST')).toUpperCase();
   const text = opts.body === undefined ? '' : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
   let res: Response | undefined;
+  let requestSignature = '';
   for (let attempt = 0; !res; attempt++) {
-    const headers: Record<string, string> = { ...signRequest(opts.key, opts.party, method, path, text) };
+    const signed = signRequest(opts.key, opts.party, method, path, text);
+    requestSignature = signed[SIGNATURE_HEADER];
+    const headers: Record<string, string> = { ...signed };
     if (text) headers['content-type'] = 'application/json';
     try {
       res = await fetch(new URL(path, baseUrl), {
@@ -147,6 +164,15 @@ export async function fetchSigned<T>(baseUrl: string, path: string, opts: Signed
   }
   const raw = await res.text();
   const bytesReceived = Buffer.byteLength(raw);
+  const signer = opts.expectSigner;
+  if (signer) {
+    const key = signer.publicKey(signer.party);
+    const sig = Buffer.from(res.headers.get(RESPONSE_SIGNATURE_HEADER) ?? '', 'base64');
+    const ok = key !== undefined && res.headers.get(PARTY_HEADER) === signer.party && sig.length === 64 &&
+      verifyBytes(key, responsePayload(res.status, requestSignature, raw), sig);
+    // An answer not signed by the node we asked is not that node's answer: treat the node as unreachable.
+    if (!ok) throw new SignedRequestError(`${method} ${baseUrl}${path}: the answer is not signed by ${signer.party}`, 0);
+  }
   let parsed: unknown = undefined;
   try {
     parsed = raw ? JSON.parse(raw) : undefined;

@@ -26,7 +26,7 @@ import { InconsistentSharesError } from '../../management-layer/sharing/errors';
 import { shareFromHex } from '../../management-layer/sharing/encoding';
 import { toSigned } from '../../management-layer/sharing/field';
 import { decode } from '../../management-layer/sharing/fixed-point';
-import { publishPartyKeys } from '../../management-layer/sharing/key-directory';
+import { KeyDirectory, nodeParty, publishPartyKeys } from '../../management-layer/sharing/key-directory';
 import { SignedRequestError } from '../../management-layer/sharing/request-signing';
 import { checkConsistency, interpolateAt, type SharePoint } from '../../management-layer/sharing/shamir';
 import { ValidationError } from '../../storage-layer/errors';
@@ -174,7 +174,11 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   const urls = opts.urls ?? config.nodes.urls;
   const timeoutMs = opts.timeoutMs ?? 120_000;
   publishPartyKeys(config.nodes.keysDir, 'gateway', { sign: signingKey.publicKeyBase64 });
-  const clients = urls.map((baseUrl) => new NodeClient({ baseUrl, key: signingKey, party: 'gateway', timeoutMs }));
+  const directory = new KeyDirectory(config.nodes.keysDir);
+  const clients = urls.map((baseUrl, i) => new NodeClient({
+    baseUrl, key: signingKey, party: 'gateway', timeoutMs,
+    expectSigner: { party: nodeParty(i + 1), publicKey: (p) => directory.signingKey(p) },
+  }));
   const ids = Array.from({ length: n }, (_, i) => i + 1);
 
   function validate(q: AggregateQuery): void {

@@ -3,7 +3,7 @@
  * global fetch. Errors are SignedRequestError (peerStatus 0 when the node is unreachable or timed out).
  */
 import type { ShareBatch, ShareBatchReceipt } from '../../management-layer/sharing/distribute';
-import { fetchSigned, type SignedFetchResult } from '../../management-layer/sharing/request-signing';
+import { fetchSigned, type SignedFetchOptions, type SignedFetchResult } from '../../management-layer/sharing/request-signing';
 import type { SigningKey } from '../../storage-layer/signing-key';
 import type { LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse } from './wire';
 
@@ -12,6 +12,8 @@ export interface NodeClientOptions {
   key: SigningKey;
   party: string;
   timeoutMs?: number;
+  /** The node that must have signed every answer (the gateway and peers always set it). */
+  expectSigner?: SignedFetchOptions['expectSigner'];
 }
 
 export class NodeClient {
@@ -28,6 +30,7 @@ export class NodeClient {
       method,
       body,
       timeoutMs: timeoutMs ?? this.opts.timeoutMs,
+      expectSigner: this.opts.expectSigner,
     });
   }
 

@@ -8,7 +8,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ValidationError } from '../../storage-layer/errors';
 import type { KeyDirectory } from '../../management-layer/sharing/key-directory';
-import { RequestAuthError, verifyRequest } from '../../management-layer/sharing/request-signing';
+import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, RequestAuthError, SIGNATURE_HEADER, signResponse, verifyRequest } from '../../management-layer/sharing/request-signing';
+import type { SigningKey } from '../../storage-layer/signing-key';
 
 export {
   MAX_CLOCK_SKEW_MS,
@@ -24,6 +25,8 @@ export {
 export interface SignedRequestOptions {
   /** Which authenticated parties may use this route (default: any party in the directory). */
   allow?: (party: string, req: Request) => boolean;
+  /** Sign every JSON answer to an authenticated request as this party, so callers know who answered. */
+  signResponsesAs?: { key: SigningKey; party: string };
 }
 
 /** Express middleware: verifies the signature, then parses the JSON body. */
@@ -46,6 +49,18 @@ export function requireSignedRequest(directory: KeyDirectory, opts: SignedReques
       return;
     }
     res.locals.party = party;
+    const signer = opts.signResponsesAs;
+    if (signer) {
+      const requestSignature = String(req.headers[SIGNATURE_HEADER] ?? '');
+      const send = res.send.bind(res);
+      res.json = (value: unknown) => {
+        const text = JSON.stringify(value);
+        res.type('application/json');
+        res.set(PARTY_HEADER, signer.party);
+        res.set(RESPONSE_SIGNATURE_HEADER, signResponse(signer.key, res.statusCode, requestSignature, text));
+        return send(text);
+      };
+    }
     if (raw.length > 0) {
       try {
         req.body = JSON.parse(raw.toString('utf8'));

@@ -185,7 +185,10 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
   const inbox = new MpcInbox();
   const peerTimeoutMs = opts.peerTimeoutMs ?? 30_000;
   let peerUrls = opts.peerUrls ?? [...config.nodes.urls];
-  const peer = (j: number) => new NodeClient({ baseUrl: peerUrls[j - 1] as string, key: signingKey, party, timeoutMs: peerTimeoutMs });
+  const peer = (j: number) => new NodeClient({
+    baseUrl: peerUrls[j - 1] as string, key: signingKey, party, timeoutMs: peerTimeoutMs,
+    expectSigner: { party: nodeParty(j), publicKey: (p) => directory.signingKey(p) },
+  });
 
   /** Sends each peer in `to` its values for a round; returns bytes sent. */
   async function sendRound(queryId: string, round: PeerRound, to: number[], valuesFor: (j: number) => bigint[]): Promise<number> {
@@ -235,9 +238,10 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
   });
   app.use(express.raw({ type: () => true, limit: config.http.bodyLimit }));
 
-  const gatewayOnly = requireSignedRequest(directory, { allow: (p) => p === 'gateway' });
-  const peersOnly = requireSignedRequest(directory, { allow: (p) => nodeIdOfParty(p) !== undefined && p !== party });
-  const anyParty = requireSignedRequest(directory);
+  const signResponsesAs = { key: signingKey, party };
+  const gatewayOnly = requireSignedRequest(directory, { allow: (p) => p === 'gateway', signResponsesAs });
+  const peersOnly = requireSignedRequest(directory, { allow: (p) => nodeIdOfParty(p) !== undefined && p !== party, signResponsesAs });
+  const anyParty = requireSignedRequest(directory, { signResponsesAs });
 
   app.get('/health', anyParty, (_req, res) => {
     res.json({ node: id, status: 'ok' });
