@@ -15,13 +15,13 @@ export const REDACTED_PATHS = [
   'record', 'records', 'observation', 'observations', 'entry', 'share', 'shares', '*.authorization', '*.token', '*.value', '*.body',
 ];
 
-export function createLogger(name = 'hgd', quiet = false): Logger {
+export function createLogger(name = 'hgd', quiet = false, destination: pino.DestinationStream = pino.destination(2)): Logger {
   const log = pino({
     name,
     level: quiet ? 'silent' : 'info',
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  }, pino.destination(2));
+  }, destination);
   return {
     info: (msg, extra) => log.info(extra ?? {}, msg),
     warn: (msg, extra) => log.warn(extra ?? {}, msg),
