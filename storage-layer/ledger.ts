@@ -131,9 +131,17 @@ async function insertRows(trx: Knex.Transaction, rows: NewRow[]): Promise<void> 
   for (let i = 0; i < rows.length; i += 1000) await trx('ledger_entries').insert(rows.slice(i, i + 1000));
 }
 
+/**
+ * The batch travels as a few binary parameters instead of per-row arrays: all canonical bytes
+ * concatenated (split by offset and length), and the leaf and previous hashes as 32-byte runs.
+ */
 const LOCKED_INSERT = `WITH head_lock AS (SELECT pg_advisory_xact_lock(?))
   INSERT INTO ledger_entries (seq, kind, actor, recorded_at, canonical, leaf_hash, prev_hash)
-  SELECT u.* FROM head_lock, unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[], ?::bytea[], ?::bytea[], ?::bytea[]) AS u`;
+  SELECT ?::bigint + u.i - 1, u.kind, u.actor, ?::timestamptz,
+         substring(?::bytea FROM u.off + 1 FOR u.len),
+         substring(?::bytea FROM (u.i::int - 1) * 32 + 1 FOR 32),
+         substring(?::bytea FROM (u.i::int - 1) * 32 + 1 FOR 32)
+  FROM head_lock, unnest(?::text[], ?::text[], ?::int[], ?::int[]) WITH ORDINALITY AS u(kind, actor, off, len, i)`;
 
 export function rowToEntry(row: EntryRow): LedgerEntry {
   return {
@@ -263,15 +271,23 @@ export class Ledger {
   private async writeBatch(rows: NewRow[], inputs: PreparedInput[]): Promise<Written[]> {
     try {
       // One statement, one round trip: it takes the head lock (held until it commits) and inserts.
+      const offsets: number[] = [];
+      let offset = 0;
+      for (const r of rows) {
+        offsets.push(offset);
+        offset += r.canonical.length;
+      }
       await this.db.knex.raw(LOCKED_INSERT, [
         HEAD_LOCK,
-        rows.map((r) => r.seq),
+        rows[0]!.seq,
+        rows[0]!.recorded_at,
+        Buffer.concat(rows.map((r) => r.canonical)),
+        Buffer.concat(rows.map((r) => r.leaf_hash)),
+        Buffer.concat(rows.map((r) => r.prev_hash)),
         rows.map((r) => r.kind),
         rows.map((r) => r.actor),
-        rows.map((r) => r.recorded_at),
-        rows.map((r) => r.canonical),
-        rows.map((r) => r.leaf_hash),
-        rows.map((r) => r.prev_hash),
+        offsets,
+        rows.map((r) => r.canonical.length),
       ]);
       return rows.map((r) => ({ seq: r.seq, leaf: r.leaf_hash }));
     } catch (err) {
