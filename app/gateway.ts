@@ -62,12 +62,19 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const ingest = new IngestService(db, ledger, deriveKeyRing(loadMasterKey(config.ingest.masterKey, config.ingest.masterKeyFile)));
   const tokens = TokenService.fromConfig(config);
   const identity = new IdentityService(db, ledger, (system, value) => ingest.pseudonymOf(system, value));
-  const shareSink = options.shareSink === undefined ? createShareDistributor(config, loadOrCreateSigningKey(config.nodes.gatewayKeyFile)) : options.shareSink;
+  // The gateway's key for talking to the compute nodes (sharing at ingest, queries).
+  const nodeKey = loadOrCreateSigningKey(config.nodes.gatewayKeyFile);
+  const shareSink = options.shareSink === undefined ? createShareDistributor(config, nodeKey) : options.shareSink;
   let outbox: NodeJS.Timeout | null = null;
   if (shareSink) {
     ingest.setShareSink(shareSink);
+    let sharing = false; // one outbox pass at a time
     outbox = setInterval(() => {
-      ingest.shareOutstanding().catch((err) => log.warn('outbox: sharing failed, will retry', { reason: (err as Error).message }));
+      if (sharing) return;
+      sharing = true;
+      ingest.shareOutstanding()
+        .catch((err) => log.warn('outbox: sharing failed, will retry', { reason: (err as Error).message }))
+        .finally(() => { sharing = false; });
     }, config.nodes.outboxIntervalMs);
     outbox.unref();
   }
@@ -98,7 +105,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
   app.use(ledgerRouter(ledger));
   app.use(managementRouter(ingest));
-  const coordinator = options.coordinator ?? createCoordinator(config, loadOrCreateSigningKey(config.nodes.gatewayKeyFile));
+  const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
   const usage = createUsageServices({ db, ledger, coordinator, options: { log: (msg, err) => log.error(msg, err) } });
   // Queries a crash left queued or running: failed, their epsilon released (one ledger entry each).
   await usage.queries.recoverInterrupted();
