@@ -92,6 +92,8 @@ describe('identity store: API keys and password login', function () {
     assert.deepEqual([wrong.status, unknown.status], [401, 401]);
     assert.equal(wrong.body.message, LOGIN_FAILED);
     assert.deepEqual(wrong.body, unknown.body);
+    const malformed = await call('POST', '/auth/login', json, JSON.stringify({ username: 'rita', password: 42 }));
+    assert.deepEqual([malformed.status, malformed.body.field], [400, 'password']);
 
     // The patient's token reads that patient's records (subject = pseudonym).
     const pat = await call('POST', '/auth/login', json, JSON.stringify({ username: 'pat', password }));

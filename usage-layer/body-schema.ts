@@ -8,7 +8,7 @@
 import { describeAjvErrors, validatorFor } from '../management-layer/schemas';
 import { ValidationError } from '../storage-layer/errors';
 
-export type ApiSchema = 'study' | 'study-researcher' | 'grant' | 'query';
+export type ApiSchema = 'study' | 'study-researcher' | 'grant' | 'query' | 'login';
 
 /** `/options/epsilon` → `options.epsilon`; array indices are dropped; '' → 'body'. */
 export function fieldOfPointer(pointer: string): string {

@@ -6,6 +6,7 @@ import { Router } from 'express';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
 import type { TokenService } from '../auth';
 import type { IdentityService } from './identity-service';
+import { checkBody } from '../../usage-layer/body-schema';
 
 export function identityRouter(identity: IdentityService, tokens: TokenService, opts: { loginsPerMinute: number }): Router {
   const router = Router();
@@ -20,7 +21,7 @@ export function identityRouter(identity: IdentityService, tokens: TokenService, 
     },
   });
   router.post('/auth/login', limiter, async (req, res) => {
-    const b = (req.body ?? {}) as { username?: unknown; password?: unknown };
+    const b = checkBody<{ username: string; password: string }>('login', req.body ?? {});
     const who = await identity.login(b.username, b.password);
     res.json({ token: await tokens.issue(who), tokenType: 'Bearer', expiresIn: tokens.ttlSeconds });
   });
