@@ -25,14 +25,8 @@ export interface IcsRecordDraft {
 }
 
 /** What is stored: the draft with the subject replaced by a pseudonym (lower-case hex). */
-export interface IcsRecord {
+export interface IcsRecord extends Omit<IcsRecordDraft, 'subject'> {
   patient: string;
-  indicator: string;
-  effectiveStart: string;
-  effectiveEnd: string | null;
-  value: number;
-  unit: string;
-  provenance: Provenance;
 }
 
 export type { SchemaIssue };

@@ -38,11 +38,14 @@ export function generateSigningKey(): SigningKey {
   return fromPrivate(generateKeyPairSync('ed25519').privateKey);
 }
 
-/** Loads the key at `file`, or creates it there (atomically, so two starting processes agree). */
-export function loadOrCreateSigningKey(file: string): SigningKey {
+/**
+ * Loads the private key of `type` at `file`, or creates it there (PKCS#8 PEM, mode 0600,
+ * atomically: when two starting processes race, both end up with the one that was linked first).
+ */
+export function loadOrCreatePrivateKey(file: string, type: 'ed25519' | 'x25519'): KeyObject {
   if (!fs.existsSync(file)) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' });
+    const pem = (type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')).privateKey.export({ format: 'pem', type: 'pkcs8' });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, pem, { mode: 0o600 });
     try {
@@ -53,7 +56,12 @@ export function loadOrCreateSigningKey(file: string): SigningKey {
       fs.unlinkSync(tmp);
     }
   }
-  return fromPrivate(createPrivateKey(fs.readFileSync(file)));
+  return createPrivateKey(fs.readFileSync(file));
+}
+
+/** Loads the Ed25519 signing key at `file`, or creates it there. */
+export function loadOrCreateSigningKey(file: string): SigningKey {
+  return fromPrivate(loadOrCreatePrivateKey(file, 'ed25519'));
 }
 
 export function signBytes(key: SigningKey, message: Uint8Array): Buffer {

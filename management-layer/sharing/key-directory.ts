@@ -12,11 +12,11 @@
  * Trust assumption (deployment): whoever can write to keysDir can impersonate a party. In production the
  * directory is distributed out of band (read-only mount, configuration management).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ValidationError } from '../../storage-layer/errors';
-import { publicKeyFromBase64 } from '../../storage-layer/signing-key';
+import { loadOrCreatePrivateKey, publicKeyFromBase64 } from '../../storage-layer/signing-key';
 
 export interface PartyKeys {
   /** Raw 32-byte Ed25519 public key, base64. */
@@ -74,20 +74,7 @@ function fromPrivate(privateKey: KeyObject): EncryptionKey {
 
 /** Loads the X25519 key at `file`, or creates it there (mode 0600, atomically: concurrent starts agree). */
 export function loadOrCreateEncryptionKey(file: string): EncryptionKey {
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const pem = generateKeyPairSync('x25519').privateKey.export({ format: 'pem', type: 'pkcs8' });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, pem, { mode: 0o600 });
-    try {
-      fs.linkSync(tmp, file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      fs.unlinkSync(tmp);
-    }
-  }
-  return fromPrivate(createPrivateKey(fs.readFileSync(file)));
+  return fromPrivate(loadOrCreatePrivateKey(file, 'x25519'));
 }
 
 /** Writes `${keysDir}/${party}.pub.json` atomically (temporary file + rename); no-op when unchanged. */
