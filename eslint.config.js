@@ -12,10 +12,26 @@ export default tseslint.config(
     },
   },
   {
+    files: ['mpc/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['../*', '**/storage-layer/**', '**/management-layer/**', '**/usage-layer/**', '**/parties/**', '**/app/**', '**/config', '**/test/**', 'knex', 'express', 'pg', '@electric-sql/*'], message: 'mpc/ is pure maths: it imports nothing else from the repository, and no I/O library.' },
+      ] }],
+    },
+  },
+  {
+    files: ['parties/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/management-layer/**', '**/usage-layer/**', '**/app/**', '**/config', '**/test/**', 'knex', 'pg'], message: 'parties/ (the transport between the gateway and the nodes) may import only mpc/ and storage-layer/ (keys, errors).' },
+      ] }],
+    },
+  },
+  {
     files: ['storage-layer/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['**/management-layer/**', '**/usage-layer/**', '**/app/**', '**/test/**'], message: 'storage-layer depends on nothing above it.' },
+        { group: ['**/management-layer/**', '**/usage-layer/**', '**/app/**', '**/parties/**', '**/mpc/**', '**/test/**'], message: 'storage-layer depends on nothing above it.' },
       ] }],
     },
   },

@@ -3,7 +3,8 @@
  * Nothing internal (stack traces, SQL) reaches the client.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { HgdError, ValidationError } from '../storage-layer/errors';
+import { ValidationError } from '../storage-layer/errors';
+import { errorBody, httpStatusOf, isCodedError, type ErrorBody } from './error-status';
 
 interface BodyParserError extends Error {
   type?: string;
@@ -29,29 +30,32 @@ export const notFoundHandler: RequestHandler = (req, res) => {
   res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
 };
 
+/** Errors that do not come from HGD's vocabulary but have a known meaning (body parser, database). */
+function describeForeign(err: unknown): ErrorBody | undefined {
+  const e = err as BodyParserError;
+  if (e?.type === 'entity.parse.failed') return { error: 'malformed_json', message: `request body is not valid JSON: ${e.message}`, field: 'body' };
+  if (e?.type === 'entity.too.large') return { error: 'body_too_large', message: `request body exceeds the limit of ${e.limit} bytes`, field: 'body' };
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return { error: 'unsupported_encoding', message: e.message, field: 'content-type' };
+  if (isDatabaseUnavailable(err)) return { error: 'database_unavailable', message: 'the database is unavailable; retry shortly' };
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return { error: 'bad_request', message: e.message };
+  return undefined;
+}
+
+/**
+ * The error handler of every HGD express app (gateway and compute nodes): one body shape
+ * ({error, message, field?, pointer?}) and the status from app/error-status.ts. `log` sees 5xx errors only.
+ */
 export function errorHandler(log: (msg: string, err: unknown) => void): ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
-    const e = err as BodyParserError;
-    if (err instanceof HgdError) {
-      res.status(err.status).json({
-        error: err.code,
-        message: err.message,
-        ...(err instanceof ValidationError && err.field ? { field: err.field } : {}),
-        ...(err instanceof ValidationError && err.pointer !== undefined ? { pointer: err.pointer } : {}),
-      });
-    } else if (e?.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'malformed_json', message: `request body is not valid JSON: ${e.message}`, field: 'body' });
-    } else if (e?.type === 'entity.too.large') {
-      res.status(413).json({ error: 'body_too_large', message: `request body exceeds the limit of ${e.limit} bytes`, field: 'body' });
-    } else if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
-      res.status(415).json({ error: 'unsupported_encoding', message: e.message, field: 'content-type' });
-    } else if (isDatabaseUnavailable(err)) {
-      res.set('Retry-After', '1').status(503).json({ error: 'database_unavailable', message: 'the database is unavailable; retry shortly' });
-    } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(e.status).json({ error: 'bad_request', message: e.message });
-    } else {
+    const body = isCodedError(err) ? errorBody(err) : describeForeign(err);
+    if (!body) {
       log('unhandled error', err);
       res.status(500).json({ error: 'internal', message: 'internal error' });
+      return;
     }
+    const status = httpStatusOf(body.error);
+    if (status >= 500) log('request failed', err);
+    if (body.error === 'database_unavailable') res.set('Retry-After', '1');
+    res.status(status).json(body);
   };
 }

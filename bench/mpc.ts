@@ -32,15 +32,17 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig, type Config } from '../config';
 import { nextDealing } from '../management-layer/sharing/distribute';
-import { shareToNumeric } from '../management-layer/sharing/encoding';
-import { publishPartyKeys } from '../management-layer/sharing/key-directory';
-import { mod } from '../management-layer/sharing/field';
-import { shareMany } from '../management-layer/sharing/shamir';
+import { shareToNumeric } from '../mpc/codec';
+import { publishPartyKeys } from '../parties/key-directory';
+import { mod } from '../mpc/field';
+import { shareMany } from '../mpc/shamir';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { runMigrations } from '../storage-layer/migrate';
 import { generateSigningKey } from '../storage-layer/signing-key';
 import { createCoordinator, type AggregateQuery } from '../usage-layer/coordinator';
-import { nodeMigrations, runNodeCli, startLocalCluster } from '../usage-layer/node';
+import { runNodeCli } from '../app/compute-node';
+import { startLocalCluster } from '../app/local-cluster';
+import { nodeMigrations } from '../usage-layer/node';
 import { recordHash } from '../usage-layer/node/store';
 
 export interface MpcBenchRow {

@@ -4,9 +4,9 @@
  * reconstruction of aggregates. Run directly: `npx tsx bench/sharing.ts`.
  */
 import { pathToFileURL } from 'node:url';
-import { randomElement } from '../management-layer/sharing/field';
-import { encode } from '../management-layer/sharing/fixed-point';
-import { reconstruct, shareMany } from '../management-layer/sharing/shamir';
+import { randomElement } from '../mpc/field';
+import { encode } from '../mpc/fixed-point';
+import { reconstruct, shareMany } from '../mpc/shamir';
 
 export interface Measure {
   measure: string;

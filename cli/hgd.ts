@@ -20,7 +20,7 @@ import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
 import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
 import { startServer } from '../app/server';
-import { runNodeCli } from '../usage-layer/node';
+import { runNodeCli } from '../app/compute-node';
 // hgd ingest / hgd admin token
 import { Option } from 'commander';
 import { ingestCommand, type IngestCliOptions } from './ingest-command';

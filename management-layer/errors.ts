@@ -6,7 +6,7 @@ export { HgdError, ValidationError };
 /** The ICS catalogue file itself is broken: a deployment fault, not bad input. */
 export class CatalogueError extends HgdError {
   constructor(message: string, readonly problems: string[] = []) {
-    super(message, 500, 'catalogue_invalid');
+    super(message, 'catalogue_invalid');
   }
 }
 

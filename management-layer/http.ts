@@ -8,7 +8,7 @@ import type { IngestService } from './ingest/ingest-service';
 
 class UnsupportedMediaTypeError extends HgdError {
   constructor(contentType: string | undefined) {
-    super(`content type ${JSON.stringify(contentType ?? '(none)')} is not supported: send application/fhir+json, application/json, application/fhir+ndjson or text/csv`, 415, 'unsupported_media_type');
+    super(`content type ${JSON.stringify(contentType ?? '(none)')} is not supported: send application/fhir+json, application/json, application/fhir+ndjson or text/csv`, 'unsupported_media_type');
   }
 }
 

@@ -34,7 +34,7 @@ export interface DatabaseOptions {
 
 export class DatabaseBusyError extends HgdError {
   constructor(dir: string, pid: number) {
-    super(`the embedded database in ${dir} is open in process ${pid}; stop it first (PGlite allows one process at a time) or use DATABASE_URL`, 503, 'database_busy');
+    super(`the embedded database in ${dir} is open in process ${pid}; stop it first (PGlite allows one process at a time) or use DATABASE_URL`, 'database_busy');
   }
 }
 

@@ -19,13 +19,13 @@ export interface Identity {
 
 export class UnauthenticatedError extends HgdError {
   constructor(message = 'authentication required: send "Authorization: Bearer <token>"') {
-    super(message, 401, 'unauthenticated');
+    super(message, 'unauthenticated');
   }
 }
 
 export class ForbiddenError extends HgdError {
   constructor(message: string) {
-    super(message, 403, 'forbidden');
+    super(message, 'forbidden');
   }
 }
 

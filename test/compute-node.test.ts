@@ -2,12 +2,14 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ShareBatch } from '../management-layer/sharing/distribute';
-import { KeyDirectory, nodeKeyFiles, readKeyDirectory } from '../management-layer/sharing/key-directory';
-import { SealError, unseal } from '../management-layer/sharing/sealing';
-import { fetchSigned, signRequest, verifyRequest, RequestAuthError, SignedRequestError } from '../management-layer/sharing/request-signing';
+import { KeyDirectory, nodeKeyFiles, readKeyDirectory } from '../parties/key-directory';
+import { SealError, openSealed } from '../parties/sealing';
+import { fetchSigned } from '../parties/client';
+import { RequestAuthError, SignedRequestError } from '../parties/errors';
+import { signRequest, verifyRequest } from '../parties/request-signing';
 import { generateSigningKey, loadOrCreateSigningKey } from '../storage-layer/signing-key';
-import { loadOrCreateEncryptionKey } from '../management-layer/sharing/key-directory';
-import { NodeClient } from '../usage-layer/node';
+import { loadOrCreateEncryptionKey } from '../parties/key-directory';
+import { NodeClient } from '../parties/client';
 import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
 
 async function rawRequest(url: string, method: string, p: string, headers: Record<string, string>, body?: string): Promise<{ status: number; json: { error?: string; message?: string } }> {
@@ -258,7 +260,7 @@ describe('compute nodes: storing shares', function () {
     await assert.rejects(node1.storeShares({ ...body, sealed: flipped }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
     // Unit: unseal with another node's key fails with SealError.
     const key2 = loadOrCreateEncryptionKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).encryption);
-    assert.throws(() => unseal(key2, body.sealed, 'x'), SealError);
+    assert.throws(() => openSealed(key2, body.sealed, 'x'), SealError);
     // The untouched envelope is accepted by node 1.
     assert.equal((await node1.storeShares(body)).body.inserted, 2);
   });

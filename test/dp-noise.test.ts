@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { DpParameterError } from '../management-layer/sharing/errors';
-import { add, toSigned } from '../management-layer/sharing/field';
-import { decode, encode } from '../management-layer/sharing/fixed-point';
-import { type SharePoint, checkConsistency, reconstruct, share } from '../management-layer/sharing/shamir';
+import { DpParameterError } from '../mpc/errors';
+import { add, toSigned } from '../mpc/field';
+import { decode, encode } from '../mpc/fixed-point';
+import { type SharePoint, checkConsistency, reconstruct, share } from '../mpc/shamir';
 import {
   bernoulliExp,
   discreteLaplaceVariance,
@@ -10,7 +10,7 @@ import {
   noiseShare,
   sampleDiscreteLaplace,
   toRational,
-} from '../usage-layer/mpc/dp-noise';
+} from '../mpc/dp-noise';
 
 const points = (ys: readonly bigint[]): SharePoint[] => ys.map((y, i) => ({ x: i + 1, y }));
 

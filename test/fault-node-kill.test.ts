@@ -86,7 +86,7 @@ describe('fault: a compute node killed during a query (n = 3, t = 1)', function 
         (e: unknown) => {
           assert.ok(proxy.killed(), 'the request reached node 2 before it was killed');
           assert.ok(e instanceof InsufficientNodesError, String(e));
-          assert.equal(e.status, 503);
+          assert.equal(e.code, 'insufficient_nodes');
           assert.match(e.message, /needs 3 \(2t \+ 1\).*down: 2/);
           return true;
         },

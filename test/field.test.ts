@@ -3,7 +3,7 @@ import {
   FieldElementError,
   FixedPointRangeError,
   ShareEncodingError,
-} from '../management-layer/sharing/errors';
+} from '../mpc/errors';
 import {
   HALF_P,
   P,
@@ -21,8 +21,8 @@ import {
   sub,
   sum,
   toSigned,
-} from '../management-layer/sharing/field';
-import { decode, decodeProduct, encode, encodeMany, toFixed } from '../management-layer/sharing/fixed-point';
+} from '../mpc/field';
+import { decode, decodeProduct, encode, encodeMany, toFixed } from '../mpc/fixed-point';
 import {
   P_DECIMAL,
   aggregateFromNumeric,
@@ -30,7 +30,7 @@ import {
   shareFromNumeric,
   shareToHex,
   shareToNumeric,
-} from '../management-layer/sharing/encoding';
+} from '../mpc/codec';
 
 describe('field GF(2^127 − 1)', () => {
   it('has the Mersenne prime modulus', () => {

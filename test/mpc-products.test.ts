@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { SharingParameterError } from '../management-layer/sharing/errors';
-import { P, add, mul, randomElement } from '../management-layer/sharing/field';
-import { decode, decodeProduct, encode } from '../management-layer/sharing/fixed-point';
-import { type SharePoint, checkConsistency, reconstruct, share, shareMany } from '../management-layer/sharing/shamir';
+import { SharingParameterError } from '../mpc/errors';
+import { P, add, mul, randomElement } from '../mpc/field';
+import { decode, decodeProduct, encode } from '../mpc/fixed-point';
+import { type SharePoint, checkConsistency, reconstruct, share, shareMany } from '../mpc/shamir';
 import {
   combineReshares,
   jointZeroShare,
@@ -12,7 +12,7 @@ import {
   reshare,
   secureSumOfProducts,
   zeroSharing,
-} from '../usage-layer/mpc/products';
+} from '../mpc/products';
 import { prng } from './support/mpc';
 
 const points = (ys: readonly bigint[]): SharePoint[] => ys.map((y, i) => ({ x: i + 1, y }));

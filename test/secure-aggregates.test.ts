@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { InconsistentSharesError } from '../management-layer/sharing/errors';
-import { P_DECIMAL } from '../management-layer/sharing/encoding';
+import { InconsistentSharesError } from '../mpc/errors';
+import { P_DECIMAL } from '../mpc/codec';
 import type { ShareableValue } from '../management-layer/sharing/distribute';
-import { discreteLaplaceVariance } from '../usage-layer/mpc/dp-noise';
+import { discreteLaplaceVariance } from '../mpc/dp-noise';
 import { InsufficientNodesError, type AggregateResult } from '../usage-layer/coordinator';
 import { makeValues, prng, startTestCluster, type TestCluster } from './support/mpc';
 
@@ -195,7 +195,7 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
       assert.equal((await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum' })).value, 10);
       await assert.rejects(
         tc.coordinator.aggregate({ indicator: 'down-x', indicator2: 'down-y', aggregate: 'correlation' }),
-        (e: unknown) => e instanceof InsufficientNodesError && e.status === 503 && e.needed === 3 && e.down.includes(2) && /2t \+ 1/.test(e.message),
+        (e: unknown) => e instanceof InsufficientNodesError && e.code === 'insufficient_nodes' && e.needed === 3 && e.down.includes(2) && /2t \+ 1/.test(e.message),
       );
       await tc.cluster.stop(3);
       await assert.rejects(tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum' }), (e: unknown) => e instanceof InsufficientNodesError && e.needed === 2);
@@ -216,7 +216,7 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
     );
     await assert.rejects(
       tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'sum' }),
-      (e: unknown) => e instanceof InconsistentSharesError && e.status === 502 && e.suspects.includes(3) && !e.located,
+      (e: unknown) => e instanceof InconsistentSharesError && e.code === 'inconsistent_shares' && e.suspects.includes(3) && !e.located,
     );
     await assert.rejects(tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'mean' }), InconsistentSharesError);
     // The count is not a share and still agrees; squares were not touched.

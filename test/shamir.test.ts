@@ -4,9 +4,9 @@ import {
   FieldElementError,
   InconsistentSharesError,
   SharingParameterError,
-} from '../management-layer/sharing/errors';
-import { HALF_P, P, add, mod, mul, randomElement, sub } from '../management-layer/sharing/field';
-import { assertAggregateCapacity, decode, decodeProduct, encode, maxAggregateCount } from '../management-layer/sharing/fixed-point';
+} from '../mpc/errors';
+import { HALF_P, P, add, mod, mul, randomElement, sub } from '../mpc/field';
+import { assertAggregateCapacity, decode, decodeProduct, encode, maxAggregateCount } from '../mpc/fixed-point';
 import {
   type SharePoint,
   checkConsistency,
@@ -15,7 +15,7 @@ import {
   reconstruct,
   share,
   shareMany,
-} from '../management-layer/sharing/shamir';
+} from '../mpc/shamir';
 import { prng } from './support/mpc';
 import { CHI2_15, homogeneity, uniformity } from './support/mpc';
 
@@ -163,7 +163,7 @@ describe('Shamir sharing: wrong shares', () => {
       assert.equal(report.located, false);
       assert.ok(report.suspects.includes(bad + 1));
       assert.deepEqual(report.suspects, [1, 2, 3]);
-      assert.throws(() => reconstruct(pts, 1), (e: unknown) => e instanceof InconsistentSharesError && e.status === 502);
+      assert.throws(() => reconstruct(pts, 1), (e: unknown) => e instanceof InconsistentSharesError && e.code === 'inconsistent_shares');
     }
     const ok = checkConsistency(points(share(secret, 3, 1)), 1);
     assert.deepEqual(ok, { consistent: true, suspects: [], located: false, secret });

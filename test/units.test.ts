@@ -11,7 +11,7 @@ import {
 } from '../management-layer/units';
 
 const unitError = (indicator: string, unit: string) => (e: unknown) =>
-  e instanceof UnitError && e instanceof ValidationError && e.status === 400 &&
+  e instanceof UnitError && e instanceof ValidationError && e.code === 'invalid_input' &&
   e.message.includes(`"${unit}"`) && e.message.includes(indicator) && e.indicator === indicator;
 
 describe('units: toCanonical', () => {

@@ -18,8 +18,8 @@ export const MIN_PASSWORD_LENGTH = 10;
 export const LOGIN_FAILED = 'invalid username or password';
 
 export class IdentityConflictError extends HgdError {
-  constructor(message: string, readonly field?: string) {
-    super(message, 409, 'conflict');
+  constructor(message: string, field?: string) {
+    super(message, 'conflict', { field });
   }
 }
 

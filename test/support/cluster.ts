@@ -11,7 +11,7 @@ import { testConfig } from './config';
 import { openTestDatabase } from './db';
 import { startTestGateway, type TestGateway } from './gateway';
 import type { Database } from '../../storage-layer/db';
-import { startLocalCluster, type LocalCluster } from '../../usage-layer/node';
+import { startLocalCluster, type LocalCluster } from '../../app/local-cluster';
 
 export interface TestStack extends TestGateway {
   cluster: LocalCluster;

@@ -11,7 +11,7 @@ import { createShareDistributor, type ShareDistributor, type ShareableValue } fr
 import type { Database } from '../../storage-layer/db';
 import { generateSigningKey, type SigningKey } from '../../storage-layer/signing-key';
 import { createCoordinator, type Coordinator } from '../../usage-layer/coordinator';
-import { startLocalCluster, type LocalCluster } from '../../usage-layer/node';
+import { startLocalCluster, type LocalCluster } from '../../app/local-cluster';
 import { openTestDatabase } from './db';
 
 export interface TestCluster {

@@ -9,7 +9,7 @@ export class InsufficientNodesError extends HgdError {
     readonly available: number[],
     readonly down: number[],
   ) {
-    super(message, 503, 'insufficient_nodes');
+    super(message, 'insufficient_nodes');
   }
 }
 
@@ -22,7 +22,7 @@ export class NodesOutOfSyncError extends HgdError {
     message: string,
     readonly groups: number[][],
   ) {
-    super(message, 503, 'nodes_out_of_sync');
+    super(message, 'nodes_out_of_sync');
   }
 }
 
@@ -32,6 +32,6 @@ export class MpcProtocolError extends HgdError {
     message: string,
     readonly node: number,
   ) {
-    super(message, 502, 'mpc_failed');
+    super(message, 'mpc_failed');
   }
 }

@@ -1,2 +1,3 @@
-export { createCoordinator, type AggregateKind, type AggregateQuery, type AggregateResult, type ByteCounts, type Coordinator, type CoordinatorOptions, type HistogramResult } from './coordinator';
+export { createCoordinator } from './coordinator';
+export type { AggregateKind, AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, Coordinator, CoordinatorOptions, HistogramResult } from './types';
 export { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';

@@ -3,11 +3,12 @@
  * computed in SQL (`numeric` is exact) and reduced modulo P here; a node never sees a value.
  */
 import { createHash } from 'node:crypto';
-import { aggregateFromNumeric, shareToNumeric } from '../../management-layer/sharing/encoding';
-import { add, mul, pow } from '../../management-layer/sharing/field';
 import type { Knex } from 'knex';
+import { aggregateFromNumeric, shareToNumeric } from '../../mpc/codec';
+import { sumRescaled } from '../../mpc/rescale';
+import type { RecordFilter } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
-import type { RecordFilter } from './wire';
+import { textArray } from '../sql';
 
 export interface ShareRow {
   recordId: string;
@@ -30,11 +31,6 @@ export interface StoreResult {
 /** 48-bit hash of (record id, dealing): a digest term that differs when a node holds another dealing. */
 export function recordHash(recordId: string, dealing: string): number {
   return createHash('sha256').update(`${recordId}\n${dealing}`).digest().readUIntBE(0, 6);
-}
-
-/** A PostgreSQL array literal of text values (works with node-pg and PGlite alike). */
-export function textArrayLiteral(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
 const ROWS_PER_STATEMENT = 1000;
@@ -106,14 +102,9 @@ function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.Ra
   }
   if (f.cohort) {
     parts.push(`${alias}.pseudonym = ANY(?::text[])`);
-    bindings.push(textArrayLiteral(f.cohort));
+    bindings.push(textArray(f.cohort));
   }
   return { sql: parts.join(' AND '), bindings };
-}
-
-/** 10^k as a field element (to rescale shares of a lower scale: a public constant, so still a sharing). */
-function tenPow(k: number): bigint {
-  return pow(10n, BigInt(k));
 }
 
 export interface LinearLocal {
@@ -142,19 +133,16 @@ export async function linearAggregate(db: Database, f: RecordFilter, withSquares
   } else if (registered.length > 1) {
     groups = ((await db.knex.raw(`SELECT s.scale AS scale, ${columns} FROM node_shares s WHERE ${w.sql} GROUP BY s.scale`, w.bindings)).rows ?? []) as Group[];
   }
+  // Records of lower scales are brought to the largest (mpc/rescale.ts): one sharing.
   const scale = groups.length ? Math.max(...groups.map((g) => Number(g.scale))) : null;
-  let count = 0;
-  let digest = 0n;
-  let sum = 0n;
-  let sumSquares = 0n;
-  for (const g of groups) {
-    const d = (scale as number) - Number(g.scale);
-    count += Number(g.n);
-    digest += BigInt(g.digest);
-    sum = add(sum, mul(aggregateFromNumeric(g.total), tenPow(d)));
-    if (withSquares) sumSquares = add(sumSquares, mul(aggregateFromNumeric(g.squares ?? null), tenPow(2 * d)));
-  }
-  return { count, digest: digest.toString(), scale, sum, sumSquares };
+  const up = (g: Group) => (scale as number) - Number(g.scale);
+  return {
+    count: groups.reduce((acc, g) => acc + Number(g.n), 0),
+    digest: groups.reduce((acc, g) => acc + BigInt(g.digest), 0n).toString(),
+    scale,
+    sum: sumRescaled(groups.map((g) => ({ share: aggregateFromNumeric(g.total), by: up(g) }))),
+    sumSquares: withSquares ? sumRescaled(groups.map((g) => ({ share: aggregateFromNumeric(g.squares ?? null), by: 2 * up(g) }))) : 0n,
+  };
 }
 
 export interface HistogramLocal {
@@ -188,7 +176,7 @@ export async function histogramAggregate(db: Database, f: RecordFilter): Promise
     h.buckets[Number(r.k) - 1] = aggregateFromNumeric(r.total);
   }
   if (byKey.size > 0) {
-    const edges = await db.knex.raw('SELECT key, edges FROM node_histograms WHERE key = ANY(?::text[])', [textArrayLiteral([...byKey.keys()])]);
+    const edges = await db.knex.raw('SELECT key, edges FROM node_histograms WHERE key = ANY(?::text[])', [textArray([...byKey.keys()])]);
     for (const e of (edges.rows ?? []) as Array<{ key: string; edges: string }>) {
       const h = byKey.get(e.key);
       if (h) h.edges = JSON.parse(e.edges) as number[];
@@ -237,24 +225,23 @@ export async function pairAggregate(db: Database, f: RecordFilter, indicator2: s
      GROUP BY a.scale, b.scale`,
     [...w.bindings, indicator2, windowSeconds, windowSeconds],
   );
-  const groups = (res.rows ?? []) as Array<{ sx: number; sy: number; n: number | string; da: string; db: string; x: string; y: string; xx: string; yy: string; xy: string }>;
+  type Group = { sx: number; sy: number; n: number | string; da: string; db: string; x: string; y: string; xx: string; yy: string; xy: string };
+  const groups = (res.rows ?? []) as Group[];
   const scaleX = groups.length ? Math.max(...groups.map((g) => Number(g.sx))) : null;
   const scaleY = groups.length ? Math.max(...groups.map((g) => Number(g.sy))) : null;
-  const out: PairLocal = { pairs: 0, digest: '', scaleX, scaleY, sumX: 0n, sumY: 0n, sumXX: 0n, sumYY: 0n, sumXY2t: 0n };
-  let da = 0n;
-  let db2 = 0n;
-  for (const g of groups) {
-    const dx = (scaleX as number) - Number(g.sx);
-    const dy = (scaleY as number) - Number(g.sy);
-    out.pairs += Number(g.n);
-    da += BigInt(g.da);
-    db2 += BigInt(g.db);
-    out.sumX = add(out.sumX, mul(aggregateFromNumeric(g.x), tenPow(dx)));
-    out.sumY = add(out.sumY, mul(aggregateFromNumeric(g.y), tenPow(dy)));
-    out.sumXX = add(out.sumXX, mul(aggregateFromNumeric(g.xx), tenPow(2 * dx)));
-    out.sumYY = add(out.sumYY, mul(aggregateFromNumeric(g.yy), tenPow(2 * dy)));
-    out.sumXY2t = add(out.sumXY2t, mul(aggregateFromNumeric(g.xy), tenPow(dx + dy)));
-  }
-  out.digest = `${da}:${db2}`;
-  return out;
+  const dx = (g: Group) => (scaleX as number) - Number(g.sx);
+  const dy = (g: Group) => (scaleY as number) - Number(g.sy);
+  const total = (pick: (g: Group) => string, by: (g: Group) => number) => sumRescaled(groups.map((g) => ({ share: aggregateFromNumeric(pick(g)), by: by(g) })));
+  const digestOf = (pick: (g: Group) => string) => groups.reduce((acc, g) => acc + BigInt(pick(g)), 0n);
+  return {
+    pairs: groups.reduce((acc, g) => acc + Number(g.n), 0),
+    digest: `${digestOf((g) => g.da)}:${digestOf((g) => g.db)}`,
+    scaleX,
+    scaleY,
+    sumX: total((g) => g.x, dx),
+    sumY: total((g) => g.y, dy),
+    sumXX: total((g) => g.xx, (g) => 2 * dx(g)),
+    sumYY: total((g) => g.yy, (g) => 2 * dy(g)),
+    sumXY2t: total((g) => g.xy, (g) => dx(g) + dy(g)),
+  };
 }

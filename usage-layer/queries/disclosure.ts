@@ -15,10 +15,11 @@
  *                 composition), clamped to the indicator's range (post-processing);
  *      contributors (distinct patients, reported with every released result) sensitivity 1, noised by
  *                 the gateway (which knows the exact count from the records' clear metadata).
- *    A query's epsilon ε is split: contributors ε/5, the aggregate the rest (mean: half each to sum and
- *    count). The splits are exact in micro-units and add up to ε.
+ *    A query's epsilon ε is split: contributors ε/5, the aggregate the rest, evenly over the measures
+ *    the registry (mpc/aggregates.ts) lists as the kind's dpMeasures (mean: sum and count). The splits
+ *    are exact in micro-units and add up to ε.
  *      variance, stddev  noisy count (sensitivity 1), Σx (max |x|) and Σx² (max |x|², encoded at 2·scale);
- *                 the aggregate's epsilon split in thirds; variance clamped to ≥ 0;
+ *                 the aggregate's epsilon split in thirds; variance clamped to [0, range²];
  *      covariance noisy pairs (1), Σx, Σy, Σxy (max|x|·max|y| at scaleX + scaleY): quarters;
  *      correlation noisy pairs, Σx, Σy, Σx², Σy², Σxy: sixths; clamped to [−1, 1].
  *    For pair aggregates the sensitivities assume one PAIR is added or removed (a new record of the
@@ -29,15 +30,11 @@
  *    released) gets its ε back.
  */
 import type { Indicator } from '../../management-layer/catalogue';
+import { aggregateSpec, measureSensitivity, type AggregateKind, type Measure, type ValueBounds } from '../../mpc/aggregates';
+import { discreteLaplaceVariance, laplaceScale, sampleDiscreteLaplace } from '../../mpc/dp-noise';
 import { ValidationError } from '../../storage-layer/errors';
-import type { AggregateKind } from '../coordinator';
-import { discreteLaplaceVariance, laplaceScale, sampleDiscreteLaplace } from '../mpc/dp-noise';
 
-export const AGGREGATES: readonly AggregateKind[] = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation'];
-export const PAIR_AGGREGATES: readonly AggregateKind[] = ['covariance', 'correlation'];
-export const DP_AGGREGATES: readonly AggregateKind[] = AGGREGATES;
-
-export type NoisedMeasure = 'count' | 'sum' | 'sumSquares' | 'histogram' | 'sumX' | 'sumY' | 'sumXX' | 'sumYY' | 'sumXY' | 'contributors';
+export type NoisedMeasure = Measure | 'contributors';
 
 export interface NoisePart {
   measure: NoisedMeasure;
@@ -55,67 +52,37 @@ export interface PrivacyPlan {
   parts: NoisePart[];
 }
 
-/** Refuses aggregates without a DP release, with the reason. */
-export function requireDpAggregate(aggregate: AggregateKind): void {
-  if (!DP_AGGREGATES.includes(aggregate)) {
-    throw new ValidationError(`${aggregate} is not available under differential privacy: it has no noise plan`, 'aggregate');
-  }
-}
-
 /** The largest change one record can make to a sum of this indicator. */
 export function sumSensitivity(ind: Indicator): number {
   return Math.max(Math.abs(ind.range.min), Math.abs(ind.range.max));
 }
 
+/** The public bounds of one record of the query's indicator(s): the catalogue ranges. */
+export function valueBounds(ind: Indicator, ind2?: Indicator): ValueBounds {
+  return { maxAbsX: sumSensitivity(ind), ...(ind2 ? { maxAbsY: sumSensitivity(ind2) } : {}) };
+}
+
 const MICRO = 1_000_000;
 
-/** Splits ε over the released measures (exactly, in micro-units). */
+/**
+ * Splits ε over the released measures (exactly, in micro-units): contributors ε/5, the rest evenly over
+ * the kind's DP measures (mpc/aggregates.ts dpMeasures), the remainder to the first.
+ */
 export function planPrivacy(aggregate: AggregateKind, ind: Indicator, epsilon: number, ind2?: Indicator): PrivacyPlan {
-  requireDpAggregate(aggregate);
+  const spec = aggregateSpec(aggregate);
+  if (spec.indicators === 2 && !ind2) throw new ValidationError(`${aggregate} needs a second indicator`, 'indicators');
   const total = Math.round(epsilon * MICRO);
   const contributors = Math.floor(total / 5);
   const rest = total - contributors;
-  const eps = (micro: number) => micro / MICRO;
-  const parts: NoisePart[] = [];
-  /** Equal shares of `micro`, the remainder to the first measure, so that they add up exactly. */
-  const splitEvenly = (micro: number, measures: Array<[NoisedMeasure, number]>) => {
-    const each = Math.floor(micro / measures.length);
-    measures.forEach(([measure, sensitivity], k) => parts.push({ measure, epsilon: eps(k === 0 ? micro - each * (measures.length - 1) : each), sensitivity, addedBy: 'compute-nodes' }));
-  };
-  switch (aggregate) {
-    case 'count':
-      parts.push({ measure: 'count', epsilon: eps(rest), sensitivity: 1, addedBy: 'compute-nodes' });
-      break;
-    case 'sum':
-      parts.push({ measure: 'sum', epsilon: eps(rest), sensitivity: sumSensitivity(ind), addedBy: 'compute-nodes' });
-      break;
-    case 'mean': {
-      const half = Math.floor(rest / 2);
-      parts.push({ measure: 'sum', epsilon: eps(half), sensitivity: sumSensitivity(ind), addedBy: 'compute-nodes' });
-      parts.push({ measure: 'count', epsilon: eps(rest - half), sensitivity: 1, addedBy: 'compute-nodes' });
-      break;
-    }
-    case 'histogram':
-      parts.push({ measure: 'histogram', epsilon: eps(rest), sensitivity: 1, addedBy: 'compute-nodes' });
-      break;
-    case 'variance':
-    case 'stddev': {
-      const m = sumSensitivity(ind);
-      splitEvenly(rest, [['count', 1], ['sum', m], ['sumSquares', m * m]]);
-      break;
-    }
-    case 'covariance':
-    case 'correlation': {
-      if (!ind2) throw new ValidationError(`${aggregate} needs a second indicator`, 'indicators');
-      const [mx, my] = [sumSensitivity(ind), sumSensitivity(ind2)];
-      const all: Array<[NoisedMeasure, number]> = [['count', 1], ['sumX', mx], ['sumY', my], ['sumXX', mx * mx], ['sumYY', my * my], ['sumXY', mx * my]];
-      splitEvenly(rest, aggregate === 'covariance' ? all.filter(([m]) => m !== 'sumXX' && m !== 'sumYY') : all);
-      break;
-    }
-    default:
-      throw new ValidationError(`${aggregate} has no privacy plan`, 'aggregate');
-  }
-  parts.push({ measure: 'contributors', epsilon: eps(contributors), sensitivity: 1, addedBy: 'gateway' });
+  const bounds = valueBounds(ind, ind2);
+  const each = Math.floor(rest / spec.dpMeasures.length);
+  const parts: NoisePart[] = spec.dpMeasures.map((measure, k) => ({
+    measure,
+    epsilon: (k === 0 ? rest - each * (spec.dpMeasures.length - 1) : each) / MICRO,
+    sensitivity: measureSensitivity(measure, bounds),
+    addedBy: 'compute-nodes',
+  }));
+  parts.push({ measure: 'contributors', epsilon: contributors / MICRO, sensitivity: 1, addedBy: 'gateway' });
   for (const p of parts) {
     if (!(p.epsilon > 0)) throw new ValidationError(`epsilon ${epsilon} is too small to split over ${parts.length} measures`, 'options.epsilon');
   }

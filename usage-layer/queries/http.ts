@@ -1,23 +1,15 @@
 /** HTTP routes for research queries and the patient's access log. */
 import { Router } from 'express';
 import { allow, identityOf } from '../../storage-layer/http-identity';
-import { BudgetExhaustedError } from '../errors';
 import type { QueryService } from './query-service';
 
 export function queryRouter(queries: QueryService): Router {
   const router = Router();
 
   router.post('/queries', allow('researcher'), async (req, res) => {
-    try {
-      const queued = await queries.submit(identityOf(res), req.body);
-      res.status(202).location(`/queries/${queued.id}`).json(queued);
-    } catch (err) {
-      if (err instanceof BudgetExhaustedError) {
-        res.status(err.status).json({ error: err.code, message: err.message, id: err.queryId, status: 'refused' });
-        return;
-      }
-      throw err;
-    }
+    // A refused query (BudgetExhaustedError) answers 409 with its id and status 'refused'.
+    const queued = await queries.submit(identityOf(res), req.body);
+    res.status(202).location(`/queries/${queued.id}`).json(queued);
   });
 
   router.get('/queries', allow('researcher'), async (req, res) => {

@@ -9,17 +9,18 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { getIndicator, type Indicator } from '../../management-layer/catalogue';
 import type { Database } from '../../storage-layer/db';
-import { HgdError, NotFoundError, ValidationError } from '../../storage-layer/errors';
+import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../../storage-layer/errors';
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
-import type { AggregateKind, AggregateQuery, AggregateResult, Coordinator, HistogramResult } from '../coordinator';
+import { aggregateSpec, measureScale, type AggregateKind } from '../../mpc/aggregates';
+import type { Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
 import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { noiseStdDev, noisyContributors, PAIR_AGGREGATES, part, planPrivacy, type NoisePart, type PrivacyPlan } from './disclosure';
+import { noiseStdDev, noisyContributors, part, planPrivacy, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -126,7 +127,7 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
   type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
-  const wanted = PAIR_AGGREGATES.includes(aggregate) ? 2 : 1;
+  const wanted = aggregateSpec(aggregate).indicators;
   if (b.indicators.length !== wanted) {
     throw new ValidationError(`"indicators" must list ${wanted === 1 ? 'one indicator' : 'two indicators'} for ${aggregate}`, 'indicators');
   }
@@ -154,8 +155,6 @@ function released(h: HistogramResult): ReleasedHistogram {
   return { edges: h.edges, counts: h.counts.map(clamp), below: clamp(h.below), above: clamp(h.above) };
 }
 
-const union = (lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
-
 export class QueryService {
   private readonly running = new Set<Promise<void>>();
   private closed = false;
@@ -175,7 +174,7 @@ export class QueryService {
    * refused (with its ledger entry) and spends nothing.
    */
   async submit(identity: Identity, raw: unknown): Promise<{ id: string; status: QueryStatus; epsilon: number; epsilonRemaining: number }> {
-    if (this.closed) throw new HgdError('the gateway is shutting down', 503, 'unavailable');
+    if (this.closed) throw new UnavailableError('the gateway is shutting down');
     const req = parseQueryRequest(raw, this.options);
     const study = await this.studies.requireMember(identity, req.study);
     const plan = planPrivacy(req.aggregate, getIndicator(req.indicators[0]!)!, req.epsilon, req.indicators[1] ? getIndicator(req.indicators[1]) : undefined);
@@ -406,75 +405,36 @@ export class QueryService {
     return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
   }
 
-  /** Runs the noised aggregate(s) over the compute nodes and keeps only what may be released. */
+  /** Runs the noised aggregate over the compute nodes and keeps only what may be released. */
   private async compute(req: QueryRequest, plan: PrivacyPlan, cohort: string[]): Promise<ReleasedResult> {
     const ind = getIndicator(req.indicators[0]!) as Indicator;
-    const base: AggregateQuery = { indicator: ind.name, aggregate: 'count', from: req.from, to: req.to, cohort };
-    const run = (aggregate: AggregateKind, p: NoisePart) => this.coordinator.aggregate({ ...base, aggregate, noise: { epsilon: p.epsilon, sensitivity: p.sensitivity } });
-    const noiseOf = (results: AggregateResult[], scales: Partial<Record<string, number>>) =>
-      plan.parts.map((p) => ({
-        ...p,
-        stdDev: noiseStdDev(p, scales[p.measure] ?? 0, p.addedBy === 'gateway' ? 1 : Math.max(1, ...results.map((r) => r.nodesUsed.length))),
-      }));
-    const nodeNoise = (measures: string[]) => Object.fromEntries(measures.map((m) => { const p = part(plan, m as NoisePart['measure']); return [m, { epsilon: p.epsilon, sensitivity: p.sensitivity }]; }));
-    const common = (results: AggregateResult[]) => ({ nodesUsed: union(results.map((r) => r.nodesUsed)), nodesDown: union(results.map((r) => r.nodesDown)) });
-    switch (req.aggregate) {
-      case 'count': {
-        const r = await run('count', part(plan, 'count'));
-        const value = r.value === null ? null : Math.max(0, r.value);
-        return { value, records: value, contributors: 0, ...common([r]), noise: noiseOf([r], {}) };
-      }
-      case 'sum': {
-        const r = await run('sum', part(plan, 'sum'));
-        return { value: r.value, records: null, contributors: 0, ...common([r]), noise: noiseOf([r], { sum: ind.scale }) };
-      }
-      case 'mean': {
-        const [s, c] = await Promise.all([run('sum', part(plan, 'sum')), run('count', part(plan, 'count'))]);
-        const count = c.value === null ? null : Math.max(0, c.value);
-        const value = s.value !== null && count !== null && count > 0 ? Math.min(ind.range.max, Math.max(ind.range.min, s.value / count)) : null;
-        return { value, records: count, contributors: 0, ...common([s, c]), noise: noiseOf([s, c], { sum: ind.scale }) };
-      }
-      case 'histogram': {
-        const r = await run('histogram', part(plan, 'histogram'));
-        return {
-          value: null,
-          records: null,
-          histogram: released(r.histogram ?? { edges: ind.histogramEdges, counts: [], below: 0, above: 0, records: 0 }),
-          ...(r.otherHistograms?.length ? { otherHistograms: r.otherHistograms.map(released) } : {}),
-          contributors: 0,
-          ...common([r]),
-          noise: noiseOf([r], {}),
-        };
-      }
-      case 'variance':
-      case 'stddev': {
-        const r = await this.coordinator.aggregate({ ...base, aggregate: req.aggregate, noise: nodeNoise(['count', 'sum', 'sumSquares']) });
-        const records = r.count === null ? null : Math.max(0, r.count);
-        let value = r.value === null ? null : Math.max(0, r.value);
-        // Post-processing: the spread cannot exceed the catalogue range's.
-        const widest = ind.range.max - ind.range.min;
-        if (value !== null) value = Math.min(value, req.aggregate === 'variance' ? widest * widest : widest);
-        return { value, records, contributors: 0, ...common([r]), noise: noiseOf([r], { sum: ind.scale, sumSquares: 2 * ind.scale }) };
-      }
-      case 'covariance':
-      case 'correlation': {
-        const ind2 = getIndicator(req.indicators[1]!) as Indicator;
-        const measures = plan.parts.filter((p) => p.addedBy === 'compute-nodes').map((p) => p.measure);
-        const r = await this.coordinator.aggregate({
-          ...base,
-          aggregate: req.aggregate,
-          indicator2: ind2.name,
-          ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
-          noise: nodeNoise(measures),
-        });
-        const records = r.count === null ? null : Math.max(0, r.count);
-        const value = r.value === null ? null : req.aggregate === 'correlation' ? Math.max(-1, Math.min(1, r.value)) : r.value;
-        const scales = { sumX: ind.scale, sumY: ind2.scale, sumXX: 2 * ind.scale, sumYY: 2 * ind2.scale, sumXY: ind.scale + ind2.scale };
-        return { value, records, contributors: 0, ...common([r]), noise: noiseOf([r], scales) };
-      }
-      default:
-        throw new ValidationError(`${req.aggregate} is not available under differential privacy`, 'aggregate');
-    }
+    const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
+    const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
+    const r = await this.coordinator.aggregate({
+      indicator: ind.name,
+      aggregate: req.aggregate,
+      from: req.from,
+      to: req.to,
+      cohort,
+      ...(ind2 ? { indicator2: ind2.name } : {}),
+      ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
+      noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
+      bounds: valueBounds(ind, ind2),
+    });
+    // Post-processing with public bounds only (registry: the kind's `release`).
+    const value = r.value === null ? null : aggregateSpec(req.aggregate).release(r.value, ind.range);
+    const sources = (p: NoisePart) => (p.addedBy === 'gateway' ? 1 : Math.max(1, r.nodesUsed.length));
+    const scaleOf = (p: NoisePart) => (p.measure === 'contributors' ? 0 : measureScale(p.measure, ind.scale, ind2?.scale ?? 0));
+    return {
+      value,
+      records: r.count === null ? null : Math.max(0, r.count),
+      ...(r.histogram ? { histogram: released(r.histogram) } : {}),
+      ...(r.otherHistograms?.length ? { otherHistograms: r.otherHistograms.map(released) } : {}),
+      contributors: 0,
+      nodesUsed: r.nodesUsed,
+      nodesDown: r.nodesDown,
+      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), sources(p)) })),
+    };
   }
 
   private async finish(

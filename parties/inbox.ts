@@ -4,20 +4,8 @@
  * (query id, round, sender) and handed to the waiting protocol step. Each (query, round, sender) is
  * accepted once; buffered entries expire, and the inbox is bounded.
  */
-import { HgdError } from '../../storage-layer/errors';
-import type { PeerRound } from './wire';
-
-export class PeerTimeoutError extends HgdError {
-  constructor(message: string) {
-    super(message, 504, 'peer_timeout');
-  }
-}
-
-export class DuplicateMessageError extends HgdError {
-  constructor(message: string) {
-    super(message, 409, 'duplicate_message');
-  }
-}
+import { ROUND_NAMES, type RoundName } from '../mpc/rounds';
+import { DuplicateMessageError, InboxFullError, PeerTimeoutError } from './errors';
 
 interface Slot {
   messages: Map<number, bigint[]>;
@@ -41,12 +29,12 @@ export class MpcInbox {
     for (const [k, at] of this.started) if (now - at > 10 * this.ttlMs) this.started.delete(k);
   }
 
-  private slot(queryId: string, round: PeerRound): Slot {
+  private slot(queryId: string, round: RoundName): Slot {
     const key = `${queryId}\u0000${round}`;
     let s = this.slots.get(key);
     if (!s) {
       if (this.slots.size >= this.maxSlots) this.sweep();
-      if (this.slots.size >= this.maxSlots) throw new HgdError('too many pending MPC messages', 503, 'inbox_full');
+      if (this.slots.size >= this.maxSlots) throw new InboxFullError('too many pending MPC messages');
       s = { messages: new Map(), createdAt: Date.now() };
       this.slots.set(key, s);
     }
@@ -59,7 +47,7 @@ export class MpcInbox {
     this.started.set(queryId, Date.now());
   }
 
-  deliver(queryId: string, round: PeerRound, from: number, values: bigint[]): void {
+  deliver(queryId: string, round: RoundName, from: number, values: bigint[]): void {
     const s = this.slot(queryId, round);
     if (s.messages.has(from)) throw new DuplicateMessageError(`node-${from} already sent ${round} for query ${queryId}`);
     s.messages.set(from, values);
@@ -67,7 +55,7 @@ export class MpcInbox {
   }
 
   /** Waits until every sender in `senders` has delivered this round; returns and forgets their messages. */
-  async collect(queryId: string, round: PeerRound, senders: number[], timeoutMs: number): Promise<Map<number, bigint[]>> {
+  async collect(queryId: string, round: RoundName, senders: number[], timeoutMs: number): Promise<Map<number, bigint[]>> {
     const key = `${queryId}\u0000${round}`;
     const s = this.slot(queryId, round);
     const need = new Set(senders);
@@ -94,6 +82,6 @@ export class MpcInbox {
 
   /** Drops everything buffered for a query (after a failure). */
   discard(queryId: string): void {
-    for (const round of ['zero', 'reshare', 'noise'] as const) this.slots.delete(`${queryId}\u0000${round}`);
+    for (const round of ROUND_NAMES) this.slots.delete(`${queryId}\u0000${round}`);
   }
 }

@@ -22,14 +22,15 @@
  * coordinator can check the extra shares for consistency (a raw degree-2t sharing with n = 2t + 1 could
  * not be checked at all). Security model: semi-honest nodes, at most t of them colluding.
  */
-import { SharingParameterError } from '../../management-layer/sharing/errors';
-import { add, assertElement, mul } from '../../management-layer/sharing/field';
+import { SharingParameterError } from './errors';
+import { add, assertElement, mul } from './field';
 import {
   lagrangeCoefficientsAtZero,
   share,
   shareWithDegree,
   validateParameters,
-} from '../../management-layer/sharing/shamir';
+} from './shamir';
+import type { RandomSource } from './random';
 
 /** Node-local product of two shares: a share of a·b on a polynomial of degree 2t. Never open it alone. */
 export function localProduct(aShare: bigint, bShare: bigint): bigint {
@@ -47,8 +48,8 @@ export function localSumOfProducts(aShares: readonly bigint[], bShares: readonly
 }
 
 /** A random sharing of 0 with a polynomial of the given degree, evaluated at 1..n (dealt by one node). */
-export function zeroSharing(n: number, degree: number): bigint[] {
-  return shareWithDegree(0n, n, degree);
+export function zeroSharing(n: number, degree: number, rng?: RandomSource): bigint[] {
+  return shareWithDegree(0n, n, degree, rng);
 }
 
 /** Node i's share of the joint zero: the sum of the i-th shares it received from every dealer. */
@@ -64,8 +65,8 @@ export function rerandomise(productShare: bigint, zeroShare: bigint): bigint {
 }
 
 /** Degree-t resharing of a node's (degree-2t) share: sub-shares for nodes 1..n. Same as `share`. */
-export function reshare(value: bigint, n: number, t: number): bigint[] {
-  return share(value, n, t);
+export function reshare(value: bigint, n: number, t: number, rng?: RandomSource): bigint[] {
+  return share(value, n, t, rng);
 }
 
 /**

@@ -15,8 +15,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ValidationError } from '../../storage-layer/errors';
-import { loadOrCreatePrivateKey, publicKeyFromBase64 } from '../../storage-layer/signing-key';
+import { ValidationError } from '../storage-layer/errors';
+import { loadOrCreatePrivateKey, publicKeyFromBase64 } from '../storage-layer/signing-key';
 
 export interface PartyKeys {
   /** Raw 32-byte Ed25519 public key, base64. */

@@ -8,8 +8,8 @@
  * Envelope (one string): 'hgd-seal-v1.' + base64url( epk[32] ‖ iv[12] ‖ tag[16] ‖ ciphertext ).
  * HKDF: ikm = X25519(eph, node), salt = epk ‖ node public key, info = 'hgd-seal-v1'.
  */
-import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
-import { ValidationError } from '../../storage-layer/errors';
+import { createCipheriv, createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { ValidationError } from '../storage-layer/errors';
 import { rawX25519PublicKey, x25519PublicKeyFromBase64, type EncryptionKey } from './key-directory';
 
 export const SEAL_PREFIX = 'hgd-seal-v1.';
@@ -26,13 +26,24 @@ function deriveKey(shared: Buffer, epk: Buffer, recipient: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([epk, recipient]), INFO, 32));
 }
 
+/**
+ * The sender's randomness, injectable so that test/vectors/sealing.json can be replayed; never pass
+ * it in production (a reused ephemeral key or IV breaks the scheme).
+ */
+export interface SealRandomness {
+  /** The ephemeral X25519 private key. */
+  ephemeralKey: KeyObject;
+  /** The 12-byte AES-GCM IV. */
+  iv: Uint8Array;
+}
+
 /** Encrypts `plaintext` to the X25519 public key `recipient`, bound to `aad`. */
-export function seal(recipient: KeyObject, plaintext: Uint8Array, aad: string): string {
-  const eph = generateKeyPairSync('x25519');
-  const epk = rawX25519PublicKey(eph.publicKey);
-  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: recipient });
+export function sealToParty(recipient: KeyObject, plaintext: Uint8Array, aad: string, randomness?: SealRandomness): string {
+  const ephemeral = randomness?.ephemeralKey ?? generateKeyPairSync('x25519').privateKey;
+  const epk = rawX25519PublicKey(createPublicKey(ephemeral));
+  const shared = diffieHellman({ privateKey: ephemeral, publicKey: recipient });
   const key = deriveKey(shared, epk, rawX25519PublicKey(recipient));
-  const iv = randomBytes(12);
+  const iv = randomness?.iv ?? randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -40,7 +51,7 @@ export function seal(recipient: KeyObject, plaintext: Uint8Array, aad: string): 
 }
 
 /** Opens an envelope sealed to `key` with the same `aad`; throws SealError otherwise. */
-export function unseal(key: EncryptionKey, sealed: string, aad: string): Buffer {
+export function openSealed(key: EncryptionKey, sealed: string, aad: string): Buffer {
   if (typeof sealed !== 'string' || !sealed.startsWith(SEAL_PREFIX)) throw new SealError('sealed shares must be an hgd-seal-v1 envelope');
   const raw = Buffer.from(sealed.slice(SEAL_PREFIX.length), 'base64url');
   if (raw.length < 60) throw new SealError('sealed envelope is truncated');

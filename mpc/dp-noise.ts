@@ -22,10 +22,11 @@
  * Algorithms 1 (Bernoulli(exp(−γ))) and 2 (discrete Laplace), in exact rational arithmetic with
  * node:crypto randomness: no floating point, so no Mironov-style precision attacks.
  */
-import { DpParameterError } from '../../management-layer/sharing/errors';
-import { mod, randomBelow } from '../../management-layer/sharing/field';
-import { decimalParts } from '../../management-layer/sharing/fixed-point';
-import { share } from '../../management-layer/sharing/shamir';
+import { DpParameterError } from './errors';
+import { mod, randomBelow } from './field';
+import { decimalParts } from './fixed-point';
+import type { RandomSource } from './random';
+import { share } from './shamir';
 
 /** A positive rational num/den (both bigints, in lowest terms). */
 export interface Rational {
@@ -63,37 +64,37 @@ export function laplaceScale(epsilon: number, sensitivity: number, scale: number
 }
 
 /** Bernoulli(num/den) for 0 ≤ num ≤ den, exactly. */
-export function bernoulli(num: bigint, den: bigint): boolean {
-  return randomBelow(den) < num;
+export function bernoulli(num: bigint, den: bigint, rng?: RandomSource): boolean {
+  return randomBelow(den, rng) < num;
 }
 
 /** Bernoulli(exp(−num/den)) for num/den ≥ 0, exactly (CKS Algorithm 1). */
-export function bernoulliExp(num: bigint, den: bigint): boolean {
+export function bernoulliExp(num: bigint, den: bigint, rng?: RandomSource): boolean {
   if (num < 0n || den <= 0n) throw new DpParameterError('bernoulliExp needs num ≥ 0, den > 0', 'gamma');
   if (num <= den) {
     let k = 1n;
-    while (bernoulli(num, den * k)) k += 1n;
+    while (bernoulli(num, den * k, rng)) k += 1n;
     return (k & 1n) === 1n;
   }
   const whole = num / den;
-  for (let i = 0n; i < whole; i++) if (!bernoulliExp(1n, 1n)) return false;
-  return bernoulliExp(num - whole * den, den);
+  for (let i = 0n; i < whole; i++) if (!bernoulliExp(1n, 1n, rng)) return false;
+  return bernoulliExp(num - whole * den, den, rng);
 }
 
 /**
  * One sample of the discrete Laplace distribution Lap_Z(b), P(z) ∝ exp(−|z|/b), b = num/den > 0
  * (CKS Algorithm 2 with t = num, s = den). A number is converted with `toRational`.
  */
-export function sampleDiscreteLaplace(b: Rational | number): bigint {
+export function sampleDiscreteLaplace(b: Rational | number, rng?: RandomSource): bigint {
   const { num: t, den: s } = typeof b === 'number' ? toRational(b, 'b') : b;
   if (t <= 0n || s <= 0n) throw new DpParameterError('the scale b must be positive', 'b');
   for (;;) {
-    const u = randomBelow(t);
-    if (!bernoulliExp(u, t)) continue;
+    const u = randomBelow(t, rng);
+    if (!bernoulliExp(u, t, rng)) continue;
     let v = 0n;
-    while (bernoulliExp(1n, 1n)) v += 1n;
+    while (bernoulliExp(1n, 1n, rng)) v += 1n;
     const y = (u + t * v) / s;
-    const negative = bernoulli(1n, 2n);
+    const negative = bernoulli(1n, 2n, rng);
     if (negative && y === 0n) continue;
     return negative ? -y : y;
   }
@@ -110,7 +111,7 @@ export function discreteLaplaceVariance(b: number): number {
  * as a field element (negatives as P − |Z|) and returns its degree-t shares for nodes 1..n. The node
  * keeps share i−1 for itself and sends share j−1 to node j; the sampled Z is not returned.
  */
-export function noiseShare(epsilon: number, sensitivity: number, scale: number, n: number, t: number): bigint[] {
+export function noiseShare(epsilon: number, sensitivity: number, scale: number, n: number, t: number, rng?: RandomSource): bigint[] {
   const b = laplaceScale(epsilon, sensitivity, scale);
-  return share(mod(sampleDiscreteLaplace(b)), n, t);
+  return share(mod(sampleDiscreteLaplace(b, rng)), n, t, rng);
 }

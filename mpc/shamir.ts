@@ -5,10 +5,11 @@
  * f(i). Any t shares are uniformly random and independent of s; any t + 1 shares determine s by Lagrange
  * interpolation at 0. Shares are linear: adding the shares of a and b gives shares of a + b, so nodes
  * can aggregate locally. Parameters: t ≥ 1 and n ≥ 2t + 1, so that the degree-2t product of two sharings
- * can still be interpolated (and reduced, see usage-layer/mpc/products.ts) by the n nodes.
+ * can still be interpolated (and reduced, see mpc/products.ts) by the n nodes.
  */
 import { InconsistentSharesError, SharingParameterError } from './errors';
 import { P, add, assertElement, inv, mod, mul, randomElement, sub } from './field';
+import type { RandomSource } from './random';
 
 export interface SharePoint {
   /** Evaluation point: node index, 1..n. */
@@ -56,11 +57,11 @@ export function validateDegree(n: number, degree: number): void {
  * Shares of `secret` with a random polynomial of exactly the given degree bound, evaluated at 1..n.
  * No (n, t) protocol check: used for degree-2t sharings of zero and for resharing.
  */
-export function shareWithDegree(secret: bigint, n: number, degree: number): bigint[] {
+export function shareWithDegree(secret: bigint, n: number, degree: number, rng?: RandomSource): bigint[] {
   validateDegree(n, degree);
   assertElement(secret, 'secret');
   const coeffs = new Array<bigint>(degree);
-  for (let k = 0; k < degree; k++) coeffs[k] = randomElement();
+  for (let k = 0; k < degree; k++) coeffs[k] = randomElement(rng);
   const out = new Array<bigint>(n);
   for (let i = 1; i <= n; i++) {
     const x = BigInt(i);
@@ -72,9 +73,9 @@ export function shareWithDegree(secret: bigint, n: number, degree: number): bigi
 }
 
 /** Shares f(1..n) of `secret` with a random polynomial of degree t. Validates n ≥ 2t + 1, t ≥ 1. */
-export function share(secret: bigint, n: number, t: number): bigint[] {
+export function share(secret: bigint, n: number, t: number, rng?: RandomSource): bigint[] {
   validateParameters(n, t);
-  return shareWithDegree(secret, n, t);
+  return shareWithDegree(secret, n, t, rng);
 }
 
 /**
@@ -82,7 +83,7 @@ export function share(secret: bigint, n: number, t: number): bigint[] {
  * `secrets[k]`, which is what the gateway sends to node i+1. Pass `out` (n arrays) to reuse memory.
  * The t = 1 path needs no multiplication: f(x+1) = f(x) + a.
  */
-export function shareMany(secrets: readonly bigint[], n: number, t: number, out?: bigint[][]): bigint[][] {
+export function shareMany(secrets: readonly bigint[], n: number, t: number, out?: bigint[][], rng?: RandomSource): bigint[][] {
   validateParameters(n, t);
   const m = secrets.length;
   const res: bigint[][] = out ?? [];
@@ -96,7 +97,7 @@ export function shareMany(secrets: readonly bigint[], n: number, t: number, out?
 
   if (t === 1) {
     for (let k = 0; k < m; k++) {
-      const a = randomElement();
+      const a = randomElement(rng);
       let y = secrets[k] as bigint;
       for (let i = 0; i < n; i++) {
         y += a;
@@ -110,7 +111,7 @@ export function shareMany(secrets: readonly bigint[], n: number, t: number, out?
   const xs = Array.from({ length: n }, (_, i) => BigInt(i + 1));
   const coeffs = new Array<bigint>(t);
   for (let k = 0; k < m; k++) {
-    for (let c = 0; c < t; c++) coeffs[c] = randomElement();
+    for (let c = 0; c < t; c++) coeffs[c] = randomElement(rng);
     const s = secrets[k] as bigint;
     for (let i = 0; i < n; i++) {
       const x = xs[i] as bigint;

@@ -12,6 +12,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { FieldElementError } from './errors';
+import { randomWord, type RandomSource } from './random';
 
 /** The field modulus, 2^127 − 1. */
 export const P: bigint = (1n << 127n) - 1n;
@@ -118,12 +119,14 @@ export function fromSigned(v: bigint): bigint {
 
 // ---- randomness --------------------------------------------------------------------------------
 
-/** Pool of CSPRNG output, consumed 64 bits at a time and refilled with randomFillSync. */
+/** Pool of CSPRNG output, consumed 64 bits at a time and refilled with randomFillSync (the fast default). */
 const POOL_WORDS = 8192;
 const pool = new BigUint64Array(POOL_WORDS);
 let poolPos = POOL_WORDS;
 
-function nextWord(): bigint {
+/** 64 random bits: from `rng` when one is injected, else from the CSPRNG pool. */
+function nextWord(rng?: RandomSource): bigint {
+  if (rng) return randomWord(rng);
   if (poolPos >= POOL_WORDS) {
     randomFillSync(pool);
     poolPos = 0;
@@ -135,29 +138,29 @@ function nextWord(): bigint {
  * A uniformly random field element from node:crypto. 127 random bits are drawn, which is uniform on
  * [0, 2^127) = [0, P]; the single value P is rejected and redrawn (rejection sampling, no modulo bias).
  */
-export function randomElement(): bigint {
+export function randomElement(rng?: RandomSource): bigint {
   for (;;) {
-    const x = ((nextWord() & LOW63) << 64n) | nextWord();
+    const x = ((nextWord(rng) & LOW63) << 64n) | nextWord(rng);
     if (x !== P) return x;
   }
 }
 
 /** A uniformly random non-zero field element. */
-export function randomNonZeroElement(): bigint {
+export function randomNonZeroElement(rng?: RandomSource): bigint {
   for (;;) {
-    const x = randomElement();
+    const x = randomElement(rng);
     if (x !== 0n) return x;
   }
 }
 
 /** Fill `out` (or a new array of `count`) with uniformly random field elements. */
-export function randomElements(count: number, out: bigint[] = new Array<bigint>(count)): bigint[] {
-  for (let i = 0; i < count; i++) out[i] = randomElement();
+export function randomElements(count: number, out: bigint[] = new Array<bigint>(count), rng?: RandomSource): bigint[] {
+  for (let i = 0; i < count; i++) out[i] = randomElement(rng);
   return out;
 }
 
 /** A uniformly random bigint in [0, bound), bound ≥ 1, by rejection sampling on the bit length. */
-export function randomBelow(bound: bigint): bigint {
+export function randomBelow(bound: bigint, rng?: RandomSource): bigint {
   if (bound < 1n) throw new FieldElementError('randomBelow needs a bound ≥ 1', 'bound');
   if (bound === 1n) return 0n;
   const bits = (bound - 1n).toString(2).length;
@@ -165,7 +168,7 @@ export function randomBelow(bound: bigint): bigint {
   const mask = (1n << BigInt(bits)) - 1n;
   for (;;) {
     let x = 0n;
-    for (let i = 0; i < words; i++) x = (x << 64n) | nextWord();
+    for (let i = 0; i < words; i++) x = (x << 64n) | nextWord(rng);
     x &= mask;
     if (x < bound) return x;
   }

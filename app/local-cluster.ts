@@ -3,9 +3,9 @@
  * Returns a config whose nodes.urls point at the running nodes, for the distributor and coordinator.
  * Production runs one process per node instead (`hgd node --id N`).
  */
-import type { Config } from '../../config';
-import type { Database } from '../../storage-layer/db';
-import { startComputeNode, type ComputeNode, type ComputeNodeOptions } from './server';
+import type { Config } from '../config';
+import type { Database } from '../storage-layer/db';
+import { startComputeNode, type ComputeNode, type ComputeNodeOptions } from './compute-node';
 
 export interface LocalCluster {
   config: Config;

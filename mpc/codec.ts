@@ -68,3 +68,32 @@ export function shareFromHex(s: string): bigint {
   if (x >= P) throw new ShareEncodingError('share is not below P', 'share');
   return x;
 }
+
+/** Bytes of one serialised field element in a packed vector (an envelope's plaintext). */
+export const ELEMENT_BYTES = 16;
+
+/** Field elements → 16 bytes each, big-endian. */
+export function packElements(elements: readonly bigint[]): Uint8Array {
+  const out = new Uint8Array(elements.length * ELEMENT_BYTES);
+  const view = new DataView(out.buffer);
+  const mask = (1n << 64n) - 1n;
+  for (let k = 0; k < elements.length; k++) {
+    const x = elements[k] as bigint;
+    view.setBigUint64(k * ELEMENT_BYTES, x >> 64n);
+    view.setBigUint64(k * ELEMENT_BYTES + 8, x & mask);
+  }
+  return out;
+}
+
+/** The inverse of packElements; rejects a length that is not a multiple of 16 or an element ≥ P. */
+export function unpackElements(bytes: Uint8Array): bigint[] {
+  if (bytes.length % ELEMENT_BYTES !== 0) throw new ShareEncodingError('sealed shares have a wrong length', 'sealed');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Array<bigint>(bytes.length / ELEMENT_BYTES);
+  for (let k = 0; k < out.length; k++) {
+    const x = (view.getBigUint64(k * ELEMENT_BYTES) << 64n) | view.getBigUint64(k * ELEMENT_BYTES + 8);
+    if (x >= P) throw new ShareEncodingError('a sealed share is not a field element', 'sealed');
+    out[k] = x;
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * The statistics formulas, on opened sums in fixed point. Every input is a signed integer: an exact
+ * sum, or a noisy one (discrete noise keeps sums integral), so one exact formula serves both and the
+ * only floating-point step is the final division. Variance and covariance are the sample versions
+ * (n − 1); correlation is Pearson's r. Each returns null where the statistic is undefined.
+ */
+
+/** A signed fixed-point integer and its decimal scale: value · 10^−scale. */
+export interface Scaled {
+  value: bigint;
+  scale: number;
+}
+
+/** num / den as a number, where num carries a decimal scale (exact until the final division). */
+export function ratio(num: bigint, den: bigint, scale = 0): number {
+  return Number(`${num}e-${scale}`) / Number(den);
+}
+
+export function toNumber(x: Scaled): number {
+  return x.scale === 0 ? Number(x.value) : Number(`${x.value}e-${x.scale}`);
+}
+
+export function mean(count: bigint, sum: Scaled): number | null {
+  return count > 0n ? toNumber(sum) / Number(count) : null;
+}
+
+/** Sample variance from Σx and Σx² (Σx² at twice the scale of Σx). */
+export function variance(count: bigint, sum: Scaled, sumSquares: Scaled): number | null {
+  if (count < 2n) return null;
+  const num = count * sumSquares.value - sum.value * sum.value; // at scale 2·sum.scale
+  return Math.max(0, ratio(num, count * (count - 1n), 2 * sum.scale));
+}
+
+export function stddev(count: bigint, sum: Scaled, sumSquares: Scaled): number | null {
+  const v = variance(count, sum, sumSquares);
+  return v === null ? null : Math.sqrt(v);
+}
+
+/** Sample covariance from Σx, Σy and Σxy (Σxy at scaleX + scaleY). */
+export function covariance(count: bigint, sumX: Scaled, sumY: Scaled, sumXY: Scaled): number | null {
+  if (count < 2n) return null;
+  return ratio(count * sumXY.value - sumX.value * sumY.value, count * (count - 1n), sumX.scale + sumY.scale);
+}
+
+/** Pearson's r, clamped to [−1, 1]; null when either variance is not positive. */
+export function correlation(count: bigint, sumX: Scaled, sumY: Scaled, sumXX: Scaled, sumYY: Scaled, sumXY: Scaled): number | null {
+  if (count < 2n) return null;
+  const cov = count * sumXY.value - sumX.value * sumY.value;
+  const vx = count * sumXX.value - sumX.value * sumX.value;
+  const vy = count * sumYY.value - sumY.value * sumY.value;
+  if (vx <= 0n || vy <= 0n) return null;
+  return Math.max(-1, Math.min(1, Number(cov) / Math.sqrt(Number(vx) * Number(vy))));
+}

@@ -1,0 +1,132 @@
+/**
+ * The parties' client: signed JSON requests with global fetch (fetchSigned), and a client for one
+ * compute node on top of it. Every request is signed as `party` (the gateway or a peer node); every
+ * answer must be signed by the node that was asked (expectSigner), or it is treated as unreachable.
+ * Errors are SignedRequestError (peerStatus 0 when the node is unreachable or timed out).
+ */
+import type { KeyObject } from 'node:crypto';
+import { verifyBytes, type SigningKey } from '../storage-layer/signing-key';
+import { SignedRequestError } from './errors';
+import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, responsePayload, signRequest } from './request-signing';
+import type { LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
+
+export interface SignedFetchOptions {
+  key: SigningKey;
+  party: string;
+  method?: string;
+  /** Serialised as JSON unless it is already a string. */
+  body?: unknown;
+  timeoutMs?: number;
+  /** The party that must have signed the answer, and where its public key is found. */
+  expectSigner?: { party: string; publicKey: (party: string) => KeyObject | undefined };
+}
+
+export interface SignedFetchResult<T> {
+  status: number;
+  body: T;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/**
+ * A signed JSON request with global fetch. Resolves with the parsed answer on 2xx; throws
+ * SignedRequestError on any other status (peerStatus = status) or when the peer is unreachable or
+ * times out (peerStatus = 0). The error message never contains the request body.
+ */
+export async function fetchSigned<T>(baseUrl: string, path: string, opts: SignedFetchOptions): Promise<SignedFetchResult<T>> {
+  const method = (opts.method ?? (opts.body === undefined ? 'GET' : 'POST')).toUpperCase();
+  const text = opts.body === undefined ? '' : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+  let res: Response | undefined;
+  let requestSignature = '';
+  for (let attempt = 0; !res; attempt++) {
+    const signed = signRequest(opts.key, opts.party, method, path, text);
+    requestSignature = signed[SIGNATURE_HEADER];
+    const headers: Record<string, string> = { ...signed };
+    if (text) headers['content-type'] = 'application/json';
+    try {
+      res = await fetch(new URL(path, baseUrl), {
+        method,
+        headers,
+        body: text ? text : undefined,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+      });
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      // A pooled keep-alive connection the peer closed (e.g. it restarted): the request did not reach
+      // it, so one retry on a new connection is safe (and every endpoint is idempotent or single-use).
+      if (attempt === 0 && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) continue;
+      const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : (code ?? (err as Error).message);
+      throw new SignedRequestError(`${method} ${baseUrl}${path} failed: ${reason}`, 0);
+    }
+  }
+  const raw = await res.text();
+  const bytesReceived = Buffer.byteLength(raw);
+  const signer = opts.expectSigner;
+  if (signer) {
+    const key = signer.publicKey(signer.party);
+    const sig = Buffer.from(res.headers.get(RESPONSE_SIGNATURE_HEADER) ?? '', 'base64');
+    const ok = key !== undefined && res.headers.get(PARTY_HEADER) === signer.party && sig.length === 64 &&
+      verifyBytes(key, responsePayload(res.status, requestSignature, raw), sig);
+    // An answer not signed by the node we asked is not that node's answer: treat the node as unreachable.
+    if (!ok) throw new SignedRequestError(`${method} ${baseUrl}${path}: the answer is not signed by ${signer.party}`, 0);
+  }
+  let parsed: unknown = undefined;
+  try {
+    parsed = raw ? JSON.parse(raw) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!res.ok) {
+    const p = parsed as { error?: string; message?: string } | undefined;
+    throw new SignedRequestError(`${method} ${baseUrl}${path} answered ${res.status}${p?.message ? `: ${p.message}` : ''}`, res.status, p?.error);
+  }
+  return { status: res.status, body: parsed as T, bytesSent: Buffer.byteLength(text), bytesReceived };
+}
+
+export interface NodeClientOptions {
+  baseUrl: string;
+  key: SigningKey;
+  party: string;
+  timeoutMs?: number;
+  /** The node that must have signed every answer (the gateway and peers always set it). */
+  expectSigner?: SignedFetchOptions['expectSigner'];
+}
+
+export class NodeClient {
+  constructor(private readonly opts: NodeClientOptions) {}
+
+  get baseUrl(): string {
+    return this.opts.baseUrl;
+  }
+
+  request<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<SignedFetchResult<T>> {
+    return fetchSigned<T>(this.opts.baseUrl, path, {
+      key: this.opts.key,
+      party: this.opts.party,
+      method,
+      body,
+      timeoutMs: timeoutMs ?? this.opts.timeoutMs,
+      expectSigner: this.opts.expectSigner,
+    });
+  }
+
+  health(timeoutMs = 2_000): Promise<SignedFetchResult<{ node: number; status: string }>> {
+    return this.request('GET', '/health', undefined, timeoutMs);
+  }
+
+  storeShares(batch: ShareBatch | string): Promise<SignedFetchResult<ShareBatchReceipt>> {
+    return this.request('POST', '/shares', batch);
+  }
+
+  linear(req: LinearRequest): Promise<SignedFetchResult<LinearResponse>> {
+    return this.request('POST', '/aggregate/linear', req);
+  }
+
+  product(req: ProductRequest): Promise<SignedFetchResult<ProductResponse>> {
+    return this.request('POST', '/aggregate/product', req);
+  }
+
+  message(msg: PeerMessage): Promise<SignedFetchResult<{ ok: true }>> {
+    return this.request('POST', '/mpc/message', msg);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Checks of everything a compute node receives, before any of it is used: each function takes the
+ * parsed JSON body and returns a typed value or throws ValidationError naming the field.
+ */
+import { LINEAR_MEASURES, PRODUCT_MEASURES, type LinearMeasure, type ProductMeasure } from '../mpc/aggregates';
+import { histogramKey } from '../mpc/histogram';
+import { isRoundName } from '../mpc/rounds';
+import { ValidationError } from '../storage-layer/errors';
+import type { LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
+
+const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
+/** Largest number of records in one share batch, and of values in one round message. */
+export const MAX_ITEMS = 100_000;
+const MAX_SEALED_CHARS = 64 * 1024 * 1024;
+const MAX_WINDOW_SECONDS = 366 * 86400;
+
+type Body = Record<string, unknown>;
+const asBody = (x: unknown): Body => (typeof x === 'object' && x !== null ? (x as Body) : {});
+
+function str(x: unknown, field: string, max = 200): string {
+  if (typeof x !== 'string' || x.length === 0 || x.length > max) throw new ValidationError(`${field} must be a non-empty string`, field);
+  return x;
+}
+
+function instantOrNull(x: unknown, field: string): string | null {
+  if (x === null || x === undefined) return null;
+  if (typeof x !== 'string' || Number.isNaN(Date.parse(x))) throw new ValidationError(`${field} must be an instant or null`, field);
+  return x;
+}
+
+export function parseQueryId(x: unknown): string {
+  if (typeof x !== 'string' || !QUERY_ID.test(x)) throw new ValidationError('queryId must be 8 to 80 characters [A-Za-z0-9_-]', 'queryId');
+  return x;
+}
+
+export function parseFilter(body: Body): RecordFilter {
+  const cohort = body.cohort;
+  if (cohort !== null && cohort !== undefined) {
+    if (!Array.isArray(cohort) || cohort.some((p) => typeof p !== 'string' || p.length === 0 || p.length > 200)) {
+      throw new ValidationError('cohort must be an array of pseudonyms or null', 'cohort');
+    }
+  }
+  return {
+    indicator: str(body.indicator, 'indicator'),
+    from: instantOrNull(body.from, 'from'),
+    to: instantOrNull(body.to, 'to'),
+    cohort: (cohort as string[] | null | undefined) ?? null,
+  };
+}
+
+/** Distinct node ids in [1, n], including `self`, at least `min` of them; sorted. */
+export function parseParticipants(x: unknown, n: number, self: number, min: number): number[] {
+  if (!Array.isArray(x) || x.some((v) => !Number.isInteger(v) || v < 1 || v > n) || new Set(x).size !== x.length) {
+    throw new ValidationError(`participants must be distinct node ids in [1, ${n}]`, 'participants');
+  }
+  if (!x.includes(self)) throw new ValidationError(`participants must include this node (${self})`, 'participants');
+  if (x.length < min) throw new ValidationError(`at least ${min} participants are needed`, 'participants');
+  return [...(x as number[])].sort((a, b) => a - b);
+}
+
+function parseNoiseSpec(x: unknown, field: string): NoiseSpec {
+  const o = asBody(x);
+  const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  if (typeof x !== 'object' || x === null || !ok(o.epsilon) || !ok(o.sensitivity)) throw new ValidationError(`${field} needs epsilon > 0 and sensitivity > 0`, field);
+  return { epsilon: o.epsilon as number, sensitivity: o.sensitivity as number };
+}
+
+/** A per-measure noise map whose keys are among `allowed`. */
+function parseNoiseMap<M extends string>(x: unknown, allowed: readonly string[], field: string): NoiseByMeasure<M> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x) || Object.keys(x).length === 0) throw new ValidationError(`${field} must map measures to {epsilon, sensitivity}`, field);
+  const out: Record<string, NoiseSpec> = {};
+  for (const [k, v] of Object.entries(x)) {
+    if (!allowed.includes(k)) throw new ValidationError(`${field}.${k}: only ${allowed.join(', ')} can be noised here`, field);
+    out[k] = parseNoiseSpec(v, `${field}.${k}`);
+  }
+  return out as NoiseByMeasure<M>;
+}
+
+function parseMeasures<M extends string>(x: unknown, allowed: readonly M[], min: number): M[] {
+  if (!Array.isArray(x) || x.length < min || x.some((m) => !allowed.includes(m as M)) || new Set(x).size !== x.length) {
+    throw new ValidationError(`measures must be a list of distinct measures among ${allowed.join(', ')}`, 'measures');
+  }
+  return x as M[];
+}
+
+export function parseLinearRequest(raw: unknown, n: number, self: number, t: number): LinearRequest {
+  const body = asBody(raw);
+  const measures = parseMeasures(body.measures, LINEAR_MEASURES, 1);
+  const req: LinearRequest = { queryId: parseQueryId(body.queryId), ...parseFilter(body), measures };
+  if (body.noise !== null && body.noise !== undefined) {
+    req.noise = parseNoiseMap<LinearMeasure>(body.noise, measures, 'noise');
+    req.participants = parseParticipants(body.participants, n, self, t + 1);
+  }
+  return req;
+}
+
+export function parseProductRequest(raw: unknown, n: number, self: number, t: number): ProductRequest {
+  const body = asBody(raw);
+  const windowSeconds = body.windowSeconds;
+  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds < 0 || windowSeconds > MAX_WINDOW_SECONDS) {
+    throw new ValidationError('windowSeconds must be a number of seconds in [0, 1 year]', 'windowSeconds');
+  }
+  const measures = parseMeasures(body.measures, PRODUCT_MEASURES, 0);
+  return {
+    queryId: parseQueryId(body.queryId),
+    ...parseFilter(body),
+    indicator2: str(body.indicator2, 'indicator2'),
+    windowSeconds,
+    participants: parseParticipants(body.participants, n, self, 2 * t + 1),
+    measures,
+    noise: body.noise ? parseNoiseMap<ProductMeasure>(body.noise, ['count', ...measures], 'noise') : null,
+  };
+}
+
+function parseItem(x: unknown, k: number, histograms: Record<string, number[]>): ShareBatchItem {
+  const it = asBody(x);
+  const scale = it.scale;
+  if (!Number.isInteger(scale) || (scale as number) < 0 || (scale as number) > 18) throw new ValidationError(`items[${k}].scale must be an integer in [0, 18]`, 'scale');
+  const effectiveStart = instantOrNull(it.effectiveStart, `items[${k}].effectiveStart`);
+  if (effectiveStart === null) throw new ValidationError(`items[${k}].effectiveStart is required`, 'effectiveStart');
+  const hist = it.hist ?? null;
+  if (hist !== null && (typeof hist !== 'string' || !histograms[hist])) throw new ValidationError(`items[${k}].hist names no histogram of the batch`, 'hist');
+  return {
+    recordId: str(it.recordId, 'recordId'),
+    pseudonym: str(it.pseudonym, 'pseudonym'),
+    indicator: str(it.indicator, 'indicator'),
+    effectiveStart,
+    effectiveEnd: instantOrNull(it.effectiveEnd, `items[${k}].effectiveEnd`),
+    scale: scale as number,
+    hist: hist as string | null,
+  };
+}
+
+function parseHistograms(x: unknown): Record<string, number[]> {
+  const histograms: Record<string, number[]> = {};
+  for (const [key, edges] of Object.entries(asBody(x))) {
+    if (!Array.isArray(edges) || edges.length < 2 || edges.some((e) => typeof e !== 'number' || !Number.isFinite(e)) || histogramKey(edges) !== key) {
+      throw new ValidationError(`histogram ${key} does not match its edges`, 'histograms');
+    }
+    histograms[key] = edges;
+  }
+  return histograms;
+}
+
+/** A share batch's metadata and envelope (the envelope is opened by the receiving node). */
+export function parseShareBatch(raw: unknown): ShareBatch {
+  const body = asBody(raw);
+  if (body.v !== 1) throw new ValidationError('unsupported share batch version', 'v');
+  const dealing = body.dealing;
+  if (typeof dealing !== 'string' || !/^[1-9][0-9]{0,15}$/.test(dealing)) throw new ValidationError('dealing must be a positive decimal integer', 'dealing');
+  if (!Array.isArray(body.items) || body.items.length === 0 || body.items.length > MAX_ITEMS) {
+    throw new ValidationError(`items must be an array of 1 to ${MAX_ITEMS} records`, 'items');
+  }
+  const histograms = parseHistograms(body.histograms);
+  const items = body.items.map((it, k) => parseItem(it, k, histograms));
+  if (new Set(items.map((i) => i.recordId)).size !== items.length) throw new ValidationError('a record id appears twice in the batch', 'items');
+  return { v: 1, dealing, items, histograms, sealed: str(body.sealed, 'sealed', MAX_SEALED_CHARS) };
+}
+
+/** A round message; its values are still hex (the inbox decodes them). */
+export function parsePeerMessage(raw: unknown): PeerMessage {
+  const body = asBody(raw);
+  const queryId = parseQueryId(body.queryId);
+  if (!isRoundName(body.round)) throw new ValidationError('round must be zero, reshare or noise', 'round');
+  if (!Array.isArray(body.values) || body.values.length > MAX_ITEMS || body.values.some((v) => typeof v !== 'string')) {
+    throw new ValidationError('values must be an array of shares', 'values');
+  }
+  return { queryId, round: body.round, values: body.values as string[] };
+}

@@ -1,0 +1,177 @@
+/**
+ * Wire formats between the gateway (dealer and coordinator) and the compute nodes, and between nodes
+ * (all JSON, all signed, see request-signing.ts). Field elements travel as 32 lower-case hex characters
+ * (mpc/codec.ts shareToHex). Every share a node returns is a degree-t Shamir share; degree-2t product
+ * shares never leave a node except inside a fresh degree-t resharing.
+ *
+ *   GET  /health                 any party → { node, status: 'ok' }
+ *   POST /shares                 gateway   → ShareBatch → ShareBatchReceipt
+ *   POST /aggregate/linear       gateway   → LinearRequest → LinearResponse
+ *   POST /aggregate/product      gateway   → ProductRequest → ProductResponse (runs the product protocol)
+ *   POST /mpc/message            node-j    → PeerMessage → { ok: true }
+ */
+import { createHash } from 'node:crypto';
+import type { LinearMeasure, ProductMeasure } from '../mpc/aggregates';
+import { bucketCount } from '../mpc/histogram';
+import type { RoundName } from '../mpc/rounds';
+import { ValidationError } from '../storage-layer/errors';
+import { nodeParty } from './key-directory';
+
+// ---- share batches (dealer → node) ----------------------------------------------------------------
+
+/** One record's metadata on the wire (no value, no provider, no unit). */
+export interface ShareBatchItem {
+  recordId: string;
+  pseudonym: string;
+  indicator: string;
+  effectiveStart: string;
+  effectiveEnd: string | null;
+  scale: number;
+  /** Key into ShareBatch.histograms, null when the record has no histogram vector. */
+  hist: string | null;
+}
+
+/**
+ * Body of POST /shares: item metadata in clear, and one envelope (parties/sealing.ts, sealed to the
+ * node) holding that node's shares of every item, 16 bytes each (mpc/codec.ts packElements), item by
+ * item: x, x², then the one-hot entries when `hist` is set. AAD: shareBatchAad.
+ */
+export interface ShareBatch {
+  v: 1;
+  /** Decimal string; larger = newer. */
+  dealing: string;
+  items: ShareBatchItem[];
+  /** histogramKey(edges) → edges, for the keys the items use. */
+  histograms: Record<string, number[]>;
+  sealed: string;
+}
+
+/** Answer of POST /shares. */
+export interface ShareBatchReceipt {
+  node: number;
+  /** New records. */
+  inserted: number;
+  /** Records replaced by this newer dealing. */
+  replaced: number;
+  /** Records already stored with this or a newer dealing (a retry). */
+  unchanged: number;
+}
+
+/** Associated data of a node's envelope: binds it to the node, the dealing and the record ids. */
+export function shareBatchAad(node: number, dealing: string, recordIds: readonly string[]): string {
+  const digest = createHash('sha256').update(recordIds.join('\n')).digest('hex');
+  return `hgd-shares|${nodeParty(node)}|${dealing}|${digest}`;
+}
+
+/** Number of elements each item carries in the envelope (x, x², one-hot). */
+export function elementsPerItem(item: ShareBatchItem, histograms: Record<string, number[]>): number {
+  if (item.hist === null) return 2;
+  const edges = histograms[item.hist];
+  if (!edges) throw new ValidationError(`histogram ${item.hist} is not described in the batch`, 'histograms');
+  return 2 + bucketCount(edges);
+}
+
+// ---- queries (coordinator → node) -----------------------------------------------------------------
+
+/** Record filter shared by every query. Times are instants; `to` is exclusive; null = unbounded. */
+export interface RecordFilter {
+  indicator: string;
+  from: string | null;
+  to: string | null;
+  /** Pseudonyms to include (consent/cohort); null = everyone. */
+  cohort: string[] | null;
+}
+
+export interface NoiseSpec {
+  epsilon: number;
+  /** In natural units of the noised measure (e.g. max |value| for a sum, 1 for a count). */
+  sensitivity: number;
+}
+
+/**
+ * Per-measure noise: every listed measure gets its own discrete-Laplace noise, dealt in shares by every
+ * participant, at the measure's fixed-point scale (mpc/aggregates.ts measureScale).
+ */
+export type NoiseByMeasure<M extends string> = Partial<Record<M, NoiseSpec>>;
+
+export interface LinearRequest extends RecordFilter {
+  /** Unique per query (single use at every node). */
+  queryId: string;
+  measures: LinearMeasure[];
+  /** Nodes taking part in the noise round (only with `noise`). */
+  participants?: number[];
+  /** Distributed DP noise for the listed measures (only those are noised). */
+  noise?: NoiseByMeasure<LinearMeasure> | null;
+}
+
+export interface HistogramShares {
+  /** histogramKey(edges). */
+  key: string;
+  edges: number[];
+  /** Records with this histogram layout (known to the node). */
+  count: number;
+  /** One share per one-hot entry: [below e_0, buckets…, above e_B]. */
+  buckets: string[];
+}
+
+export interface LinearResponse {
+  node: number;
+  /** Matching records: every node holds a share of every record, so a node knows this count. */
+  count: number;
+  /** Σ hash(record_id, dealing) over the matching records: equal on nodes that hold the same dealings. */
+  digest: string;
+  /** Fixed-point scale of `sum` (sumSquares: 2·scale); null when nothing matched. */
+  scale: number | null;
+  sum?: string;
+  sumSquares?: string;
+  /** Share of count + noise (only with noise on 'count'). */
+  countShare?: string;
+  histograms?: HistogramShares[];
+  /** True when the shares include every participant's noise. */
+  noised: boolean;
+  /** Bytes this node sent to peers for this query. */
+  peerBytesSent: number;
+}
+
+export interface ProductRequest extends RecordFilter {
+  queryId: string;
+  indicator2: string;
+  /** A record of `indicator` pairs with the nearest record of `indicator2` of the same pseudonym within ± this. */
+  windowSeconds: number;
+  /** Nodes running the protocol: at least 2t + 1. */
+  participants: number[];
+  /** The measures to return besides the pair count (mpc/aggregates.ts: the kind's measures). */
+  measures: ProductMeasure[];
+  /** Distributed DP noise per measure, added in shares after the degree reduction, before opening. */
+  noise?: NoiseByMeasure<ProductMeasure> | null;
+}
+
+export interface ProductResponse {
+  node: number;
+  /** Number of matched pairs. */
+  pairs: number;
+  digest: string;
+  scaleX: number | null;
+  scaleY: number | null;
+  /** Degree-t shares of the requested linear measures over the pairs (from the ingest shares). */
+  sumX?: string;
+  sumY?: string;
+  sumXX?: string;
+  sumYY?: string;
+  /** Degree-t share of Σx·y after re-randomisation and degree reduction. */
+  sumXY?: string;
+  /** Share of pairs + noise (only with noise on 'count'). */
+  pairsShare?: string;
+  /** True when the listed measures include every participant's noise. */
+  noised?: boolean;
+  peerBytesSent: number;
+}
+
+// ---- rounds (node → node) -------------------------------------------------------------------------
+
+export interface PeerMessage {
+  queryId: string;
+  round: RoundName;
+  /** Sub-shares for the receiving node, hex. */
+  values: string[];
+}

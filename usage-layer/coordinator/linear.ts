@@ -1,0 +1,176 @@
+/**
+ * Linear aggregates (count, sum, mean, variance, stddev, histogram): every node sums its shares in SQL
+ * and returns degree-t shares of the kind's measures (mpc/aggregates.ts); any t + 1 nodes suffice.
+ * Steps: choose the nodes (all of them, or with noise the ones up now, since every participant deals
+ * noise to every other) → ask → keep the largest group of nodes that hold the same records → check
+ * the field's capacity → open the measures (redundant shares are checked) → the kind's formula.
+ */
+import { randomUUID } from 'node:crypto';
+import { aggregateSpec, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
+import { shareFromHex } from '../../mpc/codec';
+import { toSigned } from '../../mpc/field';
+import { histogramCounts } from '../../mpc/histogram';
+import { newFaults, openShares, openSigned, type OpenFaults } from '../../mpc/open';
+import type { SharePoint } from '../../mpc/shamir';
+import type { LinearRequest, LinearResponse } from '../../parties/wire';
+import { checkCapacity } from './capacity';
+import { checkHealth, emptyBytes, sortedIds, type CoordinatorContext } from './context';
+import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
+import type { AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, HistogramResult } from './types';
+import { noiseMap } from './validate';
+
+interface Run {
+  ctx: CoordinatorContext;
+  q: AggregateQuery;
+  spec: AggregateSpec;
+  noise: AggregateNoise | null;
+  bytes: ByteCounts;
+  nodeErrors: Record<number, string>;
+}
+
+/** With noise, the participants are fixed up front: the nodes up now. */
+async function chooseTargets(run: Run): Promise<number[]> {
+  if (!run.noise) return run.ctx.ids;
+  const h = await checkHealth(run.ctx);
+  Object.assign(run.nodeErrors, h.errors);
+  run.bytes.nodesToCoordinator += h.bytes;
+  const need = run.spec.nodesNeeded(run.ctx.t);
+  if (h.up.length < need) throw new InsufficientNodesError(`a noised ${run.q.aggregate} needs ${need} nodes; up: [${h.up.join(', ')}]`, need, h.up, h.down);
+  return h.up;
+}
+
+function linearRequest(run: Run, participants: number[]): LinearRequest {
+  const { q, spec, noise } = run;
+  const measures = spec.measures as LinearMeasure[];
+  return {
+    queryId: randomUUID(),
+    indicator: q.indicator,
+    from: q.from ?? null,
+    to: q.to ?? null,
+    cohort: q.cohort ?? null,
+    measures: noise?.count || measures.length === 0 ? ['count', ...measures] : [...measures],
+    ...(noise ? { noise, participants } : {}),
+  };
+}
+
+/** Groups answers by what the nodes hold (count, digest, scale), largest group first. */
+function rank(answers: LinearResponse[]): LinearResponse[][] {
+  const groups = new Map<string, LinearResponse[]>();
+  for (const a of answers) {
+    const key = `${a.count}|${a.digest}|${a.scale}`;
+    groups.set(key, [...(groups.get(key) ?? []), a]);
+  }
+  return [...groups.values()].sort((a, b) => b.length - a.length || (b[0] as LinearResponse).count - (a[0] as LinearResponse).count);
+}
+
+/** Asks the targets ('minimal': t + 1 at a time, the next ones only when one fails or disagrees). */
+async function ask(run: Run, req: LinearRequest, targets: number[]): Promise<LinearResponse[]> {
+  const { ctx, q, bytes, nodeErrors } = run;
+  const answers: LinearResponse[] = [];
+  const askOne = async (id: number) => {
+    try {
+      const r = await ctx.client(id).linear(req);
+      bytes.coordinatorToNodes += r.bytesSent;
+      bytes.nodesToCoordinator += r.bytesReceived;
+      bytes.nodeToNode += r.body.peerBytesSent;
+      if (r.body.node !== id) throw new Error(`node at ${ctx.urls[id - 1]} says it is node ${r.body.node}`);
+      answers.push(r.body);
+    } catch (err) {
+      nodeErrors[id] = (err as Error).message;
+    }
+  };
+  const want = q.nodes === 'minimal' && !run.noise ? ctx.t + 1 : targets.length;
+  const queue = [...targets];
+  for (let batch = queue.splice(0, want); batch.length > 0; batch = queue.splice(0, Math.max(0, want - answers.length))) {
+    await Promise.all(batch.map(askOne));
+  }
+  if (run.noise && answers.length < targets.length) {
+    const failed = targets.find((id) => !answers.some((a) => a.node === id)) as number;
+    throw new MpcProtocolError(`node ${failed} failed during the noise protocol: ${nodeErrors[failed]}`, failed);
+  }
+  if ((rank(answers)[0]?.length ?? 0) < ctx.t + 1 && queue.length > 0) await Promise.all(queue.splice(0).map(askOne));
+  return answers;
+}
+
+/** The largest group of ≥ t + 1 nodes holding the same records; throws when there is none. */
+function agreeingGroup(run: Run, answers: LinearResponse[]): LinearResponse[] {
+  const { ctx, q, nodeErrors } = run;
+  if (answers.length < ctx.t + 1) {
+    const answered = sortedIds(answers.map((a) => a.node));
+    const down = ctx.ids.filter((id) => nodeErrors[id] !== undefined);
+    throw new InsufficientNodesError(`${q.aggregate} needs ${ctx.t + 1} of ${ctx.n} nodes; only [${answered.join(', ')}] answered (down: ${down.join(', ')})`, ctx.t + 1, answered, down);
+  }
+  const ranked = rank(answers);
+  const group = (ranked[0] as LinearResponse[]).sort((a, b) => a.node - b.node);
+  if (group.length < ctx.t + 1) {
+    throw new NodesOutOfSyncError(
+      `no ${ctx.t + 1} nodes hold the same records for this query (pending share deliveries?): groups ${ranked.map((g) => `[${g.map((a) => a.node).join(', ')}]`).join(' ')}`,
+      ranked.map((g) => g.map((a) => a.node)),
+    );
+  }
+  return group;
+}
+
+const points = (group: LinearResponse[], pick: (a: LinearResponse) => string | undefined): SharePoint[] =>
+  group.map((a) => ({ x: a.node, y: shareFromHex(pick(a) as string) }));
+
+/** Opens the kind's measures; the count is the noisy one when it was noised, else the exact one. */
+function openMeasures(run: Run, group: LinearResponse[], faults: OpenFaults): OpenedMeasures {
+  const t = run.ctx.t;
+  const first = group[0] as LinearResponse;
+  const scale = first.scale ?? 0;
+  const opened: OpenedMeasures = { count: run.noise?.count ? openSigned('count', points(group, (a) => a.countShare), t, faults) : BigInt(first.count) };
+  if (run.spec.measures.includes('sum')) opened.sum = { value: openSigned('sum', points(group, (a) => a.sum), t, faults), scale };
+  if (run.spec.measures.includes('sumSquares')) opened.sumSquares = { value: openSigned('sumSquares', points(group, (a) => a.sumSquares), t, faults), scale: 2 * scale };
+  return opened;
+}
+
+/** Opens every histogram layout among the records; the largest layout first. */
+function openHistograms(run: Run, group: LinearResponse[], faults: OpenFaults): HistogramResult[] {
+  const first = group[0] as LinearResponse;
+  const results = (first.histograms ?? []).map((h, idx): HistogramResult => {
+    const sums = h.buckets.map((_, b) => {
+      const pts = group.map((a) => {
+        const mine = (a.histograms ?? [])[idx];
+        if (!mine || mine.key !== h.key) throw new NodesOutOfSyncError('nodes disagree on histogram layouts', [group.map((g) => g.node)]);
+        return { x: a.node, y: shareFromHex(mine.buckets[b] as string) };
+      });
+      return Number(toSigned(openShares(`histogram bucket ${b}`, pts, run.ctx.t, faults)));
+    });
+    return { ...histogramCounts(h.edges, sums), records: h.count };
+  });
+  return results.sort((a, b) => b.records - a.records);
+}
+
+export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
+  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {} };
+  const targets = await chooseTargets(run);
+  const answers = await ask(run, linearRequest(run, targets), targets);
+  const group = agreeingGroup(run, answers);
+  const first = group[0] as LinearResponse;
+  checkCapacity(q, first.count, first.scale ?? 0);
+  const faults = newFaults();
+  const opened = openMeasures(run, group, faults);
+  const histograms = run.spec.measures.includes('histogram') ? openHistograms(run, group, faults) : undefined;
+  const value = run.spec.finish(opened);
+  const used = group.map((a) => a.node);
+  run.bytes.total = run.bytes.coordinatorToNodes + run.bytes.nodesToCoordinator + run.bytes.nodeToNode;
+  return {
+    aggregate: q.aggregate,
+    indicator: q.indicator,
+    value: value !== null && Number.isFinite(value) ? value : null,
+    ...(histograms ? { histogram: histograms[0] ?? { edges: [], counts: [], below: 0, above: 0, records: 0 } } : {}),
+    ...(histograms && histograms.length > 1 ? { otherHistograms: histograms.slice(1) } : {}),
+    // An exact count is never reported next to noised measures; a noised count is reported noisy.
+    count: run.noise ? (run.noise.count ? Number(opened.count) : null) : first.count,
+    nodesUsed: used,
+    nodesDown: ctx.ids.filter((id) => run.nodeErrors[id] !== undefined),
+    nodesOutOfSync: sortedIds(answers.map((a) => a.node)).filter((id) => !used.includes(id)),
+    nodeErrors: run.nodeErrors,
+    consistencyChecked: group.length > ctx.t + 1,
+    ...(faults.suspects.size ? { inconsistentShares: { suspects: sortedIds(faults.suspects), located: true as const, measures: faults.measures } } : {}),
+    noised: Boolean(q.noise),
+    bytes: run.bytes,
+    ms: performance.now() - started,
+  };
+}

@@ -1,0 +1,93 @@
+/** What the coordinator is asked and what it answers (usage-layer/coordinator/coordinator.ts). */
+import type { AggregateKind, LinearMeasure, ProductMeasure, ValueBounds } from '../../mpc/aggregates';
+import type { HistogramCounts } from '../../mpc/histogram';
+import type { NoiseByMeasure, NoiseSpec } from '../../parties/wire';
+
+export type { AggregateKind } from '../../mpc/aggregates';
+
+/** Noise per measure (see AggregateQuery.noise). */
+export type AggregateNoise = NoiseByMeasure<LinearMeasure> & NoiseByMeasure<ProductMeasure>;
+
+export interface AggregateQuery {
+  indicator: string;
+  aggregate: AggregateKind;
+  /** Inclusive lower bound on effective start (instant), null/undefined = unbounded. */
+  from?: string | null;
+  /** Exclusive upper bound on effective start. */
+  to?: string | null;
+  /** Pseudonyms to include (consented cohort); null/undefined = all. */
+  cohort?: string[] | null;
+  /** Second indicator (covariance, correlation). */
+  indicator2?: string;
+  /** Pairing window for covariance/correlation (default 3600 s). */
+  pairWindowSeconds?: number;
+  /**
+   * Distributed DP noise added in shares by every node. Either one spec (count, sum, histogram only:
+   * the aggregate's single measure), or one spec per measure among the aggregate's noisable measures
+   * (mpc/aggregates.ts noisableMeasures). A measure left out is opened exactly; an exact count is not
+   * reported when anything else is noised.
+   */
+  noise?: NoiseSpec | AggregateNoise;
+  /**
+   * Linear queries: 'all' (default) asks every node and checks the redundant shares; 'minimal' asks
+   * only t + 1 nodes (the next ones if one fails): less work, but a wrong share goes unnoticed.
+   */
+  nodes?: 'all' | 'minimal';
+  /**
+   * Public bounds of one value (the catalogue range): when given, an aggregate whose count could
+   * overflow the field is refused before anything is opened (mpc/fixed-point.ts assertAggregateCapacity).
+   */
+  bounds?: ValueBounds;
+}
+
+export interface HistogramResult extends HistogramCounts {
+  /** Records with this histogram layout. */
+  records: number;
+}
+
+export interface ByteCounts {
+  coordinatorToNodes: number;
+  nodesToCoordinator: number;
+  nodeToNode: number;
+  total: number;
+}
+
+export interface AggregateResult {
+  aggregate: AggregateKind;
+  indicator: string;
+  indicator2?: string;
+  /** The statistic; null when undefined (no records, n < 2, zero variance) and for histograms. */
+  value: number | null;
+  histogram?: HistogramResult;
+  /** Further histogram layouts among the records (after a catalogue change of the edges). */
+  otherHistograms?: HistogramResult[];
+  /** Records (pairs for covariance/correlation); noisy for a noised count; null for a noised sum/histogram. */
+  count: number | null;
+  nodesUsed: number[];
+  nodesDown: number[];
+  /** Nodes that answered but hold other records/dealings than the majority (pending deliveries). */
+  nodesOutOfSync: number[];
+  nodeErrors: Record<number, string>;
+  /** Nodes left out of a product protocol rerun because they returned wrong shares. */
+  nodesExcluded?: number[];
+  /** True when more than t + 1 shares were opened, so a wrong share would have been detected. */
+  consistencyChecked: boolean;
+  /** A wrong share was found and corrected (only reported when it could be located). */
+  inconsistentShares?: { suspects: number[]; located: true; measures: string[] };
+  noised: boolean;
+  bytes: ByteCounts;
+  ms: number;
+}
+
+export interface Coordinator {
+  aggregate(query: AggregateQuery): Promise<AggregateResult>;
+  /** Which nodes answer a signed health check now. */
+  health(): Promise<{ up: number[]; down: number[]; errors: Record<number, string> }>;
+}
+
+export interface CoordinatorOptions {
+  /** Per-request timeout for aggregate requests (default 120 s). */
+  timeoutMs?: number;
+  /** Node base URLs (default config.nodes.urls). */
+  urls?: string[];
+}

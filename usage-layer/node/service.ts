@@ -1,0 +1,171 @@
+/**
+ * What a compute node does, without HTTP: store the share batches the dealer sealed to it, answer
+ * linear aggregates (sums in SQL, optionally a noise round) and run the product protocol (zero and
+ * reshare rounds, optionally a noise round) with its peers. The rounds are mpc/rounds.ts step
+ * functions run by parties/round-runner.ts; the node's routes (routes.ts) only parse and call this.
+ */
+import { ELEMENT_BYTES, shareFromHex, shareToHex, unpackElements } from '../../mpc/codec';
+import { measureScale, type LinearMeasure, type Measure, type ProductMeasure } from '../../mpc/aggregates';
+import { mod } from '../../mpc/field';
+import { noiseRound, reshareRound, zeroRound, type NoiseElement, type RoundContext } from '../../mpc/rounds';
+import type { MpcInbox } from '../../parties/inbox';
+import type { EncryptionKey } from '../../parties/key-directory';
+import { runRounds, type RoundTransport } from '../../parties/round-runner';
+import { openSealed } from '../../parties/sealing';
+import { elementsPerItem, shareBatchAad, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
+import type { Database } from '../../storage-layer/db';
+import { ValidationError } from '../../storage-layer/errors';
+import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type ShareRow } from './store';
+
+export interface ComputeNodeServiceDeps {
+  id: number;
+  /** Number of nodes and sharing degree. */
+  n: number;
+  t: number;
+  db: Database;
+  encryptionKey: EncryptionKey;
+  inbox: MpcInbox;
+  /** Sends one round message to a peer node; resolves with the bytes sent. */
+  sendToPeer(to: number, msg: PeerMessage): Promise<number>;
+  /** How long a round waits for its peers' messages. */
+  peerTimeoutMs: number;
+}
+
+/** One opened element of a response, with what it needs to be noised. */
+interface Element {
+  measure: Measure;
+  value: bigint;
+  scale: number;
+}
+
+export class ComputeNodeService {
+  constructor(private readonly deps: ComputeNodeServiceDeps) {}
+
+  /** Opens the batch's envelope and stores its shares (idempotent per record and dealing). */
+  async storeShares(batch: ShareBatch): Promise<ShareBatchReceipt> {
+    const { id, encryptionKey, db } = this.deps;
+    const plain = openSealed(encryptionKey, batch.sealed, shareBatchAad(id, batch.dealing, batch.items.map((i) => i.recordId)));
+    const expected = batch.items.reduce((acc, it) => acc + elementsPerItem(it, batch.histograms), 0);
+    if (plain.length !== expected * ELEMENT_BYTES) throw new ValidationError(`sealed shares hold ${plain.length / ELEMENT_BYTES} elements, expected ${expected}`, 'sealed');
+    const elements = unpackElements(plain);
+    plain.fill(0);
+    const rows = this.shareRows(batch, elements);
+    const used: Record<string, number[]> = {};
+    for (const it of batch.items) if (it.hist !== null) used[it.hist] = batch.histograms[it.hist] as number[];
+    return { node: id, ...(await storeShareRows(db, batch.dealing, rows, used)) };
+  }
+
+  private shareRows(batch: ShareBatch, elements: bigint[]): ShareRow[] {
+    let pos = 0;
+    return batch.items.map((it) => {
+      const share = elements[pos++] as bigint;
+      const square = elements[pos++] as bigint;
+      let hist: ShareRow['hist'] = null;
+      if (it.hist !== null) {
+        const size = elementsPerItem(it, batch.histograms) - 2;
+        hist = { key: it.hist, shares: elements.slice(pos, pos + size) };
+        pos += size;
+      }
+      return { ...it, share, square, hist };
+    });
+  }
+
+  /** Σ shares in SQL; with noise, one noise round among the participants before answering. */
+  async linear(req: LinearRequest): Promise<LinearResponse> {
+    return this.once(req.queryId, async () => {
+      const local = await linearAggregate(this.deps.db, req, req.measures.includes('sumSquares'));
+      const hists = req.measures.includes('histogram') ? await histogramAggregate(this.deps.db, req) : undefined;
+      const elements = linearElements(req, local, hists);
+      const noised = req.noise ? await this.noise(req.queryId, req.participants as number[], req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
+      return linearResponse(this.deps.id, req, local, hists, elements, noised);
+    });
+  }
+
+  /** The product protocol for Σxy (zero and reshare rounds), then the optional noise round. */
+  async product(req: ProductRequest): Promise<ProductResponse> {
+    return this.once(req.queryId, async () => {
+      const local = await pairAggregate(this.deps.db, req, req.indicator2, req.windowSeconds);
+      const reduced = await runRounds([zeroRound(), reshareRound()], [local.sumXY2t], this.context(req.participants), this.transport(req.queryId));
+      const byMeasure: Record<ProductMeasure, bigint> = {
+        count: mod(BigInt(local.pairs)), sumX: local.sumX, sumY: local.sumY, sumXX: local.sumXX, sumYY: local.sumYY, sumXY: reduced.values[0] as bigint,
+      };
+      const sx = local.scaleX ?? 0;
+      const sy = local.scaleY ?? 0;
+      const wanted: ProductMeasure[] = req.noise?.count ? ['count', ...req.measures] : req.measures;
+      const elements = wanted.map((m) => ({ measure: m, value: byMeasure[m], scale: measureScale(m, sx, sy) }));
+      const noised = req.noise ? await this.noise(req.queryId, req.participants, req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
+      const out: ProductResponse = { node: this.deps.id, pairs: local.pairs, digest: local.digest, scaleX: local.scaleX, scaleY: local.scaleY, peerBytesSent: reduced.bytes + noised.bytes };
+      elements.forEach((e, k) => {
+        const hex = shareToHex(noised.values[k] as bigint);
+        if (e.measure === 'count') out.pairsShare = hex;
+        else out[e.measure] = hex;
+      });
+      if (req.noise) out.noised = true;
+      return out;
+    });
+  }
+
+  /** A peer's round message for a query (it may arrive before this node starts the query). */
+  deliver(from: number, msg: PeerMessage): void {
+    this.deps.inbox.deliver(msg.queryId, msg.round, from, msg.values.map((v) => shareFromHex(v)));
+  }
+
+  /** Runs a query id once at this node; on failure its buffered messages are dropped. */
+  private async once<T>(queryId: string, run: () => Promise<T>): Promise<T> {
+    this.deps.inbox.start(queryId);
+    try {
+      return await run();
+    } catch (err) {
+      this.deps.inbox.discard(queryId);
+      throw err;
+    }
+  }
+
+  /** Noises the elements whose measure has a spec; the others pass through unchanged. */
+  private async noise(queryId: string, participants: number[], specs: NoiseByMeasure<Measure>, elements: Element[]): Promise<{ values: bigint[]; bytes: number }> {
+    const chosen = elements.map((e, k) => ({ e, k, spec: specs[e.measure] })).filter((c) => c.spec !== undefined);
+    const noise: NoiseElement[] = chosen.map((c) => ({ epsilon: c.spec!.epsilon, sensitivity: c.spec!.sensitivity, scale: c.e.scale }));
+    const r = await runRounds([noiseRound(noise)], chosen.map((c) => c.e.value), this.context(participants), this.transport(queryId));
+    const values = elements.map((e) => e.value);
+    chosen.forEach((c, l) => { values[c.k] = r.values[l] as bigint; });
+    return { values, bytes: r.bytes };
+  }
+
+  private context(participants: readonly number[]): RoundContext {
+    return { self: this.deps.id, participants, n: this.deps.n, t: this.deps.t };
+  }
+
+  private transport(queryId: string): RoundTransport {
+    return {
+      send: (to, round, values) => this.deps.sendToPeer(to, { queryId, round, values: values.map(shareToHex) }),
+      collect: (round, from) => this.deps.inbox.collect(queryId, round, from, this.deps.peerTimeoutMs),
+    };
+  }
+}
+
+/** The opened elements of a linear answer, in a fixed order: count, sum, Σx², then histogram buckets. */
+function linearElements(req: LinearRequest, local: LinearLocal, hists: HistogramLocal[] | undefined): Element[] {
+  const scale = local.scale ?? 0;
+  const has = (m: LinearMeasure) => req.measures.includes(m);
+  const out: Element[] = [];
+  if (has('count') && req.noise?.count) out.push({ measure: 'count', value: mod(BigInt(local.count)), scale: 0 }); // a public constant is a valid (degree-0) sharing
+  if (has('sum')) out.push({ measure: 'sum', value: local.sum, scale: measureScale('sum', scale) });
+  if (has('sumSquares')) out.push({ measure: 'sumSquares', value: local.sumSquares, scale: measureScale('sumSquares', scale) });
+  for (const h of hists ?? []) for (const b of h.buckets) out.push({ measure: 'histogram', value: b, scale: 0 });
+  return out;
+}
+
+function linearResponse(
+  node: number, req: LinearRequest, local: LinearLocal, hists: HistogramLocal[] | undefined, elements: Element[], noised: { values: bigint[]; bytes: number },
+): LinearResponse {
+  const out: LinearResponse = { node, count: local.count, digest: local.digest, scale: local.scale, noised: Boolean(req.noise), peerBytesSent: noised.bytes };
+  const hex = noised.values.map(shareToHex);
+  let pos = 0;
+  for (const e of elements) {
+    if (e.measure === 'count') out.countShare = hex[pos++];
+    else if (e.measure === 'sum') out.sum = hex[pos++];
+    else if (e.measure === 'sumSquares') out.sumSquares = hex[pos++];
+  }
+  if (hists) out.histograms = hists.map((h) => ({ key: h.key, edges: h.edges, count: h.count, buckets: h.buckets.map(() => hex[pos++] as string) }));
+  return out;
+}
