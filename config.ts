@@ -44,6 +44,16 @@ export interface Config {
     /** Ed25519 key that signs the gateway's JWTs. */
     tokenKeyFile: string;
   };
+  /** Research queries and studies (usage layer): privacy parameters and their bounds. */
+  usage: {
+    /** Epsilon of a query that names none, and the range a query may name. */
+    defaultEpsilon: number;
+    minEpsilon: number;
+    maxEpsilon: number;
+    /** Defaults of a new study: the minimum cohort size and its privacy budget. */
+    minCohort: number;
+    epsilonBudget: number;
+  };
   /** The compute nodes that hold secret shares. */
   nodes: {
     /** Number of nodes n (shares per value). */
@@ -78,6 +88,14 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
 /** Where the embedded PGlite database lives when no DATABASE_URL is set. */
 export function pgliteDir(config: Config): string {
   return path.join(config.dataDir, 'pglite');
+}
+
+function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`Environment variable ${name} must be a positive number, got "${raw}"`);
+  return value;
 }
 
 function listFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
@@ -119,6 +137,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: Object.freeze({
       tokenTtlSeconds: intFrom(env, 'HGD_TOKEN_TTL_SECONDS', 900, 1),
       tokenKeyFile: path.resolve(path.join(dataDir, 'keys', 'gateway-ed25519.pem')),
+    }),
+    usage: Object.freeze({
+      defaultEpsilon: numberFrom(env, 'HGD_DEFAULT_EPSILON', 1),
+      minEpsilon: numberFrom(env, 'HGD_MIN_EPSILON', 0.01),
+      maxEpsilon: numberFrom(env, 'HGD_MAX_EPSILON', 5),
+      minCohort: intFrom(env, 'HGD_MIN_COHORT', 10, 1),
+      epsilonBudget: numberFrom(env, 'HGD_STUDY_EPSILON_BUDGET', 10),
     }),
     nodes: Object.freeze({
       count: nodeCount,

@@ -23,6 +23,7 @@ export const HTTP_STATUS_BY_CODE = Object.freeze({
   unsupported_media_type: 415,
   unsupported_encoding: 415,
   aggregate_capacity: 422,
+  transaction_rejected: 422,
   rate_limited: 429,
   // HGD itself or a party it depends on
   catalogue_invalid: 500,

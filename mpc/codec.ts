@@ -13,11 +13,9 @@ import { ShareEncodingError } from './errors';
 import { P, mod } from './field';
 
 /** Decimal digits needed for any share (P < 10^39). */
-export const SHARE_DECIMAL_DIGITS = 39;
+const SHARE_DECIMAL_DIGITS = 39;
 /** Hex characters of the fixed-length transport form (128 bits). */
-export const SHARE_HEX_CHARS = 32;
-/** Column type for a share in PostgreSQL. */
-export const SHARE_SQL_TYPE = 'numeric(39, 0)';
+const SHARE_HEX_CHARS = 32;
 /** P as a decimal string, e.g. for `mod(sum(share), <P>)` in SQL. */
 export const P_DECIMAL: string = P.toString(10);
 

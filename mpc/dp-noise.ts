@@ -64,7 +64,7 @@ export function laplaceScale(epsilon: number, sensitivity: number, scale: number
 }
 
 /** Bernoulli(num/den) for 0 ≤ num ≤ den, exactly. */
-export function bernoulli(num: bigint, den: bigint, rng?: RandomSource): boolean {
+function bernoulli(num: bigint, den: bigint, rng?: RandomSource): boolean {
   return randomBelow(den, rng) < num;
 }
 

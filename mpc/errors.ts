@@ -65,8 +65,3 @@ export class ProtocolMismatchError extends MpcError {
     super(message, 'protocol_mismatch');
   }
 }
-
-/** True for any error of HGD's vocabulary from the maths (see storage-layer/errors.ts for the rest). */
-export function isMpcError(err: unknown): err is MpcError {
-  return err instanceof MpcError;
-}

@@ -18,8 +18,6 @@ import { randomWord, type RandomSource } from './random';
 export const P: bigint = (1n << 127n) - 1n;
 /** Largest element that decodes as non-negative: (P − 1)/2. Elements above it are negative. */
 export const HALF_P: bigint = (P - 1n) / 2n;
-/** Bits in P. */
-export const FIELD_BITS = 127;
 
 const BITS = 127n;
 const LOW63 = (1n << 63n) - 1n;
@@ -38,7 +36,7 @@ export function mod(a: bigint): bigint {
 }
 
 /** True if x is a canonical field element, i.e. a bigint in [0, P). */
-export function isElement(x: unknown): x is bigint {
+function isElement(x: unknown): x is bigint {
   return typeof x === 'bigint' && x >= 0n && x < P;
 }
 
@@ -143,20 +141,6 @@ export function randomElement(rng?: RandomSource): bigint {
     const x = ((nextWord(rng) & LOW63) << 64n) | nextWord(rng);
     if (x !== P) return x;
   }
-}
-
-/** A uniformly random non-zero field element. */
-export function randomNonZeroElement(rng?: RandomSource): bigint {
-  for (;;) {
-    const x = randomElement(rng);
-    if (x !== 0n) return x;
-  }
-}
-
-/** Fill `out` (or a new array of `count`) with uniformly random field elements. */
-export function randomElements(count: number, out: bigint[] = new Array<bigint>(count), rng?: RandomSource): bigint[] {
-  for (let i = 0; i < count; i++) out[i] = randomElement(rng);
-  return out;
 }
 
 /** A uniformly random bigint in [0, bound), bound ≥ 1, by rejection sampling on the bit length. */

@@ -16,7 +16,7 @@ import { AggregateCapacityError, FixedPointRangeError } from './errors';
 import { HALF_P, mod, toSigned } from './field';
 
 /** Largest scale accepted (10^18 still keeps small values exact; larger scales make little sense). */
-export const MAX_SCALE = 18;
+const MAX_SCALE = 18;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const DECIMAL = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
@@ -105,7 +105,7 @@ export interface CapacityQuery {
 }
 
 /** Upper bound on |aggregate| in fixed-point units for `q`, as a bigint. */
-export function aggregateBound(q: CapacityQuery): bigint {
+function aggregateBound(q: CapacityQuery): bigint {
   if (!Number.isInteger(q.count) || q.count < 0) {
     throw new FixedPointRangeError(`count must be a non-negative integer, got ${q.count}`, 'count');
   }

@@ -34,7 +34,7 @@ export function checkEdges(edges: readonly number[]): void {
  * Index of the one-hot entry for `value` rounded to `scale`: 0 below e_0, k for [e_{k−1}, e_k)
  * (the last interior bucket [e_{B−1}, e_B] is closed), B + 1 above e_B.
  */
-export function bucketIndex(value: number, scale: number, edges: readonly number[]): number {
+function bucketIndex(value: number, scale: number, edges: readonly number[]): number {
   const v = decode(mod(toFixed(value, scale)), scale);
   const last = edges.length - 1;
   if (v < (edges[0] as number)) return 0;

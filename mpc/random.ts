@@ -1,18 +1,15 @@
 /**
  * Where the maths gets its randomness. Every function of mpc/ that draws randomness takes an optional
- * RandomSource; without one it uses node:crypto (a CSPRNG). Tests and the fixed vectors under
+ * RandomSource; without one it uses node:crypto's CSPRNG. Tests and the fixed vectors under
  * test/vectors/ pass `deterministicRandom(seed)` so that a run can be replayed, as noble-curves does
  * with its optional `rng` argument.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 export interface RandomSource {
   /** Fills `out` with random bytes. */
   fill(out: Uint8Array): void;
 }
-
-/** node:crypto's CSPRNG. */
-export const systemRandom: RandomSource = Object.freeze({ fill: (out: Uint8Array) => void randomFillSync(out) });
 
 /**
  * A replayable byte stream: SHA-256(seed ‖ counter as 8 bytes big-endian), counter = 0, 1, …

@@ -7,7 +7,7 @@
 import { add, mul, pow } from './field';
 
 /** 10^k as a field element. */
-export function tenPow(k: number): bigint {
+function tenPow(k: number): bigint {
   return pow(10n, BigInt(k));
 }
 

@@ -42,7 +42,7 @@ export function validateParameters(n: number, t: number): void {
 }
 
 /** Validate a raw polynomial degree for n points: 0 ≤ degree ≤ n − 1. */
-export function validateDegree(n: number, degree: number): void {
+function validateDegree(n: number, degree: number): void {
   checkInt(n, 'n');
   checkInt(degree, 'degree');
   if (n < 1) throw new SharingParameterError(`n must be ≥ 1, got ${n}`, 'n');

@@ -4,5 +4,5 @@
  * and patients' access logs.
  */
 export { usageMigrations } from './migrations';
-export { createUsageServices, DEFAULT_USAGE_OPTIONS, type UsageOptions, type UsageServices } from './services';
+export { createUsageServices, type UsageOptions, type UsageServices } from './services';
 export { usageRouter } from './http';

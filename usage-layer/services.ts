@@ -6,15 +6,8 @@ import { ConsentService } from './consent/grants';
 import { StudyService, type StudyDefaults } from './consent/studies';
 import { QueryService, type QueryServiceOptions } from './queries/query-service';
 
+/** The privacy parameters come from config.usage (config.ts), plus a log sink. */
 export interface UsageOptions extends QueryServiceOptions, StudyDefaults {}
-
-export const DEFAULT_USAGE_OPTIONS: UsageOptions = Object.freeze({
-  defaultEpsilon: 1,
-  minEpsilon: 0.01,
-  maxEpsilon: 5,
-  minCohort: 10,
-  epsilonBudget: 10,
-});
 
 export interface UsageServices {
   studies: StudyService;
@@ -24,8 +17,8 @@ export interface UsageServices {
   close(): Promise<void>;
 }
 
-export function createUsageServices(deps: { db: Database; ledger: Ledger; coordinator: Coordinator; options?: Partial<UsageOptions> }): UsageServices {
-  const options: UsageOptions = { ...DEFAULT_USAGE_OPTIONS, ...deps.options };
+export function createUsageServices(deps: { db: Database; ledger: Ledger; coordinator: Coordinator; options: UsageOptions }): UsageServices {
+  const options = deps.options;
   const studies = new StudyService(deps.db, deps.ledger, { minCohort: options.minCohort, epsilonBudget: options.epsilonBudget });
   const consents = new ConsentService(deps.db, deps.ledger);
   const queries = new QueryService(deps.db, deps.ledger, deps.coordinator, studies, consents, options);

@@ -20,14 +20,14 @@ import { parseInstant } from '../sql';
 import type { Grant, GrantInput } from './grants';
 import { isAllowedPurpose, PURPOSES, PURPOSE_SYSTEM } from './purpose';
 
-export const PSEUDONYM_SYSTEM = 'urn:hgd:patient-pseudonym';
-export const STUDY_SYSTEM = 'urn:hgd:study';
-export const SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
-export const CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentcategorycodes';
-export const PARTICIPATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
-export const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
-export const RESEARCH_STUDY_CONTEXT = 'http://hl7.org/fhir/StructureDefinition/consent-ResearchStudyContext';
-export const CONSENT_SCHEMA = 'fhir-consent-subset.schema.json';
+const PSEUDONYM_SYSTEM = 'urn:hgd:patient-pseudonym';
+const STUDY_SYSTEM = 'urn:hgd:study';
+const SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
+const CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentcategorycodes';
+const PARTICIPATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+const RESEARCH_STUDY_CONTEXT = 'http://hl7.org/fhir/StructureDefinition/consent-ResearchStudyContext';
+const CONSENT_SCHEMA = 'fhir-consent-subset.schema.json';
 
 export function grantToConsent(grant: Grant, study: { id: string; title: string }): Consent {
   const studyIdentifier = { system: STUDY_SYSTEM, value: study.id };

@@ -54,7 +54,7 @@ interface GrantRow {
   revoke_ledger_seq: number | null;
 }
 
-export function grantStatus(g: { revokedAt: string | null; period: { start: string; end: string | null } }, at = new Date()): GrantStatus {
+function grantStatus(g: { revokedAt: string | null; period: { start: string; end: string | null } }, at = new Date()): GrantStatus {
   if (g.revokedAt) return 'revoked';
   if (Date.parse(g.period.start) > at.getTime()) return 'pending';
   if (g.period.end !== null && Date.parse(g.period.end) <= at.getTime()) return 'expired';

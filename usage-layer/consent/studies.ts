@@ -12,8 +12,6 @@ import { checkBody } from '../body-schema';
 import { num, parseEpsilon } from '../sql';
 import { parsePurpose, purposeCoding, type PurposeCoding } from './purpose';
 
-export const STUDY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 export interface StudyDefaults {
   minCohort: number;
   epsilonBudget: number;
@@ -42,7 +40,7 @@ interface StudyRow {
   ledger_seq: number;
 }
 
-export function studyFromRow(r: StudyRow): Study {
+function studyFromRow(r: StudyRow): Study {
   const budget = num(r.epsilon_budget);
   const spent = num(r.epsilon_spent);
   return {

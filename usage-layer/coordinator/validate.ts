@@ -8,7 +8,7 @@ import type { AggregateNoise, AggregateQuery } from './types';
 const SINGLE_NOISE_KINDS = ['count', 'sum', 'histogram'] as const;
 
 /** True for the single-measure form `{epsilon, sensitivity}`. */
-export function isSingleNoise(x: unknown): x is NoiseSpec {
+function isSingleNoise(x: unknown): x is NoiseSpec {
   return typeof x === 'object' && x !== null && typeof (x as NoiseSpec).epsilon === 'number';
 }
 

@@ -53,7 +53,7 @@ export interface PrivacyPlan {
 }
 
 /** The largest change one record can make to a sum of this indicator. */
-export function sumSensitivity(ind: Indicator): number {
+function sumSensitivity(ind: Indicator): number {
   return Math.max(Math.abs(ind.range.min), Math.abs(ind.range.max));
 }
 

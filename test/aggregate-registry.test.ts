@@ -1,0 +1,73 @@
+/**
+ * The registry of aggregate kinds (mpc/aggregates.ts) is the one source: the query JSON Schema, the
+ * privacy plan, the coordinator's checks and the compute nodes' request parsers must all agree with it.
+ * A disagreement here is a privacy bug (a measure opened without noise, a plan the nodes refuse).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { getIndicator, type Indicator } from '../management-layer/catalogue';
+import { AGGREGATE_KINDS, AGGREGATES, LINEAR_MEASURES, PRODUCT_MEASURES, measureSensitivity, noisableMeasures } from '../mpc/aggregates';
+import { parseLinearRequest, parseProductRequest } from '../parties/wire-parse';
+import { planPrivacy, valueBounds } from '../usage-layer/queries/disclosure';
+import { validateQuery } from '../usage-layer/coordinator/validate';
+
+const heart = getIndicator('heart_rate') as Indicator;
+const sbp = getIndicator('bp_systolic') as Indicator;
+
+function planFor(kind: (typeof AGGREGATE_KINDS)[number]) {
+  const two = AGGREGATES[kind].indicators === 2;
+  return planPrivacy(kind, heart, 1, two ? sbp : undefined);
+}
+
+describe('the registry of aggregate kinds', () => {
+  it('the query schema offers exactly the registered kinds', () => {
+    const schema = JSON.parse(fs.readFileSync(new URL('../schema/api/query.schema.json', import.meta.url), 'utf8'));
+    assert.deepEqual([...schema.properties.aggregate.enum].sort(), [...AGGREGATE_KINDS].sort());
+  });
+
+  for (const kind of AGGREGATE_KINDS) {
+    const spec = AGGREGATES[kind];
+    describe(kind, () => {
+      it('opens no measure that its DP release does not noise', () => {
+        for (const m of spec.measures) assert.ok(spec.dpMeasures.includes(m), `${kind} opens ${m} without noise`);
+        for (const m of spec.dpMeasures) assert.ok(m === 'count' || spec.measures.includes(m), `${kind} noises ${m} but never computes it`);
+      });
+
+      it('its privacy plan noises exactly the registered measures, with the registered sensitivities', () => {
+        const plan = planFor(kind);
+        const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
+        assert.deepEqual(nodeParts.map((p) => p.measure), [...spec.dpMeasures]);
+        const bounds = valueBounds(heart, spec.indicators === 2 ? sbp : undefined);
+        for (const p of nodeParts) assert.equal(p.sensitivity, measureSensitivity(p.measure as never, bounds));
+        const total = plan.parts.reduce((a, p) => a + Math.round(p.epsilon * 1e6), 0);
+        assert.equal(total, 1e6, 'the parts add up to the query epsilon');
+      });
+
+      it('the coordinator accepts the plan and the nodes accept what the coordinator sends', () => {
+        const noise = Object.fromEntries(spec.dpMeasures.map((m) => [m, { epsilon: 0.1, sensitivity: 1 }]));
+        for (const m of spec.dpMeasures) assert.ok(noisableMeasures(kind).includes(m));
+        validateQuery({ indicator: 'x', aggregate: kind, ...(spec.indicators === 2 ? { indicator2: 'y' } : {}), noise });
+        const base = { queryId: 'q-registry-1', indicator: 'x', from: null, to: null, cohort: null, participants: [1, 2, 3], noise };
+        if (spec.protocol === 'linear') {
+          for (const m of spec.measures) assert.ok((LINEAR_MEASURES as readonly string[]).includes(m));
+          const measures = noise.count || spec.measures.length === 0 ? ['count', ...spec.measures] : [...spec.measures];
+          assert.deepEqual(parseLinearRequest({ ...base, measures }, 3, 1, 1).measures, measures);
+        } else {
+          for (const m of spec.measures) assert.ok((PRODUCT_MEASURES as readonly string[]).includes(m));
+          const req = parseProductRequest({ ...base, indicator2: 'y', windowSeconds: 60, measures: [...spec.measures] }, 3, 1, 1);
+          assert.deepEqual(Object.keys(req.noise ?? {}).sort(), [...spec.dpMeasures].sort());
+        }
+      });
+
+      it('needs t + 1 nodes for a linear sum and 2t + 1 for the product protocol', () => {
+        assert.equal(spec.nodesNeeded(1), spec.protocol === 'linear' ? 2 : 3);
+        assert.equal(spec.nodesNeeded(2), spec.protocol === 'linear' ? 3 : 5);
+      });
+    });
+  }
+
+  it('a measure the registry does not list for a kind is refused by the coordinator and the nodes', () => {
+    assert.throws(() => validateQuery({ indicator: 'x', aggregate: 'covariance', indicator2: 'y', noise: { sumXX: { epsilon: 1, sensitivity: 1 } } }), /covariance can noise count, sumX, sumY, sumXY/);
+    assert.throws(() => parseProductRequest({ queryId: 'q-registry-2', indicator: 'x', indicator2: 'y', from: null, to: null, cohort: null, windowSeconds: 1, participants: [1, 2, 3], measures: ['sumX'], noise: { sumXX: { epsilon: 1, sensitivity: 1 } } }, 3, 1, 1), /only count, sumX can be noised/);
+  });
+});
