@@ -50,9 +50,12 @@ export interface Config {
     defaultEpsilon: number;
     minEpsilon: number;
     maxEpsilon: number;
-    /** Defaults of a new study: the minimum cohort size and its privacy budget. */
+    /** Defaults of a new study: the minimum cohort size, its privacy budget and contribution bound L. */
     minCohort: number;
     epsilonBudget: number;
+    maxContributions: number;
+    /** Every patient's own ε budget across all studies, renewing every periodDays (null: lifetime). */
+    patientBudget: { epsilon: number; periodDays: number | null };
   };
   /** The compute nodes that hold secret shares. */
   nodes: {
@@ -139,11 +142,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokenKeyFile: path.resolve(path.join(dataDir, 'keys', 'gateway-ed25519.pem')),
     }),
     usage: Object.freeze({
-      defaultEpsilon: numberFrom(env, 'HGD_DEFAULT_EPSILON', 1),
+      defaultEpsilon: numberFrom(env, 'HGD_DEFAULT_EPSILON', 0.5),
       minEpsilon: numberFrom(env, 'HGD_MIN_EPSILON', 0.01),
-      maxEpsilon: numberFrom(env, 'HGD_MAX_EPSILON', 5),
+      maxEpsilon: numberFrom(env, 'HGD_MAX_EPSILON', 1),
       minCohort: intFrom(env, 'HGD_MIN_COHORT', 10, 1),
       epsilonBudget: numberFrom(env, 'HGD_STUDY_EPSILON_BUDGET', 10),
+      maxContributions: intFrom(env, 'HGD_STUDY_MAX_CONTRIBUTIONS', 1, 1),
+      patientBudget: Object.freeze({
+        epsilon: numberFrom(env, 'HGD_PATIENT_EPSILON_BUDGET', 5),
+        // 0 days means a lifetime budget that never renews.
+        periodDays: intFrom(env, 'HGD_PATIENT_BUDGET_PERIOD_DAYS', 365, 0) || null,
+      }),
     }),
     nodes: Object.freeze({
       count: nodeCount,

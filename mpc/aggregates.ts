@@ -22,18 +22,51 @@ export const PRODUCT_MEASURES = ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sum
 export type ProductMeasure = (typeof PRODUCT_MEASURES)[number];
 export type Measure = LinearMeasure | ProductMeasure;
 
-/** Public bounds of one record's values: the largest |x| (and |y|) the catalogue's range allows. */
-export interface ValueBounds {
-  maxAbsX: number;
-  maxAbsY?: number;
+export interface ValueRange {
+  min: number;
+  max: number;
 }
 
-/** The largest change one record (one pair) can make to a measure, in natural units. */
-export function measureSensitivity(measure: Measure, b: ValueBounds): number {
-  const x = b.maxAbsX;
-  const y = b.maxAbsY ?? 0;
-  const table: Record<Measure, number> = { count: 1, histogram: 1, sum: x, sumX: x, sumSquares: x * x, sumXX: x * x, sumY: y, sumYY: y * y, sumXY: x * y };
-  return table[measure];
+/** Public bounds of one record's values: the catalogue ranges of the (two) indicators. */
+export interface ValueBounds {
+  x: ValueRange;
+  y?: ValueRange;
+}
+
+/** The public points the centred kinds compute around: sums of x − c instead of x. */
+export interface Centre {
+  x: number;
+  y?: number;
+}
+
+/** The midpoint of a range, rounded to the values' fixed-point scale so that it is exact in shares. */
+export function centreOf(range: ValueRange, scale: number): number {
+  const f = 10 ** scale;
+  return Math.round(((range.min + range.max) / 2) * f) / f;
+}
+
+/** Largest |v − c| over the range (|v| when there is no centre). */
+function spread(range: ValueRange, c = 0): number {
+  return Math.max(Math.abs(range.min - c), Math.abs(range.max - c));
+}
+
+export interface SensitivityOptions {
+  /** The centre, for the centred kinds (mpc/aggregates.ts AggregateSpec.centred). */
+  centre?: Centre;
+  /** Contribution bound L: at most this many records (pairs) of one patient enter the query. */
+  perPatient: number;
+}
+
+/**
+ * The largest change one PATIENT can make to a measure, in natural units: L records (pairs), each
+ * moving a count by 1, a sum by its largest (centred) deviation, a sum of squares or products by the
+ * product of those. Neighbouring data sets differ by one patient's records.
+ */
+export function measureSensitivity(measure: Measure, b: ValueBounds, o: SensitivityOptions): number {
+  const x = spread(b.x, o.centre?.x);
+  const y = b.y ? spread(b.y, o.centre?.y) : 0;
+  const perRecord: Record<Measure, number> = { count: 1, histogram: 1, sum: x, sumX: x, sumSquares: x * x, sumXX: x * x, sumY: y, sumYY: y * y, sumXY: x * y };
+  return o.perPatient * perRecord[measure];
 }
 
 /** The fixed-point scale a measure is encoded at, from the scales of the values. */
@@ -42,8 +75,11 @@ export function measureScale(measure: Measure, scaleX: number, scaleY = 0): numb
   return table[measure];
 }
 
-/** Opened measures as signed fixed-point integers; `count` is exact or noisy. */
-export type OpenedMeasures = { count: bigint } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
+/**
+ * Opened measures as signed fixed-point integers; `count` is exact or noisy. For a centred kind the
+ * sums are of x − centre.x (and y − centre.y), and `centre` says so.
+ */
+export type OpenedMeasures = { count: bigint; centre?: Centre } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
 
 /** The catalogue range of the (first) indicator, for post-processing a noisy release. */
 export interface ReleaseRange {
@@ -57,8 +93,14 @@ export interface AggregateSpec {
   indicators: 1 | 2;
   /** Measures the nodes compute and the coordinator opens (besides the count). */
   measures: readonly Measure[];
-  /** Measures a differentially private release noises; each gets an equal part of the aggregate's ε. */
+  /** Measures a differentially private release noises, and the weight of each in the ε split. */
   dpMeasures: readonly Measure[];
+  epsilonWeights: readonly number[];
+  /**
+   * Computed on x − c around the centre of the public range (translation-invariant statistics, and the
+   * mean adds c back): the sensitivity is half the range instead of the largest |x|.
+   */
+  centred: boolean;
   /** Nodes that must take part: t + 1 to open a linear sum, 2t + 1 for the product protocol. */
   nodesNeeded(t: number): number;
   /** The statistic from the opened measures; null where undefined. Histograms have none. */
@@ -80,35 +122,35 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
   count: {
-    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], nodesNeeded: linear,
+    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, nodesNeeded: linear,
     finish: (m) => Number(m.count), release: (v) => Math.max(0, v),
   },
   sum: {
-    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], nodesNeeded: linear,
+    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, nodesNeeded: linear,
     finish: (m) => stats.toNumber(need(m, 'sum')), release: keep,
   },
   mean: {
-    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], nodesNeeded: linear,
-    finish: (m) => stats.mean(m.count, need(m, 'sum')), release: (v, r) => clamp(v, r.min, r.max),
+    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, nodesNeeded: linear,
+    finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], nodesNeeded: linear,
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 1, 4], centred: true, nodesNeeded: linear,
     finish: (m) => stats.variance(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], nodesNeeded: linear,
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 1, 4], centred: true, nodesNeeded: linear,
     finish: (m) => stats.stddev(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], nodesNeeded: linear,
+    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, nodesNeeded: linear,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXY'], nodesNeeded: product,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXY'], epsilonWeights: [1, 1, 1, 4], centred: true, nodesNeeded: product,
     finish: (m) => stats.covariance(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXY')), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], nodesNeeded: product,
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 1, 1, 3, 3, 3], centred: true, nodesNeeded: product,
     finish: (m) => stats.correlation(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY')), release: (v) => clamp(v, -1, 1),
   },
 });

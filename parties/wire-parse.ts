@@ -6,13 +6,14 @@ import { LINEAR_MEASURES, PRODUCT_MEASURES, type LinearMeasure, type ProductMeas
 import { histogramKey } from '../mpc/histogram';
 import { isRoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
-import type { LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
+import type { CentreSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
 
 const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
 /** Largest number of records in one share batch, and of values in one round message. */
 export const MAX_ITEMS = 100_000;
 const MAX_SEALED_CHARS = 64 * 1024 * 1024;
 const MAX_WINDOW_SECONDS = 366 * 86400;
+const MAX_PER_PATIENT = 10_000;
 
 type Body = Record<string, unknown>;
 const asBody = (x: unknown): Body => (typeof x === 'object' && x !== null ? (x as Body) : {});
@@ -40,12 +41,25 @@ export function parseFilter(body: Body): RecordFilter {
       throw new ValidationError('cohort must be an array of pseudonyms or null', 'cohort');
     }
   }
+  const perPatient = body.perPatient ?? null;
+  if (perPatient !== null && (!Number.isInteger(perPatient) || (perPatient as number) < 1 || (perPatient as number) > MAX_PER_PATIENT)) {
+    throw new ValidationError(`perPatient must be an integer in [1, ${MAX_PER_PATIENT}] or null`, 'perPatient');
+  }
   return {
     indicator: str(body.indicator, 'indicator'),
     from: instantOrNull(body.from, 'from'),
     to: instantOrNull(body.to, 'to'),
     cohort: (cohort as string[] | null | undefined) ?? null,
+    perPatient: perPatient as number | null,
   };
+}
+
+function parseCentre(x: unknown, pair: boolean): CentreSpec | null {
+  if (x === null || x === undefined) return null;
+  const o = asBody(x);
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (!finite(o.x) || (pair && !finite(o.y)) || (!pair && o.y !== undefined)) throw new ValidationError(`centre must be {x${pair ? ', y' : ''}} with finite numbers`, 'centre');
+  return pair ? { x: o.x as number, y: o.y as number } : { x: o.x as number };
 }
 
 /** Distinct node ids in [1, n], including `self`, at least `min` of them; sorted. */
@@ -86,7 +100,7 @@ function parseMeasures<M extends string>(x: unknown, allowed: readonly M[], min:
 export function parseLinearRequest(raw: unknown, n: number, self: number, t: number): LinearRequest {
   const body = asBody(raw);
   const measures = parseMeasures(body.measures, LINEAR_MEASURES, 1);
-  const req: LinearRequest = { queryId: parseQueryId(body.queryId), ...parseFilter(body), measures };
+  const req: LinearRequest = { queryId: parseQueryId(body.queryId), ...parseFilter(body), measures, centre: parseCentre(body.centre, false) };
   if (body.noise !== null && body.noise !== undefined) {
     req.noise = parseNoiseMap<LinearMeasure>(body.noise, measures, 'noise');
     req.participants = parseParticipants(body.participants, n, self, t + 1);
@@ -109,6 +123,7 @@ export function parseProductRequest(raw: unknown, n: number, self: number, t: nu
     participants: parseParticipants(body.participants, n, self, 2 * t + 1),
     measures,
     noise: body.noise ? parseNoiseMap<ProductMeasure>(body.noise, ['count', ...measures], 'noise') : null,
+    centre: parseCentre(body.centre, true),
   };
 }
 

@@ -80,6 +80,17 @@ export interface RecordFilter {
   to: string | null;
   /** Pseudonyms to include (consent/cohort); null = everyone. */
   cohort: string[] | null;
+  /**
+   * Contribution bound L: only each patient's latest L records (pairs) in the window count (ties: the
+   * smaller record id); null = every record. Decided from metadata every node holds, so all agree.
+   */
+  perPatient?: number | null;
+}
+
+/** Public centre of a centred kind (natural units); the node computes Σ(x − c) etc. in shares. */
+export interface CentreSpec {
+  x: number;
+  y?: number;
 }
 
 export interface NoiseSpec {
@@ -102,6 +113,8 @@ export interface LinearRequest extends RecordFilter {
   participants?: number[];
   /** Distributed DP noise for the listed measures (only those are noised). */
   noise?: NoiseByMeasure<LinearMeasure> | null;
+  /** Return sums over x − centre.x instead of x. */
+  centre?: CentreSpec | null;
 }
 
 export interface HistogramShares {
@@ -144,6 +157,8 @@ export interface ProductRequest extends RecordFilter {
   measures: ProductMeasure[];
   /** Distributed DP noise per measure, added in shares after the degree reduction, before opening. */
   noise?: NoiseByMeasure<ProductMeasure> | null;
+  /** Return sums over x − centre.x and y − centre.y. */
+  centre?: CentreSpec | null;
 }
 
 export interface ProductResponse {

@@ -16,7 +16,7 @@ const sbp = getIndicator('bp_systolic') as Indicator;
 
 function planFor(kind: (typeof AGGREGATE_KINDS)[number]) {
   const two = AGGREGATES[kind].indicators === 2;
-  return planPrivacy(kind, heart, 1, two ? sbp : undefined);
+  return planPrivacy({ aggregate: kind, ind: heart, ind2: two ? sbp : undefined, epsilon: 1, perPatient: 3 });
 }
 
 describe('the registry of aggregate kinds', () => {
@@ -38,7 +38,11 @@ describe('the registry of aggregate kinds', () => {
         const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
         assert.deepEqual(nodeParts.map((p) => p.measure), [...spec.dpMeasures]);
         const bounds = valueBounds(heart, spec.indicators === 2 ? sbp : undefined);
-        for (const p of nodeParts) assert.equal(p.sensitivity, measureSensitivity(p.measure as never, bounds));
+        const centre = plan.centre ?? undefined;
+        assert.equal(Boolean(plan.centre), spec.centred, 'centred kinds carry their centre');
+        for (const p of nodeParts) assert.equal(p.sensitivity, measureSensitivity(p.measure as never, bounds, { perPatient: 3, ...(centre ? { centre } : {}) }));
+        // L = 3 records per patient: every sensitivity is three times one record's
+        for (const p of nodeParts) assert.equal(p.sensitivity, 3 * measureSensitivity(p.measure as never, bounds, { perPatient: 1, ...(centre ? { centre } : {}) }));
         const total = plan.parts.reduce((a, p) => a + Math.round(p.epsilon * 1e6), 0);
         assert.equal(total, 1e6, 'the parts add up to the query epsilon');
       });

@@ -81,4 +81,20 @@ export const usageMigrations: Migration[] = [
       'CREATE INDEX query_contributors_patient ON query_contributors (patient)',
     ],
   },
+  {
+    // Patient-level privacy: contribution bounds per study, every patient's own ε budget (a privacy
+    // filter across all studies), and the ε each query charged each patient.
+    id: 'usage-002-patient-privacy',
+    statements: [
+      'ALTER TABLE studies ADD COLUMN max_contributions integer NOT NULL DEFAULT 1',
+      `CREATE TABLE patient_privacy_spend (
+        patient text NOT NULL,
+        period_start date NOT NULL,
+        spent numeric(20, 6) NOT NULL DEFAULT 0,
+        PRIMARY KEY (patient, period_start)
+      )`,
+      'ALTER TABLE query_contributors ADD COLUMN epsilon numeric(20, 6) NOT NULL DEFAULT 0',
+      'ALTER TABLE research_queries ADD COLUMN budget_period date',
+    ],
+  },
 ];

@@ -19,7 +19,7 @@ export interface UsageServices {
 
 export function createUsageServices(deps: { db: Database; ledger: Ledger; coordinator: Coordinator; options: UsageOptions }): UsageServices {
   const options = deps.options;
-  const studies = new StudyService(deps.db, deps.ledger, { minCohort: options.minCohort, epsilonBudget: options.epsilonBudget });
+  const studies = new StudyService(deps.db, deps.ledger, { minCohort: options.minCohort, epsilonBudget: options.epsilonBudget, maxContributions: options.maxContributions });
   const consents = new ConsentService(deps.db, deps.ledger);
   const queries = new QueryService(deps.db, deps.ledger, deps.coordinator, studies, consents, options);
   return { studies, consents, queries, close: () => queries.close() };

@@ -25,14 +25,15 @@ export interface TestStack extends TestGateway {
   waitForQuery(id: string, token: string): Promise<any>;
 }
 
-export async function startTestStack(): Promise<TestStack> {
+/** `env` overrides the gateway's configuration (privacy parameters, for example). */
+export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-stack-keys-'));
   const base = testConfig({ HGD_LOG: 'silent', HGD_KEYS_DIR: keysDir, HGD_NODES: '3', HGD_THRESHOLD: '1' });
   const dbs: Database[] = [];
   for (let i = 0; i < 3; i++) dbs.push(await openTestDatabase());
   const cluster = await startLocalCluster(base, { dbs, log: () => {}, peerTimeoutMs: 10_000 });
   const t = await startTestGateway(
-    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: cluster.config.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000' },
+    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: cluster.config.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000', ...env },
     {}, // the default share sink: values go to the nodes
   );
   const provider = await t.token({ role: 'provider', sub: 'clinic-uploader', org: 'clinic' });

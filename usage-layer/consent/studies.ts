@@ -15,6 +15,8 @@ import { parsePurpose, purposeCoding, type PurposeCoding } from './purpose';
 export interface StudyDefaults {
   minCohort: number;
   epsilonBudget: number;
+  /** Contribution bound L of a new study. */
+  maxContributions: number;
 }
 
 export interface Study {
@@ -22,6 +24,8 @@ export interface Study {
   title: string;
   purpose: PurposeCoding;
   minCohort: number;
+  /** Contribution bound L: at most this many records (pairs) of one patient enter a query. */
+  maxContributions: number;
   epsilonBudget: number;
   epsilonSpent: number;
   epsilonRemaining: number;
@@ -34,6 +38,7 @@ interface StudyRow {
   title: string;
   purpose: string;
   min_cohort: number;
+  max_contributions: number;
   epsilon_budget: string | number;
   epsilon_spent: string | number;
   created_at: Date;
@@ -48,6 +53,7 @@ function studyFromRow(r: StudyRow): Study {
     title: r.title,
     purpose: purposeCoding(r.purpose),
     minCohort: Number(r.min_cohort),
+    maxContributions: Number(r.max_contributions),
     epsilonBudget: budget,
     epsilonSpent: spent,
     epsilonRemaining: Math.round((budget - spent) * 1e6) / 1e6,
@@ -65,10 +71,11 @@ export class StudyService {
 
   async register(admin: Identity, raw: unknown): Promise<Study> {
     // Shape, id pattern, title length and minCohort range: schema/api/study.schema.json.
-    const b = checkBody<{ id: string; title: string; purpose: unknown; minCohort?: number; epsilonBudget?: number }>('study', raw);
+    const b = checkBody<{ id: string; title: string; purpose: unknown; minCohort?: number; epsilonBudget?: number; maxContributions?: number }>('study', raw);
     if (b.title.trim() === '') throw new ValidationError('"title" must not be blank', 'title');
     const purpose = parsePurpose(b.purpose, 'purpose');
     const minCohort = b.minCohort ?? this.defaults.minCohort;
+    const maxContributions = b.maxContributions ?? this.defaults.maxContributions;
     const epsilonBudget = b.epsilonBudget === undefined ? this.defaults.epsilonBudget : parseEpsilon(b.epsilonBudget, 'epsilonBudget', { min: 0.000001, max: 1_000_000 });
     const id = b.id;
     const title = b.title.trim();
@@ -77,10 +84,10 @@ export class StudyService {
       const [entry] = await this.ledger.appendWithin(trx, [{
         kind: 'admin',
         actor: `admin:${admin.sub}`,
-        payload: { action: 'study-registered', study: id, title, purpose, minCohort, epsilonBudget },
+        payload: { action: 'study-registered', study: id, title, purpose, minCohort, maxContributions, epsilonBudget },
       }]);
       const [row] = await trx('studies')
-        .insert({ id, title, purpose, min_cohort: minCohort, epsilon_budget: epsilonBudget.toFixed(6), created_by: admin.sub, ledger_seq: entry!.seq })
+        .insert({ id, title, purpose, min_cohort: minCohort, max_contributions: maxContributions, epsilon_budget: epsilonBudget.toFixed(6), created_by: admin.sub, ledger_seq: entry!.seq })
         .returning('*');
       return studyFromRow(row as StudyRow);
     });

@@ -12,7 +12,8 @@ const DEGREE: Record<Measure, 1 | 2> = { count: 1, histogram: 1, sum: 1, sumX: 1
 
 export function checkCapacity(q: AggregateQuery, count: number, scaleX: number, scaleY = 0): void {
   if (!q.bounds) return;
-  const maxAbs = Math.max(q.bounds.maxAbsX, q.bounds.maxAbsY ?? 0);
+  const abs = (r?: { min: number; max: number }) => (r ? Math.max(Math.abs(r.min), Math.abs(r.max)) : 0);
+  const maxAbs = Math.max(abs(q.bounds.x), abs(q.bounds.y));
   const scale = Math.max(scaleX, scaleY);
   for (const m of aggregateSpec(q.aggregate).measures) assertAggregateCapacity({ count, maxAbs, scale, degree: DEGREE[m] });
 }

@@ -48,6 +48,8 @@ function linearRequest(run: Run, participants: number[]): LinearRequest {
     from: q.from ?? null,
     to: q.to ?? null,
     cohort: q.cohort ?? null,
+    perPatient: q.perPatient ?? null,
+    centre: q.centre ? { x: q.centre.x } : null,
     measures: noise?.count || measures.length === 0 ? ['count', ...measures] : [...measures],
     ...(noise ? { noise, participants } : {}),
   };
@@ -119,7 +121,10 @@ function openMeasures(run: Run, group: LinearResponse[], faults: OpenFaults): Op
   const t = run.ctx.t;
   const first = group[0] as LinearResponse;
   const scale = first.scale ?? 0;
-  const opened: OpenedMeasures = { count: run.noise?.count ? openSigned('count', points(group, (a) => a.countShare), t, faults) : BigInt(first.count) };
+  const opened: OpenedMeasures = {
+    count: run.noise?.count ? openSigned('count', points(group, (a) => a.countShare), t, faults) : BigInt(first.count),
+    ...(run.q.centre ? { centre: run.q.centre } : {}),
+  };
   if (run.spec.measures.includes('sum')) opened.sum = { value: openSigned('sum', points(group, (a) => a.sum), t, faults), scale };
   if (run.spec.measures.includes('sumSquares')) opened.sumSquares = { value: openSigned('sumSquares', points(group, (a) => a.sumSquares), t, faults), scale: 2 * scale };
   return opened;
@@ -170,6 +175,7 @@ export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, star
     consistencyChecked: group.length > ctx.t + 1,
     ...(faults.suspects.size ? { inconsistentShares: { suspects: sortedIds(faults.suspects), located: true as const, measures: faults.measures } } : {}),
     noised: Boolean(q.noise),
+    opened,
     bytes: run.bytes,
     ms: performance.now() - started,
   };

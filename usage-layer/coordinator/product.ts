@@ -39,6 +39,8 @@ function productRequest(q: AggregateQuery, participants: number[]): ProductReque
     from: q.from ?? null,
     to: q.to ?? null,
     cohort: q.cohort ?? null,
+    perPatient: q.perPatient ?? null,
+    centre: q.centre ? { x: q.centre.x, y: q.centre.y ?? 0 } : null,
     windowSeconds: q.pairWindowSeconds ?? 3600,
     participants,
     measures: [...aggregateSpec(q.aggregate).measures] as ProductMeasure[],
@@ -73,7 +75,10 @@ function openMeasures(q: AggregateQuery, t: number, answers: ProductResponse[], 
   const [sx, sy] = [first.scaleX ?? 0, first.scaleY ?? 0];
   const scaleOf: Record<Exclude<ProductMeasure, 'count'>, number> = { sumX: sx, sumY: sy, sumXX: 2 * sx, sumYY: 2 * sy, sumXY: sx + sy };
   const open = (name: string, pick: (a: ProductResponse) => string | undefined) => openSigned(name, answers.map((a) => ({ x: a.node, y: shareFromHex(pick(a) as string) })), t, faults);
-  const opened: OpenedMeasures = { count: q.noise && (q.noise as NoiseByMeasure<ProductMeasure>).count ? open('pairs', (a) => a.pairsShare) : BigInt(first.pairs) };
+  const opened: OpenedMeasures = {
+    count: q.noise && (q.noise as NoiseByMeasure<ProductMeasure>).count ? open('pairs', (a) => a.pairsShare) : BigInt(first.pairs),
+    ...(q.centre ? { centre: q.centre } : {}),
+  };
   for (const m of aggregateSpec(q.aggregate).measures as Array<Exclude<ProductMeasure, 'count'>>) {
     opened[m] = { value: open(m, (a) => a[m]), scale: scaleOf[m] };
   }
@@ -112,6 +117,7 @@ export async function runProduct(ctx: CoordinatorContext, q: AggregateQuery, sta
     nodeErrors: h.errors,
     consistencyChecked: participants.length > ctx.t + 1,
     noised: Boolean(q.noise),
+    opened,
     bytes,
     ms: performance.now() - started,
   };

@@ -1,5 +1,5 @@
 /** What the coordinator is asked and what it answers (usage-layer/coordinator/coordinator.ts). */
-import type { AggregateKind, LinearMeasure, ProductMeasure, ValueBounds } from '../../mpc/aggregates';
+import type { AggregateKind, Centre, LinearMeasure, OpenedMeasures, ProductMeasure, ValueBounds } from '../../mpc/aggregates';
 import type { HistogramCounts } from '../../mpc/histogram';
 import type { NoiseByMeasure, NoiseSpec } from '../../parties/wire';
 
@@ -38,6 +38,13 @@ export interface AggregateQuery {
    * overflow the field is refused before anything is opened (mpc/fixed-point.ts assertAggregateCapacity).
    */
   bounds?: ValueBounds;
+  /** Contribution bound L: each patient's latest L records (pairs) only; unset = every record. */
+  perPatient?: number | null;
+  /**
+   * The public centre of a centred kind (mpc/aggregates.ts `centred`): the nodes return sums of x − c;
+   * the statistic is the same (the mean adds c back). Unset = uncentred sums.
+   */
+  centre?: Centre;
 }
 
 export interface HistogramResult extends HistogramCounts {
@@ -75,6 +82,11 @@ export interface AggregateResult {
   /** A wrong share was found and corrected (only reported when it could be located). */
   inconsistentShares?: { suspects: number[]; located: true; measures: string[] };
   noised: boolean;
+  /**
+   * The opened (noisy, when noised) measures the value was computed from, for intervals. Internal: the
+   * query service never releases them as such.
+   */
+  opened?: OpenedMeasures;
   bytes: ByteCounts;
   ms: number;
 }

@@ -6,7 +6,9 @@
  */
 import { ELEMENT_BYTES, shareFromHex, shareToHex, unpackElements } from '../../mpc/codec';
 import { measureScale, type LinearMeasure, type Measure, type ProductMeasure } from '../../mpc/aggregates';
+import { centreSum, centreSumOfProducts, centreSumOfSquares } from '../../mpc/centre';
 import { mod } from '../../mpc/field';
+import { toFixed } from '../../mpc/fixed-point';
 import { noiseRound, reshareRound, zeroRound, type NoiseElement, type RoundContext } from '../../mpc/rounds';
 import type { MpcInbox } from '../../parties/inbox';
 import type { EncryptionKey } from '../../parties/key-directory';
@@ -15,7 +17,7 @@ import { openSealed } from '../../parties/sealing';
 import { elementsPerItem, shareBatchAad, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
 import { ValidationError } from '../../storage-layer/errors';
-import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type ShareRow } from './store';
+import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type PairLocal, type ShareRow } from './store';
 
 export interface ComputeNodeServiceDeps {
   id: number;
@@ -86,11 +88,9 @@ export class ComputeNodeService {
     return this.once(req.queryId, async () => {
       const local = await pairAggregate(this.deps.db, req, req.indicator2, req.windowSeconds);
       const reduced = await runRounds([zeroRound(), reshareRound()], [local.sumXY2t], this.context(req.participants), this.transport(req.queryId));
-      const byMeasure: Record<ProductMeasure, bigint> = {
-        count: mod(BigInt(local.pairs)), sumX: local.sumX, sumY: local.sumY, sumXX: local.sumXX, sumYY: local.sumYY, sumXY: reduced.values[0] as bigint,
-      };
       const sx = local.scaleX ?? 0;
       const sy = local.scaleY ?? 0;
+      const byMeasure = productMeasures(local, reduced.values[0] as bigint, req.centre ? { x: toFixed(req.centre.x, sx), y: toFixed(req.centre.y ?? 0, sy) } : null);
       const wanted: ProductMeasure[] = req.noise?.count ? ['count', ...req.measures] : req.measures;
       const elements = wanted.map((m) => ({ measure: m, value: byMeasure[m], scale: measureScale(m, sx, sy) }));
       const noised = req.noise ? await this.noise(req.queryId, req.participants, req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
@@ -143,14 +143,31 @@ export class ComputeNodeService {
   }
 }
 
+/** The product kinds' sums over the pairs, centred when the request gives a centre (mpc/centre.ts). */
+function productMeasures(local: PairLocal, sumXY: bigint, c: { x: bigint; y: bigint } | null): Record<ProductMeasure, bigint> {
+  const count = mod(BigInt(local.pairs));
+  if (!c) return { count, sumX: local.sumX, sumY: local.sumY, sumXX: local.sumXX, sumYY: local.sumYY, sumXY };
+  return {
+    count,
+    sumX: centreSum(local.sumX, local.pairs, c.x),
+    sumY: centreSum(local.sumY, local.pairs, c.y),
+    sumXX: centreSumOfSquares(local.sumXX, local.sumX, local.pairs, c.x),
+    sumYY: centreSumOfSquares(local.sumYY, local.sumY, local.pairs, c.y),
+    sumXY: centreSumOfProducts(sumXY, local.sumX, local.sumY, local.pairs, c.x, c.y),
+  };
+}
+
 /** The opened elements of a linear answer, in a fixed order: count, sum, Σx², then histogram buckets. */
 function linearElements(req: LinearRequest, local: LinearLocal, hists: HistogramLocal[] | undefined): Element[] {
   const scale = local.scale ?? 0;
   const has = (m: LinearMeasure) => req.measures.includes(m);
+  const c = req.centre ? toFixed(req.centre.x, scale) : null;
+  const sum = c === null ? local.sum : centreSum(local.sum, local.count, c);
+  const sumSquares = c === null ? local.sumSquares : centreSumOfSquares(local.sumSquares, local.sum, local.count, c);
   const out: Element[] = [];
   if (has('count') && req.noise?.count) out.push({ measure: 'count', value: mod(BigInt(local.count)), scale: 0 }); // a public constant is a valid (degree-0) sharing
-  if (has('sum')) out.push({ measure: 'sum', value: local.sum, scale: measureScale('sum', scale) });
-  if (has('sumSquares')) out.push({ measure: 'sumSquares', value: local.sumSquares, scale: measureScale('sumSquares', scale) });
+  if (has('sum')) out.push({ measure: 'sum', value: sum, scale: measureScale('sum', scale) });
+  if (has('sumSquares')) out.push({ measure: 'sumSquares', value: sumSquares, scale: measureScale('sumSquares', scale) });
   for (const h of hists ?? []) for (const b of h.buckets) out.push({ measure: 'histogram', value: b, scale: 0 });
   return out;
 }

@@ -107,6 +107,20 @@ function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.Ra
   return { sql: parts.join(' AND '), bindings };
 }
 
+/**
+ * The selected records as a FROM item aliased `s`: the filter, and with a contribution bound L only
+ * each patient's latest L records (ties: the smaller record id). Every node ranks the same metadata.
+ */
+function selection(f: RecordFilter): { from: string; bindings: Knex.RawBinding[] } {
+  const w = where(f, 's0');
+  if (!f.perPatient) return { from: `(SELECT s0.* FROM node_shares s0 WHERE ${w.sql}) s`, bindings: w.bindings };
+  return {
+    from: `(SELECT * FROM (SELECT s0.*, row_number() OVER (PARTITION BY s0.pseudonym ORDER BY s0.effective_start DESC, s0.record_id) AS rk
+             FROM node_shares s0 WHERE ${w.sql}) ranked WHERE ranked.rk <= ?) s`,
+    bindings: [...w.bindings, f.perPatient],
+  };
+}
+
 export interface LinearLocal {
   count: number;
   digest: string;
@@ -120,7 +134,7 @@ export interface LinearLocal {
  * are brought to the largest scale by multiplying with 10^Δ (public), so the result is one sharing.
  */
 export async function linearAggregate(db: Database, f: RecordFilter, withSquares: boolean): Promise<LinearLocal> {
-  const w = where(f, 's');
+  const w = selection(f);
   const columns = `count(*) AS n, sum(s.rid_hash)::text AS digest, sum(s.share)::text AS total${withSquares ? ', sum(s.square)::text AS squares' : ''}`;
   type Group = { scale: number; n: number | string; digest: string; total: string; squares?: string };
   // The indicator's scales come from a small registry; a single-scale indicator (the usual case) needs one
@@ -128,10 +142,10 @@ export async function linearAggregate(db: Database, f: RecordFilter, withSquares
   const registered = ((await db.knex.raw('SELECT scale FROM node_indicator_scales WHERE indicator = ?', [f.indicator])).rows ?? []) as Array<{ scale: number }>;
   let groups: Group[] = [];
   if (registered.length === 1) {
-    const row = ((await db.knex.raw(`SELECT ${columns} FROM node_shares s WHERE ${w.sql}`, w.bindings)).rows ?? [])[0] as Group;
+    const row = ((await db.knex.raw(`SELECT ${columns} FROM ${w.from}`, w.bindings)).rows ?? [])[0] as Group;
     if (Number(row.n) > 0) groups = [{ ...row, scale: Number((registered[0] as { scale: number }).scale) }];
   } else if (registered.length > 1) {
-    groups = ((await db.knex.raw(`SELECT s.scale AS scale, ${columns} FROM node_shares s WHERE ${w.sql} GROUP BY s.scale`, w.bindings)).rows ?? []) as Group[];
+    groups = ((await db.knex.raw(`SELECT s.scale AS scale, ${columns} FROM ${w.from} GROUP BY s.scale`, w.bindings)).rows ?? []) as Group[];
   }
   // Records of lower scales are brought to the largest (mpc/rescale.ts): one sharing.
   const scale = groups.length ? Math.max(...groups.map((g) => Number(g.scale))) : null;
@@ -154,13 +168,12 @@ export interface HistogramLocal {
 
 /** Σ one-hot shares per histogram layout over the matching records. */
 export async function histogramAggregate(db: Database, f: RecordFilter): Promise<HistogramLocal[]> {
-  const w = where(f, 's');
+  const w = selection(f);
   const res = await db.knex.raw(
     `SELECT h.hist_key AS key, u.k AS k, count(*) AS n, sum(u.v)::text AS total
-     FROM node_shares s
+     FROM ${w.from}
      JOIN node_hist_shares h ON h.record_id = s.record_id AND h.dealing = s.dealing
      CROSS JOIN LATERAL unnest(h.hist) WITH ORDINALITY AS u(v, k)
-     WHERE ${w.sql}
      GROUP BY h.hist_key, u.k
      ORDER BY h.hist_key, u.k`,
     w.bindings,
@@ -198,32 +211,77 @@ export interface PairLocal {
   sumXY2t: bigint;
 }
 
+interface Candidate {
+  a: string;
+  b: string;
+  pseudonym: string;
+  /** |Δt| in seconds, and the first record's time (for "latest"). */
+  d: number;
+  ta: number;
+}
+
+/** Every (x record, y record) of one patient within ± windowSeconds: metadata only. */
+async function pairCandidates(db: Database, f: RecordFilter, indicator2: string, windowSeconds: number): Promise<Candidate[]> {
+  const w = where(f, 'a');
+  const res = await db.knex.raw(
+    `SELECT a.record_id AS a, b.record_id AS b, a.pseudonym AS pseudonym,
+            abs(extract(epoch FROM (b.effective_start - a.effective_start)))::float8 AS d,
+            extract(epoch FROM a.effective_start)::float8 AS ta
+     FROM node_shares a JOIN node_shares b
+       ON b.indicator = ? AND b.pseudonym = a.pseudonym
+      AND b.effective_start >= a.effective_start - make_interval(secs => ?)
+      AND b.effective_start <= a.effective_start + make_interval(secs => ?)
+     WHERE ${w.sql}`,
+    [indicator2, windowSeconds, windowSeconds, ...w.bindings],
+  );
+  return ((res.rows ?? []) as Array<{ a: string; b: string; pseudonym: string; d: number | string; ta: number | string }>).map((r) => ({ ...r, d: Number(r.d), ta: Number(r.ta) }));
+}
+
+const byText = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+
 /**
- * Pairs every record of `f.indicator` (filtered) with the record of `indicator2` of the same pseudonym
- * whose effective_start is nearest (ties: smallest record id) within ± windowSeconds, and sums the
- * shares over the pairs. Σ x·y is a sum of local products of shares, i.e. a degree-2t sharing.
- * Every node runs the same deterministic pairing on the same metadata, so the pairs agree.
+ * One-to-one pairing: per patient, candidates by increasing |Δt| (ties: record ids), each record in at
+ * most one pair (greedy nearest); then with a bound L only the patient's latest L pairs. Deterministic
+ * from metadata, so every node pairs alike.
+ */
+export function pairOneToOne(candidates: readonly Candidate[], perPatient: number | null | undefined): Array<{ a: string; b: string }> {
+  const byPatient = new Map<string, Candidate[]>();
+  for (const c of candidates) byPatient.set(c.pseudonym, [...(byPatient.get(c.pseudonym) ?? []), c]);
+  const out: Array<{ a: string; b: string }> = [];
+  for (const list of byPatient.values()) {
+    list.sort((p, q) => p.d - q.d || byText(p.a, q.a) || byText(p.b, q.b));
+    const usedA = new Set<string>();
+    const usedB = new Set<string>();
+    const chosen: Candidate[] = [];
+    for (const c of list) {
+      if (usedA.has(c.a) || usedB.has(c.b)) continue;
+      usedA.add(c.a);
+      usedB.add(c.b);
+      chosen.push(c);
+    }
+    chosen.sort((p, q) => q.ta - p.ta || byText(p.a, q.a));
+    for (const c of perPatient ? chosen.slice(0, perPatient) : chosen) out.push({ a: c.a, b: c.b });
+  }
+  return out;
+}
+
+/**
+ * Pairs records of `f.indicator` (filtered) with records of `indicator2` of the same pseudonym within
+ * ± windowSeconds, one to one (pairOneToOne), and sums the shares over the pairs. Σ x·y is a sum of
+ * local products of shares, i.e. a degree-2t sharing.
  */
 export async function pairAggregate(db: Database, f: RecordFilter, indicator2: string, windowSeconds: number): Promise<PairLocal> {
-  const w = where(f, 'a0');
+  const pairs = pairOneToOne(await pairCandidates(db, f, indicator2, windowSeconds), f.perPatient);
   const res = await db.knex.raw(
-    `WITH a AS (SELECT a0.record_id, a0.pseudonym, a0.effective_start, a0.scale, a0.share, a0.square, a0.rid_hash
-                FROM node_shares a0 WHERE ${w.sql})
+    `WITH p AS (SELECT * FROM unnest(?::text[], ?::text[]) AS p(a, b))
      SELECT a.scale AS sx, b.scale AS sy, count(*) AS n,
             sum(a.rid_hash)::text AS da, sum(b.rid_hash)::text AS db,
             sum(a.share)::text AS x, sum(b.share)::text AS y,
             sum(a.square)::text AS xx, sum(b.square)::text AS yy,
             sum(a.share * b.share)::text AS xy
-     FROM a CROSS JOIN LATERAL (
-       SELECT b0.scale, b0.share, b0.square, b0.rid_hash FROM node_shares b0
-       WHERE b0.indicator = ? AND b0.pseudonym = a.pseudonym
-         AND b0.effective_start >= a.effective_start - make_interval(secs => ?)
-         AND b0.effective_start <= a.effective_start + make_interval(secs => ?)
-       ORDER BY abs(extract(epoch FROM (b0.effective_start - a.effective_start))), b0.record_id
-       LIMIT 1
-     ) b
+     FROM p JOIN node_shares a ON a.record_id = p.a JOIN node_shares b ON b.record_id = p.b
      GROUP BY a.scale, b.scale`,
-    [...w.bindings, indicator2, windowSeconds, windowSeconds],
+    [textArray(pairs.map((p) => p.a)), textArray(pairs.map((p) => p.b))],
   );
   type Group = { sx: number; sy: number; n: number | string; da: string; db: string; x: string; y: string; xx: string; yy: string; xy: string };
   const groups = (res.rows ?? []) as Group[];

@@ -22,8 +22,9 @@ export function queryRouter(queries: QueryService): Router {
   });
 
   router.get('/patients/me/access-log', allow('patient'), async (_req, res) => {
-    const entries = await queries.accessLog(identityOf(res).sub);
-    res.json({ count: entries.length, entries });
+    const patient = identityOf(res).sub;
+    const entries = await queries.accessLog(patient);
+    res.json({ count: entries.length, entries, privacy: await queries.patientSpend(patient) });
   });
 
   return router;

@@ -12,7 +12,8 @@ import type { Database } from '../../storage-layer/db';
 import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../../storage-layer/errors';
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
-import { aggregateSpec, measureScale, type AggregateKind } from '../../mpc/aggregates';
+import { aggregateSpec, measureScale, type AggregateKind, type Measure } from '../../mpc/aggregates';
+import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
@@ -20,7 +21,8 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { noiseStdDev, noisyContributors, part, planPrivacy, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { noiseScale, noiseStdDev, part, planPrivacy, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -29,6 +31,8 @@ export interface QueryServiceOptions {
   defaultEpsilon: number;
   minEpsilon: number;
   maxEpsilon: number;
+  /** Every patient's own budget across all studies (patient-budget.ts). */
+  patientBudget: PatientBudgetOptions;
   /** Log sink for unexpected failures of the background runner. */
   log?: (msg: string, err: unknown) => void;
 }
@@ -41,6 +45,8 @@ export interface QueryRequest {
   to: string | null;
   epsilon: number;
   pairWindowSeconds: number | null;
+  /** A lower contribution bound than the study's, or null. */
+  perPatient: number | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -53,6 +59,10 @@ export interface ReleasedHistogram {
 
 export interface ReleasedResult {
   value: number | null;
+  /** 95 % interval of `value` from the public noise distribution (null when undefined). */
+  interval?: [number, number] | null;
+  /** Histogram: half-width of a 95 % interval on each bucket count. */
+  bucketHalfWidth?: number;
   /** Noisy number of records (count, mean); null when not released (sum, histogram). */
   records: number | null;
   histogram?: ReleasedHistogram;
@@ -72,7 +82,7 @@ export interface QueryView {
   indicators: string[];
   aggregate: string;
   window: { from: string | null; to: string | null };
-  options: { epsilon: number; pairWindowSeconds?: number };
+  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number };
   status: QueryStatus;
   message: string | null;
   result: ReleasedResult | null;
@@ -94,6 +104,8 @@ export interface AccessLogEntry {
   status: QueryStatus;
   time: string;
   ledgerSeq: number;
+  /** ε this query charged to the patient's own budget. */
+  epsilon: number;
 }
 
 interface QueryRow {
@@ -105,7 +117,7 @@ interface QueryRow {
   aggregate: AggregateKind;
   window_from: Date | null;
   window_to: Date | null;
-  options: { epsilon: number; pairWindowSeconds?: number } | string;
+  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number } | string;
   epsilon: string | number;
   privacy: PrivacyPlan | string;
   status: QueryStatus;
@@ -114,6 +126,7 @@ interface QueryRow {
   contributors: number | null;
   epsilon_spent: string | number;
   ledger_seq: number | null;
+  budget_period: string | Date | null;
   submitted_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -124,7 +137,7 @@ const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -136,9 +149,10 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     return name;
   });
   if (wanted === 2 && indicators[0] === indicators[1]) throw new ValidationError('"indicators" must name two different indicators', 'indicators');
-  const from = b.from === undefined || b.from === null ? null : parseInstant(b.from, 'from');
-  const to = b.to === undefined || b.to === null ? null : parseInstant(b.to, 'to');
-  if (from !== null && to !== null && Date.parse(to) <= Date.parse(from)) throw new ValidationError('"to" must be after "from" (the window is [from, to))', 'to');
+  const asked = { from: b.from === undefined || b.from === null ? null : parseInstant(b.from, 'from'), to: b.to === undefined || b.to === null ? null : parseInstant(b.to, 'to') };
+  if (asked.from !== null && asked.to !== null && Date.parse(asked.to) <= Date.parse(asked.from)) throw new ValidationError('"to" must be after "from" (the window is [from, to))', 'to');
+  // Windows snap outward to whole UTC days (disclosure.ts snapWindow): no query isolates an instant.
+  const { from, to } = snapWindow(asked.from, asked.to);
   const o = b.options ?? {};
   const epsilon = o.epsilon === undefined ? opts.defaultEpsilon : parseEpsilon(o.epsilon, 'options.epsilon', { min: opts.minEpsilon, max: opts.maxEpsilon });
   let pairWindowSeconds: number | null = null;
@@ -146,7 +160,7 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
     pairWindowSeconds = o.pairWindowSeconds;
   }
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds };
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -158,6 +172,7 @@ function released(h: HistogramResult): ReleasedHistogram {
 export class QueryService {
   private readonly running = new Set<Promise<void>>();
   private closed = false;
+  private readonly patientBudget: PatientBudget;
 
   constructor(
     private readonly db: Database,
@@ -166,7 +181,9 @@ export class QueryService {
     private readonly studies: StudyService,
     private readonly consents: ConsentService,
     private readonly options: QueryServiceOptions,
-  ) {}
+  ) {
+    this.patientBudget = new PatientBudget(options.patientBudget);
+  }
 
   /**
    * Checks the request and the researcher's membership, reserves the query's epsilon and queues it.
@@ -177,7 +194,8 @@ export class QueryService {
     if (this.closed) throw new UnavailableError('the gateway is shutting down');
     const req = parseQueryRequest(raw, this.options);
     const study = await this.studies.requireMember(identity, req.study);
-    const plan = planPrivacy(req.aggregate, getIndicator(req.indicators[0]!)!, req.epsilon, req.indicators[1] ? getIndicator(req.indicators[1]) : undefined);
+    const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions);
+    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient });
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
     const row = {
@@ -189,7 +207,7 @@ export class QueryService {
       aggregate: req.aggregate,
       window_from: req.from,
       window_to: req.to,
-      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}) }),
+      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}) }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
     };
@@ -241,9 +259,10 @@ export class QueryService {
       .join('research_queries as q', 'q.id', 'c.query_id')
       .join('studies as s', 's.id', 'q.study')
       .where('c.patient', patient)
+      .whereIn('q.status', ['done', 'suppressed'])
       .orderBy([{ column: 'q.finished_at' }, { column: 'q.id' }])
-      .select('q.id', 'q.study', 's.title', 'q.researcher', 'q.purpose', 'q.indicators', 'q.aggregate', 'q.status', 'q.finished_at', 'q.ledger_seq')) as Array<
-      Pick<QueryRow, 'id' | 'study' | 'researcher' | 'purpose' | 'indicators' | 'aggregate' | 'status' | 'finished_at' | 'ledger_seq'> & { title: string }
+      .select('q.id', 'q.study', 's.title', 'q.researcher', 'q.purpose', 'q.indicators', 'q.aggregate', 'q.status', 'q.finished_at', 'q.ledger_seq', 'c.epsilon')) as Array<
+      Pick<QueryRow, 'id' | 'study' | 'researcher' | 'purpose' | 'indicators' | 'aggregate' | 'status' | 'finished_at' | 'ledger_seq'> & { title: string; epsilon: string | number }
     >;
     return rows.map((r) => ({
       queryId: r.id,
@@ -256,6 +275,7 @@ export class QueryService {
       status: r.status,
       time: iso(r.finished_at) as string,
       ledgerSeq: Number(r.ledger_seq),
+      epsilon: num(r.epsilon),
     }));
   }
 
@@ -278,6 +298,7 @@ export class QueryService {
           .update({ status: 'failed', message: `failed: the gateway stopped while the query was ${row.status}; nothing was released and the query's epsilon was returned to the study's budget`, epsilon_spent: 0, finished_at: trx.fn.now() });
         if (!claimed) return false;
         await trx.raw('UPDATE studies SET epsilon_spent = GREATEST(0, epsilon_spent - ?::numeric) WHERE id = ?', [num(row.epsilon_spent).toFixed(6), row.study]);
+        await this.refundPatients(trx, row);
         const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan)]);
         await trx('research_queries').where({ id: row.id }).update({ ledger_seq: entry!.seq });
         return true;
@@ -338,6 +359,7 @@ export class QueryService {
       to: iso(r.window_to),
       epsilon: options.epsilon,
       pairWindowSeconds: options.pairWindowSeconds ?? null,
+      perPatient: options.perPatient ?? null,
     };
   }
 
@@ -372,24 +394,61 @@ export class QueryService {
     try {
       const at = new Date();
       const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators: req.indicators, at });
-      const contributors = await this.contributorsOf(req, cohort);
-      if (contributors.length < study.minCohort) {
-        const message = `suppressed: fewer than ${study.minCohort} contributors (the study's minimum cohort size); no result is released`;
-        await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null, contributors });
+      const admitted = await this.admitPatients(row, await this.contributorsOf(req, cohort), at);
+      // The DP threshold: suppression is decided on the noisy count, which is also what is released.
+      const gate = thresholdContributors(admitted.length, part(plan, 'contributors'), study.minCohort);
+      if (!gate.released) {
+        const message = `suppressed: fewer than ${study.minCohort} contributors (the study's minimum cohort size, decided on a noisy count); no result is released`;
+        await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null });
         return;
       }
-      const result = await this.compute(req, plan, cohort);
-      const reported = noisyContributors(contributors.length, part(plan, 'contributors'), study.minCohort);
-      result.contributors = reported;
-      await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported, contributors });
+      const result = await this.compute(req, plan, admitted);
+      result.contributors = gate.reported;
+      await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported: gate.reported });
     } catch (err) {
       await this.fail(row, study, req, plan, err);
     }
   }
 
-  /** Distinct patients of the cohort with records of every queried indicator in the window (clear metadata). */
+  /**
+   * Charges the query's ε to every patient who could contribute and whose own budget allows it
+   * (patient-budget.ts); only they are counted, and they are recorded for their access logs.
+   */
+  private async admitPatients(row: QueryRow, candidates: string[], at: Date): Promise<string[]> {
+    const period = this.patientBudget.periodOf(at);
+    const epsilon = num(row.epsilon);
+    return this.db.knex.transaction(async (trx) => {
+      const admitted = await this.patientBudget.admit(trx, candidates, epsilon, period);
+      for (let i = 0; i < admitted.length; i += 1000) {
+        await trx('query_contributors').insert(admitted.slice(i, i + 1000).map((patient) => ({ query_id: row.id, patient, epsilon: epsilon.toFixed(6) })));
+      }
+      await trx('research_queries').where({ id: row.id }).update({ budget_period: period });
+      return admitted;
+    });
+  }
+
+  /** Gives the ε back to the patients a query charged, when it released nothing. */
+  private async refundPatients(trx: Knex.Transaction, row: QueryRow): Promise<void> {
+    const current = (await trx('research_queries').where({ id: row.id }).first('budget_period')) as { budget_period: string | Date | null } | undefined;
+    const period = current?.budget_period ?? null;
+    if (period === null) return;
+    const patients = ((await trx('query_contributors').where({ query_id: row.id }).select('patient')) as Array<{ patient: string }>).map((r) => r.patient);
+    await this.patientBudget.refund(trx, patients, num(row.epsilon), typeof period === 'string' ? period.slice(0, 10) : period.toISOString().slice(0, 10));
+    await trx('query_contributors').where({ query_id: row.id }).delete();
+  }
+
+  /** A patient's own ε: spent in the current period, and the budget. */
+  async patientSpend(patient: string): Promise<PatientSpend> {
+    return this.patientBudget.spendOf(this.db.knex, patient);
+  }
+
+  /**
+   * Distinct patients of the cohort who could contribute (clear metadata): with records of every
+   * queried indicator in the window, and for pair kinds with at least one pair within the pair window.
+   */
   private async contributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     if (cohort.length === 0) return [];
+    if (aggregateSpec(req.aggregate).indicators === 2) return this.pairContributorsOf(req, cohort);
     const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL'];
     const bindings: Knex.RawBinding[] = [textArray(req.indicators), textArray(cohort)];
     if (req.from) {
@@ -405,12 +464,38 @@ export class QueryService {
     return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
   }
 
+  private async pairContributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
+    const window = req.pairWindowSeconds ?? 3600;
+    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL'];
+    const bindings: Knex.RawBinding[] = [req.indicators[1]!, window, window, req.indicators[0]!, textArray(cohort)];
+    if (req.from) {
+      where.push('a.effective_start >= ?::timestamptz');
+      bindings.push(req.from);
+    }
+    if (req.to) {
+      where.push('a.effective_start < ?::timestamptz');
+      bindings.push(req.to);
+    }
+    const res = await this.db.knex.raw(
+      `SELECT DISTINCT a.patient FROM records a JOIN records b
+         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL
+        AND b.effective_start >= a.effective_start - make_interval(secs => ?)
+        AND b.effective_start <= a.effective_start + make_interval(secs => ?)
+       WHERE ${where.join(' AND ')}`,
+      bindings,
+    );
+    return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
+  }
+
   /** Runs the noised aggregate over the compute nodes and keeps only what may be released. */
   private async compute(req: QueryRequest, plan: PrivacyPlan, cohort: string[]): Promise<ReleasedResult> {
     const ind = getIndicator(req.indicators[0]!) as Indicator;
     const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
+    const spec = aggregateSpec(req.aggregate);
     const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
     const r = await this.coordinator.aggregate({
+      perPatient: plan.perPatient,
+      ...(plan.centre ? { centre: plan.centre } : {}),
       indicator: ind.name,
       aggregate: req.aggregate,
       from: req.from,
@@ -422,11 +507,15 @@ export class QueryService {
       bounds: valueBounds(ind, ind2),
     });
     // Post-processing with public bounds only (registry: the kind's `release`).
-    const value = r.value === null ? null : aggregateSpec(req.aggregate).release(r.value, ind.range);
+    const value = r.value === null ? null : spec.release(r.value, ind.range);
     const sources = (p: NoisePart) => (p.addedBy === 'gateway' ? 1 : Math.max(1, r.nodesUsed.length));
     const scaleOf = (p: NoisePart) => (p.measure === 'contributors' ? 0 : measureScale(p.measure, ind.scale, ind2?.scale ?? 0));
+    const noise: MeasureNoise[] = nodeParts.map((p) => ({ measure: p.measure as Measure, b: noiseScale(p, scaleOf(p)), sources: sources(p) }));
+    const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
+      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && r.opened ? releaseInterval(spec, r.opened, noise, ind.range) : null }),
+      ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
       records: r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
       ...(r.otherHistograms?.length ? { otherHistograms: r.otherHistograms.map(released) } : {}),
@@ -442,13 +531,10 @@ export class QueryService {
     study: Study,
     req: QueryRequest,
     plan: PrivacyPlan,
-    o: { status: 'done' | 'suppressed'; message: string | null; result: ReleasedResult | null; reported: number | null; contributors: string[] },
+    o: { status: 'done' | 'suppressed'; message: string | null; result: ReleasedResult | null; reported: number | null },
   ): Promise<void> {
     const spent = num(row.epsilon);
     await this.db.knex.transaction(async (trx) => {
-      for (let i = 0; i < o.contributors.length; i += 1000) {
-        await trx('query_contributors').insert(o.contributors.slice(i, i + 1000).map((patient) => ({ query_id: row.id, patient })));
-      }
       const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, o.status, o.reported, spent, plan)]);
       await trx('research_queries').where({ id: row.id }).update({
         status: o.status,
@@ -467,6 +553,7 @@ export class QueryService {
     if (!(err instanceof HgdError)) this.options.log?.(`query ${row.id} failed`, err);
     await this.db.knex.transaction(async (trx) => {
       await trx.raw('UPDATE studies SET epsilon_spent = epsilon_spent - ?::numeric WHERE id = ?', [num(row.epsilon).toFixed(6), study.id]);
+      await this.refundPatients(trx, row);
       const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan)]);
       await trx('research_queries').where({ id: row.id }).update({
         status: 'failed',
