@@ -20,6 +20,7 @@ const suites: Record<string, () => Promise<unknown>> = {
     })));
   },
   load: async () => (await import('./load')).runLoadBench(), // gateway process under sustained ingest + ledger reads (bench/load.ts)
+  privacy: async () => (await import('./privacy')).runPrivacyBench(), // released error vs plaintext truth (bench/privacy.ts)
 };
 
 const wanted = process.argv.slice(2);

@@ -134,11 +134,11 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 1, 4], centred: true, nodesNeeded: linear,
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear,
     finish: (m) => stats.variance(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 1, 4], centred: true, nodesNeeded: linear,
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear,
     finish: (m) => stats.stddev(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
@@ -150,7 +150,7 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
     finish: (m) => stats.covariance(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXY')), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 1, 1, 3, 3, 3], centred: true, nodesNeeded: product,
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 2, 2, 4, 4, 5], centred: true, nodesNeeded: product,
     finish: (m) => stats.correlation(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY')), release: (v) => clamp(v, -1, 1),
   },
 });
