@@ -15,7 +15,8 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createGateway, openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { openAdminServices } from '../app/admin';
 import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
 import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
@@ -94,15 +95,16 @@ ledger
   .description('sign a checkpoint now and export it to a file kept outside the database')
   .requiredOption('--export <file>', 'where to write the checkpoint JSON')
   .action(async (opts: { export: string }) => {
-    const gateway = await createGateway(loadConfig());
+    // The admin composition: no query runner, no writer lease, so a live gateway's queries are untouched.
+    const admin = await openAdminServices(loadConfig());
     try {
-      const checkpoint = await gateway.ledger.checkpointNow();
+      const checkpoint = await admin.ledger.checkpointNow();
       if (!checkpoint) throw new Error('the ledger is empty: nothing to export');
-      const exported = { ...checkpoint, publicKey: gateway.ledger.signingKey.publicKeyBase64 };
+      const exported = { ...checkpoint, publicKey: admin.ledger.signingKey.publicKeyBase64 };
       fs.writeFileSync(opts.export, `${JSON.stringify(exported, null, 2)}\n`);
       console.log(`exported checkpoint at size ${checkpoint.treeSize} to ${opts.export}`);
     } finally {
-      await gateway.close();
+      await admin.close();
     }
   });
 
