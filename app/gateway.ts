@@ -17,7 +17,8 @@ import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { ledgerRouter } from '../storage-layer/http';
 import { errorHandler, notFoundHandler, rejectNulInUrl } from './errors-middleware';
 import { createLogger, type Logger } from './logger';
-import { TokenService } from './auth';
+import { rejectNulInJsonBody } from './json-body';
+import { failedAuthLimiter, TokenService } from './auth';
 import { ingestMigrations } from '../management-layer/ingest/schema';
 import { IngestService, type ShareSink } from '../management-layer/ingest/ingest-service';
 import { createShareDistributor } from '../management-layer/sharing/distribute';
@@ -89,6 +90,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(rejectNulInUrl);
   app.use(express.json({ limit: config.http.bodyLimit, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit: config.http.bodyLimit, type: ['text/csv', 'application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson'] }));
+  app.use(rejectNulInJsonBody({ except: ['/ingest'] }));
+  app.use(failedAuthLimiter(config.http.authFailuresPerMinute));
   app.use(tokens.middleware((key) => identity.authenticateApiKey(key)));
   app.use(rateLimit({
     windowMs: 60_000,

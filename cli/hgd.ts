@@ -1,6 +1,7 @@
 /**
  * `hgd`: the command line. Every subcommand reads the same Config (config.ts).
- *   hgd start                         gateway (and, once they exist, its compute nodes)
+ *   hgd start [--no-nodes]            gateway and its compute nodes (each its own process)
+ *   hgd node --id N                   compute node N alone (exits with the gateway that spawned it)
  *   hgd migrate                       apply database migrations and exit
  *   hgd ledger verify [--json] [--checkpoint FILE]
  *   hgd ledger checkpoint --export FILE
@@ -21,7 +22,7 @@ import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
 import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
 import { startServer } from '../app/server';
-import { runNodeCli } from '../usage-layer/node';
+import { runNodeCli, type ComputeNode } from '../usage-layer/node';
 // hgd ingest / hgd admin token
 import { Option } from 'commander';
 import { ingestCommand, type IngestCliOptions } from './ingest-command';
@@ -48,8 +49,24 @@ program
     const config = loadConfig();
     const id = Number(opts.id);
     if (!Number.isInteger(id) || id < 1 || id > config.nodes.count) throw new Error(`--id must be a whole number from 1 to ${config.nodes.count}`);
-    await runNodeCli(config, id);
+    exitWithParentGateway();
+    started = await runNodeCli(config, id);
   });
+
+let started: ComputeNode | undefined;
+/**
+ * A node spawned by a gateway (`npm start`, app/compute-node-processes.ts) has an IPC channel to it;
+ * the OS closes the channel when the gateway dies, even by kill -9, and then the node exits rather
+ * than linger as an orphan. A node started by hand has no channel and runs on its own.
+ */
+function exitWithParentGateway(): void {
+  if (!process.channel) return;
+  process.channel.unref(); // the channel alone does not keep the node running
+  process.once('disconnect', () => {
+    console.error('hgd node: the gateway that started this node is gone; stopping');
+    void (started?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+  });
+}
 
 program
   .command('migrate')
