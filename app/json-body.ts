@@ -40,7 +40,7 @@ export function rejectNulInJsonBody(opts: { except: string[] }): RequestHandler 
     if (opts.except.includes(req.path) || req.body === undefined || typeof req.body !== 'object' || req.body === null) return next();
     const found = findNul(req.body);
     if (found === undefined) return next();
-    const pointer = found.replace(/\u0000/g, '\\u0000'); // a NUL in a key is shown escaped
+    const pointer = found.replaceAll('\u0000', '\\u0000'); // a NUL in a key is shown escaped
     const where = pointer === '' ? 'the request body' : `"${pointer}"`;
     next(new ValidationError(`${where} contains a NUL character (\\u0000), which no field may hold`, fieldOfPointer(pointer), pointer));
   };
