@@ -28,6 +28,7 @@ import { createCoordinator, type Coordinator } from '../usage-layer/coordinator'
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 import { IdentityService, identityMigrations, identityRouter } from './identity';
 import { WriterLease, writerLeaseMigrations } from './writer-lease';
+import { patientLedgerEntry } from './patient-ledger';
 
 export interface Gateway {
   app: Express;
@@ -110,10 +111,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind, writerLease: lease.held });
   });
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
-  app.use(ledgerRouter(ledger));
-  app.use(managementRouter(ingest));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
   const usage = createUsageServices({ db, ledger, coordinator, options: { log: (msg, err) => log.error(msg, err) } });
+  app.get('/ledger/entries/:seq', patientLedgerEntry(ledger, usage));
+  app.use(ledgerRouter(ledger));
+  app.use(managementRouter(ingest));
   // Queries a stopped gateway left queued or running: failed, their epsilon released (one ledger
   // entry each), by the lease holder only, so a second gateway never fails a live one's queries.
   const lease = await WriterLease.start(db, {
