@@ -41,6 +41,9 @@ program
     await startServer(loadConfig(), { withNodes: opts.nodes });
   });
 
+/** The compute node this process runs (hgd node), once it has started. */
+let runningNode: ComputeNode | undefined;
+
 program
   .command('node')
   .description('run compute node N: it holds only secret shares and answers only signed calls from the gateway and its peers')
@@ -50,10 +53,9 @@ program
     const id = Number(opts.id);
     if (!Number.isInteger(id) || id < 1 || id > config.nodes.count) throw new Error(`--id must be a whole number from 1 to ${config.nodes.count}`);
     exitWithParentGateway();
-    started = await runNodeCli(config, id);
+    runningNode = await runNodeCli(config, id);
   });
 
-let started: ComputeNode | undefined;
 /**
  * A node spawned by a gateway (`npm start`, app/compute-node-processes.ts) has an IPC channel to it;
  * the OS closes the channel when the gateway dies, even by kill -9, and then the node exits rather
@@ -64,7 +66,7 @@ function exitWithParentGateway(): void {
   process.channel.unref(); // the channel alone does not keep the node running
   process.once('disconnect', () => {
     console.error('hgd node: the gateway that started this node is gone; stopping');
-    void (started?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+    void (runningNode?.close() ?? Promise.resolve()).finally(() => process.exit(0));
   });
 }
 
