@@ -70,29 +70,40 @@ describe('queries interrupted by a gateway crash', function () {
   });
 });
 
-/** Wraps the real coordinator: each aggregate is computed, then held until release() (the query is running). */
+/**
+ * Wraps the real coordinator: after arm(), the next aggregate is computed, then held until release()
+ * (the query is running, its value computed and about to be released).
+ */
 function pausingCoordinator() {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let computed!: () => void;
-  const atGate = new Promise<void>((r) => (computed = r));
+  let gate: Promise<void> = Promise.resolve();
+  let release = () => {};
+  let computed = () => {};
+  let atGate: Promise<void> = Promise.resolve();
   return {
     wrap: (real: Coordinator): Coordinator => ({
       aggregate: async (q) => {
         const result = await real.aggregate(q);
+        const held = gate;
         computed();
-        await gate;
+        await held;
         return result;
       },
       health: () => real.health(),
     }),
-    atGate,
+    arm() {
+      gate = new Promise<void>((r) => (release = r));
+      atGate = new Promise<void>((r) => (computed = r));
+    },
+    get atGate() {
+      return atGate;
+    },
     release: () => release(),
   };
 }
 
 const MRN = 'http://hospital.example/mrn';
 const ADMIN = { role: 'admin' as const, sub: 'admin-1' };
+const PATIENTS = ['R1', 'R2', 'R3'];
 
 /**
  * The race of issue 11 (item 5), on real PostgreSQL in CI: a query runs on gateway A (computed, about
@@ -127,31 +138,37 @@ describe('recovery without races: a query running on gateway A', function () {
     return r.body.id as string;
   };
 
-  beforeEach(async () => {
+  let studies = 0;
+  /** A fresh study (min cohort 2, budget 5) that the three patients granted heart_rate to. */
+  const freshStudy = async (): Promise<string> => {
+    const study = `race-${++studies}`;
+    await s.gateway.usage.studies.register(ADMIN, { id: study, title: 'Race', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 5 });
+    await s.gateway.usage.studies.addResearcher(ADMIN, study, { researcher: 'r-alice' });
+    for (const p of PATIENTS) {
+      const g = await s.request('POST', '/patients/me/grants', { token: await s.patientToken(MRN, p), body: JSON.stringify({ study, indicators: ['heart_rate'], purpose: 'HRESCH' }), contentType: 'application/json' });
+      assert.equal(g.status, 201, g.text);
+    }
+    return study;
+  };
+
+  before(async () => {
     pause = pausingCoordinator();
     s = await startTestStack({ wrapCoordinator: pause.wrap });
     peer = onRealPostgres ? await openPeer(s.gateway.db) : s.gateway.db;
     researcher = await s.token({ role: 'researcher', sub: 'r-alice' });
-    for (const study of ['race']) {
-      await s.gateway.usage.studies.register(ADMIN, { id: study, title: 'Race', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 5 });
-      await s.gateway.usage.studies.addResearcher(ADMIN, study, { researcher: 'r-alice' });
-    }
-    const patients = ['R1', 'R2', 'R3'];
-    for (const p of patients) {
-      const g = await s.request('POST', '/patients/me/grants', { token: await s.patientToken(MRN, p), body: JSON.stringify({ study: 'race', indicators: ['heart_rate'], purpose: 'HRESCH' }), contentType: 'application/json' });
-      assert.equal(g.status, 201, g.text);
-    }
-    await s.ingestCsv(patients.map((p, i) => [`${MRN}|${p}`, '8867-4', 60 + i, '/min', `2024-03-0${i + 1}T08:00:00Z`]));
+    await s.ingestCsv(PATIENTS.map((p, i) => [`${MRN}|${p}`, '8867-4', 60 + i, '/min', `2024-03-0${i + 1}T08:00:00Z`]));
     assert.ok(s.gateway.lease.held, 'gateway A holds the writer lease');
   });
-  afterEach(async () => {
-    pause?.release();
+  beforeEach(() => pause.arm());
+  afterEach(() => pause.release());
+  after(async () => {
     if (peer && peer !== s?.gateway.db) await peer.close();
     await s?.close();
   });
 
   it('an admin command and a second gateway on the same database recover nothing; the query is released once', async () => {
-    const id = await runningQuery('race');
+    const study = await freshStudy();
+    const id = await runningQuery(study);
     const admin = await openAdminServices(s.config, { db: peer });
     try {
       await admin.identity.createOrganisation({ role: 'admin', sub: 'cli' }, 'acme');
@@ -171,11 +188,21 @@ describe('recovery without races: a query running on gateway A', function () {
     assert.ok(done.result && typeof done.result.value === 'number');
     const entries = await outcomeEntries(id);
     assert.deepEqual(entries.map((e) => e.payload.status), ['done'], 'exactly one outcome entry');
-    assert.equal(await assertBudgetConsistent('race'), 0.5);
+    assert.equal(await assertBudgetConsistent(study), 0.5);
+  });
+
+  it('gateway A taking the lease again (after losing it) leaves its own running query alone', async () => {
+    const id = await runningQuery(await freshStudy());
+    assert.deepEqual(await s.gateway.usage.queries.recoverInterrupted(), [], 'its own runner owns the query');
+    assert.equal((await queryRow(id)).status, 'running');
+    pause.release();
+    assert.equal((await s.waitForQuery(id, researcher)).status, 'done');
+    assert.deepEqual((await outcomeEntries(id)).map((e) => e.payload.status), ['done']);
   });
 
   it('a recovery that runs anyway marks it failed; gateway A then releases nothing and writes no second entry', async () => {
-    const id = await runningQuery('race');
+    const study = await freshStudy();
+    const id = await runningQuery(study);
     // What a gateway that took over a lapsed lease would do while A still computes.
     const b = await createGateway(s.config, { db: peer, shareSink: null, coordinator: unreachable });
     try {
@@ -192,13 +219,13 @@ describe('recovery without races: a query running on gateway A', function () {
     const view = await s.gateway.usage.queries.get(ADMIN, id);
     assert.equal(view.result, null);
     assert.equal((await s.gateway.db.knex('query_contributors').where({ query_id: id })).length, 0, 'no access-log rows for an unreleased query');
-    for (const p of ['R1', 'R2', 'R3']) {
+    for (const p of PATIENTS) {
       const log = await s.request('GET', '/patients/me/access-log', { token: await s.patientToken(MRN, p) });
-      assert.equal(log.body.count, 0);
+      assert.ok(!log.body.entries.some((e: { queryId: string }) => e.queryId === id), 'not in any access log');
     }
     const entries = await outcomeEntries(id);
     assert.deepEqual(entries.map((e) => [e.payload.status, e.payload.epsilonSpent]), [['failed', 0]], 'exactly one outcome entry');
-    assert.equal(await assertBudgetConsistent('race'), 0, 'the epsilon was returned exactly once');
+    assert.equal(await assertBudgetConsistent(study), 0, 'the epsilon was returned exactly once');
   });
 });
 
