@@ -14,6 +14,8 @@ export interface Config {
   /** Gateway HTTP port. */
   port: number;
   host: string;
+  /** How long the database's writer lease lasts without renewal (app/writer-lease.ts). */
+  writerLeaseMs: number;
   ledger: {
     /** Sign a checkpoint once this many entries are uncovered... */
     checkpointEvery: number;
@@ -31,6 +33,8 @@ export interface Config {
     rateLimitPerMinute: number;
     /** Login attempts a minute from one address (POST /auth/login), on top of rateLimitPerMinute. */
     loginRateLimitPerMinute: number;
+    /** Failed authentications (bad token, API key or password) a minute from one address before 429. */
+    authFailuresPerMinute: number;
   };
   ingest: {
     /** Master key (base64 or hex, 32 bytes) that wraps every patient's data key; if unset, a key
@@ -122,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.HGD_LOG === 'silent' ? 'silent' : 'info',
     port: intFrom(env, 'PORT', 8080),
     host,
+    writerLeaseMs: intFrom(env, 'HGD_WRITER_LEASE_SECONDS', 15, 1) * 1000,
     ledger: Object.freeze({
       checkpointEvery: intFrom(env, 'HGD_CHECKPOINT_EVERY', 1000, 1),
       checkpointIntervalMs: intFrom(env, 'HGD_CHECKPOINT_SECONDS', 5, 1) * 1000,
@@ -132,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyLimit: env.HGD_BODY_LIMIT ?? '10mb',
       rateLimitPerMinute: intFrom(env, 'HGD_RATE_LIMIT_PER_MINUTE', 1200, 1),
       loginRateLimitPerMinute: intFrom(env, 'HGD_LOGIN_RATE_LIMIT_PER_MINUTE', 30, 1),
+      authFailuresPerMinute: intFrom(env, 'HGD_AUTH_FAILURES_PER_MINUTE', 20, 1),
     }),
     ingest: Object.freeze({
       masterKey: env.HGD_MASTER_KEY || undefined,

@@ -3,8 +3,13 @@
  * verifies a Bearer token when one is sent, or a provider's API key (`X-API-Key: <key>` or
  * `Authorization: ApiKey <key>`) when an authenticator for keys is given, and puts the Identity in
  * res.locals; each route's `allow(...)` rule then decides.
+ *
+ * Failed authentication is limited per address (failedAuthLimiter): once an address had
+ * `limit` answers of 401 to requests that presented credentials within a minute, every further
+ * request from it that presents credentials gets 429 without being checked, until the minute is over.
  */
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
+import { ipKeyGenerator, MemoryStore, type Options } from 'express-rate-limit';
 import { SignJWT, jwtVerify } from 'jose';
 import type { Config } from '../config';
 import { loadOrCreateSigningKey, type SigningKey } from '../storage-layer/signing-key';
@@ -71,4 +76,37 @@ export class TokenService {
       done(this.verify(match[1]!));
     };
   }
+}
+
+/** A request that tries to authenticate: a token or key in the headers, or a password login. */
+function presentsCredentials(req: Request): boolean {
+  return req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined || (req.method === 'POST' && req.path === '/auth/login');
+}
+
+/**
+ * Counts, per address, the 401 answers to requests that presented credentials (invalid or expired
+ * tokens, bad or revoked API keys, failed logins) in a fixed one-minute window. Mount it before the
+ * token middleware; requests without credentials are not counted and never limited here.
+ */
+export function failedAuthLimiter(limit: number, windowMs = 60_000): RequestHandler {
+  const store = new MemoryStore();
+  store.init({ windowMs } as Options);
+  return (req, res, next) => {
+    if (!presentsCredentials(req)) return next();
+    const key = `auth-failures:${ipKeyGenerator(req.ip ?? '')}`;
+    store.get(key).then((seen) => {
+      if (seen && seen.totalHits >= limit) {
+        const retryAfter = Math.max(1, Math.ceil(((seen.resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
+        res.set('Retry-After', String(retryAfter)).status(429).json({
+          error: 'auth_rate_limited',
+          message: `more than ${limit} failed authentications a minute from this address; retry in ${retryAfter} s`,
+        });
+        return;
+      }
+      res.once('finish', () => {
+        if (res.statusCode === 401) void store.increment(key);
+      });
+      next();
+    }, next);
+  };
 }

@@ -1,6 +1,8 @@
 /**
  * The composition root: opens the database, runs every layer's migrations, opens the ledger and
- * mounts each layer's HTTP routes on one express app.
+ * mounts each layer's HTTP routes on one express app. It competes for the database's writer lease
+ * (writer-lease.ts); whichever gateway holds it recovers the queries a stopped gateway left behind.
+ * Administrative commands use the smaller composition in admin.ts instead.
  */
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -15,7 +17,8 @@ import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { ledgerRouter } from '../storage-layer/http';
 import { errorHandler, notFoundHandler, rejectNulInUrl } from './errors-middleware';
 import { createLogger, type Logger } from './logger';
-import { TokenService } from './auth';
+import { rejectNulInJsonBody } from './json-body';
+import { failedAuthLimiter, TokenService } from './auth';
 import { ingestMigrations } from '../management-layer/ingest/schema';
 import { IngestService, type ShareSink } from '../management-layer/ingest/ingest-service';
 import { createShareDistributor } from '../management-layer/sharing/distribute';
@@ -24,6 +27,8 @@ import { managementRouter } from '../management-layer/http';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 import { IdentityService, identityMigrations, identityRouter } from './identity';
+import { WriterLease, writerLeaseMigrations } from './writer-lease';
+import { patientLedgerEntry } from './patient-ledger';
 
 export interface Gateway {
   app: Express;
@@ -33,6 +38,7 @@ export interface Gateway {
   usage: UsageServices;
   tokens: TokenService;
   identity: IdentityService;
+  lease: WriterLease;
   log: Logger;
   close(): Promise<void>;
 }
@@ -41,7 +47,7 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
-export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations];
+export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations, ...writerLeaseMigrations];
 
 export interface GatewayOptions {
   db?: Database;
@@ -85,6 +91,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(rejectNulInUrl);
   app.use(express.json({ limit: config.http.bodyLimit, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit: config.http.bodyLimit, type: ['text/csv', 'application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson'] }));
+  app.use(rejectNulInJsonBody({ except: ['/ingest'] }));
+  app.use(failedAuthLimiter(config.http.authFailuresPerMinute));
   app.use(tokens.middleware((key) => identity.authenticateApiKey(key)));
   app.use(rateLimit({
     windowMs: 60_000,
@@ -100,15 +108,21 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     },
   }));
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind });
+    res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind, writerLease: lease.held });
   });
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
-  app.use(ledgerRouter(ledger));
-  app.use(managementRouter(ingest));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
   const usage = createUsageServices({ db, ledger, coordinator, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
-  // Queries a crash left queued or running: failed, their epsilon released (one ledger entry each).
-  await usage.queries.recoverInterrupted();
+  app.get('/ledger/entries/:seq', patientLedgerEntry(ledger, usage));
+  app.use(ledgerRouter(ledger));
+  app.use(managementRouter(ingest));
+  // Queries a stopped gateway left queued or running: failed, their epsilon released (one ledger
+  // entry each), by the lease holder only, so a second gateway never fails a live one's queries.
+  const lease = await WriterLease.start(db, {
+    leaseMs: config.writerLeaseMs,
+    onAcquired: () => usage.queries.recoverInterrupted(),
+    log: (msg, extra) => log.info(msg, extra),
+  });
   app.use(usageRouter(usage));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
@@ -121,10 +135,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     usage,
     tokens,
     identity,
+    lease,
     log,
     close: async () => {
       if (outbox) clearInterval(outbox);
       await usage.close();
+      await lease.close();
       await ledger.close();
       if (!options.db) await db.close();
     },

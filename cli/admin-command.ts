@@ -6,8 +6,7 @@
  */
 import type { Config } from '../config';
 import { TokenService } from '../app/auth';
-import { createGateway, type Gateway } from '../app/gateway';
-import { createLogger } from '../app/logger';
+import { openAdminServices, type AdminServices } from '../app/admin';
 import { generatePassword } from '../app/identity';
 import { deriveKeyRing, loadMasterKey, pseudonymFor } from '../management-layer/ingest/envelope';
 import type { Identity, Role } from '../storage-layer/http-identity';
@@ -60,13 +59,16 @@ export async function issueAdminToken(config: Config, o: AdminTokenOptions): Pro
 /** The administrator the CLI acts as (ledger actor `admin:cli`). */
 const CLI_ADMIN: Identity = { role: 'admin', sub: 'cli' };
 
-/** Opens the configured database (migrating it) like `hgd migrate`, runs `fn`, closes. */
-export async function withAdminGateway<T>(config: Config, fn: (g: Gateway) => Promise<T>): Promise<T> {
-  const gateway = await createGateway(config, { shareSink: null, log: createLogger('hgd-admin', true) });
+/**
+ * Opens the configured database (migrating it) like `hgd migrate`, runs `fn`, closes. The admin
+ * composition runs no queries and never recovers a live gateway's (app/admin.ts).
+ */
+export async function withAdminServices<T>(config: Config, fn: (s: AdminServices) => Promise<T>): Promise<T> {
+  const services = await openAdminServices(config);
   try {
-    return await fn(gateway);
+    return await fn(services);
   } finally {
-    await gateway.close();
+    await services.close();
   }
 }
 
@@ -77,7 +79,7 @@ export async function readStdin(): Promise<string> {
 }
 
 export async function adminOrgCreate(config: Config, id: string): Promise<string> {
-  await withAdminGateway(config, (g) => g.identity.createOrganisation(CLI_ADMIN, id));
+  await withAdminServices(config, (a) => a.identity.createOrganisation(CLI_ADMIN, id));
   return `organisation ${id} created`;
 }
 
@@ -93,7 +95,7 @@ export interface AdminUserOptions {
 export async function adminUserCreate(config: Config, o: AdminUserOptions): Promise<{ out: string; info: string }> {
   const generated = !o.passwordStdin;
   const password = o.passwordStdin ? await readStdin() : generatePassword();
-  const user = await withAdminGateway(config, (g) => g.identity.createUser(CLI_ADMIN, {
+  const user = await withAdminServices(config, (a) => a.identity.createUser(CLI_ADMIN, {
     username: o.username, role: o.role, password, ...(o.org ? { org: o.org } : {}), ...(o.patientIdentifier !== undefined ? { patientIdentifier: o.patientIdentifier } : {}),
   }));
   const info = `user ${user.username} created (role ${user.role}${user.org ? `, org ${user.org}` : ''}${user.role === 'patient' ? ', subject = pseudonym of the identifier' : ''})`;
@@ -101,12 +103,12 @@ export async function adminUserCreate(config: Config, o: AdminUserOptions): Prom
 }
 
 export async function adminKeyCreate(config: Config, org: string): Promise<{ out: string; info: string }> {
-  const k = await withAdminGateway(config, (g) => g.identity.createApiKey(CLI_ADMIN, org));
+  const k = await withAdminServices(config, (a) => a.identity.createApiKey(CLI_ADMIN, org));
   return { out: k.key, info: `API key ${k.keyId} for organisation ${k.org}; the key above is shown only once (only its hash is stored)` };
 }
 
 export async function adminKeyRevoke(config: Config, keyId: string): Promise<string> {
-  const r = await withAdminGateway(config, (g) => g.identity.revokeApiKey(CLI_ADMIN, keyId));
+  const r = await withAdminServices(config, (a) => a.identity.revokeApiKey(CLI_ADMIN, keyId));
   return `API key ${r.keyId} (organisation ${r.org}) revoked`;
 }
 
@@ -127,7 +129,7 @@ function numberOption(raw: string | undefined, name: string): number | undefined
 export async function adminStudyCreate(config: Config, id: string, o: AdminStudyOptions): Promise<string> {
   const minCohort = numberOption(o.minCohort, '--min-cohort');
   const epsilonBudget = numberOption(o.epsilonBudget, '--epsilon-budget');
-  const study = await withAdminGateway(config, (g) => g.usage.studies.register(CLI_ADMIN, {
+  const study = await withAdminServices(config, (a) => a.studies.register(CLI_ADMIN, {
     id, title: o.title, purpose: o.purpose, ...(minCohort !== undefined ? { minCohort } : {}), ...(epsilonBudget !== undefined ? { epsilonBudget } : {}),
   }));
   return `study ${study.id} created (purpose ${study.purpose.code}, min cohort ${study.minCohort}, epsilon budget ${study.epsilonBudget})`;
@@ -135,11 +137,11 @@ export async function adminStudyCreate(config: Config, id: string, o: AdminStudy
 
 /** Adds the researcher user `username` (their subject) to the study. */
 export async function adminStudyAddResearcher(config: Config, studyId: string, username: string): Promise<string> {
-  return withAdminGateway(config, async (g) => {
-    const user = await g.identity.findUser(username);
+  return withAdminServices(config, async (a) => {
+    const user = await a.identity.findUser(username);
     if (!user) throw new Error(`no user "${username}" (create it with hgd admin user create --role researcher)`);
     if (user.role !== 'researcher') throw new Error(`user "${username}" has role ${user.role}, not researcher`);
-    await g.usage.studies.addResearcher(CLI_ADMIN, studyId, { researcher: user.sub });
+    await a.studies.addResearcher(CLI_ADMIN, studyId, { researcher: user.sub });
     return `researcher ${username} added to study ${studyId}`;
   });
 }

@@ -1,6 +1,7 @@
 /**
  * `hgd`: the command line. Every subcommand reads the same Config (config.ts).
- *   hgd start                         gateway (and, once they exist, its compute nodes)
+ *   hgd start [--no-nodes]            gateway and its compute nodes (each its own process)
+ *   hgd node --id N                   compute node N alone (exits with the gateway that spawned it)
  *   hgd migrate                       apply database migrations and exit
  *   hgd ledger verify [--json] [--checkpoint FILE]
  *   hgd ledger checkpoint --export FILE
@@ -15,12 +16,13 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createGateway, openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { openAdminServices } from '../app/admin';
 import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
 import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
 import { startServer } from '../app/server';
-import { runNodeCli } from '../app/compute-node';
+import { runNodeCli, type ComputeNode } from '../app/compute-node';
 // hgd ingest / hgd admin token
 import { Option } from 'commander';
 import { ingestCommand, type IngestCliOptions } from './ingest-command';
@@ -39,6 +41,9 @@ program
     await startServer(loadConfig(), { withNodes: opts.nodes });
   });
 
+/** The compute node this process runs (hgd node), once it has started. */
+let runningNode: ComputeNode | undefined;
+
 program
   .command('node')
   .description('run compute node N: it holds only secret shares and answers only signed calls from the gateway and its peers')
@@ -47,8 +52,23 @@ program
     const config = loadConfig();
     const id = Number(opts.id);
     if (!Number.isInteger(id) || id < 1 || id > config.nodes.count) throw new Error(`--id must be a whole number from 1 to ${config.nodes.count}`);
-    await runNodeCli(config, id);
+    exitWithParentGateway();
+    runningNode = await runNodeCli(config, id);
   });
+
+/**
+ * A node spawned by a gateway (`npm start`, app/compute-node-processes.ts) has an IPC channel to it;
+ * the OS closes the channel when the gateway dies, even by kill -9, and then the node exits rather
+ * than linger as an orphan. A node started by hand has no channel and runs on its own.
+ */
+function exitWithParentGateway(): void {
+  if (!process.channel) return;
+  process.channel.unref(); // the channel alone does not keep the node running
+  process.once('disconnect', () => {
+    console.error('hgd node: the gateway that started this node is gone; stopping');
+    void (runningNode?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+  });
+}
 
 program
   .command('migrate')
@@ -94,15 +114,16 @@ ledger
   .description('sign a checkpoint now and export it to a file kept outside the database')
   .requiredOption('--export <file>', 'where to write the checkpoint JSON')
   .action(async (opts: { export: string }) => {
-    const gateway = await createGateway(loadConfig());
+    // The admin composition: no query runner, no writer lease, so a live gateway's queries are untouched.
+    const admin = await openAdminServices(loadConfig());
     try {
-      const checkpoint = await gateway.ledger.checkpointNow();
+      const checkpoint = await admin.ledger.checkpointNow();
       if (!checkpoint) throw new Error('the ledger is empty: nothing to export');
-      const exported = { ...checkpoint, publicKey: gateway.ledger.signingKey.publicKeyBase64 };
+      const exported = { ...checkpoint, publicKey: admin.ledger.signingKey.publicKeyBase64 };
       fs.writeFileSync(opts.export, `${JSON.stringify(exported, null, 2)}\n`);
       console.log(`exported checkpoint at size ${checkpoint.treeSize} to ${opts.export}`);
     } finally {
-      await gateway.close();
+      await admin.close();
     }
   });
 

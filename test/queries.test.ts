@@ -54,7 +54,7 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
     this.timeout(60_000);
     // A high ε cap and patient budget: these tests check the mechanics, not the default parameters
     // (test/privacy-attacks.test.ts plays the attacks with the defaults).
-    s = await startTestStack({ HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '100000', HGD_STUDY_MAX_CONTRIBUTIONS: '5' });
+    s = await startTestStack({ env: { HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '100000', HGD_STUDY_MAX_CONTRIBUTIONS: '5' } });
     alice = await s.token({ role: 'researcher', sub: 'r-alice' });
     bob = await s.token({ role: 'researcher', sub: 'r-bob', studies: ['cardio'] }); // the claim alone is not membership
     // minCohort 2: with ten patients the noisy threshold (2 + margin 3 at contributors ε 1) passes.

@@ -12,6 +12,8 @@ import { openTestDatabase } from './db';
 import { startTestGateway, type TestGateway } from './gateway';
 import type { Database } from '../../storage-layer/db';
 import { startLocalCluster, type LocalCluster } from '../../app/local-cluster';
+import { createCoordinator, type Coordinator } from '../../usage-layer/coordinator';
+import { loadOrCreateSigningKey } from '../../storage-layer/signing-key';
 
 export interface TestStack extends TestGateway {
   cluster: LocalCluster;
@@ -25,16 +27,24 @@ export interface TestStack extends TestGateway {
   waitForQuery(id: string, token: string): Promise<any>;
 }
 
-/** `env` overrides the gateway's configuration (privacy parameters, for example). */
-export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
+export interface TestStackOptions {
+  /** Wraps the gateway's coordinator (the real one, over the three nodes), e.g. to pause a query. */
+  wrapCoordinator?: (real: Coordinator) => Coordinator;
+  /** Overrides of the gateway's configuration (privacy parameters, for example). */
+  env?: Record<string, string>;
+}
+
+export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-stack-keys-'));
   const base = testConfig({ HGD_LOG: 'silent', HGD_KEYS_DIR: keysDir, HGD_NODES: '3', HGD_THRESHOLD: '1' });
   const dbs: Database[] = [];
   for (let i = 0; i < 3; i++) dbs.push(await openTestDatabase());
   const cluster = await startLocalCluster(base, { dbs, log: () => {}, peerTimeoutMs: 10_000 });
+  // The coordinator signs with the gateway's node key (keysDir/gateway-nodes-ed25519.pem), as the gateway's own would.
+  const coordinator = opts.wrapCoordinator?.(createCoordinator(cluster.config, loadOrCreateSigningKey(cluster.config.nodes.gatewayKeyFile)));
   const t = await startTestGateway(
-    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: cluster.config.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000', ...env },
-    {}, // the default share sink: values go to the nodes
+    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: cluster.config.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000', ...opts.env },
+    coordinator ? { coordinator } : {}, // the default share sink: values go to the nodes
   );
   const provider = await t.token({ role: 'provider', sub: 'clinic-uploader', org: 'clinic' });
   const admin = await t.token({ role: 'admin', sub: 'admin-1' });

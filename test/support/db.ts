@@ -30,3 +30,36 @@ export async function openPeer(db: Database, opts: { poolMax?: number } = {}): P
   if (!TEST_DATABASE_URL) throw new Error('openPeer needs real PostgreSQL');
   return openDatabase({ url: TEST_DATABASE_URL, schema: db.schema, poolMax: opts.poolMax });
 }
+
+/**
+ * Fresh databases on the test server, for HGD processes started with a DATABASE_URL (their tables go
+ * in `public`, so each gets a database of its own). Undefined without HGD_TEST_DATABASE_URL: such
+ * processes then use their embedded PGlite. `drop()` removes them (closing what is still connected).
+ */
+export async function createScratchDatabases(count: number): Promise<{ urls: string[]; drop(): Promise<void> } | undefined> {
+  if (!TEST_DATABASE_URL) return undefined;
+  const base = `hgd_scratch_${randomBytes(5).toString('hex')}`;
+  const names = Array.from({ length: count }, (_, i) => `${base}_${i}`);
+  const admin = await openDatabase({ url: TEST_DATABASE_URL, poolMax: 1 });
+  try {
+    for (const name of names) await admin.knex.raw(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.close();
+  }
+  const urlOf = (name: string) => {
+    const u = new URL(TEST_DATABASE_URL!);
+    u.pathname = `/${name}`;
+    return u.toString();
+  };
+  return {
+    urls: names.map(urlOf),
+    drop: async () => {
+      const db = await openDatabase({ url: TEST_DATABASE_URL!, poolMax: 1 });
+      try {
+        for (const name of names) await db.knex.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await db.close();
+      }
+    },
+  };
+}

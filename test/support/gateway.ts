@@ -2,10 +2,13 @@ import { createGateway, type Gateway, type GatewayOptions } from '../../app/gate
 import type { Identity } from '../../storage-layer/http-identity';
 import { openTestDatabase } from './db';
 import { testConfig } from './config';
+import type { Config } from '../../config';
 import { serve } from './http';
 
 export interface TestGateway {
   gateway: Gateway;
+  /** The gateway's configuration (data folder, keys), for a second gateway or an admin command on the same deployment. */
+  config: Config;
   url: string;
   token(identity: Identity): Promise<string>;
   /** A patient's token, from the identifier a provider uses for them. */
@@ -16,13 +19,15 @@ export interface TestGateway {
 }
 
 /** A gateway on a test database; by default without compute nodes (values wait in the outbox). */
-export async function startTestGateway(env: Record<string, string> = {}, options: Pick<GatewayOptions, 'shareSink'> = { shareSink: null }): Promise<TestGateway> {
+export async function startTestGateway(env: Record<string, string> = {}, options: Pick<GatewayOptions, 'shareSink' | 'coordinator'> = { shareSink: null }): Promise<TestGateway> {
   const db = await openTestDatabase();
-  const gateway = await createGateway(testConfig({ HGD_LOG: 'silent', ...env }), { db, ...options });
+  const config = testConfig({ HGD_LOG: 'silent', ...env });
+  const gateway = await createGateway(config, { db, ...options });
   const server = await serve(gateway.app);
   const token = (identity: Identity) => gateway.tokens.issue(identity);
   return {
     gateway,
+    config,
     url: server.url,
     token,
     patientToken: (system, value) => token({ role: 'patient', sub: gateway.ingest.pseudonymOf(system, value) }),

@@ -1,9 +1,15 @@
 /**
  * Research queries: checked and charged to the study's privacy budget when submitted, then run
  * in-process over the compute nodes (usage-layer/coordinator) for the consented cohort only, with
- * disclosure control (queries/disclosure.ts). Every query, whatever its outcome, is one `query` ledger
- * entry; who contributed is kept in query_contributors for the patients' access logs and never leaves
- * through a researcher-facing answer.
+ * disclosure control (queries/disclosure.ts). Every query, whatever its outcome, is exactly one `query`
+ * ledger entry; who contributed is kept in query_contributors for the patients' access logs and never
+ * leaves through a researcher-facing answer.
+ *
+ * A query's outcome is settled once: finishing (done, suppressed), failing and recovering are each a
+ * compare-and-set on its status (`UPDATE … WHERE status = 'running'`, or queued/running for recovery),
+ * and the outcome's ledger entry, the contributors and the budget refund are written in the same
+ * transaction only when that update took the row. A query that another gateway already marked failed
+ * therefore never releases its result, and its epsilon is returned exactly once.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -13,6 +19,7 @@ import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../.
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
 import { aggregateSpec, measureScale, type AggregateKind, type Measure } from '../../mpc/aggregates';
+import { MpcError } from '../../mpc/errors';
 import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
@@ -169,8 +176,13 @@ function released(h: HistogramResult): ReleasedHistogram {
   return { edges: h.edges, counts: h.counts.map(clamp), below: clamp(h.below), above: clamp(h.above) };
 }
 
+/** The columns that settle a query's outcome (written by the compare-and-set on its status). */
+type Outcome = Partial<Pick<QueryRow, 'status' | 'message' | 'contributors' | 'epsilon_spent'>> & { result?: string | null };
+
 export class QueryService {
   private readonly running = new Set<Promise<void>>();
+  /** Ids of the queries this service scheduled and has not settled yet: never recovered by it. */
+  private readonly owned = new Set<string>();
   private closed = false;
   private readonly patientBudget: PatientBudget;
 
@@ -280,33 +292,48 @@ export class QueryService {
   }
 
   /**
-   * At gateway start: queries left queued or running by a crash (no runner owns them any more) are
-   * marked failed, their reserved epsilon goes back to the study's budget, and each gets its `query`
-   * ledger entry (status failed, epsilonSpent 0). Returns the ids recovered.
+   * Run by the gateway that holds the writer lease when it takes it (app/writer-lease.ts), never by
+   * an admin command: queries left queued or running by a gateway that stopped (no runner owns them
+   * any more) are marked failed, their reserved epsilon goes back to the study's budget, and each gets
+   * its `query` ledger entry (status failed, epsilonSpent 0). Queries this service runs itself are
+   * left alone. Returns the ids recovered.
    */
   async recoverInterrupted(): Promise<string[]> {
     const rows = (await this.db.knex('research_queries').whereIn('status', ['queued', 'running']).orderBy('submitted_at')) as QueryRow[];
     const recovered: string[] = [];
     for (const row of rows) {
+      if (this.owned.has(row.id)) continue;
       const study = (await this.studies.get(row.study)) as Study;
-      const req = this.request(row);
-      const plan = json<PrivacyPlan>(row.privacy);
-      const done = await this.db.knex.transaction(async (trx) => {
-        const claimed = await trx('research_queries')
-          .where({ id: row.id })
-          .whereIn('status', ['queued', 'running'])
-          .update({ status: 'failed', message: `failed: the gateway stopped while the query was ${row.status}; nothing was released and the query's epsilon was returned to the study's budget`, epsilon_spent: 0, finished_at: trx.fn.now() });
-        if (!claimed) return false;
-        await trx.raw('UPDATE studies SET epsilon_spent = GREATEST(0, epsilon_spent - ?::numeric) WHERE id = ?', [num(row.epsilon_spent).toFixed(6), row.study]);
+      const message = `failed: the gateway stopped while the query was ${row.status}; nothing was released and the query's epsilon was returned to the study's budget`;
+      const done = await this.settle(row, ['queued', 'running'], { status: 'failed', message, epsilon_spent: 0 }, async (trx) => {
+        await trx.raw('UPDATE studies SET epsilon_spent = GREATEST(0, epsilon_spent - ?::numeric) WHERE id = ?', [num(row.epsilon).toFixed(6), row.study]);
         await this.refundPatients(trx, row);
-        const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan)]);
-        await trx('research_queries').where({ id: row.id }).update({ ledger_seq: entry!.seq });
-        return true;
+        return this.ledgerEntry(row.researcher, study, row.id, this.request(row), 'failed', null, 0, json<PrivacyPlan>(row.privacy));
       });
       if (done) recovered.push(row.id);
     }
     if (recovered.length > 0) this.options.log?.(`recovered ${recovered.length} interrupted quer${recovered.length === 1 ? 'y' : 'ies'}: marked failed, epsilon released`, null);
     return recovered;
+  }
+
+  /**
+   * The compare-and-set that settles a query: in one transaction, moves the row from one of `from`
+   * to the outcome, and only if that took the row runs `effects` (refund, contributors) and appends
+   * the ledger entry it returns. False when another runner or a recovery settled the query first.
+   */
+  private async settle(
+    row: QueryRow,
+    from: QueryStatus[],
+    outcome: Outcome,
+    effects: (trx: Knex.Transaction) => Promise<ReturnType<QueryService['ledgerEntry']>>,
+  ): Promise<boolean> {
+    return this.db.knex.transaction(async (trx) => {
+      const claimed = await trx('research_queries').where({ id: row.id }).whereIn('status', from).update({ ...outcome, finished_at: trx.fn.now() });
+      if (!claimed) return false;
+      const [entry] = await this.ledger.appendWithin(trx, [await effects(trx)]);
+      await trx('research_queries').where({ id: row.id }).update({ ledger_seq: entry!.seq });
+      return true;
+    });
   }
 
   /** Resolves once every query started so far has finished. */
@@ -320,10 +347,14 @@ export class QueryService {
   }
 
   private schedule(id: string): void {
+    this.owned.add(id);
     const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.run(id))
       .catch((err) => this.options.log?.(`query ${id}: runner failed`, err))
-      .finally(() => this.running.delete(p));
+      .finally(() => {
+        this.owned.delete(id);
+        this.running.delete(p);
+      });
     this.running.add(p);
   }
 
@@ -526,6 +557,7 @@ export class QueryService {
     };
   }
 
+  /** Records a done or suppressed outcome, unless the query was settled elsewhere (then nothing is released). */
   private async finish(
     row: QueryRow,
     study: Study,
@@ -533,35 +565,29 @@ export class QueryService {
     plan: PrivacyPlan,
     o: { status: 'done' | 'suppressed'; message: string | null; result: ReleasedResult | null; reported: number | null },
   ): Promise<void> {
-    const spent = num(row.epsilon);
-    await this.db.knex.transaction(async (trx) => {
-      const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, o.status, o.reported, spent, plan)]);
-      await trx('research_queries').where({ id: row.id }).update({
-        status: o.status,
-        message: o.message,
-        result: o.result === null ? null : JSON.stringify(o.result),
-        contributors: o.reported,
-        ledger_seq: entry!.seq,
-        finished_at: trx.fn.now(),
-      });
+    const outcome: Outcome = { status: o.status, message: o.message, result: o.result === null ? null : JSON.stringify(o.result), contributors: o.reported };
+    // The contributors were recorded (and charged) when the query was admitted (admitPatients).
+    const settled = await this.settle(row, ['running'], outcome, async () => {
+      return this.ledgerEntry(row.researcher, study, row.id, req, o.status, o.reported, num(row.epsilon), plan);
     });
+    if (!settled) this.discarded(row.id, o.status);
   }
 
   /** Nothing was released: the query's epsilon goes back to the study's budget. */
   private async fail(row: QueryRow, study: Study, req: QueryRequest, plan: PrivacyPlan, err: unknown): Promise<void> {
-    const reason = err instanceof HgdError ? err.message : 'internal error';
-    if (!(err instanceof HgdError)) this.options.log?.(`query ${row.id} failed`, err);
-    await this.db.knex.transaction(async (trx) => {
+    const expected = err instanceof HgdError || err instanceof MpcError;
+    const reason = expected ? err.message : 'internal error';
+    if (!expected) this.options.log?.(`query ${row.id} failed`, err);
+    const message = `failed: ${reason}; nothing was released and the query's epsilon was returned to the study's budget`;
+    const settled = await this.settle(row, ['running'], { status: 'failed', message, epsilon_spent: 0 }, async (trx) => {
       await trx.raw('UPDATE studies SET epsilon_spent = epsilon_spent - ?::numeric WHERE id = ?', [num(row.epsilon).toFixed(6), study.id]);
       await this.refundPatients(trx, row);
-      const [entry] = await this.ledger.appendWithin(trx, [this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan)]);
-      await trx('research_queries').where({ id: row.id }).update({
-        status: 'failed',
-        message: `failed: ${reason}; nothing was released and the query's epsilon was returned to the study's budget`,
-        epsilon_spent: 0,
-        ledger_seq: entry!.seq,
-        finished_at: trx.fn.now(),
-      });
+      return this.ledgerEntry(row.researcher, study, row.id, req, 'failed', null, 0, plan);
     });
+    if (!settled) this.discarded(row.id, 'failed');
+  }
+
+  private discarded(id: string, status: QueryStatus): void {
+    this.options.log?.(`query ${id}: already settled elsewhere (recovered as failed); its ${status} outcome is discarded and nothing is released`, null);
   }
 }
