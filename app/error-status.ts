@@ -25,6 +25,7 @@ export const HTTP_STATUS_BY_CODE = Object.freeze({
   aggregate_capacity: 422,
   transaction_rejected: 422,
   rate_limited: 429,
+  auth_rate_limited: 429,
   // HGD itself or a party it depends on
   catalogue_invalid: 500,
   internal: 500,
