@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createGateway, openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { configuredKeyRing, createGateway, migrationsWith, openConfiguredDatabase } from '../app/gateway';
 import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
 import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
@@ -54,8 +54,9 @@ program
   .command('migrate')
   .description('apply database migrations and exit')
   .action(async () => {
-    const db = await openConfiguredDatabase(loadConfig());
-    const applied = await runMigrations(db, allMigrations, (m) => console.error(m));
+    const config = loadConfig();
+    const db = await openConfiguredDatabase(config);
+    const applied = await runMigrations(db, migrationsWith(configuredKeyRing(config)), (m) => console.error(m));
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     await db.close();
   });
