@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { collectFiles, readRecords, scanFile, type InputFile, type PatientRegistry, type Rec, type Scanned } from './ingest/files';
+import { collectFiles, readRecords, scanFile, type PatientRegistry, type Rec, type Scanned } from './ingest/files';
 import { Progress } from './ingest/progress';
 import { FatalError, RefusedError, UnreachableError, send, spanOf, type Chunk, type EntryErrorInFile, type SendContext } from './ingest/send';
 import { readState, targetOf, writeState, type FileState, type StateDoc } from './ingest/state';
