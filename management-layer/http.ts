@@ -105,7 +105,9 @@ export function managementRouter(ingest: IngestService): Router {
     const body = uploadBody(req);
     const org = identityOf(res).org;
     if (!org) throw new ValidationError('the provider token names no organisation', 'org');
-    const summary = await ingest.ingest({ provider: org, format, body, position: positionOf(req) });
+    const report = single(req.query.report, 'report');
+    if (report !== undefined && report !== 'entries') throw new ValidationError('"report" must be "entries" (to list every entry with its outcome)', 'report');
+    const summary = await ingest.ingest({ provider: org, format, body, position: positionOf(req), listEntries: report === 'entries' });
     if (summary.status === 'stored') {
       res.json(summary);
     } else {

@@ -18,6 +18,7 @@ const MATRIX: Record<string, Caller[]> = {
   'GET /ledger/keys': PUBLIC,
   'GET /ledger/consistency': PUBLIC,
   'GET /ledger/entries/:seq': ['auditor', 'admin'],
+  'GET /catalogue': PUBLIC,
   'POST /ingest': ['provider'],
   'GET /quarantine': ['provider'],
   'GET /quarantine/:batchId': ['provider'],

@@ -16,7 +16,6 @@ import type { Knex } from 'knex';
 import type { Database } from '../../storage-layer/db';
 import { asBuffer } from '../../storage-layer/db';
 import type { Ledger } from '../../storage-layer/ledger';
-import { canonicalJson } from '../../storage-layer/canonical-json';
 import { parseUpload, type EntryError, type ParseResult, type SourcePosition, type UploadFormat } from '../parse';
 import { normaliseAll } from '../normalise';
 import type { IcsRecord } from '../ics-record';
@@ -37,6 +36,16 @@ export interface IngestRequest {
   sourceSystem?: string;
   /** Where the body starts in the provider's file, when it is a part of one (hgd ingest sends chunks). */
   position?: SourcePosition;
+  /** Also list every entry with its outcome (POST /ingest?report=entries). */
+  listEntries?: boolean;
+}
+
+/** One entry of the upload and what became of it. */
+export interface EntryOutcome {
+  ref: string;
+  pointer: string;
+  line?: number;
+  outcome: 'accepted' | 'duplicate' | 'rejected' | 'expanded';
 }
 
 /** What became of the upload's entries (Observations, NDJSON lines, CSV rows): each is counted once. */
@@ -66,6 +75,8 @@ export interface IngestSummary {
   duplicate: number;
   rejected: number;
   entries: EntryCounts;
+  /** Every entry with its outcome, when asked for (listEntries). */
+  outcomes?: EntryOutcome[];
   notes: IngestNote[];
   /** Patients of the upload kept as the provider's links. */
   patientsLinked: number;
@@ -144,12 +155,13 @@ export class IngestService {
   /** The digests a repeat is recognised by: what was sent, and what came of it. */
   private digests(req: IngestRequest, plan: Plan): { content: string; outcome: string } {
     const k = this.keys.batchKey;
-    const content = keyedDigest(k, req.format, canonicalJson(req.position ?? {}), bodyBytes(req.body));
-    const outcome = keyedDigest(k, canonicalJson({
-      rejectAll: plan.rejectAll,
-      errors: plan.errors.map((e) => [e.ref, e.pointer, e.reason]),
-      records: plan.entries.flatMap((e) => e.records.map((r) => r.contentKey)).sort(),
-    }));
+    const content = keyedDigest(k, req.format, JSON.stringify([req.position?.firstLine ?? null, req.position?.firstRow ?? null]), bodyBytes(req.body));
+    // JSON.stringify, not canonical JSON: a provider's text may hold lone surrogates, which JCS refuses.
+    const outcome = keyedDigest(k, JSON.stringify([
+      plan.rejectAll,
+      plan.errors.map((e) => [e.ref, e.pointer, e.reason]),
+      plan.entries.flatMap((e) => e.records.map((r) => r.contentKey)).sort(),
+    ]));
     return { content, outcome };
   }
 
@@ -219,14 +231,16 @@ export class IngestService {
     const newIds = new Set(stored.inserted.map((r) => r.prepared.id));
     const entries: EntryCounts = { received: plan.entries.length, accepted: 0, duplicate: 0, rejected: 0, expanded: 0 };
     const notes: IngestNote[] = [];
+    const outcomes: EntryOutcome[] = [];
     for (const e of plan.entries) {
       const at = e.source.item ?? e.source.rejected!;
-      if (e.expanded) {
-        entries.expanded++;
-        notes.push({ ref: at.ref, pointer: at.pointer, ...(at.line !== undefined ? { line: at.line } : {}), note: panelNote(e.expanded.members, e.expanded.inUpload) });
-      } else if (!e.records.length || plan.rejectAll) entries.rejected++;
-      else if (e.records.some((r) => newIds.has(r.id))) entries.accepted++;
-      else entries.duplicate++;
+      const where = { ref: at.ref, pointer: at.pointer, ...(at.line !== undefined ? { line: at.line } : {}) };
+      const outcome: EntryOutcome['outcome'] = e.expanded ? 'expanded'
+        : !e.records.length || plan.rejectAll ? 'rejected'
+          : e.records.some((r) => newIds.has(r.id)) ? 'accepted' : 'duplicate';
+      entries[outcome]++;
+      if (e.expanded) notes.push({ ...where, note: panelNote(e.expanded.members, e.expanded.inUpload) });
+      if (req.listEntries) outcomes.push({ ...where, outcome });
     }
     const accepted = stored.inserted.length;
     return {
@@ -238,6 +252,7 @@ export class IngestService {
       duplicate: plan.toStore.length - accepted,
       rejected: plan.errors.length,
       entries,
+      ...(req.listEntries ? { outcomes } : {}),
       notes,
       patientsLinked: stored.repeated ? 0 : plan.links.length,
       relinked: stored.relinked,

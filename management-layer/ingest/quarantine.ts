@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../../storage-layer/db';
 import { asBuffer } from '../../storage-layer/db';
 import { ValidationError } from '../errors';
+import { nestedDeeperThan } from '../parse/nesting';
 import type { SentEntry } from '../parse/types';
 import type { UploadFormat } from '../parse';
 import { open, seal, type KeyRing } from './envelope';
@@ -62,6 +63,7 @@ function resourceOf(sent: string | null, shape: Meta['shape']): unknown {
   if (sent === null || shape === 'row') return null;
   try {
     const doc = JSON.parse(sent) as unknown;
+    if (nestedDeeperThan(doc)) return null; // rejected for its depth: kept as text only
     if (shape === 'entry') return typeof doc === 'object' && doc !== null && 'resource' in doc ? (doc as { resource: unknown }).resource : null;
     return doc;
   } catch {
