@@ -61,6 +61,14 @@ export interface Config {
     /** Every patient's own ε budget across all studies, renewing every periodDays (null: lifetime). */
     patientBudget: { epsilon: number; periodDays: number | null };
   };
+  /** How `hgd` commands (hgd ingest) reach a running gateway. */
+  client: {
+    /** The gateway's base URL: HGD_URL, else the address the gateway listens on (HGD_HOST, PORT). */
+    url: string;
+    /** A provider's JWT (HGD_TOKEN) or API key (HGD_API_KEY), when given in the environment. */
+    token: string | undefined;
+    apiKey: string | undefined;
+  };
   /** The compute nodes that hold secret shares. */
   nodes: {
     /** Number of nodes n (shares per value). */
@@ -105,6 +113,12 @@ function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return value;
 }
 
+/** Where a client on this machine reaches a gateway listening on `host` (a wildcard address means loopback). */
+function localUrl(host: string, port: number): string {
+  const reachable = host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
 function listFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   const raw = env[name];
   return raw ? raw.split(',').map((s) => s.trim()) : undefined;
@@ -120,11 +134,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const urls = listFrom(env, 'HGD_NODE_URLS') ?? Array.from({ length: nodeCount }, (_, i) => `http://${host}:${basePort + i}`);
   if (urls.length !== nodeCount) throw new Error(`HGD_NODE_URLS lists ${urls.length} URLs but HGD_NODES is ${nodeCount}`);
   const databaseUrls = listFrom(env, 'HGD_NODE_DATABASE_URLS')?.map((u) => u || undefined) ?? Array.from({ length: nodeCount }, () => undefined);
+  const port = intFrom(env, 'PORT', 8080);
   return Object.freeze({
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     logLevel: env.HGD_LOG === 'silent' ? 'silent' : 'info',
-    port: intFrom(env, 'PORT', 8080),
+    port,
     host,
     writerLeaseMs: intFrom(env, 'HGD_WRITER_LEASE_SECONDS', 15, 1) * 1000,
     ledger: Object.freeze({
@@ -159,6 +174,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         // 0 days means a lifetime budget that never renews.
         periodDays: intFrom(env, 'HGD_PATIENT_BUDGET_PERIOD_DAYS', 365, 0) || null,
       }),
+    }),
+    client: Object.freeze({
+      url: env.HGD_URL || localUrl(host, port),
+      token: env.HGD_TOKEN || undefined,
+      apiKey: env.HGD_API_KEY || undefined,
     }),
     nodes: Object.freeze({
       count: nodeCount,

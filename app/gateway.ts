@@ -19,11 +19,12 @@ import { errorHandler, notFoundHandler, rejectNulInUrl } from './errors-middlewa
 import { createLogger, type Logger } from './logger';
 import { rejectNulInJsonBody } from './json-body';
 import { failedAuthLimiter, TokenService } from './auth';
-import { ingestMigrations } from '../management-layer/ingest/schema';
+import { ingestDataMigrations, ingestMigrations } from '../management-layer/ingest/schema';
 import { IngestService, type ShareSink } from '../management-layer/ingest/ingest-service';
 import { createShareDistributor } from '../management-layer/sharing/distribute';
-import { deriveKeyRing, loadMasterKey } from '../management-layer/ingest/envelope';
-import { managementRouter } from '../management-layer/http';
+import { deriveKeyRing, loadMasterKey, type KeyRing } from '../management-layer/ingest/envelope';
+import { ingestBodyParser, managementRouter } from '../management-layer/http';
+import type { Migration } from '../storage-layer/migrate';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 import { IdentityService, identityMigrations, identityRouter } from './identity';
@@ -49,6 +50,16 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
 
 export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations, ...writerLeaseMigrations];
 
+/** The key ring derived from the configured master key (created on first use for the embedded default). */
+export function configuredKeyRing(config: Config): KeyRing {
+  return deriveKeyRing(loadMasterKey(config.ingest.masterKey, config.ingest.masterKeyFile));
+}
+
+/** Every migration, including those that rewrite stored data with the key ring. */
+export function migrationsWith(keys: KeyRing): Migration[] {
+  return [...allMigrations, ...ingestDataMigrations(keys)];
+}
+
 export interface GatewayOptions {
   db?: Database;
   log?: Logger;
@@ -61,11 +72,12 @@ export interface GatewayOptions {
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger('hgd', config.logLevel === 'silent');
   const db = options.db ?? (await openConfiguredDatabase(config));
-  const applied = await runMigrations(db, allMigrations, (m) => log.warn(m));
+  const keys = configuredKeyRing(config);
+  const applied = await runMigrations(db, migrationsWith(keys), (m) => log.warn(m));
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
   const ledger = await Ledger.open(db, { ...config.ledger, signingKey: loadOrCreateSigningKey(config.ledger.signingKeyFile) });
 
-  const ingest = new IngestService(db, ledger, deriveKeyRing(loadMasterKey(config.ingest.masterKey, config.ingest.masterKeyFile)));
+  const ingest = new IngestService(db, ledger, keys);
   const tokens = TokenService.fromConfig(config);
   const identity = new IdentityService(db, ledger, (system, value) => ingest.pseudonymOf(system, value));
   // The gateway's key for talking to the compute nodes (sharing at ingest, queries).
@@ -89,6 +101,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.disable('x-powered-by');
   app.use(helmet());
   app.use(rejectNulInUrl);
+  // Uploads are read as bytes, exactly as sent; every other route's JSON and text as usual.
+  app.use('/ingest', ingestBodyParser(config.http.bodyLimit));
   app.use(express.json({ limit: config.http.bodyLimit, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit: config.http.bodyLimit, type: ['text/csv', 'application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson'] }));
   app.use(rejectNulInJsonBody({ except: ['/ingest'] }));

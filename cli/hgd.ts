@@ -5,7 +5,7 @@
  *   hgd migrate                       apply database migrations and exit
  *   hgd ledger verify [--json] [--checkpoint FILE]
  *   hgd ledger checkpoint --export FILE
- *   hgd ingest PATH... [--url U] [--token T | env HGD_TOKEN] [--state FILE] [--chunk N]
+ *   hgd ingest PATH... [--url U | env HGD_URL] [--token T | env HGD_TOKEN | --api-key K | env HGD_API_KEY] [--state FILE] [--chunk N]
  *   hgd admin token --role R [--org O] [--sub S] [--patient-identifier 'system|value'] [--ttl SECONDS]
  *   hgd admin org create ID
  *   hgd admin user create --role R --username U [--org O] [--patient-identifier 'system|value'] [--password-stdin]
@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { configuredKeyRing, migrationsWith, openConfiguredDatabase } from '../app/gateway';
 import { openAdminServices } from '../app/admin';
 import { runMigrations } from '../storage-layer/migrate';
 import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
@@ -24,7 +24,6 @@ import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
 import { startServer } from '../app/server';
 import { runNodeCli, type ComputeNode } from '../app/compute-node';
 // hgd ingest / hgd admin token
-import { Option } from 'commander';
 import { ingestCommand, type IngestCliOptions } from './ingest-command';
 import {
   issueAdminToken, adminOrgCreate, adminUserCreate, adminKeyCreate, adminKeyRevoke, adminStudyCreate, adminStudyAddResearcher,
@@ -74,8 +73,9 @@ program
   .command('migrate')
   .description('apply database migrations and exit')
   .action(async () => {
-    const db = await openConfiguredDatabase(loadConfig());
-    const applied = await runMigrations(db, allMigrations, (m) => console.error(m));
+    const config = loadConfig();
+    const db = await openConfiguredDatabase(config);
+    const applied = await runMigrations(db, migrationsWith(configuredKeyRing(config)), (m) => console.error(m));
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     await db.close();
   });
@@ -132,8 +132,9 @@ program
   .command('ingest')
   .description('send FHIR JSON / NDJSON / CSV files or folders to a gateway, in resumable chunks; exit 1 if a chunk could not be sent')
   .argument('<paths...>', 'files or folders (*.json, *.ndjson, *.csv; folders recursively)')
-  .option('--url <url>', 'gateway URL', 'http://127.0.0.1:8080')
-  .addOption(new Option('--token <jwt>', 'provider token').env('HGD_TOKEN'))
+  .option('--url <url>', 'gateway URL (default: HGD_URL, else the gateway\'s own address from HGD_HOST and PORT)')
+  .option('--token <jwt>', 'provider token, sent as Bearer (default: HGD_TOKEN)')
+  .option('--api-key <key>', 'provider API key, sent as X-API-Key (default: HGD_API_KEY)')
   .option('--state <file>', 'resume state (acknowledged chunks)', './.hgd-ingest-state.json')
   .option('--chunk <n>', 'lines (NDJSON) or rows (CSV) per request', '2000')
   .option('--concurrency <n>', 'requests in flight', '2')
@@ -141,7 +142,7 @@ program
   .option('--report <file>', 'quarantine report (written when entries were rejected)', './hgd-ingest-report.json')
   .option('--quiet', 'no progress bar (periodic plain lines instead)')
   .action(async (paths: string[], opts: IngestCliOptions) => {
-    process.exitCode = await ingestCommand(paths, opts);
+    process.exitCode = await ingestCommand(paths, opts, loadConfig().client);
   });
 
 const admin = program.command('admin').description('administration');

@@ -173,3 +173,30 @@ export function indicatorByCode(system: string | undefined, code: string | undef
 export function panelByCode(system: string | undefined, code: string | undefined): Panel | undefined {
   return catalogue().panelByCode(system, code);
 }
+
+/** The catalogue as GET /catalogue publishes it: what a provider can send and what HGD makes of it. */
+export function publicCatalogue(cat: Catalogue = catalogue()) {
+  return {
+    version: cat.version,
+    indicators: cat.indicators.map((i) => ({
+      name: i.name,
+      display: i.display,
+      codes: i.loinc.map((code) => ({ system: LOINC_SYSTEM, code })),
+      canonicalUnit: i.canonicalUnit,
+      acceptedUnits: i.acceptedUnits,
+      aliases: i.aliases,
+      ...(i.molarMass !== undefined ? { molarMass: i.molarMass } : {}),
+      ...(i.charge !== undefined ? { charge: i.charge } : {}),
+      conversion: i.conversion ?? 'ucum',
+      valueType: i.valueType,
+      range: i.range,
+      scale: i.scale,
+      histogramEdges: i.histogramEdges,
+    })),
+    panels: cat.panels.map((p) => ({
+      code: { system: LOINC_SYSTEM, code: p.loinc },
+      display: p.display,
+      components: Object.entries(p.components).map(([code, indicator]) => ({ code: { system: LOINC_SYSTEM, code }, indicator })),
+    })),
+  };
+}

@@ -30,3 +30,17 @@ export class ParseError extends ValidationError {
     super(message, field);
   }
 }
+
+/** A JSON upload that is not JSON at all. */
+export class MalformedJsonError extends HgdError {
+  constructor(message: string) {
+    super(message, 'malformed_json', { field: 'body' });
+  }
+}
+
+/** A body that is nothing but NUL bytes (a binary or UTF-16 file sent as text, a zero-filled file). */
+export class NulBodyError extends ValidationError {
+  constructor(bytes: number) {
+    super(`the request body is ${bytes} NUL byte${bytes === 1 ? '' : 's'} (0x00) and nothing else, not text: a zero-filled or binary file?`, 'body');
+  }
+}

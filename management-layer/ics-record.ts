@@ -11,11 +11,35 @@ export interface Provenance {
   code: { system: string; code: string; display?: string };
   valueAsReceived: number | string;
   unitAsReceived: string;
+  /** Who performed the observation (references, identifiers or names), its own or its panel's / report's. */
+  performer?: string[];
 }
+
+/** A patient identifier as the provider gives it (or as HGD scopes it: see patient-systems.ts). */
+export interface SubjectIdentifier {
+  system: string;
+  value: string;
+}
+
+/** A FHIR subject reference the upload does not resolve: looked up in the provider's links before storing. */
+export interface SubjectReference {
+  reference: string;
+  /** Keys of the provider's links to try, in order. */
+  linkKeys: string[];
+}
+
+export type DraftSubject = SubjectIdentifier | SubjectReference;
+
+export const isSubjectReference = (s: DraftSubject): s is SubjectReference => 'linkKeys' in s;
 
 /** A normalised value before pseudonymisation: it still carries the provider's patient identifier. */
 export interface IcsRecordDraft {
-  subject: { system: string; value: string };
+  subject: DraftSubject;
+  /**
+   * The identity HGD made up for this subject before migration management-002 (a reference-only subject, a plain
+   * CSV patient_id), under which older records of the same provider may still be stored.
+   */
+  legacySubject?: SubjectIdentifier;
   indicator: string;
   effectiveStart: string;
   effectiveEnd: string | null;
@@ -25,7 +49,7 @@ export interface IcsRecordDraft {
 }
 
 /** What is stored: the draft with the subject replaced by a pseudonym (lower-case hex). */
-export interface IcsRecord extends Omit<IcsRecordDraft, 'subject'> {
+export interface IcsRecord extends Omit<IcsRecordDraft, 'subject' | 'legacySubject'> {
   patient: string;
 }
 
@@ -33,7 +57,7 @@ export type { SchemaIssue };
 
 /** The record for a draft once its subject has been pseudonymised. */
 export function draftToRecord(draft: IcsRecordDraft, patient: string): IcsRecord {
-  const { subject: _subject, ...rest } = draft;
+  const { subject: _subject, legacySubject: _legacy, ...rest } = draft;
   return { patient, ...rest };
 }
 

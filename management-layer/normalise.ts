@@ -1,25 +1,26 @@
 /**
  * Candidate Observations (and CSV rows) -> ICS record drafts in canonical units, or per-entry errors with a
- * JSON pointer and a reason. Nothing here touches the database; pseudonymisation happens later.
+ * JSON pointer and a reason. Nothing here touches the database; references the upload does not resolve and
+ * pseudonymisation are left to the ingest service.
+ *
+ * Each entry ends as exactly one of: drafts (some of them possibly with errors for other components), errors only
+ * (rejected), or `expanded` (a panel without a value of its own, whose members carry the data).
  */
-import { createHash } from 'node:crypto';
 import type { CodeableConcept, Observation, ObservationComponent } from '@medplum/fhirtypes';
 import { LOINC_SYSTEM, catalogue, type Indicator, type Panel } from './catalogue';
 import { UnitError, ValueError } from './errors';
 import { toUtcInstant } from './fhir-time';
-import { PLACEHOLDER_PSEUDONYM, draftToRecord, validateIcsRecord, type IcsRecordDraft } from './ics-record';
-import { referenceKey, referenceType, stripHistory } from './parse/references';
-import type { CsvFields, CsvItem, EntryError, InheritedContext, ParseResult, PatientIdentifier, PatientMap } from './parse/types';
-import { describeAjvErrors, escapePointer, validatorFor } from './schemas';
+import { validateIcsRecord, type IcsRecordDraft, type SubjectIdentifier } from './ics-record';
+import { EntryFailure, checkedDraft } from './normalise-draft';
+import { normaliseCsvRow, csvRowSourceId, type RowContext } from './normalise-csv';
+import type { EntryError, InheritedContext, PanelMembers, ParsedItem, ParseResult, PatientScope, RejectedEntry } from './parse/types';
+import { describeAjvErrors, validatorFor } from './schemas';
+import { resolveSubject, type SubjectResult } from './subject';
 import { cleanUnit, toCanonical } from './units';
 
-export type { EntryError, IcsRecordDraft };
-export { validateIcsRecord };
+export type { EntryError, IcsRecordDraft, RowContext };
+export { csvRowSourceId, normaliseCsvRow, resolveSubject, validateIcsRecord, type SubjectResult };
 
-/** Identifier system for patients known only by a FHIR reference that did not resolve to an identifier. */
-export const FHIR_PATIENT_REF_SYSTEM = 'urn:hgd:fhir-patient-ref';
-/** Identifier system for CSV patient_id values given without 'system|'. */
-export const CSV_PATIENT_SYSTEM = 'urn:hgd:csv-patient';
 export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
 /** Observation statuses that are ingested; everything else is reported and skipped. */
 export const INGESTED_STATUSES = ['final', 'amended', 'corrected'] as const;
@@ -27,73 +28,28 @@ export const INGESTED_STATUSES = ['final', 'amended', 'corrected'] as const;
 export interface NormaliseContext {
   provider: string;
   sourceSystem: string;
-  patients?: PatientMap;
+  /** The upload's Patients the subject may name. */
+  scope?: PatientScope;
   ref: string;
   pointer: string;
   /** The Bundle entry's fullUrl: relative references resolve against its service base. */
   fullUrl?: string;
-  /** subject / effective[x] from a DiagnosticReport listing this Observation, used when the Observation lacks them. */
+  /** subject / effective[x] / performer from a panel or DiagnosticReport listing this Observation, used when it lacks them. */
   inherited?: InheritedContext;
+  /** For a panel: how many of its members the upload holds. */
+  panel?: PanelMembers;
 }
 
 export interface NormaliseResult {
   records: IcsRecordDraft[];
   errors: EntryError[];
+  /** A panel with no value of its own: not a rejection, its members are the data. */
+  expanded?: PanelMembers;
 }
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const INVISIBLE = /[\u200B-\u200D\u2060\uFEFF\u00AD]/g;
-
-class EntryFailure extends Error {
-  constructor(readonly pointer: string, readonly reason: string) {
-    super(reason);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Subject
-
-export type SubjectResult = { ok: true; subject: PatientIdentifier } | { ok: false; pointer: string; reason: string };
-
-/**
- * The patient identifier of an Observation.subject: a reference to a Patient in the upload that has an identifier,
- * else subject.identifier, else (for a RESTful Patient reference) { system: FHIR_PATIENT_REF_SYSTEM, value: reference }.
- * urn: references must resolve inside the upload; references to anything but a Patient are rejected.
- * Pointers are relative to the Observation.
- */
-export function resolveSubject(subject: unknown, patients: PatientMap | undefined, contextFullUrl?: string): SubjectResult {
-  if (!isObject(subject)) return { ok: false, pointer: '/subject', reason: 'subject is required' };
-  const identifier = isObject(subject.identifier) ? subject.identifier : undefined;
-  const fromIdentifier = (): PatientIdentifier | undefined => {
-    const system = typeof identifier?.system === 'string' ? identifier.system.trim() : '';
-    const value = typeof identifier?.value === 'string' ? identifier.value.trim() : '';
-    return system && value ? { system, value } : undefined;
-  };
-  if (typeof subject.reference === 'string' && subject.reference.trim() !== '') {
-    const reference = subject.reference.trim();
-    if (reference.startsWith('#')) {
-      return { ok: false, pointer: '/subject/reference', reason: 'contained Patient references are not supported' };
-    }
-    const type = referenceType(reference);
-    if (type !== undefined && type !== 'Patient') {
-      return { ok: false, pointer: '/subject/reference', reason: `subject must be a Patient, not a ${type}` };
-    }
-    const found = patients?.get(referenceKey(reference, contextFullUrl));
-    if (found) return { ok: true, subject: found };
-    const byIdentifier = fromIdentifier();
-    if (byIdentifier) return { ok: true, subject: byIdentifier };
-    if (type === 'Patient') return { ok: true, subject: { system: FHIR_PATIENT_REF_SYSTEM, value: stripHistory(reference) } };
-    return {
-      ok: false,
-      pointer: '/subject/reference',
-      reason: `subject reference "${reference}" does not resolve to a Patient with an identifier in this upload`,
-    };
-  }
-  const byIdentifier = fromIdentifier();
-  if (byIdentifier) return { ok: true, subject: byIdentifier };
-  return { ok: false, pointer: '/subject', reason: 'subject needs a Patient reference or an identifier with system and value' };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Effective time
@@ -211,233 +167,196 @@ function measure(holder: Observation | ObservationComponent, indicator: Indicato
 // ---------------------------------------------------------------------------------------------------------------
 // Drafts
 
-function checkedDraft(draft: IcsRecordDraft): IcsRecordDraft {
-  const issues = validateIcsRecord(draftToRecord(draft, PLACEHOLDER_PSEUDONYM));
-  const first = issues[0];
-  if (first) throw new EntryFailure('', `normalised record is invalid: ${first.pointer} ${first.reason}`);
-  return draft;
+const MAX_PERFORMERS = 10;
+
+/** Observation.performer as strings: each reference, else identifier (system|value), else display. */
+function performersOf(raw: unknown): string[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out = raw.flatMap((p): string[] => {
+    if (!isObject(p)) return [];
+    const id = isObject(p.identifier) ? p.identifier : undefined;
+    const candidates = [p.reference, id && typeof id.system === 'string' && typeof id.value === 'string' ? `${id.system}|${id.value}` : undefined, p.display];
+    const first = candidates.find((c): c is string => typeof c === 'string' && c.trim() !== '');
+    return first ? [first.trim().slice(0, 1024)] : [];
+  });
+  return out.length ? out.slice(0, MAX_PERFORMERS) : undefined;
 }
 
-/** One FHIR Observation -> drafts (one, or one per known component of a panel) and errors. */
+/** The members of a panel (hasMember references), or 0. */
+function memberCount(resource: Obj): number {
+  return Array.isArray(resource.hasMember) ? resource.hasMember.length : 0;
+}
+
+const hasOwnValue = (r: Obj) => r.valueQuantity !== undefined || VALUE_KEYS.some((k) => r[k] !== undefined) || (Array.isArray(r.component) && r.component.length > 0);
+
+/** The resource with what a panel or report gives filled in where it is silent, and where its subject resolves. */
+function withInherited(resource: Obj, ctx: NormaliseContext): { view: Obj; subjectContext?: string } {
+  const view: Obj = { ...resource };
+  const inh = ctx.inherited;
+  let subjectContext = ctx.fullUrl;
+  if (!inh) return { view, ...(subjectContext ? { subjectContext } : {}) };
+  if (view.subject === undefined && inh.subject !== undefined) {
+    view.subject = inh.subject;
+    subjectContext = inh.fullUrl;
+  }
+  if (EFFECTIVE_KEYS.every((k) => view[k] === undefined)) {
+    for (const k of ['effectiveDateTime', 'effectivePeriod', 'effectiveInstant'] as const) if (inh[k] !== undefined) view[k] = inh[k];
+  }
+  if (view.performer === undefined && inh.performer !== undefined) view.performer = inh.performer;
+  return { view, ...(subjectContext ? { subjectContext } : {}) };
+}
+
+interface Checked {
+  obs: Observation;
+  sourceId: string;
+  match: CodeMatch;
+  subject: SubjectResult & { ok: true };
+  start: string;
+  end: string | null;
+  performer?: string[];
+}
+
+/** The checks every value of the Observation shares: status, id, code, subject, time. Throws EntryFailure. */
+function checkObservation(obs: Observation, ctx: NormaliseContext, subjectContext: string | undefined): Checked {
+  const status = obs.status;
+  if (!(INGESTED_STATUSES as readonly string[]).includes(status)) {
+    const why = status === 'entered-in-error' ? 'the Observation was entered in error' : 'it is not a final result';
+    throw new EntryFailure('/status', `status "${status}" is not ingested: ${why} (ingested: ${INGESTED_STATUSES.join(', ')})`);
+  }
+  const sourceId = typeof obs.id === 'string' ? obs.id : ctx.fullUrl;
+  if (!sourceId) throw new EntryFailure('/id', 'an Observation needs an id (or its Bundle entry a fullUrl) to be traceable');
+  const match = matchCode(obs.code);
+  const subject = resolveSubject(obs.subject, ctx.scope, subjectContext);
+  if (!subject.ok) throw new EntryFailure(subject.pointer, subject.reason);
+  const { start, end } = effectiveTime(obs);
+  const performer = performersOf((obs as unknown as Obj).performer);
+  return { obs, sourceId, match, subject, start, end, ...(performer ? { performer } : {}) };
+}
+
+function draftOf(c: Checked, ctx: NormaliseContext, indicator: Indicator, coding: Coding, m: Measured): IcsRecordDraft {
+  return checkedDraft({
+    subject: c.subject.subject,
+    ...(c.subject.legacy ? { legacySubject: c.subject.legacy as SubjectIdentifier } : {}),
+    indicator: indicator.name,
+    effectiveStart: c.start,
+    effectiveEnd: c.end,
+    value: m.value,
+    unit: m.unit,
+    provenance: {
+      provider: ctx.provider,
+      sourceSystem: ctx.sourceSystem,
+      sourceId: c.sourceId,
+      sourceVersion: c.obs.meta?.versionId ?? null,
+      code: coding,
+      valueAsReceived: m.valueAsReceived,
+      unitAsReceived: m.unitAsReceived,
+      ...(c.performer ? { performer: c.performer } : {}),
+    },
+  });
+}
+
+/** One draft per component the catalogue panel knows; a bad component is an error of its own. */
+function panelDrafts(c: Checked, ctx: NormaliseContext, panel: Panel, out: NormaliseResult, fail: (p: string, r: string) => void): void {
+  let known = 0;
+  (c.obs.component ?? []).forEach((component, j) => {
+    const hit = codings(component.code)
+      .map((x) => ({ x, name: x.system === LOINC_SYSTEM && Object.hasOwn(panel.components, x.code) ? panel.components[x.code] : undefined }))
+      .find((h) => h.name !== undefined);
+    if (!hit) return; // components HGD does not know are ignored
+    known++;
+    const indicator = catalogue().byName(hit.name as string);
+    if (!indicator) return; // cannot happen: the catalogue check ties components to indicators
+    try {
+      out.records.push(draftOf(c, ctx, indicator, hit.x, measure(component, indicator, `/component/${j}`)));
+    } catch (err) {
+      if (!(err instanceof EntryFailure)) throw err;
+      fail(err.pointer, err.reason);
+    }
+  });
+  if (known === 0) {
+    throw new EntryFailure('/component', `panel ${panel.loinc} has no component HGD knows (${Object.keys(panel.components).join(', ')})`);
+  }
+}
+
+/** One FHIR Observation -> drafts (one, or one per known component of a panel), errors, or a panel expanded. */
 export function normaliseObservation(resource: unknown, ctx: NormaliseContext): NormaliseResult {
-  const records: IcsRecordDraft[] = [];
-  const errors: EntryError[] = [];
+  const out: NormaliseResult = { records: [], errors: [] };
   const fail = (pointer: string, reason: string): NormaliseResult => {
-    errors.push({ ref: ctx.ref, pointer: ctx.pointer + pointer, reason });
-    return { records, errors };
+    out.errors.push({ ref: ctx.ref, pointer: ctx.pointer + pointer, reason });
+    return out;
   };
   if (!isObject(resource)) return fail('', 'expected an Observation object');
+  const members = memberCount(resource);
+  if (members > 0 && !hasOwnValue(resource)) return { ...out, expanded: { members, inUpload: ctx.panel?.inUpload ?? 0 } };
 
-  // Fill in what a DiagnosticReport gives, where the Observation itself is silent.
-  const view: Obj = { ...resource };
-  let subjectContext = ctx.fullUrl;
-  const inh = ctx.inherited;
-  if (inh) {
-    if (view.subject === undefined && inh.subject !== undefined) {
-      view.subject = inh.subject;
-      subjectContext = inh.fullUrl;
-    }
-    if (EFFECTIVE_KEYS.every((k) => view[k] === undefined)) {
-      for (const k of ['effectiveDateTime', 'effectivePeriod', 'effectiveInstant'] as const) {
-        if (inh[k] !== undefined) view[k] = inh[k];
-      }
-    }
-  }
-
+  const { view, subjectContext } = withInherited(resource, ctx);
   const validate = validatorFor('fhir-observation-subset.schema.json');
   if (!validate(view)) {
     for (const issue of describeAjvErrors(validate.errors)) fail(issue.pointer, issue.reason);
-    return { records, errors };
+    return out;
   }
-  const obs = view as unknown as Observation; // the subset HGD reads has been checked
-
   try {
-    const status = obs.status;
-    if (!(INGESTED_STATUSES as readonly string[]).includes(status)) {
-      const why = status === 'entered-in-error' ? 'the Observation was entered in error' : 'it is not a final result';
-      throw new EntryFailure('/status', `status "${status}" is not ingested: ${why} (ingested: ${INGESTED_STATUSES.join(', ')})`);
-    }
-    const sourceId = typeof obs.id === 'string' ? obs.id : ctx.fullUrl;
-    if (!sourceId) throw new EntryFailure('/id', 'an Observation needs an id (or its Bundle entry a fullUrl) to be traceable');
-    const sourceVersion = obs.meta?.versionId ?? null;
-
-    const match = matchCode(obs.code);
-    const subject = resolveSubject(obs.subject, ctx.patients, subjectContext);
-    if (!subject.ok) throw new EntryFailure(subject.pointer, subject.reason);
-    const { start, end } = effectiveTime(obs);
-
-    const draft = (indicator: Indicator, coding: Coding, m: Measured): IcsRecordDraft => checkedDraft({
-      subject: subject.subject,
-      indicator: indicator.name,
-      effectiveStart: start,
-      effectiveEnd: end,
-      value: m.value,
-      unit: m.unit,
-      provenance: {
-        provider: ctx.provider,
-        sourceSystem: ctx.sourceSystem,
-        sourceId,
-        sourceVersion,
-        code: coding,
-        valueAsReceived: m.valueAsReceived,
-        unitAsReceived: m.unitAsReceived,
-      },
-    });
-
-    if (match.kind === 'indicator') {
-      records.push(draft(match.indicator, match.coding, measure(obs, match.indicator, '')));
-      return { records, errors };
-    }
-
-    const components = obs.component ?? [];
-    let known = 0;
-    components.forEach((component, j) => {
-      const hit = codings(component.code)
-        .map((c) => ({ c, name: c.system === LOINC_SYSTEM && Object.hasOwn(match.panel.components, c.code) ? match.panel.components[c.code] : undefined }))
-        .find((x) => x.name !== undefined);
-      if (!hit) return; // components HGD does not know are ignored
-      known++;
-      const indicator = catalogue().byName(hit.name as string);
-      if (!indicator) return; // cannot happen: the catalogue check ties components to indicators
-      try {
-        records.push(draft(indicator, hit.c, measure(component, indicator, `/component/${j}`)));
-      } catch (err) {
-        if (!(err instanceof EntryFailure)) throw err;
-        fail(err.pointer, err.reason);
-      }
-    });
-    if (known === 0) {
-      throw new EntryFailure('/component', `panel ${match.panel.loinc} has no component HGD knows (${Object.keys(match.panel.components).join(', ')})`);
-    }
+    const c = checkObservation(view as unknown as Observation, ctx, subjectContext); // the subset HGD reads has been checked
+    if (c.match.kind === 'indicator') out.records.push(draftOf(c, ctx, c.match.indicator, c.match.coding, measure(c.obs, c.match.indicator, '')));
+    else panelDrafts(c, ctx, c.match.panel, out, fail);
   } catch (err) {
     if (!(err instanceof EntryFailure)) throw err;
     fail(err.pointer, err.reason);
   }
-  return { records, errors };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// CSV rows
-
-const NUMBER = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
-const LOINC_ALIASES = new Set(['http://loinc.org', 'loinc', 'ln']);
-
-export interface RowContext {
-  provider: string;
-  sourceSystem: string;
-}
-
-/** One CSV row -> one draft or the errors of its fields (pointers '/N/<column>'). */
-/**
- * A CSV row without a `source_id` is identified by its content, so re-sending the same row is a
- * duplicate and a different row at the same position of a later file is not.
- */
-export function csvRowSourceId(f: CsvFields): string {
-  const content = [f.patient_id, f.code_system, f.code, f.value, f.unit, f.effective_start, f.effective_end].join('\u001f');
-  return `csv-sha256:${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
-}
-
-export function normaliseCsvRow(item: CsvItem, ctx: RowContext): NormaliseResult {
-  const f = item.fields;
-  const errors: EntryError[] = [];
-  const err = (column: string, reason: string) => errors.push({ ref: item.ref, pointer: `${item.pointer}/${escapePointer(column)}`, reason });
-
-  let subject: PatientIdentifier | undefined;
-  if (f.patient_id === '') err('patient_id', 'patient_id is required');
-  else {
-    const bar = f.patient_id.indexOf('|');
-    const system = bar < 0 ? CSV_PATIENT_SYSTEM : f.patient_id.slice(0, bar).trim();
-    const value = bar < 0 ? f.patient_id : f.patient_id.slice(bar + 1).trim();
-    if (system === '' || value === '') err('patient_id', 'patient_id must be "system|value" or a plain value');
-    else subject = { system, value };
-  }
-
-  let indicator: Indicator | undefined;
-  if (!LOINC_ALIASES.has(f.code_system.toLowerCase())) {
-    err('code_system', `code_system must be ${LOINC_SYSTEM} (or LOINC / LN), got "${f.code_system}"`);
-  } else if (f.code === '') err('code', 'code is required');
-  else {
-    const cat = catalogue();
-    const panel = cat.panelByCode(LOINC_SYSTEM, f.code);
-    indicator = cat.byCode(LOINC_SYSTEM, f.code);
-    if (panel) err('code', `panel codes are not accepted in CSV: give one row per component (${Object.keys(panel.components).join(', ')})`);
-    else if (!indicator) err('code', `unknown indicator code (${LOINC_SYSTEM}|${f.code})`);
-  }
-
-  let measured: { value: number; unit: string } | undefined;
-  if (!NUMBER.test(f.value)) err('value', f.value === '' ? 'value is required' : `value "${f.value}" is not a number`);
-  else if (indicator) {
-    try {
-      measured = toCanonical(indicator, Number(f.value), f.unit);
-    } catch (e) {
-      if (e instanceof UnitError) err('unit', e.message);
-      else if (e instanceof ValueError) err('value', e.message);
-      else throw e;
-    }
-  }
-
-  let start: string | undefined;
-  let end: string | null = null;
-  if (f.effective_start === '') err('effective_start', 'effective_start is required');
-  else {
-    const r = toUtcInstant(f.effective_start);
-    if (r.ok) start = r.instant;
-    else err('effective_start', r.reason);
-  }
-  if (f.effective_end !== '') {
-    const r = toUtcInstant(f.effective_end);
-    if (!r.ok) err('effective_end', r.reason);
-    else if (start !== undefined && r.instant < start) err('effective_end', 'effective_end is before effective_start');
-    else end = r.instant;
-  }
-
-  if (errors.length > 0 || !subject || !indicator || !measured || start === undefined) return { records: [], errors };
-  try {
-    const draft = checkedDraft({
-      subject,
-      indicator: indicator.name,
-      effectiveStart: start,
-      effectiveEnd: end,
-      value: measured.value,
-      unit: measured.unit,
-      provenance: {
-        provider: ctx.provider,
-        sourceSystem: ctx.sourceSystem,
-        sourceId: f.source_id ?? csvRowSourceId(f),
-        sourceVersion: null,
-        code: { system: LOINC_SYSTEM, code: f.code },
-        valueAsReceived: f.value,
-        unitAsReceived: f.unit,
-      },
-    });
-    return { records: [draft], errors };
-  } catch (e) {
-    if (!(e instanceof EntryFailure)) throw e;
-    return { records: [], errors: [{ ref: item.ref, pointer: item.pointer, reason: e.reason }] };
-  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Whole uploads
 
-/** Every candidate of a parsed upload -> drafts and errors (the parser's own errors first). */
-export function normaliseAll(parsed: ParseResult, ctx: RowContext): NormaliseResult {
-  const records: IcsRecordDraft[] = [];
-  const errors: EntryError[] = [...parsed.errors];
-  for (const item of parsed.items) {
-    const r = item.kind === 'csv'
-      ? normaliseCsvRow(item, ctx)
-      : normaliseObservation(item.resource, {
-        provider: ctx.provider,
-        sourceSystem: ctx.sourceSystem,
-        patients: parsed.patients,
-        ref: item.ref,
-        pointer: item.pointer,
-        ...(item.fullUrl ? { fullUrl: item.fullUrl } : {}),
-        ...(item.inherited ? { inherited: item.inherited } : {}),
-      });
-    records.push(...r.records);
-    errors.push(...r.errors);
+/** One entry of an upload with what became of it: a candidate item, or an entry the parser already rejected. */
+export interface NormalisedEntry extends NormaliseResult {
+  item?: ParsedItem;
+  rejected?: RejectedEntry;
+}
+
+export interface NormalisedUpload {
+  records: IcsRecordDraft[];
+  errors: EntryError[];
+  entries: NormalisedEntry[];
+}
+
+const withLine = (errors: EntryError[], line: number | undefined): EntryError[] => (line === undefined ? errors : errors.map((e) => ({ ...e, line })));
+
+function normaliseItem(item: ParsedItem, ctx: RowContext): NormaliseResult {
+  if (item.kind === 'csv') return normaliseCsvRow(item, ctx);
+  const r = normaliseObservation(item.resource, {
+    provider: ctx.provider,
+    sourceSystem: ctx.sourceSystem,
+    ref: item.ref,
+    pointer: item.pointer,
+    ...(item.scope ? { scope: item.scope } : {}),
+    ...(item.fullUrl ? { fullUrl: item.fullUrl } : {}),
+    ...(item.inherited ? { inherited: item.inherited } : {}),
+    ...(item.panel ? { panel: item.panel } : {}),
+  });
+  return { ...r, errors: withLine(r.errors, item.line) };
+}
+
+/** Orders JSON pointers as their entries appear in the upload ('/entry/2/...' before '/entry/10/...'). */
+function documentOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    const [m, n] = [Number(x[i]), Number(y[i])];
+    return Number.isInteger(m) && Number.isInteger(n) ? m - n : (x[i]! < y[i]! ? -1 : 1);
   }
-  return { records, errors };
+  return x.length - y.length;
+}
+
+/** Every entry of a parsed upload -> drafts and errors, entries in the order of the upload. */
+export function normaliseAll(parsed: ParseResult, ctx: RowContext): NormalisedUpload {
+  const entries: NormalisedEntry[] = parsed.errors.map((rejected) => {
+    const { sent: _sent, ...error } = rejected;
+    return { rejected, records: [], errors: [error] };
+  });
+  for (const item of parsed.items) entries.push({ item, ...normaliseItem(item, ctx) });
+  if (parsed.errors.length) entries.sort((a, b) => documentOrder((a.item ?? a.rejected)!.pointer, (b.item ?? b.rejected)!.pointer));
+  return { records: entries.flatMap((e) => e.records), errors: entries.flatMap((e) => e.errors), entries };
 }

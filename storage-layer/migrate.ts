@@ -3,6 +3,7 @@
  * time (PGlite takes one statement per call) under an advisory lock, so several processes
  * starting together apply each migration once.
  */
+import type { Knex } from 'knex';
 import type { Database } from './db';
 
 export interface Migration {
@@ -12,6 +13,8 @@ export interface Migration {
   postgresOnly?: boolean;
   /** Failure is logged and skipped (e.g. CREATE ROLE without the privilege to do so). */
   optional?: boolean;
+  /** Runs after the statements, in the same transaction: for data that only code can rewrite (re-encryption). */
+  run?: (trx: Knex.Transaction) => Promise<void>;
 }
 
 const MIGRATION_LOCK = 7_324_001;
@@ -29,6 +32,7 @@ export async function runMigrations(db: Database, migrations: Migration[], log: 
         await trx.raw('SAVEPOINT optional_migration');
         try {
           for (const s of m.statements) await trx.raw(s);
+          await m.run?.(trx);
           await trx.raw('RELEASE SAVEPOINT optional_migration');
         } catch (err) {
           await trx.raw('ROLLBACK TO SAVEPOINT optional_migration');
@@ -37,6 +41,7 @@ export async function runMigrations(db: Database, migrations: Migration[], log: 
         }
       } else {
         for (const s of m.statements) await trx.raw(s);
+        await m.run?.(trx);
       }
       await trx('hgd_migrations').insert({ id: m.id });
       applied.push(m.id);

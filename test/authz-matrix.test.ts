@@ -20,6 +20,7 @@ const MATRIX: Record<string, Caller[]> = {
   // A patient passes the role rule, then may open only the entries their access log and grants point
   // to (app/patient-ledger.ts, a route in front of the ledger's own; test/patient-ledger.test.ts).
   'GET /ledger/entries/:seq': ['auditor', 'admin', 'patient'],
+  'GET /catalogue': PUBLIC,
   'POST /ingest': ['provider'],
   'GET /quarantine': ['provider'],
   'GET /quarantine/:batchId': ['provider'],

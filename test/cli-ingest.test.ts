@@ -88,7 +88,10 @@ describe('hgd ingest (CLI)', function () {
       const r = await t.request('GET', new URL(q.url).pathname, { token });
       assert.equal(r.status, 200);
       assert.equal(r.body.entries.length, q.rejected);
+      // The quarantine numbers lines as the report does: the file's own.
+      assert.deepEqual(r.body.entries.map((e: { ref: string; line: number }) => [e.ref, e.line]), q.errors.map((e: { ref: string; line: number }) => [e.ref, e.line]));
     }
+    assert.deepEqual(report.quarantine.find((q: { file: string }) => q.file.endsWith('b.csv')).errors.map((e: { line: number }) => e.line), [7], 'row 6 is on line 7 (after the header)');
     assert.ok(output.some((l) => l.includes(`report: ${s.reportFile}`)));
 
     // The Patient of a.ndjson sits in its first chunk only; its later chunks still resolve Patient/pa.
@@ -148,6 +151,66 @@ describe('hgd ingest (CLI)', function () {
     } finally {
       proxy.close();
     }
+  });
+});
+
+describe('hgd ingest: credentials, defaults and what to do after a failure', function () {
+  this.timeout(60_000);
+  let t: TestGateway;
+  let work: string;
+  const output: string[] = [];
+  before(async () => {
+    t = await startTestGateway();
+    work = tmpDir();
+  });
+  after(async () => {
+    await t.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  const file = (name: string, text: string) => {
+    const p = path.join(work, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+  const run = (paths: string[], extra: Partial<Parameters<typeof runIngest>[0]>) => runIngest({
+    paths, url: t.url, stateFile: path.join(work, `state-${randomBytes(3).toString('hex')}.json`), reportFile: path.join(work, 'report.json'), chunkLines: 2, quiet: true, retries: 0, log: (l) => output.push(l), ...extra,
+  });
+
+  it('sends a provider API key as X-API-Key', async () => {
+    const admin = { role: 'admin' as const, sub: 'root' };
+    await t.gateway.identity.createOrganisation(admin, 'keyed');
+    const { key } = await t.gateway.identity.createApiKey(admin, 'keyed');
+    const s = await run([file('k.ndjson', `${hr('key-1', { identifier: { system: 'http://k.example/mrn', value: 'K-1' } }, 1, 70)}\n`)], { apiKey: key });
+    assert.deepEqual([s.ok, s.accepted], [true, 1]);
+    const stored = await t.gateway.db.knex('records').where({ provider: 'keyed' }).count<{ c: string | number }[]>('* as c');
+    assert.equal(Number(stored[0]!.c), 1);
+    const bad = await run([file('k2.ndjson', `${hr('key-2', { identifier: { system: 'http://k.example/mrn', value: 'K-1' } }, 2, 71)}\n`)], { apiKey: `${key.slice(0, -4)}0000` });
+    assert.match(bad.failures[0]!.error, /refused the API key \(401\)/);
+    await assert.rejects(run([work], { apiKey: key, token: 'x' }), /not both/);
+    await assert.rejects(run([work], {}), /no credentials/);
+  });
+
+  it('suggests resuming only after transient failures, not after a chunk the gateway refused', async () => {
+    const token = await t.token({ role: 'provider', sub: 'u', org: 'acme' });
+    output.length = 0;
+    const refused = await run([file('bad.csv', 'patient_id,code\nA,1\nB,2\n')], { token });
+    assert.deepEqual([refused.ok, refused.failures.length, refused.failures[0]!.transient], [false, 1, false]);
+    assert.ok(output.some((l) => /refused by the gateway: fix what it says/.test(l)), output.join('\n'));
+    assert.ok(!output.some((l) => /run the same command again/.test(l)), 'no resume hint after a permanent 400');
+
+    output.length = 0;
+    const closed = await freePort();
+    const down = await run([file('ok.ndjson', `${hr('down-1', { identifier: { system: 'http://k.example/mrn', value: 'K-2' } }, 3, 72)}\n`)], { token, url: `http://127.0.0.1:${closed}`, retryDelayMs: 1 });
+    assert.deepEqual([down.ok, down.failures[0]!.transient], [false, true]);
+    assert.ok(output.some((l) => /could not be sent; run the same command again to resume/.test(l)), output.join('\n'));
+  });
+
+  it('takes its default gateway URL from the same Config as the gateway (HGD_URL, else HGD_HOST and PORT)', () => {
+    assert.equal(loadConfig({ PORT: '9123' }).client.url, 'http://127.0.0.1:9123');
+    assert.equal(loadConfig({ PORT: '9123', HGD_HOST: '0.0.0.0' }).client.url, 'http://127.0.0.1:9123');
+    assert.equal(loadConfig({ HGD_HOST: '::1' }).client.url, 'http://[::1]:8080');
+    assert.equal(loadConfig({ PORT: '9123', HGD_URL: 'https://gw.example' }).client.url, 'https://gw.example');
+    assert.deepEqual([loadConfig({ HGD_API_KEY: 'k' }).client.apiKey, loadConfig({ HGD_TOKEN: 't' }).client.token], ['k', 't']);
   });
 });
 

@@ -406,7 +406,7 @@ describe('fuzz: mutated uploads and malformed requests', function () {
 
   before(async () => {
     // The fuzz sends many bad credentials from one address: no limit may cut it off.
-    t = await startTestGateway({ HGD_RATE_LIMIT_PER_MINUTE: '10000000', HGD_AUTH_FAILURES_PER_MINUTE: '10000000', HGD_BODY_LIMIT: `${BODY_LIMIT_BYTES / 1024}kb` });
+    t = await startTestGateway({ HGD_LOG: process.env.HGD_FUZZ_LOG ?? 'silent', HGD_RATE_LIMIT_PER_MINUTE: '10000000', HGD_AUTH_FAILURES_PER_MINUTE: '10000000', HGD_BODY_LIMIT: `${BODY_LIMIT_BYTES / 1024}kb` });
     const other: Record<string, string> = {};
     for (const role of ['auditor', 'researcher', 'admin', 'node'] as Role[]) other[role] = await t.token({ role, sub: `fuzz-${role}`, ...(role === 'researcher' ? { studies: ['s1'] } : {}) });
     tokens = {

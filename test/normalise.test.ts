@@ -2,9 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { draftToRecord, validateIcsRecord, assertIcsRecord, type IcsRecordDraft } from '../management-layer/ics-record';
 import { ValidationError } from '../management-layer/errors';
+import { LEGACY_CSV_PATIENT_SYSTEM, LEGACY_FHIR_REFERENCE_SYSTEM, csvPatientSystem } from '../management-layer/patient-systems';
 import {
-  CSV_PATIENT_SYSTEM,
-  FHIR_PATIENT_REF_SYSTEM,
   normaliseAll,
   normaliseObservation,
   resolveSubject,
@@ -44,7 +43,9 @@ describe('normalise: FHIR example fixtures', () => {
     assert.equal(d.unit, 'kg');
     assert.equal(d.effectiveStart, '2016-03-28T00:00:00.000Z');
     assert.equal(d.effectiveEnd, null);
-    assert.deepEqual(d.subject, { system: FHIR_PATIENT_REF_SYSTEM, value: obs.subject.reference });
+    // A reference the upload does not resolve is looked up in the provider's links later, never made up.
+    assert.deepEqual(d.subject, { reference: obs.subject.reference, linkKeys: [obs.subject.reference] });
+    assert.deepEqual(d.legacySubject, { system: LEGACY_FHIR_REFERENCE_SYSTEM, value: obs.subject.reference });
     assert.deepEqual(d.provenance, {
       provider: ctx.provider,
       sourceSystem: ctx.sourceSystem,
@@ -140,8 +141,9 @@ describe('normalise: FHIR example fixtures', () => {
     assert.equal(byIndicator.get('platelets')?.value, o3.valueQuantity.value);
     for (const d of r.records) {
       assert.equal(d.effectiveStart, utc(report.effectiveDateTime));
-      assert.deepEqual(d.subject, { system: FHIR_PATIENT_REF_SYSTEM, value: report.subject.reference });
+      assert.deepEqual(d.subject, { reference: report.subject.reference, linkKeys: [`https://example.com/base/${report.subject.reference}`, report.subject.reference] });
       assert.equal(d.provenance.unitAsReceived, 'K/ul');
+      assert.deepEqual(d.provenance.performer, report.performer.map((p: Obj) => p.reference), 'the report\'s performer');
     }
     // Every other Observation is reported against its own entry.
     const o2 = r.errors.find((e) => e.ref === 'https://example.com/base/Observation/o2');
@@ -195,14 +197,15 @@ describe('normalise: FHIR example fixtures', () => {
     const subjectOf = (fullUrl: string) => {
       const item = parsed.items.find((i) => i.fullUrl === fullUrl);
       assert.ok(item);
-      return resolveSubject((item.resource as Obj).subject, parsed.patients, item.fullUrl);
+      return resolveSubject((item.resource as Obj).subject, item.scope, item.fullUrl);
     };
-    assert.deepEqual(subjectOf('http://example.org/fhir/Observation/123'), { ok: true, subject: id });
-    assert.deepEqual(subjectOf('http://example.org/fhir/Observation/124'), { ok: true, subject: id });
-    assert.deepEqual(subjectOf('http://example.org/fhir/Observation/48'), { ok: true, subject: id });
+    const subject = (r: ReturnType<typeof subjectOf>) => (r.ok ? r.subject : r);
+    assert.deepEqual(subject(subjectOf('http://example.org/fhir/Observation/123')), id);
+    assert.deepEqual(subject(subjectOf('http://example.org/fhir/Observation/124')), id);
+    assert.deepEqual(subject(subjectOf('http://example.org/fhir/Observation/48')), id);
     // 'Patient/23' from another server's Observation is that server's Patient/23, not the one in the Bundle.
-    assert.deepEqual(subjectOf('http://example.org/fhir-2/Observation/14'), { ok: true, subject: { system: FHIR_PATIENT_REF_SYSTEM, value: 'Patient/23' } });
-    assert.deepEqual(subjectOf('http://example.org/fhir/Observation/47'), { ok: true, subject: { system: FHIR_PATIENT_REF_SYSTEM, value: 'Patient/45' } });
+    assert.deepEqual(subject(subjectOf('http://example.org/fhir-2/Observation/14')), { reference: 'Patient/23', linkKeys: ['http://example.org/fhir-2/Patient/23', 'Patient/23'] });
+    assert.deepEqual(subject(subjectOf('http://example.org/fhir/Observation/47')), { reference: 'Patient/45/_history/2', linkKeys: ['http://example.org/fhir/Patient/45', 'Patient/45'] });
     const urn = subjectOf('http://example.org/fhir/Observation/12');
     assert.equal(urn.ok, false);
     // None of them has a value or a time, so none normalises.
@@ -233,14 +236,17 @@ describe('normalise: NDJSON and CSV fixtures', () => {
   it('CSV: every row of observations.csv normalises', () => {
     const r = normaliseAll(parseCsv(text('csv/observations.csv')), ctx);
     assert.deepEqual(r.errors, []);
-    assert.deepEqual(r.records.map((d) => [d.subject.system, d.subject.value, d.indicator, d.value, d.unit, d.effectiveStart, d.effectiveEnd]), [
-      ['http://hospital.example/mrn', 'MRN-001', 'glucose', 5.55, 'mmol/L', '2024-03-01T07:15:00.000Z', null],
-      [CSV_PATIENT_SYSTEM, 'MRN-002', 'heart_rate', 72, '/min', '2024-03-01T09:00:00.000Z', null],
-      ['http://hospital.example/mrn', 'MRN-001', 'hba1c', 6.54, '%', '2024-03-02T00:00:00.000Z', null],
-      [CSV_PATIENT_SYSTEM, 'MRN-003', 'steps', 8432, '{steps}/d', '2024-03-01T05:00:00.000Z', '2024-03-02T05:00:00.000Z'],
-      ['http://hospital.example/mrn', 'SMITH, J', 'body_weight', 83.91, 'kg', '2024-03-03T10:00:00.000Z', null],
-      [CSV_PATIENT_SYSTEM, 'MRN-004', 'body_temp', 37, 'Cel', '2024-03-04T12:00:00.000Z', null],
+    const local = csvPatientSystem(ctx.provider);
+    assert.deepEqual(r.records.map((d) => [d.subject, d.indicator, d.value, d.unit, d.effectiveStart, d.effectiveEnd]), [
+      [{ system: 'http://hospital.example/mrn', value: 'MRN-001' }, 'glucose', 5.55, 'mmol/L', '2024-03-01T07:15:00.000Z', null],
+      [{ system: local, value: 'MRN-002' }, 'heart_rate', 72, '/min', '2024-03-01T09:00:00.000Z', null],
+      [{ system: 'http://hospital.example/mrn', value: 'MRN-001' }, 'hba1c', 6.54, '%', '2024-03-02T00:00:00.000Z', null],
+      [{ system: local, value: 'MRN-003' }, 'steps', 8432, '{steps}/d', '2024-03-01T05:00:00.000Z', '2024-03-02T05:00:00.000Z'],
+      [{ system: 'http://hospital.example/mrn', value: 'SMITH, J' }, 'body_weight', 83.91, 'kg', '2024-03-03T10:00:00.000Z', null],
+      [{ system: local, value: 'MRN-004' }, 'body_temp', 37, 'Cel', '2024-03-04T12:00:00.000Z', null],
     ]);
+    assert.equal(local, 'urn:hgd:csv-patient:test-provider', 'a plain patient_id is the provider\'s own: scoped by provider');
+    assert.deepEqual(r.records[1]!.legacySubject, { system: LEGACY_CSV_PATIENT_SYSTEM, value: 'MRN-002' });
     assert.match(r.records[0]!.provenance.sourceId, /^csv-sha256:[0-9a-f]{32}$/);
     assert.notEqual(r.records[0]!.provenance.sourceId, r.records[1]!.provenance.sourceId);
     assert.deepEqual(r.records[0]?.provenance, {
@@ -357,6 +363,43 @@ describe('normalise: edge cases', () => {
     const { id: _id, ...noId } = base();
     assert.equal(err(noId).pointer, '/p/id');
     assert.equal(one(normaliseObservation(noId, { ...ctx, ref: 'r', pointer: '', fullUrl: 'https://x.org/fhir/Observation/9' })).provenance.sourceId, 'https://x.org/fhir/Observation/9');
+  });
+
+  it('a panel without a value of its own is expanded, not rejected; one with a value is an Observation like any', () => {
+    const { valueQuantity: _v, ...noValue } = base();
+    const panel = { ...noValue, code: { coding: [{ system: 'http://loinc.org', code: '58410-2' }] }, hasMember: [{ reference: 'Observation/a' }, { reference: 'Observation/b' }] };
+    const r = normaliseObservation(panel, { ...ctx, ref: 'r', pointer: '/p', panel: { members: 2, inUpload: 1 } });
+    assert.deepEqual(r, { records: [], errors: [], expanded: { members: 2, inUpload: 1 } });
+    assert.deepEqual(run({ ...panel, subject: undefined }).expanded, { members: 2, inUpload: 0 }, 'a panel needs no subject or time: it holds no value');
+    assert.match(err({ ...base(), hasMember: [{ reference: 'Observation/a' }], code: { coding: [{ system: 'http://loinc.org', code: '58410-2' }] } }).reason, /unknown indicator code/);
+  });
+
+  it('lab Bundle ghp: members take the time and performer of their panel; the panels are expanded', () => {
+    const bundle = json('fhir/Bundle-ghp.json');
+    const r = normaliseAll(parseFhirJson(bundle), ctx);
+    const panel = bundle.entry.find((e: Obj) => e.resource.id === 'p2').resource;
+    const hb = r.records.find((d) => d.indicator === 'hemoglobin')!;
+    assert.equal(hb.effectiveStart, utc(panel.effectiveDateTime));
+    assert.deepEqual(hb.provenance.performer, panel.performer.map((p: Obj) => p.reference));
+    assert.deepEqual(new Set(r.records.map((d) => d.indicator)), new Set(['hemoglobin', 'platelets', 'wbc', 'sodium', 'potassium', 'glucose', 'creatinine', 'alt', 'ast', 'albumin']));
+    assert.equal(r.entries.filter((e) => e.expanded).length, 3);
+    assert.ok(!r.errors.some((e) => /effective time is required/.test(e.reason)), 'no member lacks its time');
+    assert.equal(r.entries.length, 51);
+    assert.ok(r.entries.every((e) => e.records.length > 0 || e.errors.length > 0 || e.expanded), 'every entry has an outcome');
+  });
+
+  it('identifier systems HGD reserves are refused from providers (subject.identifier, CSV patient_id)', () => {
+    const e = err({ ...base(), subject: { identifier: { system: 'urn:hgd:csv-patient:other-org', value: 'MRN-1' } } });
+    assert.equal(e.pointer, '/p/subject/identifier/system');
+    assert.match(e.reason, /reserved for identities HGD assigns/);
+    assert.match(err({ ...base(), subject: { reference: 'Patient/p', identifier: { system: 'URN:HGD:fhir-patient-ref', value: 'Patient/p' } } }).reason, /reserved/);
+    const csv = normaliseAll(parseCsv('patient_id,code_system,code,value,unit,effective_start,effective_end\nurn:hgd:csv-patient:other|7,LN,8867-4,60,/min,2024-01-01T00:00:00Z,\n'), ctx);
+    assert.deepEqual(csv.errors.map((x) => x.pointer), ['/1/patient_id']);
+  });
+
+  it('performer: the Observation\'s own, as references, identifiers or names', () => {
+    const d = one(run({ ...base(), performer: [{ reference: 'Practitioner/1' }, { identifier: { system: 'urn:x', value: '7' } }, { display: ' Lab ' }, {}] }));
+    assert.deepEqual(d.provenance.performer, ['Practitioner/1', 'urn:x|7', 'Lab']);
   });
 
   it('not an object, wrong resourceType, schema errors carry ajv pointers', () => {

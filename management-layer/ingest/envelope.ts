@@ -5,6 +5,8 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ValidationError } from '../errors';
+import { isLegacySystem } from '../patient-systems';
 
 export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
   const nonce = randomBytes(12);
@@ -27,8 +29,12 @@ export interface KeyRing {
   wrapKey: Buffer;
   /** HMAC key turning a provider's patient identifier into a pseudonym. */
   pseudonymKey: Buffer;
-  /** Encrypts quarantined entries (they are the provider's raw input). */
+  /** Encrypts quarantined entries (they are the provider's raw input) and the reasons they were rejected. */
   quarantineKey: Buffer;
+  /** HMAC key for the provider's references kept in patient_links (a reference names a patient at its provider). */
+  linkKey: Buffer;
+  /** HMAC key for batch digests (what was sent, what came of it), so a digest reveals nothing about the content. */
+  batchKey: Buffer;
 }
 
 function parseKey(text: string): Buffer {
@@ -53,10 +59,37 @@ export function loadMasterKey(configured: string | undefined, file: string): Buf
 
 export function deriveKeyRing(master: Buffer): KeyRing {
   const derive = (label: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `hgd/${label}`, 32));
-  return { wrapKey: derive('patient-key-wrap'), pseudonymKey: derive('pseudonym'), quarantineKey: derive('quarantine') };
+  return {
+    wrapKey: derive('patient-key-wrap'),
+    pseudonymKey: derive('pseudonym'),
+    quarantineKey: derive('quarantine'),
+    linkKey: derive('patient-link'),
+    batchKey: derive('batch-digest'),
+  };
 }
 
-/** The pseudonym of a provider's patient identifier: HMAC-SHA256, hex. Deterministic, not reversible without the key. */
-export function pseudonymFor(keys: KeyRing, system: string, value: string): string {
+/** HMAC-SHA256 of `system|value` under the pseudonym key, for any system (legacy ones included). */
+export function rawPseudonym(keys: KeyRing, system: string, value: string): string {
   return createHmac('sha256', keys.pseudonymKey).update(`${system}|${value}`).digest('hex');
+}
+
+/**
+ * The pseudonym of a provider's patient identifier: HMAC-SHA256, hex. Deterministic, not reversible without the key.
+ * Refuses the legacy made-up systems (patient-systems.ts): nobody is that patient, so nobody gets its token.
+ */
+export function pseudonymFor(keys: KeyRing, system: string, value: string): string {
+  if (isLegacySystem(system)) {
+    throw new ValidationError(`"${system}" is not a patient identifier system: HGD made such identities up for subjects it could not identify, and no longer does`, 'patientIdentifier');
+  }
+  return rawPseudonym(keys, system, value);
+}
+
+/** A keyed digest (hex) of the given parts, for the tables: equal inputs give equal digests, nothing else is learnt. */
+export function keyedDigest(key: Buffer, ...parts: Array<string | Buffer>): string {
+  const h = createHmac('sha256', key);
+  for (const part of parts) {
+    const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
+    h.update(Buffer.from(String(bytes.length))).update(':').update(bytes);
+  }
+  return h.digest('hex');
 }

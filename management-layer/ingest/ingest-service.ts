@@ -1,32 +1,68 @@
 /**
- * Ingestion: parse → validate → normalise → pseudonymise → encrypt → store, with one ledger entry
- * per batch, all in one transaction; then hand the values to secret sharing (the outbox).
+ * Ingestion: parse → validate → normalise → resolve subjects → pseudonymise → encrypt → store, with one ledger
+ * entry per batch, all in one transaction; then hand the values to secret sharing (the outbox).
  *
  * - A Bundle of type transaction is all or nothing; every other upload stores its good entries.
- * - Rejected entries go to the quarantine (encrypted), with their reference, JSON pointer and reason.
- * - Idempotent: a record is keyed by (provider, source id + version + indicator) and by
- *   (provider, content hash); a resend stores nothing twice, and a crash mid-batch rolls the
- *   whole batch back.
+ * - Every entry ends as exactly one of accepted, duplicate, rejected (with its reasons) or expanded (a panel
+ *   without a value of its own); rejected entries go to the quarantine (encrypted), exactly as sent.
+ * - Idempotent: a record is keyed by (provider, source id + version + indicator) and by (provider, content
+ *   hash); a batch sent again with the same outcome is answered from the first one, with no new ledger entry
+ *   and nothing quarantined twice; a crash mid-batch rolls the whole batch back.
+ * - Patients: references resolve to identifiers through the upload's Patients and the provider's links
+ *   (patient-links.ts); the upload's Patients become links; legacy records move (legacy-relink.ts).
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Database } from '../../storage-layer/db';
 import { asBuffer } from '../../storage-layer/db';
 import type { Ledger } from '../../storage-layer/ledger';
-import { canonicalJson } from '../../storage-layer/canonical-json';
-import { parseUpload, type EntryError, type ParseResult, type UploadFormat } from '../parse';
+import { parseUpload, type EntryError, type ParseResult, type SourcePosition, type UploadFormat } from '../parse';
 import { normaliseAll } from '../normalise';
-import { draftToRecord, validateIcsRecord, type IcsRecord, type IcsRecordDraft } from '../ics-record';
+import type { IcsRecord } from '../ics-record';
 import { getIndicator } from '../catalogue';
-import { open, pseudonymFor, seal, type KeyRing } from './envelope';
+import { keyedDigest, open, pseudonymFor, type KeyRing } from './envelope';
+import { LegacyRelink } from './legacy-relink';
+import { PatientLinks } from './patient-links';
+import { planUpload, type Plan } from './plan';
+import { QuarantineStore } from './quarantine';
+import { patientKeys, storeRecords, type PreparedRecord } from './record-store';
 import type { ShareableValue } from '../sharing/distribute';
 
 export interface IngestRequest {
   provider: string;
   format: UploadFormat;
-  /** Parsed JSON for fhir-json, text for ndjson and csv. */
+  /** The body as received (bytes or text); for fhir-json also an already parsed object. */
   body: unknown;
   sourceSystem?: string;
+  /** Where the body starts in the provider's file, when it is a part of one (hgd ingest sends chunks). */
+  position?: SourcePosition;
+  /** Also list every entry with its outcome (POST /ingest?report=entries). */
+  listEntries?: boolean;
+}
+
+/** One entry of the upload and what became of it. */
+export interface EntryOutcome {
+  ref: string;
+  pointer: string;
+  line?: number;
+  outcome: 'accepted' | 'duplicate' | 'rejected' | 'expanded';
+}
+
+/** What became of the upload's entries (Observations, NDJSON lines, CSV rows): each is counted once. */
+export interface EntryCounts {
+  received: number;
+  accepted: number;
+  duplicate: number;
+  rejected: number;
+  /** Panels without a value of their own, expanded into their members. */
+  expanded: number;
+}
+
+export interface IngestNote {
+  ref: string;
+  pointer: string;
+  line?: number;
+  note: string;
 }
 
 export interface IngestSummary {
@@ -34,13 +70,24 @@ export interface IngestSummary {
   status: 'stored' | 'rejected';
   format: UploadFormat;
   bundleType: string | null;
+  /** Records (values) stored now, already stored, and problems found. */
   accepted: number;
   duplicate: number;
   rejected: number;
+  entries: EntryCounts;
+  /** Every entry with its outcome, when asked for (listEntries). */
+  outcomes?: EntryOutcome[];
+  notes: IngestNote[];
+  /** Patients of the upload kept as the provider's links. */
+  patientsLinked: number;
+  /** Records stored before migration management-002 under a made-up identity, moved to their patient. */
+  relinked: number;
   errors: EntryError[];
   ledger: { seq: number; leafHash: string };
   /** Where the provider can list the rejected entries again, or null when none were rejected. */
   quarantine: string | null;
+  /** The same batch came before with the same outcome: nothing new was stored, quarantined or written to the ledger. */
+  repeated: boolean;
 }
 
 /** Where normalised values leave for secret sharing (filled by the compute-node distributor). */
@@ -48,31 +95,42 @@ export interface ShareSink {
   distribute(values: ShareableValue[]): Promise<{ failed: Array<{ node: number }> }>;
 }
 
-interface PreparedRecord {
-  id: string;
-  record: IcsRecord;
-  sourceKey: string;
-  contentKey: string;
+interface Stored {
+  batchId: string;
+  ledger: { seq: number; leafHash: string };
+  inserted: Array<{ prepared: PreparedRecord; commitment: string }>;
+  relinked: number;
+  repeated: boolean;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-function sourceKeyOf(d: IcsRecordDraft): string {
-  const p = d.provenance;
-  return sha256(canonicalJson([p.sourceSystem, p.sourceId, p.sourceVersion, d.indicator, p.code.code]));
+function bodyBytes(body: unknown): Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  return Buffer.from(typeof body === 'string' ? body : JSON.stringify(body) ?? '', 'utf8');
 }
 
-function contentKeyOf(patient: string, d: IcsRecordDraft): string {
-  return sha256(canonicalJson([patient, d.indicator, d.effectiveStart, d.effectiveEnd, d.value]));
+function panelNote(members: number, inUpload: number): string {
+  const missing = members - inUpload;
+  const list = `${members} member${members === 1 ? '' : 's'}`;
+  return `panel expanded: it has no value of its own, its ${list} carry the values (${inUpload} in this upload${missing ? `; send the other ${missing} to store theirs` : ''})`;
 }
 
 export class IngestService {
+  private readonly links: PatientLinks;
+  private readonly legacy: LegacyRelink;
+  readonly quarantine: QuarantineStore;
+
   constructor(
     private readonly db: Database,
     private readonly ledger: Ledger,
     private readonly keys: KeyRing,
     private sink: ShareSink | null = null,
-  ) {}
+  ) {
+    this.links = new PatientLinks(keys);
+    this.legacy = new LegacyRelink(keys);
+    this.quarantine = new QuarantineStore(db, keys);
+  }
 
   /** The pseudonym HGD uses for a provider's patient identifier (e.g. when issuing a patient's token). */
   pseudonymOf(system: string, value: string): string {
@@ -84,136 +142,125 @@ export class IngestService {
   }
 
   async ingest(req: IngestRequest): Promise<IngestSummary> {
-    const parsed: ParseResult = parseUpload(req.format, req.body);
-    const { records: drafts, errors } = normaliseAll(parsed, { provider: req.provider, sourceSystem: req.sourceSystem ?? req.provider });
-    const prepared: PreparedRecord[] = [];
-    for (const draft of drafts) {
-      const patient = pseudonymFor(this.keys, draft.subject.system, draft.subject.value);
-      const record = draftToRecord(draft, patient);
-      const issues = validateIcsRecord(record);
-      if (issues.length) {
-        errors.push({ ref: draft.provenance.sourceId, pointer: issues[0]!.pointer, reason: issues.map((i) => i.reason).join('; ') });
-        continue;
-      }
-      prepared.push({ id: randomUUID(), record, sourceKey: sourceKeyOf(draft), contentKey: contentKeyOf(patient, draft) });
-    }
-    const allOrNothing = parsed.bundleType === 'transaction';
-    const rejectAll = allOrNothing && errors.length > 0;
-    const toStore = rejectAll ? [] : prepared;
-    const batchId = randomUUID();
-
-    const { inserted, ledgerEntry } = await this.db.knex.transaction(async (trx) => {
-      await trx('ingest_batches').insert({ id: batchId, provider: req.provider, format: req.format, bundle_type: parsed.bundleType ?? null, accepted: 0, duplicate: 0, rejected: 0 });
-      const inserted = toStore.length ? await this.storeRecords(trx, req.provider, batchId, toStore) : [];
-      if (errors.length) await this.quarantine(trx, req.provider, batchId, errors, parsed);
-      const duplicate = toStore.length - inserted.length;
-      const commitments = inserted.map((r) => r.commitment).join('');
-      const [ledgerEntry] = await this.ledger.appendWithin(trx, [{
-        kind: 'ingestion',
-        actor: `provider:${req.provider}`,
-        payload: {
-          batchId,
-          format: req.format,
-          bundleType: parsed.bundleType ?? null,
-          status: rejectAll ? 'rejected' : 'stored',
-          accepted: inserted.length,
-          duplicate,
-          rejected: errors.length,
-          // Commits to the stored records without revealing them: SHA-256 over each record's salted hash.
-          recordsCommitment: sha256(commitments),
-        },
-      }]);
-      await trx('ingest_batches').where({ id: batchId }).update({ accepted: inserted.length, duplicate, rejected: errors.length, ledger_seq: ledgerEntry!.seq });
-      return { inserted, ledgerEntry: ledgerEntry! };
+    const parsed = parseUpload(req.format, req.body, req.position);
+    const upload = normaliseAll(parsed, { provider: req.provider, sourceSystem: req.sourceSystem ?? req.provider });
+    const { plan, stored } = await this.db.knex.transaction(async (trx) => {
+      const plan = await planUpload(trx, this.keys, this.links, req.provider, parsed, upload);
+      return { plan, stored: await this.store(trx, req, parsed, plan) };
     });
+    if (stored.inserted.length && this.sink) await this.shareAndMark(stored.inserted.map((r) => r.prepared));
+    return this.summary(req, parsed, plan, stored);
+  }
 
-    if (inserted.length && this.sink) await this.shareAndMark(inserted.map((r) => r.prepared));
+  /** The digests a repeat is recognised by: what was sent, and what came of it. */
+  private digests(req: IngestRequest, plan: Plan): { content: string; outcome: string } {
+    const k = this.keys.batchKey;
+    const content = keyedDigest(k, req.format, JSON.stringify([req.position?.firstLine ?? null, req.position?.firstRow ?? null]), bodyBytes(req.body));
+    // JSON.stringify, not canonical JSON: a provider's text may hold lone surrogates, which JCS refuses.
+    const outcome = keyedDigest(k, JSON.stringify([
+      plan.rejectAll,
+      plan.errors.map((e) => [e.ref, e.pointer, e.reason]),
+      plan.entries.flatMap((e) => e.records.map((r) => r.contentKey)).sort(),
+    ]));
+    return { content, outcome };
+  }
+
+  /** The batch row, or the earlier batch when this one repeats it. */
+  private async claimBatch(trx: Knex.Transaction, req: IngestRequest, parsed: ParseResult, plan: Plan): Promise<{ id: string; repeatOf?: { id: string; ledgerSeq: number } }> {
+    const d = this.digests(req, plan);
+    const earlier = () => trx('ingest_batches').where({ provider: req.provider, content_digest: d.content, outcome_digest: d.outcome }).first('id', 'ledger_seq');
+    const found = (await earlier()) as { id: string; ledger_seq: number } | undefined;
+    if (found) return { id: found.id, repeatOf: { id: found.id, ledgerSeq: Number(found.ledger_seq) } };
+    const id = randomUUID();
+    const claimed = await trx('ingest_batches')
+      .insert({ id, provider: req.provider, format: req.format, bundle_type: parsed.bundleType ?? null, accepted: 0, duplicate: 0, rejected: 0, content_digest: d.content, outcome_digest: d.outcome })
+      .onConflict(['provider', 'content_digest', 'outcome_digest']).ignore().returning('id');
+    if (claimed.length) return { id };
+    const raced = (await earlier()) as { id: string; ledger_seq: number }; // the same batch committed meanwhile
+    return { id: raced.id, repeatOf: { id: raced.id, ledgerSeq: Number(raced.ledger_seq) } };
+  }
+
+  private async store(trx: Knex.Transaction, req: IngestRequest, parsed: ParseResult, plan: Plan): Promise<Stored> {
+    const batch = await this.claimBatch(trx, req, parsed, plan);
+    if (batch.repeatOf) {
+      const row = await trx('ledger_entries').where({ seq: batch.repeatOf.ledgerSeq }).first('leaf_hash');
+      const ledger = { seq: batch.repeatOf.ledgerSeq, leafHash: asBuffer(row.leaf_hash).toString('hex') };
+      return { batchId: batch.id, ledger, inserted: [], relinked: 0, repeated: true };
+    }
+    const inserted = plan.toStore.length ? await storeRecords(trx, this.keys, req.provider, batch.id, plan.toStore) : [];
+    if (plan.links.length) await this.links.save(trx, req.provider, plan.links);
+    const relinked = plan.moves.size && (await this.legacy.applies(trx, req.provider)) ? await this.legacy.relink(trx, req.provider, plan.moves) : 0;
+    const rejected = plan.entries.filter((e) => e.errors.length);
+    if (rejected.length) {
+      await this.quarantine.write(trx, req.provider, batch.id, rejected.map((e) => {
+        const at = e.source.item ?? e.source.rejected!;
+        return { ref: at.ref, ...(at.line !== undefined ? { line: at.line } : {}), errors: e.errors.map(({ pointer, reason }) => ({ pointer, reason })), ...(at.sent ? { sent: at.sent } : {}) };
+      }), parsed.csvHeader);
+    }
+    const ledger = await this.appendLedger(trx, req, parsed, plan, batch.id, inserted, relinked);
+    const duplicate = plan.toStore.length - inserted.length;
+    await trx('ingest_batches').where({ id: batch.id }).update({ accepted: inserted.length, duplicate, rejected: plan.errors.length, ledger_seq: ledger.seq });
+    return { batchId: batch.id, ledger, inserted, relinked, repeated: false };
+  }
+
+  private async appendLedger(trx: Knex.Transaction, req: IngestRequest, parsed: ParseResult, plan: Plan, batchId: string, inserted: Stored['inserted'], relinked: number) {
+    const commitments = inserted.map((r) => r.commitment).join('');
+    const [entry] = await this.ledger.appendWithin(trx, [{
+      kind: 'ingestion',
+      actor: `provider:${req.provider}`,
+      payload: {
+        batchId,
+        format: req.format,
+        bundleType: parsed.bundleType ?? null,
+        status: plan.rejectAll ? 'rejected' : 'stored',
+        accepted: inserted.length,
+        duplicate: plan.toStore.length - inserted.length,
+        rejected: plan.errors.length,
+        expanded: plan.entries.filter((e) => e.expanded).length,
+        patientsLinked: plan.links.length,
+        relinked,
+        // Commits to the stored records without revealing them: SHA-256 over each record's salted hash.
+        recordsCommitment: sha256(commitments),
+      },
+    }]);
+    return entry!;
+  }
+
+  /** The answer: counts of records and of entries, notes, errors. */
+  private summary(req: IngestRequest, parsed: ParseResult, plan: Plan, stored: Stored): IngestSummary {
+    const newIds = new Set(stored.inserted.map((r) => r.prepared.id));
+    const entries: EntryCounts = { received: plan.entries.length, accepted: 0, duplicate: 0, rejected: 0, expanded: 0 };
+    const notes: IngestNote[] = [];
+    const outcomes: EntryOutcome[] = [];
+    for (const e of plan.entries) {
+      const at = e.source.item ?? e.source.rejected!;
+      const where = { ref: at.ref, pointer: at.pointer, ...(at.line !== undefined ? { line: at.line } : {}) };
+      const outcome: EntryOutcome['outcome'] = e.expanded ? 'expanded'
+        : !e.records.length || plan.rejectAll ? 'rejected'
+          : e.records.some((r) => newIds.has(r.id)) ? 'accepted' : 'duplicate';
+      entries[outcome]++;
+      if (e.expanded) notes.push({ ...where, note: panelNote(e.expanded.members, e.expanded.inUpload) });
+      if (req.listEntries) outcomes.push({ ...where, outcome });
+    }
+    const accepted = stored.inserted.length;
     return {
-      batchId,
-      status: rejectAll ? 'rejected' : 'stored',
+      batchId: stored.batchId,
+      status: plan.rejectAll ? 'rejected' : 'stored',
       format: req.format,
       bundleType: parsed.bundleType ?? null,
-      accepted: inserted.length,
-      duplicate: toStore.length - inserted.length,
-      rejected: errors.length,
-      errors,
-      ledger: ledgerEntry,
-      quarantine: errors.length ? `/quarantine/${batchId}` : null,
+      accepted,
+      duplicate: plan.toStore.length - accepted,
+      rejected: plan.errors.length,
+      entries,
+      ...(req.listEntries ? { outcomes } : {}),
+      notes,
+      patientsLinked: stored.repeated ? 0 : plan.links.length,
+      relinked: stored.relinked,
+      errors: plan.errors,
+      ledger: stored.ledger,
+      quarantine: plan.errors.length ? `/quarantine/${stored.batchId}` : null,
+      repeated: stored.repeated,
     };
-  }
-
-  /** Inserts new records (skipping duplicates) and returns the ones that were new, with their commitments. */
-  private async storeRecords(trx: Knex.Transaction, provider: string, batchId: string, recs: PreparedRecord[]) {
-    const dataKeys = await this.patientKeys(trx, [...new Set(recs.map((r) => r.record.patient))]);
-    const inserted: Array<{ prepared: PreparedRecord; commitment: string }> = [];
-    for (let i = 0; i < recs.length; i += 1000) {
-      const chunk = recs.slice(i, i + 1000);
-      const rows = chunk.map((p) => {
-        const salt = randomBytes(16);
-        return {
-          id: p.id,
-          patient: p.record.patient,
-          indicator: p.record.indicator,
-          effective_start: p.record.effectiveStart,
-          effective_end: p.record.effectiveEnd,
-          provider,
-          source_key: p.sourceKey,
-          content_key: p.contentKey,
-          body: seal(dataKeys.get(p.record.patient)!, Buffer.from(JSON.stringify(p.record)), p.id),
-          salt,
-          batch_id: batchId,
-        };
-      });
-      const ids = new Set((await trx('records').insert(rows).onConflict().ignore().returning('id')).map((r: { id: string }) => r.id));
-      rows.forEach((row, j) => {
-        if (ids.has(row.id)) inserted.push({ prepared: chunk[j]!, commitment: createHash('sha256').update(row.salt).update(row.id).update(row.content_key).digest('hex') });
-      });
-    }
-    return inserted;
-  }
-
-  /**
-   * Each patient's data key, unwrapped; keys are created only for patients seen for the first
-   * time, inserted in sorted order so concurrent uploads cannot deadlock on each other.
-   */
-  private async patientKeys(trx: Knex.Transaction, patients: string[]): Promise<Map<string, Buffer>> {
-    const keys = new Map<string, Buffer>();
-    const load = async (wanted: string[]) => {
-      for (let i = 0; i < wanted.length; i += 1000) {
-        const found = await trx('patients').whereIn('pseudonym', wanted.slice(i, i + 1000)).select('pseudonym', 'wrapped_key');
-        for (const r of found as Array<{ pseudonym: string; wrapped_key: Buffer | Uint8Array }>) {
-          keys.set(r.pseudonym, open(this.keys.wrapKey, asBuffer(r.wrapped_key), `patient:${r.pseudonym}`));
-        }
-      }
-    };
-    await load(patients);
-    const missing = patients.filter((p) => !keys.has(p)).sort();
-    if (missing.length) {
-      const rows = missing.map((p) => ({ pseudonym: p, wrapped_key: seal(this.keys.wrapKey, randomBytes(32), `patient:${p}`) }));
-      for (let i = 0; i < rows.length; i += 1000) await trx('patients').insert(rows.slice(i, i + 1000)).onConflict('pseudonym').ignore();
-      await load(missing); // another upload may have created some of them first
-    }
-    return keys;
-  }
-
-  private async quarantine(trx: Knex.Transaction, provider: string, batchId: string, errors: EntryError[], parsed: ParseResult): Promise<void> {
-    const rawByRef = new Map<string, unknown>();
-    for (const item of parsed.items) rawByRef.set(item.ref, item.kind === 'csv' ? item.row : item.resource);
-    // PostgreSQL text cannot hold U+0000, and a provider's ids may contain anything.
-    const noNul = (s: string) => s.replaceAll(String.fromCharCode(0), '\uFFFD');
-    const rows = errors.map((e) => {
-      const raw = rawByRef.get(e.ref);
-      const ref = noNul(e.ref);
-      return {
-        batch_id: batchId,
-        provider,
-        ref,
-        pointer: noNul(e.pointer),
-        reason: noNul(e.reason),
-        raw: raw === undefined ? null : seal(this.keys.quarantineKey, Buffer.from(JSON.stringify(raw)), `quarantine:${batchId}:${ref}`),
-      };
-    });
-    for (let i = 0; i < rows.length; i += 1000) await trx('quarantine').insert(rows.slice(i, i + 1000));
   }
 
   /** Sends values to the compute nodes and marks their records shared; what fails stays in the outbox. */
@@ -247,16 +294,16 @@ export class IngestService {
     if (!this.sink) return 0;
     const rows = (await this.db.knex('records').whereNull('shared_at').whereNull('erased_at').select('id', 'patient', 'body').limit(limit)) as Array<{ id: string; patient: string; body: Buffer | Uint8Array }>;
     if (!rows.length) return 0;
-    const keys = await this.db.knex.transaction((trx) => this.patientKeys(trx, [...new Set(rows.map((r) => r.patient))]));
+    const keys = await this.db.knex.transaction((trx) => patientKeys(trx, this.keys, [...new Set(rows.map((r) => r.patient))]));
     const recs = rows.map((r) => ({ id: r.id, record: JSON.parse(open(keys.get(r.patient)!, asBuffer(r.body), r.id).toString('utf8')) as IcsRecord, sourceKey: '', contentKey: '' }));
     await this.shareAndMark(recs);
     return recs.length;
   }
 
-  /** A patient's own records, decrypted. */
-  async patientRecords(patient: string, filter: { indicator?: string; from?: string; to?: string }): Promise<Array<IcsRecord & { id: string }>> {
+  /** A patient's own records, decrypted; `indicators` empty means all. */
+  async patientRecords(patient: string, filter: { indicators?: string[]; from?: string; to?: string }): Promise<Array<IcsRecord & { id: string }>> {
     const q = this.db.knex('records').where({ patient }).whereNull('erased_at').orderBy('effective_start').select('id', 'body');
-    if (filter.indicator) q.andWhere({ indicator: filter.indicator });
+    if (filter.indicators?.length) q.whereIn('indicator', filter.indicators);
     if (filter.from) q.andWhere('effective_start', '>=', filter.from);
     if (filter.to) q.andWhere('effective_start', '<', filter.to);
     const rows = (await q) as Array<{ id: string; body: Buffer | Uint8Array }>;
@@ -264,19 +311,5 @@ export class IngestService {
     const keyRow = await this.db.knex('patients').where({ pseudonym: patient }).first('wrapped_key');
     const key = open(this.keys.wrapKey, asBuffer(keyRow.wrapped_key), `patient:${patient}`);
     return rows.map((r) => ({ id: r.id, ...(JSON.parse(open(key, asBuffer(r.body), r.id).toString('utf8')) as IcsRecord) }));
-  }
-
-  async quarantineFor(provider: string, batchId?: string) {
-    const q = this.db.knex('quarantine').where({ provider }).orderBy('id').select('id', 'batch_id', 'ref', 'pointer', 'reason', 'raw', 'created_at');
-    if (batchId) q.andWhere({ batch_id: batchId });
-    const rows = (await q) as Array<{ id: number; batch_id: string; ref: string; pointer: string; reason: string; raw: Buffer | Uint8Array | null; created_at: Date }>;
-    return rows.map((r) => ({
-      batchId: r.batch_id,
-      ref: r.ref,
-      pointer: r.pointer,
-      reason: r.reason,
-      receivedAt: new Date(r.created_at).toISOString(),
-      entry: r.raw ? JSON.parse(open(this.keys.quarantineKey, asBuffer(r.raw), `quarantine:${r.batch_id}:${r.ref}`).toString('utf8')) : null,
-    }));
   }
 }

@@ -1,5 +1,7 @@
 /** Tables of the management layer. Record bodies are ciphertext; identifiers are pseudonyms. */
 import type { Migration } from '../../storage-layer/migrate';
+import type { KeyRing } from './envelope';
+import { sealLegacyQuarantine } from './quarantine';
 
 export const ingestMigrations: Migration[] = [
   {
@@ -53,4 +55,40 @@ export const ingestMigrations: Migration[] = [
       'CREATE INDEX quarantine_provider ON quarantine (provider, batch_id)',
     ],
   },
+  {
+    // Patient identity scoped by provider, idempotent batches, a quarantine that keeps what was sent.
+    id: 'management-002-links-batches-quarantine',
+    statements: [
+      // A provider's reference ('Patient/1', a fullUrl), as a keyed digest, -> the pseudonym of the identifier its Patient gave.
+      `CREATE TABLE patient_links (
+        provider text NOT NULL,
+        ref_digest text NOT NULL,
+        pseudonym text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (provider, ref_digest)
+      )`,
+      // Providers that may have records under an identity made up before this migration (see patient-systems.ts).
+      'CREATE TABLE legacy_subject_providers (provider text PRIMARY KEY)',
+      'INSERT INTO legacy_subject_providers (provider) SELECT DISTINCT provider FROM records',
+      // What was sent and what came of it, as keyed digests: the same batch again is answered from the first.
+      'ALTER TABLE ingest_batches ADD COLUMN content_digest text',
+      'ALTER TABLE ingest_batches ADD COLUMN outcome_digest text',
+      'ALTER TABLE ingest_batches ADD COLUMN csv_header bytea',
+      'CREATE UNIQUE INDEX ingest_batches_repeat ON ingest_batches (provider, content_digest, outcome_digest)',
+      'ALTER TABLE quarantine ADD COLUMN position integer',
+      'ALTER TABLE quarantine ADD COLUMN meta bytea',
+      'ALTER TABLE quarantine ADD COLUMN sent bytea',
+    ],
+  },
 ];
+
+/** Migrations that rewrite stored data with the key ring; they run after the ones above. */
+export function ingestDataMigrations(keys: KeyRing): Migration[] {
+  return [
+    {
+      id: 'management-003-quarantine-sealed',
+      statements: [],
+      run: (trx) => sealLegacyQuarantine(trx, keys),
+    },
+  ];
+}

@@ -3,7 +3,7 @@ import { ParseError } from '../errors';
 import { parseCsv } from './csv';
 import { parseFhirJson } from './fhir';
 import { parseNdjson } from './ndjson';
-import type { ParseResult } from './types';
+import type { ParseResult, SourcePosition } from './types';
 
 export { parseCsv, parseFhirJson, parseNdjson };
 export type * from './types';
@@ -20,14 +20,14 @@ export function formatForContentType(contentType: string | undefined): UploadFor
   return undefined;
 }
 
-export function parseUpload(format: UploadFormat, body: unknown): ParseResult {
+export function parseUpload(format: UploadFormat, body: unknown, position: SourcePosition = {}): ParseResult {
   switch (format) {
     case 'fhir-json':
       return parseFhirJson(body);
     case 'ndjson':
     case 'csv':
       if (typeof body !== 'string' && !Buffer.isBuffer(body)) throw new ParseError(`a ${format} upload must be text`, '');
-      return format === 'csv' ? parseCsv(body) : parseNdjson(body);
+      return format === 'csv' ? parseCsv(body, position) : parseNdjson(body, position);
     default:
       throw new ParseError(`unsupported upload format ${String(format)}`, '');
   }

@@ -1,46 +1,56 @@
 /**
- * FHIR bulk-data NDJSON: one resource per line. Blank lines are skipped; a line that is not a JSON object is an
- * error for that line only. Observations become candidates, Patients feed the patient map, others are ignored.
- * Refs are 'line N' (1-based line of the file) and pointers start with '/N'.
+ * FHIR bulk-data NDJSON: one resource per line. Blank lines are skipped (but counted); a line that is not a JSON
+ * object is an error for that line only. Observations become candidates, Patients feed the patient map (every
+ * line's Observation sees every Patient of the upload), a Bundle line is an error (send Bundles as FHIR JSON),
+ * others are ignored. Refs are 'line N' and pointers start with '/N', N the line of the provider's file
+ * (`firstLine` when the body is a part of it).
  */
-import { addPatient } from './fhir';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './nesting';
-import type { EntryError, FhirItem, ParseResult, PatientMap } from './types';
+import { PatientCollector } from './patients';
+import type { FhirItem, ParseResult, PatientScope, RejectedEntry, SentEntry, SourcePosition } from './types';
 
 export type NdjsonParseResult = ParseResult<FhirItem> & { kind: 'ndjson' };
 
-export function parseNdjson(body: string | Buffer): NdjsonParseResult {
+/** One line as sent. */
+const sentLine = (line: string): SentEntry => ({ shape: 'line', text: () => line });
+
+/** The resource of one line, or why the line is not one. */
+function readLine(line: string): { resource: Record<string, unknown> } | { reason: string } {
+  let resource: unknown;
+  try {
+    resource = JSON.parse(line);
+  } catch (err) {
+    return { reason: `not valid JSON: ${(err as Error).message}` };
+  }
+  if (nestedDeeperThan(resource)) return { reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not a FHIR resource HGD accepts` };
+  if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) return { reason: 'line must hold one FHIR resource (a JSON object)' };
+  return { resource: resource as Record<string, unknown> };
+}
+
+export function parseNdjson(body: string | Buffer, position: SourcePosition = {}): NdjsonParseResult {
   const text = (Buffer.isBuffer(body) ? body.toString('utf8') : body).replace(/^\uFEFF/, '');
   const items: FhirItem[] = [];
-  const errors: EntryError[] = [];
+  const errors: RejectedEntry[] = [];
   const ignored: Array<{ ref: string; resourceType: string }> = [];
-  const patients: PatientMap = new Map();
+  const scope: PatientScope = { patients: new Map() };
+  const collector = new PatientCollector();
+  const first = position.firstLine ?? 1;
 
   text.split(/\r\n|\n|\r/).forEach((line, i) => {
-    const n = i + 1;
-    const ref = `line ${n}`;
-    const pointer = `/${n}`;
     if (line.trim() === '') return;
-    let resource: unknown;
-    try {
-      resource = JSON.parse(line);
-    } catch (err) {
-      errors.push({ ref, pointer, reason: `not valid JSON: ${(err as Error).message}` });
+    const n = first + i;
+    const at = { ref: `line ${n}`, pointer: `/${n}`, line: n };
+    const read = readLine(line);
+    if ('reason' in read) {
+      errors.push({ ...at, reason: read.reason, sent: sentLine(line) });
       return;
     }
-    if (nestedDeeperThan(resource)) {
-      errors.push({ ref, pointer, reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not a FHIR resource HGD accepts` });
-      return;
-    }
-    if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
-      errors.push({ ref, pointer, reason: 'line must hold one FHIR resource (a JSON object)' });
-      return;
-    }
-    const r = resource as Record<string, unknown>;
-    if (r.resourceType === 'Observation') items.push({ kind: 'fhir', ref, pointer, resource: r });
-    else if (r.resourceType === 'Patient') addPatient(patients, r, undefined);
-    else ignored.push({ ref, resourceType: typeof r.resourceType === 'string' ? r.resourceType : 'unknown' });
+    const r = read.resource;
+    if (r.resourceType === 'Observation') items.push({ kind: 'fhir', ...at, resource: r, scope, sent: sentLine(line) });
+    else if (r.resourceType === 'Patient') collector.add(scope.patients, r, undefined);
+    else if (r.resourceType === 'Bundle') errors.push({ ...at, reason: 'an NDJSON line holds one resource, not a Bundle: send Bundles as application/fhir+json', sent: sentLine(line) });
+    else ignored.push({ ref: at.ref, resourceType: typeof r.resourceType === 'string' ? r.resourceType : 'unknown' });
   });
 
-  return { kind: 'ndjson', items, patients, errors, ignored };
+  return { kind: 'ndjson', items, patients: scope.patients, links: collector.links(), errors, ignored };
 }

@@ -3,6 +3,11 @@
 const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const RESTFUL = /^(?<base>https?:\/\/.+\/)?(?<type>[A-Z][A-Za-z]+)\/(?<id>[A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
+/** True for a URL or urn: reference (as opposed to a relative 'Patient/23'). */
+export function isAbsoluteReference(reference: string): boolean {
+  return ABSOLUTE.test(reference.trim());
+}
+
 /** 'Patient/45/_history/2' -> 'Patient/45' (also for absolute URLs). */
 export function stripHistory(reference: string): string {
   return reference.replace(/\/_history\/[^/]+$/, '');

@@ -1,10 +1,14 @@
 /** Shapes shared by the parsers and the normaliser. */
 
-/** One problem with one entry of an upload. `pointer` is a JSON pointer into the upload (see schema/README.md). */
+/**
+ * One problem with one entry of an upload. `pointer` is a JSON pointer into the upload (see schema/README.md);
+ * `line` is the entry's first line in the provider's file (NDJSON and CSV only).
+ */
 export interface EntryError {
   ref: string;
   pointer: string;
   reason: string;
+  line?: number;
 }
 
 export interface PatientIdentifier {
@@ -12,22 +16,50 @@ export interface PatientIdentifier {
   value: string;
 }
 
-/** Patient identifiers found in an upload, keyed by 'Patient/<id>' and by the entry's fullUrl. */
+/** Patient identifiers found in one Bundle (or NDJSON upload), keyed by 'Patient/<id>' and by the entry's fullUrl. */
 export type PatientMap = Map<string, PatientIdentifier>;
 
+/** The Patients an Observation's subject is looked up in: its own Bundle's first, then the enclosing Bundles'. */
+export interface PatientScope {
+  patients: PatientMap;
+  parent?: PatientScope;
+}
+
+/** A Patient of the upload with an identifier, under a key the provider may use again in later uploads. */
+export interface PatientLink {
+  key: string;
+  identifier: PatientIdentifier;
+}
+
 /**
- * Context an Observation inherits from the one DiagnosticReport in the same Bundle that lists it in result[],
- * used only for elements the Observation itself lacks (subject, effective[x]).
+ * Context an Observation inherits from the panel (hasMember) or DiagnosticReport (result) in the same Bundle that
+ * lists it, used only for elements the Observation itself lacks (subject, effective[x], performer).
  */
 export interface InheritedContext {
-  /** ref of the DiagnosticReport entry. */
+  /** ref of the panel or DiagnosticReport entry. */
   from: string;
-  /** fullUrl of the DiagnosticReport, against which its subject reference resolves. */
+  /** fullUrl of that entry, against which its subject reference resolves. */
   fullUrl?: string;
   subject?: unknown;
   effectiveDateTime?: unknown;
   effectivePeriod?: unknown;
   effectiveInstant?: unknown;
+  performer?: unknown;
+}
+
+/** A panel (an Observation with hasMember): how many members it lists and how many of them are in the upload. */
+export interface PanelMembers {
+  members: number;
+  inUpload: number;
+}
+
+/**
+ * An entry exactly as the provider sent it, produced only when it is quarantined: a Bundle entry or a lone
+ * resource (JSON), an NDJSON line or a CSV row (text).
+ */
+export interface SentEntry {
+  shape: 'entry' | 'resource' | 'line' | 'row';
+  text(): string;
 }
 
 /** A candidate FHIR Observation with its location in the upload. */
@@ -37,18 +69,28 @@ export interface FhirItem {
   ref: string;
   /** JSON pointer of the resource in the upload, e.g. '/entry/3/resource' ('' for a lone Observation). */
   pointer: string;
+  /** NDJSON: the line in the provider's file. */
+  line?: number;
   fullUrl?: string;
   resource: unknown;
   inherited?: InheritedContext;
+  /** Where its subject reference is looked up (absent: nowhere in the upload). */
+  scope?: PatientScope;
+  /** Set when the Observation lists members (hasMember). */
+  panel?: PanelMembers;
+  sent: SentEntry;
 }
 
-/** One CSV data row; `row` counts data rows from 1 (the header is not counted). */
+/** One CSV data row; `row` counts the file's data rows from 1 (the header and blank rows are not counted). */
 export interface CsvItem {
   kind: 'csv';
   ref: string;
   pointer: string;
   row: number;
+  /** The row's first line in the provider's file. */
+  line: number;
   fields: CsvFields;
+  sent: SentEntry;
 }
 
 export interface CsvFields {
@@ -65,13 +107,32 @@ export interface CsvFields {
 
 export type ParsedItem = FhirItem | CsvItem;
 
+/** An entry rejected while parsing, before it became a candidate (bad JSON line, entry without resource, short row). */
+export interface RejectedEntry extends EntryError {
+  sent?: SentEntry;
+}
+
+/**
+ * Where a part of a larger file starts, so that refs, pointers and lines count from the start of the file:
+ * `firstLine` is the file line of the body's first line (CSV: of the first line after the header),
+ * `firstRow` (CSV) the file row number of the body's first data row.
+ */
+export interface SourcePosition {
+  firstLine?: number;
+  firstRow?: number;
+}
+
 export interface ParseResult<T extends ParsedItem = ParsedItem> {
-  kind: 'observation' | 'bundle' | 'ndjson' | 'csv';
+  kind: 'observation' | 'patient' | 'bundle' | 'ndjson' | 'csv';
   bundleType?: string;
   items: T[];
+  /** The upload's top-level Patients (a Bundle's own, or every Patient line of an NDJSON upload). */
   patients: PatientMap;
-  /** Entries that could not even be turned into candidates (bad JSON line, entry without resource, short CSV row). */
-  errors: EntryError[];
+  /** Every Patient of the upload with an identifier, by the keys later uploads may refer to it with. */
+  links: PatientLink[];
+  errors: RejectedEntry[];
   /** Entries skipped on purpose because they are neither Observations nor Patients (nor DiagnosticReports in a Bundle). */
   ignored: Array<{ ref: string; resourceType: string }>;
+  /** CSV: the header line as sent (quarantined rows are downloaded under it). */
+  csvHeader?: string;
 }
