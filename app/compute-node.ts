@@ -16,8 +16,10 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import type { Config } from '../config';
 import { NodeClient } from '../parties/client';
+import { SignedRequestError } from '../parties/errors';
 import { MpcInbox } from '../parties/inbox';
 import { KeyDirectory, loadOrCreateEncryptionKey, nodeKeyFiles, nodeParty, publishPartyKeys } from '../parties/key-directory';
+import type { PeerMessage } from '../parties/wire';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { ValidationError } from '../storage-layer/errors';
 import { runMigrations } from '../storage-layer/migrate';
@@ -101,13 +103,19 @@ async function listen(app: Express, port: number, host: string): Promise<{ serve
   return { server, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
 }
 
+/** Sends a sealed round message to a peer; a failure names the peer (the coordinator reports it). */
 function peerSender(party: string, signingKey: SigningKey, directory: KeyDirectory, peerUrls: () => string[], timeoutMs: number) {
-  return async (to: number, msg: Parameters<NodeClient['message']>[0]) => {
+  return async (to: number, msg: PeerMessage) => {
     const client = new NodeClient({
       baseUrl: peerUrls()[to - 1] as string, key: signingKey, party, recipient: nodeParty(to), timeoutMs,
       publicKeys: (p) => directory.signingKey(p),
     });
-    return (await client.message(msg)).bytesSent;
+    try {
+      return (await client.message(msg)).bytesSent;
+    } catch (err) {
+      if (!(err instanceof SignedRequestError)) throw err;
+      throw new SignedRequestError(`${nodeParty(to)} did not take the ${msg.round} message of query ${msg.queryId}: ${err.message}`, err.peerStatus, err.peerCode);
+    }
   };
 }
 

@@ -12,9 +12,12 @@ import { openTestDatabase } from './db';
 import { startTestGateway, type TestGateway } from './gateway';
 import type { Database } from '../../storage-layer/db';
 import { startLocalCluster, type LocalCluster } from '../../app/local-cluster';
+import { tapCluster, type TapHook, type TappedCluster } from './tap';
 
 export interface TestStack extends TestGateway {
   cluster: LocalCluster;
+  /** The taps in front of the nodes, when the stack was started with `tap`. */
+  tap?: TappedCluster;
   /** A provider token for org "clinic". */
   provider: string;
   admin: string;
@@ -25,14 +28,23 @@ export interface TestStack extends TestGateway {
   waitForQuery(id: string, token: string): Promise<any>;
 }
 
-export async function startTestStack(): Promise<TestStack> {
+export interface TestStackOptions {
+  /** How long a node's protocol round waits for its peers (default 10 s). */
+  peerTimeoutMs?: number;
+  /** Put a tap (test/support/tap.ts) with this hook in front of every node, for the gateway and the peers. */
+  tap?: TapHook;
+}
+
+export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-stack-keys-'));
   const base = testConfig({ HGD_LOG: 'silent', HGD_KEYS_DIR: keysDir, HGD_NODES: '3', HGD_THRESHOLD: '1' });
   const dbs: Database[] = [];
   for (let i = 0; i < 3; i++) dbs.push(await openTestDatabase());
-  const cluster = await startLocalCluster(base, { dbs, log: () => {}, peerTimeoutMs: 10_000 });
+  const cluster = await startLocalCluster(base, { dbs, log: () => {}, peerTimeoutMs: opts.peerTimeoutMs ?? 10_000 });
+  const tap = opts.tap ? await tapCluster({ cluster, config: cluster.config }, opts.tap) : undefined;
+  const urls = tap ? tap.config.nodes.urls : cluster.config.nodes.urls;
   const t = await startTestGateway(
-    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: cluster.config.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000' },
+    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000' },
     {}, // the default share sink: values go to the nodes
   );
   const provider = await t.token({ role: 'provider', sub: 'clinic-uploader', org: 'clinic' });
@@ -40,6 +52,7 @@ export async function startTestStack(): Promise<TestStack> {
   return {
     ...t,
     cluster,
+    ...(tap ? { tap } : {}),
     provider,
     admin,
     async ingestCsv(rows) {
@@ -66,6 +79,7 @@ export async function startTestStack(): Promise<TestStack> {
     },
     async close() {
       await t.close();
+      await tap?.close();
       await cluster.close();
       for (const db of dbs) await db.close();
       fs.rmSync(keysDir, { recursive: true, force: true });

@@ -1,13 +1,14 @@
 /**
  * An HTTP proxy in front of one compute node: every request to the node (from the gateway or a peer)
  * passes it, is recorded with its answer (a passive tap of the link) and can be acted on before it is
- * forwarded: dropped (the connection is cut), or used as the moment to kill the node. `tapCluster`
- * puts one in front of every node of a test cluster, for the coordinator and the peers alike.
+ * forwarded or before its answer is passed back: dropped (the connection is cut), or used as the
+ * moment to kill the node. `tapCluster` puts one in front of every node of a cluster, for the
+ * coordinator and the peers alike.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { LocalCluster } from '../../app/local-cluster';
 import type { Config } from '../../config';
-import type { TestCluster } from './mpc';
 
 /** One request as it crossed the link, and its answer once it came back. */
 export interface Exchange {
@@ -21,9 +22,9 @@ export interface Exchange {
   responseBody?: string;
 }
 
-/** What to do with a request before it is forwarded. */
+/** What to do with a request before it is forwarded ('request'), or with its answer before it is passed back ('answer'). */
 export type TapAction = 'forward' | 'drop';
-export type TapHook = (x: Exchange) => TapAction | Promise<TapAction>;
+export type TapHook = (x: Exchange, phase: 'request' | 'answer') => TapAction | Promise<TapAction>;
 
 export interface NodeTap {
   url: string;
@@ -44,16 +45,18 @@ async function readBody(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 /** Forwards one recorded request to the node and its answer back; a broken upstream cuts the client. */
-function forward(target: URL, x: Exchange, body: Buffer, req: http.IncomingMessage, res: http.ServerResponse): void {
+function forward(target: URL, x: Exchange, body: Buffer, req: http.IncomingMessage, res: http.ServerResponse, hook?: TapHook): void {
   const cut = () => req.socket.destroy();
   const up = http.request({ host: target.hostname, port: Number(target.port), method: x.method, path: x.path, headers: req.headers, agent: false }, (answer) => {
     answer.on('error', cut);
-    readBody(answer).then((buf) => {
+    void (async () => {
+      const buf = await readBody(answer);
       x.status = answer.statusCode;
       x.responseBody = buf.toString('utf8');
+      if (hook && (await hook(x, 'answer')) === 'drop') return cut();
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       res.end(buf);
-    }, cut);
+    })().catch(cut);
   });
   up.on('error', cut);
   up.end(body);
@@ -70,11 +73,11 @@ export async function startTap(node: number, target: string, hook?: TapHook, log
       const x: Exchange = { node, method: req.method ?? 'GET', path: req.url ?? '/', headers: flatHeaders(req.headers), body: body.toString('utf8') };
       exchanges.push(x);
       log?.push(x);
-      if ((hook ? await hook(x) : 'forward') === 'drop') {
+      if (hook && (await hook(x, 'request')) === 'drop') {
         req.socket.destroy();
         return;
       }
-      forward(upstream, x, body, req, res);
+      forward(upstream, x, body, req, res, hook);
     })().catch(() => req.socket.destroy());
   });
   server.on('connection', (s) => {
@@ -103,7 +106,7 @@ export interface TappedCluster {
 }
 
 /** Puts a tap in front of every node: the peers' round messages and the coordinator's requests pass them. */
-export async function tapCluster(tc: TestCluster, hook?: TapHook): Promise<TappedCluster> {
+export async function tapCluster(tc: { cluster: LocalCluster; config: Config }, hook?: TapHook): Promise<TappedCluster> {
   const urls = tc.config.nodes.urls;
   const all: Exchange[] = [];
   const taps = await Promise.all(urls.map((url, i) => startTap(i + 1, url, hook, all)));
