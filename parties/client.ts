@@ -32,6 +32,27 @@ export interface SignedFetchResult<T> {
   bytesReceived: number;
 }
 
+/** An answer as it arrived: its status, the signer's headers and the exact body. */
+export interface SignedAnswer {
+  status: number;
+  /** x-hgd-party */
+  party: string | null;
+  /** x-hgd-response-signature */
+  signature: string | null;
+  body: string;
+}
+
+/**
+ * Throws SignedRequestError with peerStatus 0 unless `answer` is signed by `recipient` (whose Ed25519
+ * key is `publicKey`) as the answer to the request signed `requestSignature`: an answer not signed by
+ * the node that was asked is not that node's answer, so the node counts as unreachable.
+ */
+export function checkAnswer(answer: SignedAnswer, requestSignature: string, recipient: string, publicKey: KeyObject | undefined, what = 'request'): void {
+  const ok = publicKey !== undefined && answer.party === recipient &&
+    verifyResponse(publicKey, answer.status, requestSignature, answer.body, answer.signature ?? '');
+  if (!ok) throw new SignedRequestError(`${what}: the answer is not signed by ${recipient}`, 0);
+}
+
 /**
  * A signed JSON request with global fetch. Resolves with the parsed answer on 2xx; throws
  * SignedRequestError on any other status (peerStatus = status) or when the peer is unreachable or
@@ -66,11 +87,8 @@ export async function fetchSigned<T>(baseUrl: string, path: string, opts: Signed
   const raw = await res.text();
   const bytesReceived = Buffer.byteLength(raw);
   if (opts.publicKeys) {
-    const key = opts.publicKeys(opts.recipient);
-    const ok = key !== undefined && res.headers.get(PARTY_HEADER) === opts.recipient &&
-      verifyResponse(key, res.status, requestSignature, raw, res.headers.get(RESPONSE_SIGNATURE_HEADER) ?? '');
-    // An answer not signed by the node we asked is not that node's answer: treat the node as unreachable.
-    if (!ok) throw new SignedRequestError(`${method} ${baseUrl}${path}: the answer is not signed by ${opts.recipient}`, 0);
+    const answer = { status: res.status, party: res.headers.get(PARTY_HEADER), signature: res.headers.get(RESPONSE_SIGNATURE_HEADER), body: raw };
+    checkAnswer(answer, requestSignature, opts.recipient, opts.publicKeys(opts.recipient), `${method} ${baseUrl}${path}`);
   }
   let parsed: unknown = undefined;
   try {
