@@ -9,7 +9,7 @@
  *   when the gateway dies, even by `kill -9`, and `hgd node` exits when it closes (cli/hgd.ts); a
  *   node started by hand (`hgd node --id N`) has no channel and runs on its own.
  * - A node counts as up only once it answers `GET /health` signed with the key that the key
- *   directory holds for it (fetchSigned's `expectSigner`), and says it is node N.
+ *   directory holds for it (the node client's `publicKeys` check), and says it is node N.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -108,7 +108,7 @@ export async function spawnComputeNodes(config: Config, log: Logger): Promise<{ 
   const slots: NodeSlot[] = config.nodes.urls.map((url, i) => ({
     id: i + 1,
     url,
-    client: new NodeClient({ baseUrl: url, key, party: 'gateway', expectSigner: { party: nodeParty(i + 1), publicKey: (p) => directory.signingKey(p) } }),
+    client: new NodeClient({ baseUrl: url, key, party: 'gateway', recipient: nodeParty(i + 1), publicKeys: (p) => directory.signingKey(p) }),
   }));
   await requireFreePorts(slots, config.nodes.keysDir);
   const children = slots.map((slot) => spawnNode(slot, log));

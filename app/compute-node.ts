@@ -5,8 +5,8 @@
  * - Own database (its own PGlite folder or PostgreSQL URL), own migrations (ids prefixed 'node-').
  * - Own Ed25519 signing key and X25519 encryption key under config.nodes.keysDir, created on first
  *   start (mode 0600); public keys published as `${keysDir}/node-<id>.pub.json`.
- * - Every request must be signed by the gateway or a peer node (parties/middleware.ts); shares arrive
- *   sealed to the node's X25519 key. Errors are answered by the same handler and status table as the
+ * - Every request must be signed by the gateway or a peer node and addressed to this node
+ *   (parties/middleware.ts); shares and peers' round messages arrive sealed to the node's X25519 key. Errors are answered by the same handler and status table as the
  *   gateway's (app/errors-middleware.ts, app/error-status.ts).
  * - Logs carry method, path, status, duration and party, never a body, a share or a database error text
  *   (PostgreSQL messages can quote input values).
@@ -16,8 +16,10 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import type { Config } from '../config';
 import { NodeClient } from '../parties/client';
+import { SignedRequestError } from '../parties/errors';
 import { MpcInbox } from '../parties/inbox';
 import { KeyDirectory, loadOrCreateEncryptionKey, nodeKeyFiles, nodeParty, publishPartyKeys } from '../parties/key-directory';
+import type { PeerMessage } from '../parties/wire';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { ValidationError } from '../storage-layer/errors';
 import { runMigrations } from '../storage-layer/migrate';
@@ -101,13 +103,19 @@ async function listen(app: Express, port: number, host: string): Promise<{ serve
   return { server, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
 }
 
+/** Sends a sealed round message to a peer; a failure names the peer (the coordinator reports it). */
 function peerSender(party: string, signingKey: SigningKey, directory: KeyDirectory, peerUrls: () => string[], timeoutMs: number) {
-  return async (to: number, msg: Parameters<NodeClient['message']>[0]) => {
+  return async (to: number, msg: PeerMessage) => {
     const client = new NodeClient({
-      baseUrl: peerUrls()[to - 1] as string, key: signingKey, party, timeoutMs,
-      expectSigner: { party: nodeParty(to), publicKey: (p) => directory.signingKey(p) },
+      baseUrl: peerUrls()[to - 1] as string, key: signingKey, party, recipient: nodeParty(to), timeoutMs,
+      publicKeys: (p) => directory.signingKey(p),
     });
-    return (await client.message(msg)).bytesSent;
+    try {
+      return (await client.message(msg)).bytesSent;
+    } catch (err) {
+      if (!(err instanceof SignedRequestError)) throw err;
+      throw new SignedRequestError(`${nodeParty(to)} did not take the ${msg.round} message of query ${msg.queryId}: ${err.message}`, err.peerStatus, err.peerCode);
+    }
   };
 }
 
@@ -127,6 +135,7 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
   let peerUrls = opts.peerUrls ?? [...config.nodes.urls];
   const service = new ComputeNodeService({
     id, n, t, db, encryptionKey, inbox: new MpcInbox(), peerTimeoutMs,
+    peerEncryptionKey: (node) => directory.encryptionKey(nodeParty(node)),
     sendToPeer: peerSender(party, signingKey, directory, () => peerUrls, peerTimeoutMs),
   });
   const app = nodeApp(computeNodeRouter(service, { id, n, t, party, signingKey, directory }), log, config.http.bodyLimit);

@@ -31,6 +31,7 @@ export const HTTP_STATUS_BY_CODE = Object.freeze({
   internal: 500,
   inconsistent_shares: 502,
   mpc_failed: 502,
+  peer_key_missing: 502,
   peer_request_failed: 502,
   protocol_mismatch: 502,
   database_busy: 503,

@@ -1,24 +1,28 @@
 /**
  * The parties' client: signed JSON requests with global fetch (fetchSigned), and a client for one
- * compute node on top of it. Every request is signed as `party` (the gateway or a peer node); every
- * answer must be signed by the node that was asked (expectSigner), or it is treated as unreachable.
- * Errors are SignedRequestError (peerStatus 0 when the node is unreachable or timed out).
+ * compute node on top of it. Every request is signed as `party` (the gateway or a peer node) for one
+ * `recipient`; when the caller says where public keys are found (`publicKeys`), every answer must be
+ * signed by that recipient, or the node is treated as unreachable. Errors are SignedRequestError
+ * (peerStatus 0 when the node is unreachable or timed out).
  */
 import type { KeyObject } from 'node:crypto';
-import { verifyBytes, type SigningKey } from '../storage-layer/signing-key';
+import type { SigningKey } from '../storage-layer/signing-key';
 import { SignedRequestError } from './errors';
-import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, responsePayload, signRequest } from './request-signing';
+import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, signRequest, verifyResponse } from './request-signing';
 import type { LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
 
 export interface SignedFetchOptions {
   key: SigningKey;
+  /** The sender. */
   party: string;
+  /** The party the request is for (signed: any other party refuses it). */
+  recipient: string;
   method?: string;
   /** Serialised as JSON unless it is already a string. */
   body?: unknown;
   timeoutMs?: number;
-  /** The party that must have signed the answer, and where its public key is found. */
-  expectSigner?: { party: string; publicKey: (party: string) => KeyObject | undefined };
+  /** Where public keys are found: when set, the answer must be signed by `recipient`. */
+  publicKeys?: (party: string) => KeyObject | undefined;
 }
 
 export interface SignedFetchResult<T> {
@@ -26,6 +30,27 @@ export interface SignedFetchResult<T> {
   body: T;
   bytesSent: number;
   bytesReceived: number;
+}
+
+/** An answer as it arrived: its status, the signer's headers and the exact body. */
+export interface SignedAnswer {
+  status: number;
+  /** x-hgd-party */
+  party: string | null;
+  /** x-hgd-response-signature */
+  signature: string | null;
+  body: string;
+}
+
+/**
+ * Throws SignedRequestError with peerStatus 0 unless `answer` is signed by `recipient` (whose Ed25519
+ * key is `publicKey`) as the answer to the request signed `requestSignature`: an answer not signed by
+ * the node that was asked is not that node's answer, so the node counts as unreachable.
+ */
+export function checkAnswer(answer: SignedAnswer, requestSignature: string, recipient: string, publicKey: KeyObject | undefined, what = 'request'): void {
+  const ok = publicKey !== undefined && answer.party === recipient &&
+    verifyResponse(publicKey, answer.status, requestSignature, answer.body, answer.signature ?? '');
+  if (!ok) throw new SignedRequestError(`${what}: the answer is not signed by ${recipient}`, 0);
 }
 
 /**
@@ -39,7 +64,7 @@ export async function fetchSigned<T>(baseUrl: string, path: string, opts: Signed
   let res: Response | undefined;
   let requestSignature = '';
   for (let attempt = 0; !res; attempt++) {
-    const signed = signRequest(opts.key, opts.party, method, path, text);
+    const signed = signRequest(opts.key, { party: opts.party, recipient: opts.recipient, method, path }, text);
     requestSignature = signed[SIGNATURE_HEADER];
     const headers: Record<string, string> = { ...signed };
     if (text) headers['content-type'] = 'application/json';
@@ -61,14 +86,9 @@ export async function fetchSigned<T>(baseUrl: string, path: string, opts: Signed
   }
   const raw = await res.text();
   const bytesReceived = Buffer.byteLength(raw);
-  const signer = opts.expectSigner;
-  if (signer) {
-    const key = signer.publicKey(signer.party);
-    const sig = Buffer.from(res.headers.get(RESPONSE_SIGNATURE_HEADER) ?? '', 'base64');
-    const ok = key !== undefined && res.headers.get(PARTY_HEADER) === signer.party && sig.length === 64 &&
-      verifyBytes(key, responsePayload(res.status, requestSignature, raw), sig);
-    // An answer not signed by the node we asked is not that node's answer: treat the node as unreachable.
-    if (!ok) throw new SignedRequestError(`${method} ${baseUrl}${path}: the answer is not signed by ${signer.party}`, 0);
+  if (opts.publicKeys) {
+    const answer = { status: res.status, party: res.headers.get(PARTY_HEADER), signature: res.headers.get(RESPONSE_SIGNATURE_HEADER), body: raw };
+    checkAnswer(answer, requestSignature, opts.recipient, opts.publicKeys(opts.recipient), `${method} ${baseUrl}${path}`);
   }
   let parsed: unknown = undefined;
   try {
@@ -86,10 +106,13 @@ export async function fetchSigned<T>(baseUrl: string, path: string, opts: Signed
 export interface NodeClientOptions {
   baseUrl: string;
   key: SigningKey;
+  /** The sender. */
   party: string;
+  /** The node this client talks to (every request is signed for it). */
+  recipient: string;
   timeoutMs?: number;
-  /** The node that must have signed every answer (the gateway and peers always set it). */
-  expectSigner?: SignedFetchOptions['expectSigner'];
+  /** Where public keys are found: every answer must then be signed by `recipient` (the gateway and peers always set it). */
+  publicKeys?: SignedFetchOptions['publicKeys'];
 }
 
 export class NodeClient {
@@ -103,10 +126,11 @@ export class NodeClient {
     return fetchSigned<T>(this.opts.baseUrl, path, {
       key: this.opts.key,
       party: this.opts.party,
+      recipient: this.opts.recipient,
       method,
       body,
       timeoutMs: timeoutMs ?? this.opts.timeoutMs,
-      expectSigner: this.opts.expectSigner,
+      publicKeys: this.opts.publicKeys,
     });
   }
 

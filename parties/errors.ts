@@ -33,6 +33,13 @@ export class PeerTimeoutError extends HgdError {
   }
 }
 
+/** A peer node has published no X25519 key in the key directory, so nothing can be sealed to it. */
+export class PeerKeyError extends HgdError {
+  constructor(message: string) {
+    super(message, 'peer_key_missing');
+  }
+}
+
 /** A query id or a round message that was already used (single use). */
 export class DuplicateMessageError extends HgdError {
   constructor(message: string) {

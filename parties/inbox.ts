@@ -2,7 +2,8 @@
  * A node's inbox for peer messages of running queries (zero sharings, reshares, noise sub-shares).
  * Messages may arrive before the node itself has started the query, so they are buffered by
  * (query id, round, sender) and handed to the waiting protocol step. Each (query, round, sender) is
- * accepted once; buffered entries expire, and the inbox is bounded.
+ * accepted once; buffered entries expire, and the inbox is bounded. (That a query id runs once at a
+ * node is kept in the node's database, usage-layer/node/query-ids.ts.)
  */
 import { ROUND_NAMES, type RoundName } from '../mpc/rounds';
 import { DuplicateMessageError, InboxFullError, PeerTimeoutError } from './errors';
@@ -15,8 +16,6 @@ interface Slot {
 
 export class MpcInbox {
   private readonly slots = new Map<string, Slot>();
-  /** Query ids this node has started (single use). */
-  private readonly started = new Map<string, number>();
 
   constructor(
     private readonly ttlMs = 120_000,
@@ -26,7 +25,6 @@ export class MpcInbox {
   private sweep(): void {
     const now = Date.now();
     for (const [k, s] of this.slots) if (now - s.createdAt > this.ttlMs && !s.waiter) this.slots.delete(k);
-    for (const [k, at] of this.started) if (now - at > 10 * this.ttlMs) this.started.delete(k);
   }
 
   private slot(queryId: string, round: RoundName): Slot {
@@ -39,12 +37,6 @@ export class MpcInbox {
       this.slots.set(key, s);
     }
     return s;
-  }
-
-  /** Marks a query as started at this node; a second start of the same id is refused. */
-  start(queryId: string): void {
-    if (this.started.has(queryId)) throw new DuplicateMessageError(`query ${queryId} was already run at this node`);
-    this.started.set(queryId, Date.now());
   }
 
   deliver(queryId: string, round: RoundName, from: number, values: bigint[]): void {

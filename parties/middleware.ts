@@ -1,6 +1,7 @@
 /**
  * Request authentication for compute nodes: an express middleware that accepts only requests signed by
- * a party in the key directory (the gateway or a peer node), see request-signing.ts for the headers.
+ * a party in the key directory (the gateway or a peer node) and addressed to this node (`self`), see
+ * request-signing.ts for the headers.
  * It never answers by itself: an unsigned, unknown, badly signed or stale request is passed on as
  * RequestAuthError, a party calling a route not meant for it as PartyForbiddenError, and the app's one
  * error handler (app/errors-middleware.ts) answers. It needs the raw body (express.raw), because the
@@ -14,6 +15,8 @@ import type { KeyDirectory } from './key-directory';
 import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, signResponse, verifyRequest } from './request-signing';
 
 export interface SignedRequestOptions {
+  /** This receiver's party: requests signed for any other recipient are refused. */
+  self: string;
   /** Which authenticated parties may use this route (default: any party in the directory). */
   allow?: (party: string, req: Request) => boolean;
   /** Sign every JSON answer to an authenticated request as this party, so callers know who answered. */
@@ -43,11 +46,11 @@ function parseJsonBody(raw: Buffer): unknown {
 }
 
 /** Express middleware: verifies the signature and the caller's right to the route, then parses JSON. */
-export function requireSignedRequest(directory: KeyDirectory, opts: SignedRequestOptions = {}): RequestHandler {
+export function requireSignedRequest(directory: KeyDirectory, opts: SignedRequestOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     try {
       const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const party = verifyRequest({ method: req.method, path: req.originalUrl, headers: req.headers, body: raw }, (p) => directory.signingKey(p));
+      const party = verifyRequest({ method: req.method, path: req.originalUrl, headers: req.headers, body: raw }, (p) => directory.signingKey(p), { self: opts.self });
       if (opts.allow && !opts.allow(party, req)) throw new PartyForbiddenError(`${party} may not call ${req.method} ${req.path}`);
       res.locals.party = party;
       if (opts.signResponsesAs) signAnswers(req, res, opts.signResponsesAs);

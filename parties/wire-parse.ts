@@ -172,13 +172,14 @@ export function parseShareBatch(raw: unknown): ShareBatch {
   return { v: 1, dealing, items, histograms, sealed: str(body.sealed, 'sealed', MAX_SEALED_CHARS) };
 }
 
-/** A round message; its values are still hex (the inbox decodes them). */
+/** Characters of the largest sealed round message: MAX_ITEMS packed elements, base64url, plus the envelope. */
+const MAX_SEALED_ROUND_CHARS = Math.ceil(((MAX_ITEMS * 16 + 60) * 4) / 3) + 64;
+
+/** A round message; its envelope is still sealed (the node opens it, parties/round-message.ts). */
 export function parsePeerMessage(raw: unknown): PeerMessage {
   const body = asBody(raw);
+  if (body.v !== 1) throw new ValidationError('unsupported round message version', 'v');
   const queryId = parseQueryId(body.queryId);
   if (!isRoundName(body.round)) throw new ValidationError('round must be zero, reshare or noise', 'round');
-  if (!Array.isArray(body.values) || body.values.length > MAX_ITEMS || body.values.some((v) => typeof v !== 'string')) {
-    throw new ValidationError('values must be an array of shares', 'values');
-  }
-  return { queryId, round: body.round, values: body.values as string[] };
+  return { v: 1, queryId, round: body.round, sealed: str(body.sealed, 'sealed', MAX_SEALED_ROUND_CHARS) };
 }

@@ -8,7 +8,7 @@
  *   POST /shares                 gateway   → ShareBatch → ShareBatchReceipt
  *   POST /aggregate/linear       gateway   → LinearRequest → LinearResponse
  *   POST /aggregate/product      gateway   → ProductRequest → ProductResponse (runs the product protocol)
- *   POST /mpc/message            node-j    → PeerMessage → { ok: true }
+ *   POST /mpc/message            node-j    → PeerMessage (sealed to the recipient) → { ok: true }
  */
 import { createHash } from 'node:crypto';
 import type { LinearMeasure, ProductMeasure } from '../mpc/aggregates';
@@ -184,9 +184,16 @@ export interface ProductResponse {
 
 // ---- rounds (node → node) -------------------------------------------------------------------------
 
+/**
+ * Body of POST /mpc/message: one round's sub-shares for the receiving node, sealed to its X25519 key
+ * (parties/round-message.ts), so that a passive observer of every link learns none of them. The query
+ * id and the round stay in clear (the receiver files the message by them); the AAD binds the envelope
+ * to the sender, the recipient, the query id and the round.
+ */
 export interface PeerMessage {
+  v: 1;
   queryId: string;
   round: RoundName;
-  /** Sub-shares for the receiving node, hex. */
-  values: string[];
+  /** hgd-seal-v1 envelope of the packed values (mpc/codec.ts packElements, 16 bytes each). */
+  sealed: string;
 }

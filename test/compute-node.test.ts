@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ShareBatch } from '../management-layer/sharing/distribute';
@@ -6,7 +7,7 @@ import { KeyDirectory, nodeKeyFiles, readKeyDirectory } from '../parties/key-dir
 import { SealError, openSealed } from '../parties/sealing';
 import { fetchSigned } from '../parties/client';
 import { RequestAuthError, SignedRequestError } from '../parties/errors';
-import { signRequest, verifyRequest } from '../parties/request-signing';
+import { signRequest, verifyRequest, verifyResponse, type SignedHeaders } from '../parties/request-signing';
 import { generateSigningKey, loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { loadOrCreateEncryptionKey } from '../parties/key-directory';
 import { NodeClient } from '../parties/client';
@@ -55,9 +56,9 @@ describe('compute nodes: keys and authentication', function () {
   it('signs its answers: the caller accepts node 1\'s answer only as node 1, and refuses an unsigned impostor', async () => {
     const directory = new KeyDirectory(tc.config.nodes.keysDir);
     const publicKey = (p: string) => directory.signingKey(p);
-    const asNode1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', expectSigner: { party: 'node-1', publicKey } });
+    const asNode1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1', publicKeys: publicKey });
     assert.deepEqual((await asNode1.health()).body, { node: 1, status: 'ok' });
-    const asNode2 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', expectSigner: { party: 'node-2', publicKey } });
+    const asNode2 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-2', publicKeys: publicKey });
     await assert.rejects(asNode2.health(), (err: unknown) => err instanceof SignedRequestError && /not signed by node-2/.test(err.message));
     // An impostor on another port answering like a node, without node 1's key.
     const express = (await import('express')).default;
@@ -66,7 +67,7 @@ describe('compute nodes: keys and authentication', function () {
     const server = await new Promise<import('node:http').Server>((resolve) => { const srv = fake.listen(0, '127.0.0.1', () => resolve(srv)); });
     try {
       const port = (server.address() as import('node:net').AddressInfo).port;
-      const toImpostor = new NodeClient({ baseUrl: `http://127.0.0.1:${port}`, key: tc.gatewayKey, party: 'gateway', expectSigner: { party: 'node-1', publicKey } });
+      const toImpostor = new NodeClient({ baseUrl: `http://127.0.0.1:${port}`, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1', publicKeys: publicKey });
       await assert.rejects(toImpostor.health(), /not signed by node-1/);
     } finally {
       server.close();
@@ -74,25 +75,29 @@ describe('compute nodes: keys and authentication', function () {
   });
 
   it('answers a request signed by the gateway or a peer with 200', async () => {
-    const gw = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
+    const gw = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1' });
     assert.deepEqual((await gw.health()).body, { node: 1, status: 'ok' });
     const node2Key = loadOrCreateSigningKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).signing);
-    const peer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2' });
+    const peer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2', recipient: 'node-1' });
     assert.equal((await peer.health()).status, 200);
   });
 
   it('rejects unsigned, wrongly signed, stale and unknown-party requests with 401 and a JSON message', async () => {
     const url = tc.config.nodes.urls[0]!;
     const body = JSON.stringify({ queryId: 'q-00000001', indicator: 'x', measures: ['sum'] });
+    const target = (party: string, path = '/aggregate/linear', recipient = 'node-1') => ({ party, recipient, method: 'POST', path });
     const cases: Array<[string, Record<string, string>]> = [
       ['unsigned', {}],
-      ['signed by an unpublished key', { ...signRequest(generateSigningKey(), 'gateway', 'POST', '/aggregate/linear', body) }],
-      ['signature over another body', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/aggregate/linear', `${body} `) }],
-      ['signature over another path', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/shares', body) }],
-      ['stale (61 s old)', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/aggregate/linear', body, Date.now() - 61_000) }],
-      ['from the future', { ...signRequest(tc.gatewayKey, 'gateway', 'POST', '/aggregate/linear', body, Date.now() + 61_000) }],
-      ['unknown party', { ...signRequest(tc.gatewayKey, 'node-9', 'POST', '/aggregate/linear', body) }],
-      ['malformed party', { ...signRequest(tc.gatewayKey, '../gateway', 'POST', '/aggregate/linear', body) }],
+      ['signed by an unpublished key', { ...signRequest(generateSigningKey(), target('gateway'), body) }],
+      ['signature over another body', { ...signRequest(tc.gatewayKey, target('gateway'), `${body} `) }],
+      ['signature over another path', { ...signRequest(tc.gatewayKey, target('gateway', '/shares'), body) }],
+      ['addressed to node 2', { ...signRequest(tc.gatewayKey, target('gateway', '/aggregate/linear', 'node-2'), body) }],
+      ['recipient header rewritten', { ...signRequest(tc.gatewayKey, target('gateway', '/aggregate/linear', 'node-2'), body), 'x-hgd-recipient': 'node-1' }],
+      ['no recipient header', (({ 'x-hgd-recipient': _r, ...rest }) => rest)(signRequest(tc.gatewayKey, target('gateway'), body))],
+      ['stale (61 s old)', { ...signRequest(tc.gatewayKey, target('gateway'), body, Date.now() - 61_000) }],
+      ['from the future', { ...signRequest(tc.gatewayKey, target('gateway'), body, Date.now() + 61_000) }],
+      ['unknown party', { ...signRequest(tc.gatewayKey, target('node-9'), body) }],
+      ['malformed party', { ...signRequest(tc.gatewayKey, target('../gateway'), body) }],
     ];
     for (const [name, headers] of cases) {
       const r = await rawRequest(url, 'POST', '/aggregate/linear', headers, body);
@@ -106,25 +111,91 @@ describe('compute nodes: keys and authentication', function () {
 
   it('enforces which party may call which route (403)', async () => {
     const node2Key = loadOrCreateSigningKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).signing);
-    const asPeer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2' });
+    const asPeer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2', recipient: 'node-1' });
     await assert.rejects(asPeer.linear({ queryId: 'q-peer-0001', indicator: 'x', from: null, to: null, cohort: null, measures: ['sum'] }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
-    const asGateway = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
-    await assert.rejects(asGateway.message({ queryId: 'q-gw-000001', round: 'zero', values: [] }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
+    const asGateway = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1' });
+    await assert.rejects(asGateway.message({ v: 1, queryId: 'q-gw-000001', round: 'zero', sealed: 'hgd-seal-v1.AAAA' }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
     // No route hands out rows.
     await assert.rejects(asGateway.request('GET', '/shares'), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 404);
   });
 
   it('verifyRequest checks the exact bytes (unit)', () => {
     const key = generateSigningKey();
-    const headers = signRequest(key, 'gateway', 'post', '/x?a=1', 'body');
+    const headers = signRequest(key, { party: 'gateway', recipient: 'node-1', method: 'post', path: '/x?a=1' }, 'body');
     const lookup = () => key.publicKey;
-    assert.equal(verifyRequest({ method: 'POST', path: '/x?a=1', headers: { ...headers }, body: Buffer.from('body') }, lookup), 'gateway');
-    assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=2', headers: { ...headers }, body: 'body' }, lookup), RequestAuthError);
-    assert.throws(() => verifyRequest({ method: 'GET', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup), RequestAuthError);
+    const self = { self: 'node-1' };
+    assert.equal(verifyRequest({ method: 'POST', path: '/x?a=1', headers: { ...headers }, body: Buffer.from('body') }, lookup, self), 'gateway');
+    assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=2', headers: { ...headers }, body: 'body' }, lookup, self), RequestAuthError);
+    assert.throws(() => verifyRequest({ method: 'GET', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup, self), RequestAuthError);
+    assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup, { self: 'node-2' }), /addressed to node-1, not to node-2/);
   });
 
   it('a request to a node that is not running fails with peerStatus 0', async () => {
-    await assert.rejects(fetchSigned('http://127.0.0.1:9', '/health', { key: tc.gatewayKey, party: 'gateway', timeoutMs: 2000 }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0);
+    await assert.rejects(fetchSigned('http://127.0.0.1:9', '/health', { key: tc.gatewayKey, party: 'gateway', recipient: 'node-1', timeoutMs: 2000 }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0);
+  });
+});
+
+describe('compute nodes: requests bound to their recipient, query ids single use across restarts', function () {
+  this.timeout(60_000);
+  let indicator: string;
+  before(async () => {
+    indicator = 'recipient-x';
+    await tc.distributor.distribute(makeValues(indicator, [1.5, 2.5, 4]));
+  });
+
+  const linearBody = (queryId: string) => JSON.stringify({ queryId, indicator, from: null, to: null, cohort: null, measures: ['count', 'sum'] });
+  /** A raw signed POST /aggregate/linear for `recipient` (the exact bytes can then be replayed elsewhere). */
+  const signedLinear = (queryId: string, recipient: string) => {
+    const body = linearBody(queryId);
+    return { body, headers: signRequest(tc.gatewayKey, { party: 'gateway', recipient, method: 'POST', path: '/aggregate/linear' }, body) };
+  };
+  async function post(node: number, req: { body: string; headers: SignedHeaders }) {
+    const send = () => fetch(new URL('/aggregate/linear', tc.config.nodes.urls[node - 1]), { method: 'POST', headers: { ...req.headers, 'content-type': 'application/json' }, body: req.body });
+    // A pooled connection to a restarted node is closed: the request did not reach it, send it again.
+    const res = await send().catch(send);
+    const text = await res.text();
+    return { status: res.status, text, json: JSON.parse(text) as { error?: string; message?: string; node?: number }, headers: res.headers };
+  }
+
+  it('a request node 1 answered is refused by nodes 2 and 3, and node 1 answers it only once', async () => {
+    const req = signedLinear(`replay-${randomUUID()}`, 'node-1');
+    const first = await post(1, req);
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.json.node, 1);
+    // The answer is node 1's, bound to this request's signature and to no other request.
+    const node1Key = new KeyDirectory(tc.config.nodes.keysDir).signingKey('node-1')!;
+    const answerSig = first.headers.get('x-hgd-response-signature')!;
+    assert.ok(verifyResponse(node1Key, 200, req.headers['x-hgd-signature'], first.text, answerSig));
+    const other = signedLinear(`replay-${randomUUID()}`, 'node-1');
+    assert.ok(!verifyResponse(node1Key, 200, other.headers['x-hgd-signature'], first.text, answerSig));
+
+    for (const node of [2, 3]) {
+      const replayed = await post(node, req);
+      assert.equal(replayed.status, 401, `node ${node}: ${replayed.text}`);
+      assert.equal(replayed.json.error, 'unauthenticated');
+      assert.match(replayed.json.message!, new RegExp(`addressed to node-1, not to node-${node}`));
+    }
+    // Refused before anything ran: node 2 has not used the query id and runs it when it is asked.
+    const queryId = JSON.parse(req.body).queryId as string;
+    const forNode2 = await post(2, { body: req.body, headers: signRequest(tc.gatewayKey, { party: 'gateway', recipient: 'node-2', method: 'POST', path: '/aggregate/linear' }, req.body) });
+    assert.equal(forNode2.status, 200, forNode2.text);
+    const again = await post(1, req);
+    assert.equal(again.status, 409, again.text);
+    assert.equal(again.json.error, 'duplicate_message');
+    assert.match(again.json.message!, new RegExp(`query ${queryId} was already run`));
+  });
+
+  it('a used query id is refused after the node restarts (it is kept in the node database)', async () => {
+    const queryId = `restart-${randomUUID()}`;
+    assert.equal((await post(1, signedLinear(queryId, 'node-1'))).status, 200);
+    await tc.cluster.restart(1);
+    const after = await post(1, signedLinear(queryId, 'node-1')); // freshly signed: only the id is reused
+    assert.equal(after.status, 409, after.text);
+    assert.equal(after.json.error, 'duplicate_message');
+    const rows = await tc.dbs[0]!.knex('node_query_ids').where({ query_id: queryId }).select('kind');
+    assert.deepEqual(rows, [{ kind: 'linear' }]);
+    // A fresh id still works after the restart.
+    assert.equal((await post(1, signedLinear(`restart-${randomUUID()}`, 'node-1'))).status, 200);
   });
 });
 
@@ -156,7 +227,7 @@ describe('compute nodes: storing shares', function () {
     assert.equal(sent.length, 3);
     const bodies = sent;
     for (let id = 1; id <= 3; id++) {
-      const client = new NodeClient({ baseUrl: tc.config.nodes.urls[id - 1]!, key: tc.gatewayKey, party: 'gateway' });
+      const client = new NodeClient({ baseUrl: tc.config.nodes.urls[id - 1]!, key: tc.gatewayKey, party: 'gateway', recipient: `node-${id}` });
       let accepted = 0;
       for (const body of bodies) {
         try {
@@ -247,10 +318,10 @@ describe('compute nodes: storing shares', function () {
     const r = await tc.distributor.distribute(makeValues('sodium', [140.1, 138.7]));
     await tc.cluster.restart(1);
     const body = JSON.parse(r.pending[0]!.body) as ShareBatch;
-    const node2 = new NodeClient({ baseUrl: tc.config.nodes.urls[1]!, key: tc.gatewayKey, party: 'gateway' });
+    const node2 = new NodeClient({ baseUrl: tc.config.nodes.urls[1]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-2' });
     // Node 1's envelope sent to node 2: node 2 cannot open it.
     await assert.rejects(node2.storeShares(body), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
-    const node1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway' });
+    const node1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1' });
     // Metadata changed (another record id): the envelope's associated data no longer matches.
     const renamed = { ...body, items: body.items.map((it, k) => (k === 0 ? { ...it, recordId: 'other' } : it)) };
     await assert.rejects(node1.storeShares(renamed), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);

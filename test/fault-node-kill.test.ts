@@ -1,101 +1,188 @@
 import { strict as assert } from 'node:assert';
-import net from 'node:net';
-import { createCoordinator, InsufficientNodesError } from '../usage-layer/coordinator';
-import type { Config } from '../config';
+import { createCoordinator, MpcProtocolError } from '../usage-layer/coordinator';
+import { startTestStack, type TestStack } from './support/cluster';
 import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
+import { tapCluster, type Exchange, type TapHook, type TappedCluster } from './support/tap';
 
 /**
- * A TCP proxy in front of one node: it forwards the gateway's request and, when the node starts to
- * answer, kills the node (server and open connections closed, as a crashed process) and cuts the
- * connection before the answer reaches the gateway. The node dies *during* the query, after the
- * request was sent and processed.
+ * A compute node killed in the middle of a query. Every node sits behind a tap (test/support/tap.ts),
+ * which lets the health checks and the aggregate requests through and kills node 2 (server and open
+ * connections closed, as a crashed process) at a chosen moment of the protocol, dropping the message
+ * that passes then:
+ *   - at its first round message: node 2 has dealt nothing to anyone, the others wait for its noise
+ *     (or its zero sharing) until their peer timeout;
+ *   - when its answer passes: the rounds are over, node 2's answer never arrives.
  */
-async function killingProxy(target: string, kill: () => Promise<void>): Promise<{ url: string; killed: () => boolean; close(): Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  let killed = false;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    const upstream = net.connect(Number(port), hostname);
-    sockets.add(upstream);
-    client.on('error', () => {});
-    upstream.on('error', () => client.destroy());
-    upstream.on('close', () => client.destroy());
-    // The node got the whole request and is answering: kill it before the answer leaves.
-    upstream.once('data', () => {
-      killed = true;
-      void kill().finally(() => {
-        client.destroy();
-        upstream.destroy();
-      });
-    });
-    client.on('data', (chunk) => upstream.write(chunk));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: own } = server.address() as net.AddressInfo;
+
+type Moment = (x: Exchange, phase: 'request' | 'answer') => boolean;
+/** The first round message from or to node 2. */
+const firstRoundMessageOfNode2: Moment = (x, phase) => phase === 'request' && x.path === '/mpc/message' && (x.node === 2 || x.headers['x-hgd-party'] === 'node-2');
+/** Node 2's answer to an aggregate request. */
+const answerOfNode2: Moment = (x, phase) => phase === 'answer' && x.node === 2 && x.path.startsWith('/aggregate/');
+
+/** A hook that kills node 2 (once) at `when` and drops what passes then; `armed` switches it on. */
+function killer(stop: () => Promise<void>) {
+  let when: Moment | null = null;
+  let killed: Promise<void> | null = null;
+  const hook: TapHook = async (x, phase) => {
+    if (killed) return x.node === 2 || x.headers['x-hgd-party'] === 'node-2' ? 'drop' : 'forward';
+    if (!when?.(x, phase)) return 'forward';
+    killed = stop();
+    await killed;
+    return 'drop';
+  };
   return {
-    url: `http://127.0.0.1:${own}`,
-    killed: () => killed,
-    close: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    hook,
+    arm(moment: Moment) {
+      when = moment;
+      killed = null;
+    },
+    killed: () => killed !== null,
   };
 }
 
-describe('fault: a compute node killed during a query (n = 3, t = 1)', function () {
+/** The distinct query ids of the aggregate requests that reached node `node`. */
+const queryIdsAt = (xs: readonly Exchange[], node: number) => [...new Set(xs.filter((x) => x.node === node && x.path.startsWith('/aggregate/')).map((x) => JSON.parse(x.body).queryId as string))];
+
+describe('fault: a compute node killed mid-protocol (n = 3, t = 1)', function () {
   this.timeout(120_000);
   let tc: TestCluster;
+  let tap: TappedCluster;
+  let kill: ReturnType<typeof killer>;
 
   beforeEach(async () => {
-    tc = await startTestCluster({ n: 3, t: 1, peerTimeoutMs: 3_000 });
+    tc = await startTestCluster({ n: 3, t: 1, peerTimeoutMs: 2_000 });
     const xs = makeValues('kill-x', [1, 2, 3, 4, 5]);
     const ys = makeValues('kill-y', [2, 4, 6, 9, 11]).map((v, i) => ({ ...v, pseudonym: xs[i]!.pseudonym, effectiveStart: xs[i]!.effectiveStart }));
     await tc.distributor.distribute([...xs, ...ys]);
+    kill = killer(() => tc.cluster.stop(2));
+    tap = await tapCluster(tc, kill.hook);
   });
-  afterEach(async () => tc?.close());
-
-  /** A coordinator whose requests to node 2 go through the killing proxy. */
-  async function coordinatorKillingNode2() {
-    const proxy = await killingProxy(tc.config.nodes.urls[1]!, () => tc.cluster.stop(2));
-    const urls = [...tc.config.nodes.urls];
-    urls[1] = proxy.url;
-    const config: Config = { ...tc.config, nodes: { ...tc.config.nodes, urls } };
-    return { proxy, coordinator: createCoordinator(config, tc.gatewayKey, { timeoutMs: 10_000 }) };
-  }
-
-  it('a linear aggregate completes on the t + 1 surviving nodes and names the killed node', async () => {
-    const { proxy, coordinator } = await coordinatorKillingNode2();
-    try {
-      const started = Date.now();
-      const res = await coordinator.aggregate({ indicator: 'kill-x', aggregate: 'sum' });
-      assert.ok(proxy.killed(), 'the request reached node 2 before it was killed');
-      assert.equal(res.value, 15);
-      assert.deepEqual([res.nodesUsed, res.nodesDown], [[1, 3], [2]]);
-      assert.ok(Date.now() - started < 10_000, 'no waiting for a timeout');
-    } finally {
-      await proxy.close();
-    }
+  afterEach(async () => {
+    await tap?.close();
+    await tc?.close();
   });
 
-  it('a correlation (needs all 2t + 1 nodes) fails with a clear error, and works again once the node is back', async () => {
-    const { proxy, coordinator } = await coordinatorKillingNode2();
-    try {
-      await assert.rejects(
-        coordinator.aggregate({ indicator: 'kill-x', indicator2: 'kill-y', aggregate: 'correlation', pairWindowSeconds: 0 }),
-        (e: unknown) => {
-          assert.ok(proxy.killed(), 'the request reached node 2 before it was killed');
-          assert.ok(e instanceof InsufficientNodesError, String(e));
-          assert.equal(e.code, 'insufficient_nodes');
-          assert.match(e.message, /needs 3 \(2t \+ 1\).*down: 2/);
-          return true;
-        },
-      );
-    } finally {
-      await proxy.close();
-    }
+  const coordinator = () => createCoordinator(tap.config, tc.gatewayKey, { timeoutMs: 20_000 });
+
+  it('a noised sum survives node 2 dying at its first round message: retried on t + 1 nodes with a fresh query id and fresh noise', async () => {
+    kill.arm(firstRoundMessageOfNode2);
+    const res = await coordinator().aggregate({ indicator: 'kill-x', aggregate: 'sum', noise: { epsilon: 10, sensitivity: 1 } });
+    assert.ok(kill.killed(), 'node 2 was killed during the noise round');
+    // Correct within noise: each participant adds Lap(0.1); |noise| > 3 has probability below e^-30.
+    assert.ok(Math.abs(res.value! - 15) < 3, `sum ${res.value}`);
+    assert.deepEqual([res.nodesUsed, res.nodesDown], [[1, 3], [2]]);
+    assert.equal(res.failedAttempts?.length, 1);
+    assert.deepEqual(res.failedAttempts![0]!.participants, [1, 2, 3]);
+    // Node 1 could not send node 2 its noise (or waited for node 2's in vain).
+    assert.match(res.failedAttempts![0]!.nodeErrors[1]!, /node-2 did not take the noise message|no noise message from node\(s\) 2/);
+    // Two attempts, each its own query id; the failed one released nothing: no node answered it.
+    const ids = queryIdsAt(tap.exchanges(), 1);
+    assert.equal(ids.length, 2);
+    const answered = tap.exchanges().filter((x) => x.path === '/aggregate/linear' && x.status === 200 && JSON.parse(x.body).queryId === ids[0]);
+    assert.equal(answered.length, 0);
+    const retry = tap.exchanges().find((x) => x.node === 1 && x.path === '/aggregate/linear' && JSON.parse(x.body).queryId === ids[1])!;
+    assert.deepEqual(JSON.parse(retry.body).participants, [1, 3]);
+  });
+
+  it('a noised mean survives node 2 dying after the noise round: the others’ answers carry its noise and are opened', async () => {
+    kill.arm(answerOfNode2);
+    const res = await coordinator().aggregate({ indicator: 'kill-x', aggregate: 'mean', noise: { sum: { epsilon: 10, sensitivity: 1 }, count: { epsilon: 10, sensitivity: 1 } } });
+    assert.ok(kill.killed());
+    assert.ok(Math.abs(res.value! - 3) < 1, `mean ${res.value}`);
+    assert.deepEqual([res.nodesUsed, res.nodesDown, res.failedAttempts], [[1, 3], [2], undefined]);
+  });
+
+  it('an exact linear aggregate completes on the t + 1 surviving nodes when node 2 dies while answering', async () => {
+    kill.arm(answerOfNode2);
+    const res = await coordinator().aggregate({ indicator: 'kill-x', aggregate: 'sum' });
+    assert.ok(kill.killed());
+    assert.equal(res.value, 15);
+    assert.deepEqual([res.nodesUsed, res.nodesDown], [[1, 3], [2]]);
+  });
+
+  it('a correlation fails cleanly (MpcProtocolError naming node 2) when node 2 dies mid-protocol, and works again once it is back', async () => {
+    kill.arm(firstRoundMessageOfNode2);
+    const started = Date.now();
+    await assert.rejects(
+      coordinator().aggregate({ indicator: 'kill-x', indicator2: 'kill-y', aggregate: 'correlation', pairWindowSeconds: 0 }),
+      (e: unknown) => {
+        assert.ok(kill.killed(), 'node 2 was killed during the product protocol');
+        assert.ok(e instanceof MpcProtocolError, String(e));
+        assert.equal(e.code, 'mpc_failed');
+        assert.equal(e.node, 2);
+        assert.match(e.message, /^node 2 failed during the product protocol \(unreachable/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 10_000, 'the coordinator does not wait for the survivors to time out');
+    await tap.close();
     await tc.cluster.restart(2);
     const corr = await tc.coordinator.aggregate({ indicator: 'kill-x', indicator2: 'kill-y', aggregate: 'correlation', pairWindowSeconds: 0 });
     assert.ok(corr.value !== null && corr.value > 0.9);
+  });
+});
+
+describe('fault: a node killed mid-protocol, through the query service (ε charged once, refunded on failure)', function () {
+  this.timeout(120_000);
+  const MRN = 'http://hospital.example/mrn';
+  let s: TestStack;
+  let kill: ReturnType<typeof killer>;
+  let alice: string;
+  let stopNode2: () => Promise<void> = async () => {};
+
+  const study = async () => (await s.request('GET', '/studies/kill', { token: alice })).body as { epsilonSpent: number };
+  const query = async (body: Record<string, unknown>) => {
+    const r = await s.request('POST', '/queries', { token: alice, body: JSON.stringify({ study: 'kill', from: '2024-01-01T00:00:00Z', to: '2025-01-01T00:00:00Z', ...body }), contentType: 'application/json' });
+    assert.equal(r.status, 202, r.text);
+    return s.waitForQuery(r.body.id, alice);
+  };
+
+  before(async function () {
+    this.timeout(90_000);
+    kill = killer(() => stopNode2());
+    // ε 20 (contributors ε 4): four patients clear the DP threshold (minCohort 2 + margin 1), so the nodes run.
+    s = await startTestStack({ peerTimeoutMs: 2_000, tap: kill.hook, env: { HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '1000' } });
+    stopNode2 = () => s.cluster.stop(2);
+    alice = await s.token({ role: 'researcher', sub: 'r-alice' });
+    const admin = (path: string, body: unknown) => s.request('POST', path, { token: s.admin, body: JSON.stringify(body), contentType: 'application/json' });
+    assert.equal((await admin('/admin/studies', { id: 'kill', title: 'Kill', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 100 })).status, 201);
+    assert.equal((await admin('/admin/studies/kill/researchers', { researcher: 'r-alice' })).status, 201);
+    const patients = ['K1', 'K2', 'K3', 'K4'];
+    for (const p of patients) {
+      const token = await s.patientToken(MRN, p);
+      const r = await s.request('POST', '/patients/me/grants', { token, body: JSON.stringify({ study: 'kill', indicators: ['heart_rate', 'bp_systolic'], purpose: 'HRESCH', period: {} }), contentType: 'application/json' });
+      assert.equal(r.status, 201, r.text);
+    }
+    await s.ingestCsv(patients.flatMap((p, i): Array<[string, string, number, string, string]> => [
+      [`${MRN}|${p}`, '8867-4', 60 + 5 * i, '/min', `2024-03-0${i + 1}T10:00:00Z`],
+      [`${MRN}|${p}`, '8480-6', 110 + 7 * i, 'mm[Hg]', `2024-03-0${i + 1}T10:00:00Z`],
+    ]));
+  });
+  after(async () => s?.close());
+
+  it('a linear query whose node dies in the noise round is retried and charged its ε once', async () => {
+    const spent = (await study()).epsilonSpent;
+    kill.arm(firstRoundMessageOfNode2);
+    const done = await query({ indicators: ['heart_rate'], aggregate: 'mean', options: { epsilon: 20 } });
+    assert.ok(kill.killed());
+    assert.equal(done.status, 'done', done.message);
+    assert.deepEqual([done.result.nodesUsed, done.result.nodesDown], [[1, 3], [2]]);
+    assert.equal(done.privacy.epsilonSpent, 20);
+    assert.equal((await study()).epsilonSpent, spent + 20);
+  });
+
+  it('a correlation whose node dies mid-protocol fails with a clear message and gives its ε back', async () => {
+    await s.cluster.restart(2);
+    s.cluster.nodes[1]!.setPeerUrls(s.tap!.config.nodes.urls);
+    const spent = (await study()).epsilonSpent;
+    kill.arm(firstRoundMessageOfNode2);
+    const failed = await query({ indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 20 } });
+    assert.ok(kill.killed());
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.message, /^failed: node 2 failed during the product protocol \(unreachable/);
+    assert.match(failed.message, /nothing was released and the query's epsilon was returned/);
+    assert.equal(failed.privacy.epsilonSpent, 0);
+    assert.equal((await study()).epsilonSpent, spent);
   });
 });

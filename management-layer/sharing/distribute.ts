@@ -24,15 +24,15 @@
  * record for three nodes, far more than the sharing; a 2000-record envelope (480 kB) costs under 1 ms.
  */
 import type { Config } from '../../config';
-import { packElements } from '../../mpc/codec';
 import { mod } from '../../mpc/field';
 import { toFixed } from '../../mpc/fixed-point';
 import { checkEdges, histogramKey, oneHot } from '../../mpc/histogram';
+import type { RandomSource } from '../../mpc/random';
 import { shareMany } from '../../mpc/shamir';
 import { fetchSigned } from '../../parties/client';
 import { KeyDirectory, nodeParty, publishPartyKeys } from '../../parties/key-directory';
-import { sealToParty } from '../../parties/sealing';
-import { shareBatchAad, type ShareBatch, type ShareBatchItem, type ShareBatchReceipt } from '../../parties/wire';
+import { sealShareBatch } from '../../parties/share-batch';
+import type { ShareBatchItem, ShareBatchReceipt } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
 import type { SigningKey } from '../../storage-layer/signing-key';
 
@@ -123,14 +123,17 @@ function checkValues(values: readonly ShareableValue[]): void {
 }
 
 /** One chunk dealt: the items' metadata and every node's shares (perNode[i] for node i + 1). */
-interface DealtChunk {
+export interface DealtChunk {
   items: ShareBatchItem[];
   histograms: Record<string, number[]>;
   perNode: bigint[][];
 }
 
-/** The secrets of each record (x, x², one-hot) shared with degree t; the plaintext is wiped. */
-function dealChunk(chunk: readonly ShareableValue[], n: number, t: number): DealtChunk {
+/**
+ * The secrets of each record (x, x², one-hot) shared with degree t; the plaintext is wiped. `rng` is
+ * for replayable tests and the fixed vectors (test/vectors/share-batch.json) only.
+ */
+export function dealChunk(chunk: readonly ShareableValue[], n: number, t: number, rng?: RandomSource): DealtChunk {
   const histograms: Record<string, number[]> = {};
   const items: ShareBatchItem[] = [];
   const secrets: bigint[] = [];
@@ -145,7 +148,7 @@ function dealChunk(chunk: readonly ShareableValue[], n: number, t: number): Deal
     }
     items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, hist });
   }
-  const perNode = shareMany(secrets, n, t);
+  const perNode = shareMany(secrets, n, t, undefined, rng);
   secrets.fill(0n);
   return { items, histograms, perNode };
 }
@@ -160,8 +163,8 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
 
   async function post(node: number, body: string): Promise<ShareBatchReceipt> {
     const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', {
-      key: gatewaySigningKey, party: 'gateway', body, timeoutMs,
-      expectSigner: { party: nodeParty(node), publicKey: (p) => directory.signingKey(p) },
+      key: gatewaySigningKey, party: 'gateway', recipient: nodeParty(node), body, timeoutMs,
+      publicKeys: (p) => directory.signingKey(p),
     });
     return res.body;
   }
@@ -185,8 +188,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
       shares.fill(0n);
       return;
     }
-    const recordIds = dealt.items.map((i) => i.recordId);
-    const batch: ShareBatch = { v: 1, dealing: p.dealing, items: dealt.items, histograms: dealt.histograms, sealed: sealToParty(key, packElements(shares), shareBatchAad(node, p.dealing, recordIds)) };
+    const batch = sealShareBatch(node, { dealing: p.dealing, items: dealt.items, histograms: dealt.histograms }, shares, key);
     shares.fill(0n); // the gateway keeps no share once sealed
     const body = JSON.stringify(batch);
     const pending = { node, dealing: p.dealing, records: dealt.items.length, body };

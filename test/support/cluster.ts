@@ -14,9 +14,12 @@ import type { Database } from '../../storage-layer/db';
 import { startLocalCluster, type LocalCluster } from '../../app/local-cluster';
 import { createCoordinator, type Coordinator } from '../../usage-layer/coordinator';
 import { loadOrCreateSigningKey } from '../../storage-layer/signing-key';
+import { tapCluster, type TapHook, type TappedCluster } from './tap';
 
 export interface TestStack extends TestGateway {
   cluster: LocalCluster;
+  /** The taps in front of the nodes, when the stack was started with `tap`. */
+  tap?: TappedCluster;
   /** A provider token for org "clinic". */
   provider: string;
   admin: string;
@@ -32,6 +35,10 @@ export interface TestStackOptions {
   wrapCoordinator?: (real: Coordinator) => Coordinator;
   /** Overrides of the gateway's configuration (privacy parameters, for example). */
   env?: Record<string, string>;
+  /** How long a node's protocol round waits for its peers (default 10 s). */
+  peerTimeoutMs?: number;
+  /** Put a tap (test/support/tap.ts) with this hook in front of every node, for the gateway and the peers. */
+  tap?: TapHook;
 }
 
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
@@ -39,11 +46,13 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   const base = testConfig({ HGD_LOG: 'silent', HGD_KEYS_DIR: keysDir, HGD_NODES: '3', HGD_THRESHOLD: '1' });
   const dbs: Database[] = [];
   for (let i = 0; i < 3; i++) dbs.push(await openTestDatabase());
-  const cluster = await startLocalCluster(base, { dbs, log: () => {}, peerTimeoutMs: 10_000 });
+  const cluster = await startLocalCluster(base, { dbs, log: () => {}, peerTimeoutMs: opts.peerTimeoutMs ?? 10_000 });
+  const tap = opts.tap ? await tapCluster({ cluster, config: cluster.config }, opts.tap) : undefined;
+  const nodesConfig = tap ? tap.config : cluster.config;
   // The coordinator signs with the gateway's node key (keysDir/gateway-nodes-ed25519.pem), as the gateway's own would.
-  const coordinator = opts.wrapCoordinator?.(createCoordinator(cluster.config, loadOrCreateSigningKey(cluster.config.nodes.gatewayKeyFile)));
+  const coordinator = opts.wrapCoordinator?.(createCoordinator(nodesConfig, loadOrCreateSigningKey(cluster.config.nodes.gatewayKeyFile)));
   const t = await startTestGateway(
-    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: cluster.config.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000', ...opts.env },
+    { HGD_KEYS_DIR: keysDir, HGD_NODE_URLS: nodesConfig.nodes.urls.join(','), HGD_RATE_LIMIT_PER_MINUTE: '100000', ...opts.env },
     coordinator ? { coordinator } : {}, // the default share sink: values go to the nodes
   );
   const provider = await t.token({ role: 'provider', sub: 'clinic-uploader', org: 'clinic' });
@@ -51,6 +60,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   return {
     ...t,
     cluster,
+    ...(tap ? { tap } : {}),
     provider,
     admin,
     async ingestCsv(rows) {
@@ -77,6 +87,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     },
     async close() {
       await t.close();
+      await tap?.close();
       await cluster.close();
       for (const db of dbs) await db.close();
       fs.rmSync(keysDir, { recursive: true, force: true });

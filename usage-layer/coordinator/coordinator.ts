@@ -30,8 +30,8 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   publishPartyKeys(config.nodes.keysDir, 'gateway', { sign: signingKey.publicKeyBase64 });
   const directory = new KeyDirectory(config.nodes.keysDir);
   const clients = urls.map((baseUrl, i) => new NodeClient({
-    baseUrl, key: signingKey, party: 'gateway', timeoutMs,
-    expectSigner: { party: nodeParty(i + 1), publicKey: (p) => directory.signingKey(p) },
+    baseUrl, key: signingKey, party: 'gateway', recipient: nodeParty(i + 1), timeoutMs,
+    publicKeys: (p) => directory.signingKey(p),
   }));
   const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient };
 

@@ -4,6 +4,14 @@
  * Steps: choose the nodes (all of them, or with noise the ones up now, since every participant deals
  * noise to every other) → ask → keep the largest group of nodes that hold the same records → check
  * the field's capacity → open the measures (redundant shares are checked) → the kind's formula.
+ *
+ * Availability with noise: a participant that dies during the noise round stops the round at the
+ * others (they wait for its message until their peer timeout). Any t + 1 answers carry every
+ * participant's noise, so they are opened as they are. An attempt that brings fewer than t + 1 answers
+ * opened nothing, and reveals nothing to anyone who saw its answers (fewer than t + 1 shares of a
+ * degree-t sharing are uniformly random): it is retried on the nodes up now, with a fresh query id and
+ * fresh noise, up to MAX_NOISE_ATTEMPTS attempts in all. Only the attempt that is opened releases
+ * anything, so the query is charged once (usage-layer/queries).
  */
 import { randomUUID } from 'node:crypto';
 import { aggregateSpec, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
@@ -12,12 +20,16 @@ import { toSigned } from '../../mpc/field';
 import { histogramCounts } from '../../mpc/histogram';
 import { newFaults, openShares, openSigned, type OpenFaults } from '../../mpc/open';
 import type { SharePoint } from '../../mpc/shamir';
+import { SignedRequestError } from '../../parties/errors';
 import type { LinearRequest, LinearResponse } from '../../parties/wire';
 import { checkCapacity } from './capacity';
 import { checkHealth, emptyBytes, sortedIds, type CoordinatorContext } from './context';
 import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
-import type { AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, HistogramResult } from './types';
+import type { AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, FailedAttempt, HistogramResult } from './types';
 import { noiseMap } from './validate';
+
+/** Attempts of a noised linear query in all (the first and up to two retries). */
+export const MAX_NOISE_ATTEMPTS = 3;
 
 interface Run {
   ctx: CoordinatorContext;
@@ -25,7 +37,11 @@ interface Run {
   spec: AggregateSpec;
   noise: AggregateNoise | null;
   bytes: ByteCounts;
+  /** Errors of the health check and the nodes asked in the current attempt. */
   nodeErrors: Record<number, string>;
+  /** Whether the current attempt's failures could be a node that died (unreachable, timed out, 5xx). */
+  retriable: boolean;
+  failedAttempts: FailedAttempt[];
 }
 
 /** With noise, the participants are fixed up front: the nodes up now. */
@@ -79,6 +95,7 @@ async function ask(run: Run, req: LinearRequest, targets: number[]): Promise<Lin
       answers.push(r.body);
     } catch (err) {
       nodeErrors[id] = (err as Error).message;
+      if (err instanceof SignedRequestError && (err.peerStatus === 0 || err.peerStatus >= 500)) run.retriable = true;
     }
   };
   const want = q.nodes === 'minimal' && !run.noise ? ctx.t + 1 : targets.length;
@@ -86,12 +103,29 @@ async function ask(run: Run, req: LinearRequest, targets: number[]): Promise<Lin
   for (let batch = queue.splice(0, want); batch.length > 0; batch = queue.splice(0, Math.max(0, want - answers.length))) {
     await Promise.all(batch.map(askOne));
   }
-  if (run.noise && answers.length < targets.length) {
-    const failed = targets.find((id) => !answers.some((a) => a.node === id)) as number;
-    throw new MpcProtocolError(`node ${failed} failed during the noise protocol: ${nodeErrors[failed]}`, failed);
-  }
   if ((rank(answers)[0]?.length ?? 0) < ctx.t + 1 && queue.length > 0) await Promise.all(queue.splice(0).map(askOne));
   return answers;
+}
+
+/**
+ * A noised query: attempts with a fresh query id (and so fresh noise) on the nodes up now, until one
+ * brings t + 1 answers; see the header for why a failed attempt costs nothing.
+ */
+async function askNoised(run: Run): Promise<LinearResponse[]> {
+  const t = run.ctx.t;
+  for (let attempt = 1; ; attempt++) {
+    run.nodeErrors = {};
+    run.retriable = false;
+    const targets = await chooseTargets(run);
+    const answers = await ask(run, linearRequest(run, targets), targets);
+    if (answers.length >= t + 1) return answers;
+    run.failedAttempts.push({ participants: targets, nodeErrors: run.nodeErrors });
+    if (!run.retriable || attempt >= MAX_NOISE_ATTEMPTS) {
+      const failed = targets.find((id) => run.nodeErrors[id] !== undefined) as number;
+      const tries = attempt === 1 ? '' : ` (${attempt} attempts, each with fresh noise)`;
+      throw new MpcProtocolError(`node ${failed} failed during the noise protocol${tries}: ${run.nodeErrors[failed]}`, failed);
+    }
+  }
 }
 
 /** The largest group of ≥ t + 1 nodes holding the same records; throws when there is none. */
@@ -148,9 +182,8 @@ function openHistograms(run: Run, group: LinearResponse[], faults: OpenFaults): 
 }
 
 export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
-  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {} };
-  const targets = await chooseTargets(run);
-  const answers = await ask(run, linearRequest(run, targets), targets);
+  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {}, retriable: false, failedAttempts: [] };
+  const answers = run.noise ? await askNoised(run) : await ask(run, linearRequest(run, ctx.ids), ctx.ids);
   const group = agreeingGroup(run, answers);
   const first = group[0] as LinearResponse;
   checkCapacity(q, first.count, first.scale ?? 0);
@@ -174,6 +207,7 @@ export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, star
     nodeErrors: run.nodeErrors,
     consistencyChecked: group.length > ctx.t + 1,
     ...(faults.suspects.size ? { inconsistentShares: { suspects: sortedIds(faults.suspects), located: true as const, measures: faults.measures } } : {}),
+    ...(run.failedAttempts.length ? { failedAttempts: run.failedAttempts } : {}),
     noised: Boolean(q.noise),
     opened,
     bytes: run.bytes,

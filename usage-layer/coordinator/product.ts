@@ -5,6 +5,9 @@
  * as faulty there also fed wrong inputs into Σxy, so the protocol is rerun without it (when 2t + 1
  * others remain). A node that deviates only inside the product protocol is not detected (semi-honest
  * model for products). Only the kind's measures are computed and opened (covariance never opens Σx²).
+ * A participant that fails during the protocol (it died, or a peer could not reach it) fails the run
+ * with MpcProtocolError naming the node that is down; nothing is opened, and the query service gives
+ * the query's ε back. (A product query is not retried: it needs 2t + 1 nodes, all of them with n = 3.)
  */
 import { randomUUID } from 'node:crypto';
 import { aggregateSpec, type OpenedMeasures, type ProductMeasure } from '../../mpc/aggregates';
@@ -48,8 +51,29 @@ function productRequest(q: AggregateQuery, participants: number[]): ProductReque
   };
 }
 
-/** Every participant must answer: the protocol needs all of them. */
+/** A participant's failed request. */
+interface NodeFailure {
+  id: number;
+  status: number;
+  message: string;
+}
+
+/**
+ * The error for a failed protocol run. The first failure is often a survivor reporting that a peer
+ * did not take its round message; a health check then names the node that is down.
+ */
+async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts): Promise<MpcProtocolError> {
+  const h = await checkHealth(ctx);
+  bytes.nodesToCoordinator += h.bytes;
+  const down = participants.filter((id) => h.down.includes(id));
+  const reason = `${first.status || 'unreachable'}): ${first.message}`;
+  if (down.length === 0 || down.includes(first.id)) return new MpcProtocolError(`node ${first.id} failed during the product protocol (${reason}`, first.id);
+  return new MpcProtocolError(`node ${down.join(', ')} failed during the product protocol (unreachable now; node ${first.id} reported ${reason}`, down[0] as number);
+}
+
+/** Every participant must answer: the protocol needs all of them; the first failure fails the run. */
 async function askAll(ctx: CoordinatorContext, req: ProductRequest, bytes: ByteCounts): Promise<ProductResponse[]> {
+  let first: NodeFailure | undefined;
   const answers = await Promise.all(
     req.participants.map(async (id) => {
       try {
@@ -59,11 +83,13 @@ async function askAll(ctx: CoordinatorContext, req: ProductRequest, bytes: ByteC
         bytes.nodeToNode += r.body.peerBytesSent;
         return r.body;
       } catch (err) {
-        const status = err instanceof SignedRequestError ? err.peerStatus : 0;
-        throw new MpcProtocolError(`node ${id} failed during the product protocol (${status || 'unreachable'}): ${(err as Error).message}`, id);
+        first ??= { id, status: err instanceof SignedRequestError ? err.peerStatus : 0, message: (err as Error).message };
+        throw err;
       }
     }),
-  );
+  ).catch(async () => {
+    throw await protocolFailure(ctx, req.participants, first as NodeFailure, bytes);
+  });
   if (new Set(answers.map((a) => `${a.pairs}|${a.digest}|${a.scaleX}|${a.scaleY}`)).size > 1) {
     throw new NodesOutOfSyncError('the participating nodes hold different records (pending share deliveries?); the product result is not opened', [req.participants]);
   }

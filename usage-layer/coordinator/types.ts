@@ -59,6 +59,12 @@ export interface ByteCounts {
   total: number;
 }
 
+/** An attempt of a noised linear query that failed before t + 1 nodes answered (nothing of it was opened). */
+export interface FailedAttempt {
+  participants: number[];
+  nodeErrors: Record<number, string>;
+}
+
 export interface AggregateResult {
   aggregate: AggregateKind;
   indicator: string;
@@ -77,6 +83,11 @@ export interface AggregateResult {
   nodeErrors: Record<number, string>;
   /** Nodes left out of a product protocol rerun because they returned wrong shares. */
   nodesExcluded?: number[];
+  /**
+   * Noised linear queries: earlier attempts that failed (a participant died during the noise round)
+   * and were retried with a fresh query id and fresh noise.
+   */
+  failedAttempts?: FailedAttempt[];
   /** True when more than t + 1 shares were opened, so a wrong share would have been detected. */
   consistencyChecked: boolean;
   /** A wrong share was found and corrected (only reported when it could be located). */

@@ -1,7 +1,7 @@
 /**
  * A compute node's own schema (its own database, separate from the gateway's). A node stores only what
  * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id
- * and its SHARES (numeric(39,0), see encoding.ts). No provider, no unit, no plaintext value.
+ * and its SHARES (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
  */
 import type { Migration } from '../../storage-layer/migrate';
 
@@ -35,7 +35,22 @@ export const nodeMigrations: Migration[] = [
       'CREATE TABLE node_indicator_scales (indicator text NOT NULL, scale smallint NOT NULL, PRIMARY KEY (indicator, scale))',
     ],
   },
+  {
+    // Every query id this node has run, recorded before the query runs: an id is single use, also
+    // across restarts (a replayed request is refused with DuplicateMessageError, query-ids.ts).
+    id: 'node-002-query-ids',
+    statements: [
+      `CREATE TABLE node_query_ids (
+        query_id text PRIMARY KEY,
+        kind text NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
 ];
 
-/** Tables a node owns (for tests and tools that inspect a node's database). */
+/**
+ * Tables that hold a node's record data: shares and their metadata (for tests and tools that inspect
+ * a node's database). The node also owns node_query_ids, which holds only the query ids it has run.
+ */
 export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms', 'node_indicator_scales'] as const;

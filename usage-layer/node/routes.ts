@@ -21,10 +21,10 @@ export interface NodeRouteOptions {
 }
 
 export function computeNodeRouter(service: ComputeNodeService, o: NodeRouteOptions): Router {
-  const signResponsesAs = { key: o.signingKey, party: o.party };
-  const gatewayOnly = requireSignedRequest(o.directory, { allow: (p) => p === 'gateway', signResponsesAs });
-  const peersOnly = requireSignedRequest(o.directory, { allow: (p) => nodeIdOfParty(p) !== undefined && p !== o.party, signResponsesAs });
-  const anyParty = requireSignedRequest(o.directory, { signResponsesAs });
+  const signed = { self: o.party, signResponsesAs: { key: o.signingKey, party: o.party } };
+  const gatewayOnly = requireSignedRequest(o.directory, { ...signed, allow: (p) => p === 'gateway' });
+  const peersOnly = requireSignedRequest(o.directory, { ...signed, allow: (p) => nodeIdOfParty(p) !== undefined && p !== o.party });
+  const anyParty = requireSignedRequest(o.directory, signed);
   const router = Router();
 
   router.get('/health', anyParty, (_req, res) => {

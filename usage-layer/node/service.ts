@@ -2,21 +2,27 @@
  * What a compute node does, without HTTP: store the share batches the dealer sealed to it, answer
  * linear aggregates (sums in SQL, optionally a noise round) and run the product protocol (zero and
  * reshare rounds, optionally a noise round) with its peers. The rounds are mpc/rounds.ts step
- * functions run by parties/round-runner.ts; the node's routes (routes.ts) only parse and call this.
+ * functions run by parties/round-runner.ts; every round message is sealed to its recipient
+ * (parties/round-message.ts). A query id runs once at a node: it is recorded in the node's database
+ * before the query runs (query-ids.ts), so it stays used across restarts. The node's routes
+ * (routes.ts) only parse and call this.
  */
-import { ELEMENT_BYTES, shareFromHex, shareToHex, unpackElements } from '../../mpc/codec';
+import type { KeyObject } from 'node:crypto';
+import { shareToHex } from '../../mpc/codec';
 import { measureScale, type LinearMeasure, type Measure, type ProductMeasure } from '../../mpc/aggregates';
 import { centreSum, centreSumOfProducts, centreSumOfSquares } from '../../mpc/centre';
 import { mod } from '../../mpc/field';
 import { toFixed } from '../../mpc/fixed-point';
 import { noiseRound, reshareRound, zeroRound, type NoiseElement, type RoundContext } from '../../mpc/rounds';
+import { PeerKeyError } from '../../parties/errors';
 import type { MpcInbox } from '../../parties/inbox';
-import type { EncryptionKey } from '../../parties/key-directory';
+import { nodeParty, type EncryptionKey } from '../../parties/key-directory';
+import { openRoundMessage, sealRoundMessage } from '../../parties/round-message';
 import { runRounds, type RoundTransport } from '../../parties/round-runner';
-import { openSealed } from '../../parties/sealing';
-import { elementsPerItem, shareBatchAad, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
+import { openShareBatch } from '../../parties/share-batch';
+import { elementsPerItem, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
-import { ValidationError } from '../../storage-layer/errors';
+import { claimQueryId } from './query-ids';
 import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type PairLocal, type ShareRow } from './store';
 
 export interface ComputeNodeServiceDeps {
@@ -27,6 +33,8 @@ export interface ComputeNodeServiceDeps {
   db: Database;
   encryptionKey: EncryptionKey;
   inbox: MpcInbox;
+  /** A peer node's X25519 public key (round messages are sealed to it); undefined when unknown. */
+  peerEncryptionKey(node: number): KeyObject | undefined;
   /** Sends one round message to a peer node; resolves with the bytes sent. */
   sendToPeer(to: number, msg: PeerMessage): Promise<number>;
   /** How long a round waits for its peers' messages. */
@@ -46,12 +54,7 @@ export class ComputeNodeService {
   /** Opens the batch's envelope and stores its shares (idempotent per record and dealing). */
   async storeShares(batch: ShareBatch): Promise<ShareBatchReceipt> {
     const { id, encryptionKey, db } = this.deps;
-    const plain = openSealed(encryptionKey, batch.sealed, shareBatchAad(id, batch.dealing, batch.items.map((i) => i.recordId)));
-    const expected = batch.items.reduce((acc, it) => acc + elementsPerItem(it, batch.histograms), 0);
-    if (plain.length !== expected * ELEMENT_BYTES) throw new ValidationError(`sealed shares hold ${plain.length / ELEMENT_BYTES} elements, expected ${expected}`, 'sealed');
-    const elements = unpackElements(plain);
-    plain.fill(0);
-    const rows = this.shareRows(batch, elements);
+    const rows = this.shareRows(batch, openShareBatch(encryptionKey, id, batch));
     const used: Record<string, number[]> = {};
     for (const it of batch.items) if (it.hist !== null) used[it.hist] = batch.histograms[it.hist] as number[];
     return { node: id, ...(await storeShareRows(db, batch.dealing, rows, used)) };
@@ -74,7 +77,7 @@ export class ComputeNodeService {
 
   /** Σ shares in SQL; with noise, one noise round among the participants before answering. */
   async linear(req: LinearRequest): Promise<LinearResponse> {
-    return this.once(req.queryId, async () => {
+    return this.once(req.queryId, 'linear', async () => {
       const local = await linearAggregate(this.deps.db, req, req.measures.includes('sumSquares'));
       const hists = req.measures.includes('histogram') ? await histogramAggregate(this.deps.db, req) : undefined;
       const elements = linearElements(req, local, hists);
@@ -85,7 +88,7 @@ export class ComputeNodeService {
 
   /** The product protocol for Σxy (zero and reshare rounds), then the optional noise round. */
   async product(req: ProductRequest): Promise<ProductResponse> {
-    return this.once(req.queryId, async () => {
+    return this.once(req.queryId, 'product', async () => {
       const local = await pairAggregate(this.deps.db, req, req.indicator2, req.windowSeconds);
       const reduced = await runRounds([zeroRound(), reshareRound()], [local.sumXY2t], this.context(req.participants), this.transport(req.queryId));
       const sx = local.scaleX ?? 0;
@@ -105,14 +108,14 @@ export class ComputeNodeService {
     });
   }
 
-  /** A peer's round message for a query (it may arrive before this node starts the query). */
+  /** A peer's sealed round message for a query (it may arrive before this node starts the query). */
   deliver(from: number, msg: PeerMessage): void {
-    this.deps.inbox.deliver(msg.queryId, msg.round, from, msg.values.map((v) => shareFromHex(v)));
+    this.deps.inbox.deliver(msg.queryId, msg.round, from, openRoundMessage(this.deps.encryptionKey, from, this.deps.id, msg));
   }
 
-  /** Runs a query id once at this node; on failure its buffered messages are dropped. */
-  private async once<T>(queryId: string, run: () => Promise<T>): Promise<T> {
-    this.deps.inbox.start(queryId);
+  /** Runs a query id once at this node (recorded before it runs); on failure its buffered messages are dropped. */
+  private async once<T>(queryId: string, kind: 'linear' | 'product', run: () => Promise<T>): Promise<T> {
+    await claimQueryId(this.deps.db, queryId, kind);
     try {
       return await run();
     } catch (err) {
@@ -135,9 +138,16 @@ export class ComputeNodeService {
     return { self: this.deps.id, participants, n: this.deps.n, t: this.deps.t };
   }
 
+  private peerKey(node: number): KeyObject {
+    const key = this.deps.peerEncryptionKey(node);
+    if (!key) throw new PeerKeyError(`${nodeParty(node)} has published no encryption key: round messages to it cannot be sealed`);
+    return key;
+  }
+
   private transport(queryId: string): RoundTransport {
+    const from = this.deps.id;
     return {
-      send: (to, round, values) => this.deps.sendToPeer(to, { queryId, round, values: values.map(shareToHex) }),
+      send: (to, round, values) => this.deps.sendToPeer(to, sealRoundMessage(this.peerKey(to), { from, to, queryId, round }, values)),
       collect: (round, from) => this.deps.inbox.collect(queryId, round, from, this.deps.peerTimeoutMs),
     };
   }
