@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { createCoordinator, MpcProtocolError } from '../usage-layer/coordinator';
 import { startTestStack, type TestStack } from './support/cluster';
 import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
-import { tapCluster, type Exchange, type TapHook, type TappedCluster } from './support/tap';
+import { tapCluster, type Exchange, type TapAction, type TapHook, type TappedCluster } from './support/tap';
 
 /**
  * A compute node killed in the middle of a query. Every node sits behind a tap (test/support/tap.ts),
@@ -20,16 +20,19 @@ const firstRoundMessageOfNode2: Moment = (x, phase) => phase === 'request' && x.
 /** Node 2's answer to an aggregate request. */
 const answerOfNode2: Moment = (x, phase) => phase === 'answer' && x.node === 2 && x.path.startsWith('/aggregate/');
 
-/** A hook that kills node 2 (once) at `when` and drops what passes then; `armed` switches it on. */
-function killer(stop: () => Promise<void>) {
+/**
+ * A hook that, from the moment `when` on, treats node 2 as failed: `stop` runs once (kills it), and
+ * every request to or from node 2 gets `after` ('drop': a crashed node; 'hold': a node that hangs).
+ */
+function killer(stop: () => Promise<void>, after: TapAction = 'drop') {
   let when: Moment | null = null;
   let killed: Promise<void> | null = null;
   const hook: TapHook = async (x, phase) => {
-    if (killed) return x.node === 2 || x.headers['x-hgd-party'] === 'node-2' ? 'drop' : 'forward';
+    if (killed) return x.node === 2 || x.headers['x-hgd-party'] === 'node-2' ? after : 'forward';
     if (!when?.(x, phase)) return 'forward';
     killed = stop();
     await killed;
-    return 'drop';
+    return after;
   };
   return {
     hook,
@@ -83,6 +86,20 @@ describe('fault: a compute node killed mid-protocol (n = 3, t = 1)', function ()
     assert.equal(answered.length, 0);
     const retry = tap.exchanges().find((x) => x.node === 1 && x.path === '/aggregate/linear' && JSON.parse(x.body).queryId === ids[1])!;
     assert.deepEqual(JSON.parse(retry.body).participants, [1, 3]);
+  });
+
+  it('a noised sum survives node 2 hanging at its first round message (it answers nothing, not even health checks)', async () => {
+    await tap.close();
+    const hang = killer(async () => {}, 'hold');
+    tap = await tapCluster(tc, hang.hook);
+    hang.arm(firstRoundMessageOfNode2);
+    const started = Date.now();
+    const res = await coordinator().aggregate({ indicator: 'kill-x', aggregate: 'sum', noise: { epsilon: 10, sensitivity: 1 } });
+    assert.ok(hang.killed());
+    assert.ok(Math.abs(res.value! - 15) < 3, `sum ${res.value}`);
+    assert.deepEqual([res.nodesUsed, res.nodesDown, res.failedAttempts?.length], [[1, 3], [2], 1]);
+    // The survivors' peer timeout (2 s) and a health check (2 s), not the coordinator's request timeout (20 s).
+    assert.ok(Date.now() - started < 15_000, `${Date.now() - started} ms`);
   });
 
   it('a noised mean survives node 2 dying after the noise round: the others’ answers carry its noise and are opened', async () => {

@@ -22,8 +22,12 @@ export interface Exchange {
   responseBody?: string;
 }
 
-/** What to do with a request before it is forwarded ('request'), or with its answer before it is passed back ('answer'). */
-export type TapAction = 'forward' | 'drop';
+/**
+ * What to do with a request before it is forwarded ('request'), or with its answer before it is
+ * passed back ('answer'): forward it, drop it (cut the connection), or hold it (never answer, as a
+ * node that hangs; the connection stays open until the tap closes).
+ */
+export type TapAction = 'forward' | 'drop' | 'hold';
 export type TapHook = (x: Exchange, phase: 'request' | 'answer') => TapAction | Promise<TapAction>;
 
 export interface NodeTap {
@@ -53,7 +57,9 @@ function forward(target: URL, x: Exchange, body: Buffer, req: http.IncomingMessa
       const buf = await readBody(answer);
       x.status = answer.statusCode;
       x.responseBody = buf.toString('utf8');
-      if (hook && (await hook(x, 'answer')) === 'drop') return cut();
+      const action = hook ? await hook(x, 'answer') : 'forward';
+      if (action === 'drop') return cut();
+      if (action === 'hold') return;
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       res.end(buf);
     })().catch(cut);
@@ -73,11 +79,9 @@ export async function startTap(node: number, target: string, hook?: TapHook, log
       const x: Exchange = { node, method: req.method ?? 'GET', path: req.url ?? '/', headers: flatHeaders(req.headers), body: body.toString('utf8') };
       exchanges.push(x);
       log?.push(x);
-      if (hook && (await hook(x, 'request')) === 'drop') {
-        req.socket.destroy();
-        return;
-      }
-      forward(upstream, x, body, req, res, hook);
+      const action = hook ? await hook(x, 'request') : 'forward';
+      if (action === 'drop') req.socket.destroy();
+      if (action === 'forward') forward(upstream, x, body, req, res, hook);
     })().catch(() => req.socket.destroy());
   });
   server.on('connection', (s) => {

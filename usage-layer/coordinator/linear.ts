@@ -81,6 +81,24 @@ function rank(answers: LinearResponse[]): LinearResponse[][] {
   return [...groups.values()].sort((a, b) => b.length - a.length || (b[0] as LinearResponse).count - (a[0] as LinearResponse).count);
 }
 
+/**
+ * Waits for every request of `batch`; with noise, only until the attempt can no longer bring t + 1
+ * answers (the others failed, so a node that hangs instead of dying does not hold the query up until
+ * the request timeout; whatever it answers later is fewer than t + 1 shares and is dropped).
+ */
+function settle(run: Run, batch: number[], askOne: (id: number) => Promise<void>, answers: LinearResponse[]): Promise<void> {
+  if (!run.noise) return Promise.all(batch.map(askOne)).then(() => undefined);
+  return new Promise((resolve) => {
+    let pending = batch.length;
+    for (const id of batch) {
+      void askOne(id).finally(() => {
+        pending--;
+        if (pending === 0 || answers.length + pending < run.ctx.t + 1) resolve();
+      });
+    }
+  });
+}
+
 /** Asks the targets ('minimal': t + 1 at a time, the next ones only when one fails or disagrees). */
 async function ask(run: Run, req: LinearRequest, targets: number[]): Promise<LinearResponse[]> {
   const { ctx, q, bytes, nodeErrors } = run;
@@ -101,7 +119,7 @@ async function ask(run: Run, req: LinearRequest, targets: number[]): Promise<Lin
   const want = q.nodes === 'minimal' && !run.noise ? ctx.t + 1 : targets.length;
   const queue = [...targets];
   for (let batch = queue.splice(0, want); batch.length > 0; batch = queue.splice(0, Math.max(0, want - answers.length))) {
-    await Promise.all(batch.map(askOne));
+    await settle(run, batch, askOne, answers);
   }
   if ((rank(answers)[0]?.length ?? 0) < ctx.t + 1 && queue.length > 0) await Promise.all(queue.splice(0).map(askOne));
   return answers;
