@@ -17,7 +17,10 @@ function isoParam(raw: unknown, field: string): string | undefined {
   if (typeof raw !== 'string' || Number.isNaN(Date.parse(raw)) || !/^\d{4}-\d{2}-\d{2}/.test(raw)) {
     throw new ValidationError(`"${field}" must be an ISO 8601 date or date-time`, field);
   }
-  return new Date(raw).toISOString();
+  const instant = new Date(raw);
+  // Year 0000 parses in JavaScript but PostgreSQL has no year 0 in ISO form: refuse it here, not with a 500 there.
+  if (instant.getUTCFullYear() < 1) throw new ValidationError(`"${field}" must be in year 1 or later`, field);
+  return instant.toISOString();
 }
 
 export function managementRouter(ingest: IngestService): Router {
