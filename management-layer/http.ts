@@ -39,7 +39,10 @@ function isoParam(raw: unknown, field: string): string | undefined {
   const v = single(raw, field);
   if (v === undefined) return undefined;
   if (Number.isNaN(Date.parse(v)) || !/^\d{4}-\d{2}-\d{2}/.test(v)) throw new ValidationError(`"${field}" must be an ISO 8601 date or date-time`, field);
-  return new Date(v).toISOString();
+  const instant = new Date(v);
+  // Year 0000 parses in JavaScript but PostgreSQL has no year 0 in ISO form: refuse it here, not with a 500 there.
+  if (instant.getUTCFullYear() < 1) throw new ValidationError(`"${field}" must be in year 1 or later`, field);
+  return instant.toISOString();
 }
 
 /** ?indicator=a&indicator=b (or one): every name must be a known indicator. */

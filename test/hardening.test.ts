@@ -59,6 +59,19 @@ describe('HTTP hardening', function () {
     }
   });
 
+  it('a date filter in year 0000 (valid in JavaScript, not in PostgreSQL) is a 400 naming the field, not a 500', async () => {
+    const t = await startTestGateway();
+    try {
+      const patient = await t.patientToken('http://hospital.example/mrn', 'Y0');
+      const r = await t.request('GET', '/patients/me/observations?from=0000-01-01', { token: patient });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.field, 'from');
+      assert.equal((await t.request('GET', '/patients/me/observations?from=0001-01-01', { token: patient })).status, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('limits failed authentication per address: bad tokens, keys and passwords turn into 429, other addresses are unaffected', async () => {
     const t = await startTestGateway({ HGD_AUTH_FAILURES_PER_MINUTE: '5', HGD_RATE_LIMIT_PER_MINUTE: '100000' });
     try {
