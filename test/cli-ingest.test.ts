@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runIngest } from '../cli/ingest-command';
+import { runIngest, type EntryErrorInFile } from '../cli/ingest-command';
 import { issueAdminToken } from '../cli/admin-command';
 import { TokenService } from '../app/auth';
 import { deriveKeyRing, loadMasterKey, pseudonymFor } from '../management-layer/ingest/envelope';
@@ -203,6 +203,21 @@ describe('hgd ingest: credentials, defaults and what to do after a failure', fun
     const down = await run([file('ok.ndjson', `${hr('down-1', { identifier: { system: 'http://k.example/mrn', value: 'K-2' } }, 3, 72)}\n`)], { token, url: `http://127.0.0.1:${closed}`, retryDelayMs: 1 });
     assert.deepEqual([down.ok, down.failures[0]!.transient], [false, true]);
     assert.ok(output.some((l) => /could not be sent; run the same command again to resume/.test(l)), output.join('\n'));
+  });
+
+  it('numbers rows and lines as the gateway does for the whole file (blank rows, quoted line breaks, ";", chunks)', async () => {
+    const token = await t.token({ role: 'provider', sub: 'u', org: 'lines' });
+    const rows = ['', 'patient_id;code_system;code;value;unit;effective_start;effective_end', 'L-1;LN;8867-4;61;/min;2024-06-01T00:00:00Z;', '', ' ; ;',
+      'L-1;LN;8867-4;"bad\nvalue";/min;2024-06-02T00:00:00Z;', '"";"";"";"";"";"";""', 'L-1;LN;8867-4;62;/min;2024-06-03T00:00:00Z;', 'L-1;LN;8867-4;x;/min;2024-06-04T00:00:00Z;',
+      '', 'L-1;LN;8867-4;999;/min;2024-06-05T00:00:00Z;'];
+    const text = `${rows.join('\n')}\n`;
+    const whole = await t.request('POST', '/ingest', { token, body: text, contentType: 'text/csv' });
+    const expected = whole.body.errors.map((e: EntryErrorInFile) => [e.ref, e.pointer, e.line]);
+    assert.deepEqual(expected.map((e: unknown[]) => e[0]), ['row 2', 'row 4', 'row 5']);
+    const s = await run([file('lines.csv', text.replaceAll('2024-06', '2023-06'))], { token });
+    assert.ok(s.ok, output.join('\n'));
+    assert.equal(s.chunks, 3);
+    assert.deepEqual(s.quarantine.flatMap((q) => q.errors!.map((e) => [e.ref, e.pointer, e.line])), expected, 'chunked or whole, the same rows and lines');
   });
 
   it('takes its default gateway URL from the same Config as the gateway (HGD_URL, else HGD_HOST and PORT)', () => {

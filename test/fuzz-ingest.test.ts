@@ -9,7 +9,7 @@
  * and at the end the ledger verifies and the batches' `accepted` add up to the rows stored.
  *
  * Reproduce a run: HGD_FUZZ_SEED=<seed> [HGD_FUZZ_N=<requests>] npx mocha test/fuzz-ingest.test.ts
- * (HGD_FUZZ_VERBOSE=1 prints every failing case's body prefix.)
+ * (HGD_FUZZ_VERBOSE=1 prints every failing case's body prefix; HGD_FUZZ_LOG=info shows the gateway's log, e.g. a 500's error.)
  */
 import { strict as assert } from 'node:assert';
 import fs from 'node:fs';

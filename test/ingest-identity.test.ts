@@ -103,6 +103,7 @@ describe('migration of data stored before management-002', function () {
   const masterHex = randomBytes(32).toString('hex');
   const keys = deriveKeyRing(Buffer.from(masterHex, 'hex'));
   const legacy = rawPseudonym(keys, LEGACY_FHIR_REFERENCE_SYSTEM, 'Patient/example');
+  const legacyCsv = rawPseudonym(keys, LEGACY_CSV_PATIENT_SYSTEM, 'P-7');
   let db: Database;
   let gateway: Gateway;
   let url: string;
@@ -112,21 +113,25 @@ describe('migration of data stored before management-002', function () {
   /** What the code before management-002 stored: a record under the made-up pseudonym, a quarantine row in clear. */
   async function oldData(): Promise<void> {
     await runMigrations(db, [...ledgerMigrations, ...ingestMigrations.filter((m) => m.id === 'management-001-records')]);
-    const wrapped = seal(keys.wrapKey, randomBytes(32), `patient:${legacy}`);
-    await db.knex('patients').insert({ pseudonym: legacy, wrapped_key: wrapped });
-    const dataKey = open(keys.wrapKey, wrapped, `patient:${legacy}`);
-    for (const [provider, value] of [['hospital-a', 61], ['hospital-b', 99]] as const) {
+    const dataKeys = new Map<string, Buffer>();
+    for (const pseudonym of [legacy, legacyCsv]) {
+      const wrapped = seal(keys.wrapKey, randomBytes(32), `patient:${pseudonym}`);
+      await db.knex('patients').insert({ pseudonym, wrapped_key: wrapped });
+      dataKeys.set(pseudonym, open(keys.wrapKey, wrapped, `patient:${pseudonym}`));
+    }
+    for (const [provider, value, patient] of [['hospital-a', 61, legacy], ['hospital-b', 99, legacy], ['hospital-a', 55, legacyCsv]] as const) {
       const batch = randomUUID();
       await db.knex('ingest_batches').insert({ id: batch, provider, format: 'fhir-json', accepted: 1, duplicate: 0, rejected: 0 });
       const record: IcsRecord = {
-        patient: legacy, indicator: 'heart_rate', effectiveStart: '2023-01-01T00:00:00.000Z', effectiveEnd: null, value, unit: '/min',
-        provenance: { provider, sourceSystem: provider, sourceId: `old-${provider}`, sourceVersion: null, code: { system: 'http://loinc.org', code: '8867-4' }, valueAsReceived: value, unitAsReceived: '/min' },
+        patient, indicator: 'heart_rate', effectiveStart: '2023-01-01T00:00:00.000Z', effectiveEnd: null, value, unit: '/min',
+        provenance: { provider, sourceSystem: provider, sourceId: `old-${provider}-${value}`, sourceVersion: null, code: { system: 'http://loinc.org', code: '8867-4' }, valueAsReceived: value, unitAsReceived: '/min' },
       };
       const id = randomUUID();
       await db.knex('records').insert({
-        id, patient: legacy, indicator: 'heart_rate', effective_start: record.effectiveStart, provider, source_key: sourceKeyOf(record), content_key: contentKeyOf(record),
-        body: seal(dataKey, Buffer.from(JSON.stringify(record)), id), salt: randomBytes(16), batch_id: batch, shared_at: new Date(),
+        id, patient, indicator: 'heart_rate', effective_start: record.effectiveStart, provider, source_key: sourceKeyOf(record), content_key: contentKeyOf(record),
+        body: seal(dataKeys.get(patient)!, Buffer.from(JSON.stringify(record)), id), salt: randomBytes(16), batch_id: batch, shared_at: new Date(),
       });
+      if (patient === legacyCsv) continue;
       if (provider === 'hospital-a') {
         oldBatch = batch;
         const raw = { resourceType: 'Observation', id: 'old-bad', valueQuantity: { value: 987.6 } };
@@ -194,5 +199,13 @@ describe('migration of data stored before management-002', function () {
     assert.deepEqual(mineB.body.observations.map((o: { value: number }) => o.value).sort(), [98, 99]);
     const again = await request(await patientOf('http://a.example/mrn', 'A-1'), 'GET', '/patients/me/observations');
     assert.equal(again.body.observations.length, 1, 'A\'s patient never sees B\'s records');
+  });
+
+  it('a plain CSV patient_id moves the provider\'s records stored under the unscoped id to its scoped patient', async () => {
+    const r = await request(await provider('hospital-a'), 'POST', '/ingest', 'patient_id,code_system,code,value,unit,effective_start,effective_end\nP-7,LN,8867-4,57,/min,2024-01-02T00:00:00Z,\n', 'text/csv');
+    assert.deepEqual([r.body.accepted, r.body.relinked], [1, 1]);
+    const mine = await request(await patientOf(csvPatientSystem('hospital-a'), 'P-7'), 'GET', '/patients/me/observations');
+    assert.deepEqual(mine.body.observations.map((o: { value: number }) => o.value), [55, 57]);
+    assert.equal((await db.knex('records').where({ patient: legacyCsv }).whereNull('erased_at')).length, 0);
   });
 });

@@ -159,6 +159,24 @@ describe('ingest (HTTP, end to end)', function () {
     assert.equal((await t.request('GET', `/quarantine/${batch}?format=json&format=ndjson`, { token: acme })).body.field, 'format');
   });
 
+  it('the quarantine keeps NDJSON lines and CSV rows exactly as sent and gives them back in their own format', async () => {
+    const broken = '{"resourceType":"Observation", "id": "cut-off", ';
+    const bad = JSON.stringify({ resourceType: 'Observation', id: 'too-fast', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, subject: { identifier: { system: MRN, value: 'MRN-Q' } }, effectiveDateTime: '2024-02-01T10:00:00Z', valueQuantity: { value: 987.6, unit: '/min' } });
+    const n = await ingest(`${broken}\n\n  ${bad}\n`, 'application/fhir+ndjson');
+    assert.deepEqual(n.body.errors.map((e: { line: number }) => e.line), [1, 3]);
+    const lines = await t.request('GET', `${n.body.quarantine}?format=ndjson`, { token: acme });
+    assert.equal(lines.text, `${broken}\n  ${bad}\n`, 'byte for byte, the unreadable line included');
+    const listed = await t.request('GET', n.body.quarantine, { token: acme });
+    assert.deepEqual(listed.body.entries.map((e: { sent: string; entry: unknown }) => [e.sent, e.entry === null]), [[broken, true], [`  ${bad}`, false]]);
+    assert.equal((await t.request('GET', `${n.body.quarantine}?format=csv`, { token: acme })).body.field, 'format');
+
+    const rows = `patient_id;code_system;code;value;unit;effective_start;effective_end\r\nQ-1;LN;8867-4;"9\r\n99";/min;2024-02-02T10:00:00Z;\r\nQ-1;LN;8867-4;61;/min;2024-02-03T10:00:00Z;\r\nQ-1;LN;8867-4\r\n`;
+    const c = await ingest(rows, 'text/csv');
+    assert.deepEqual([c.body.accepted, c.body.errors.map((e: { ref: string; line: number }) => [e.ref, e.line])], [1, [['row 1', 2], ['row 3', 5]]]);
+    const csv = await t.request('GET', `${c.body.quarantine}?format=csv`, { token: acme });
+    assert.equal(csv.text, 'patient_id;code_system;code;value;unit;effective_start;effective_end\nQ-1;LN;8867-4;"9\r\n99";/min;2024-02-02T10:00:00Z;\nQ-1;LN;8867-4\n');
+  });
+
   it('ingests NDJSON and CSV, reporting bad lines and rows by number', async () => {
     const n = await ingest(fixture('ndjson/observations.ndjson'), 'application/fhir+ndjson');
     assert.equal(n.status, 200, n.text);

@@ -19,18 +19,38 @@ export type CsvParseResult = ParseResult<CsvItem> & { kind: 'csv' };
 
 interface Parsed {
   record: string[];
-  info: { lines: number; bytes: number };
+  info: { bytes: number };
 }
 
-const LINE_BREAK = /\r\n|\n|\r/g;
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * Line breaks (CRLF, LF or CR, as an editor counts them) in buf[from, to), and how many of them come before the
+ * first other byte. (csv-parse's own line count takes a CRLF inside quotes for two lines.)
+ */
+function lineBreaks(buf: Buffer, from: number, to: number): { total: number; leading: number } {
+  let total = 0;
+  let leading = -1;
+  for (let i = from; i < to; i++) {
+    const b = buf[i];
+    if (b === CR || b === LF) {
+      total++;
+      if (b === CR && buf[i + 1] === LF && i + 1 < to) i++;
+    } else if (leading < 0) {
+      leading = total;
+    }
+  }
+  return { total, leading: leading < 0 ? total : leading };
+}
 
 /** A record's own text: the bytes it was read from without the blank lines before it and its line break. */
 function recordText(slice: Buffer): string {
   return slice.toString('utf8').replace(/^\uFEFF/, '').replace(/^(?:\r\n|\n|\r)+/, '').replace(/(?:\r\n|\n|\r)$/, '');
 }
 
-/** Every record with its last line and its bytes (blank records included, to be skipped by the caller). */
-function readRecords(buf: Buffer, delimiter: string): Array<Parsed & { slice: Buffer }> {
+/** Every record with its first line and its bytes (blank records included, to be skipped by the caller). */
+function readRecords(buf: Buffer, delimiter: string): Array<Parsed & { slice: Buffer; line: number }> {
   let parsed: Parsed[];
   try {
     parsed = parse(buf, { ...csvParseOptions(delimiter), info: true }) as unknown as Parsed[];
@@ -39,10 +59,13 @@ function readRecords(buf: Buffer, delimiter: string): Array<Parsed & { slice: Bu
     throw new ParseError(`CSV could not be read${e.lines ? ` (line ${e.lines})` : ''} with delimiter ${delimiterName(delimiter)}: ${e.message}`, '');
   }
   let prev = 0;
+  let line = 1;
   return parsed.map((p) => {
-    const slice = buf.subarray(prev, p.info.bytes);
+    const breaks = lineBreaks(buf, prev, p.info.bytes);
+    const record = { ...p, slice: buf.subarray(prev, p.info.bytes), line: line + breaks.leading };
+    line += breaks.total;
     prev = p.info.bytes;
-    return { ...p, slice };
+    return record;
   });
 }
 
@@ -91,16 +114,18 @@ export function parseCsv(body: string | Buffer, position: SourcePosition = {}): 
   const index = headerIndex(header.record, delimiter);
 
   // Body line -> file line, body data row -> file row.
-  const fileLine = (bodyLine: number) => (position.firstLine === undefined ? bodyLine : position.firstLine + bodyLine - header.info.lines - 1);
+  // The first body line after the header is the file's line `firstLine`.
+  const hb = lineBreaks(header.slice, 0, header.slice.length);
+  const last = header.slice[header.slice.length - 1];
+  const afterHeader = header.line + hb.total - hb.leading - (last === CR || last === LF ? 1 : 0) + 1;
+  const fileLine = (bodyLine: number) => (position.firstLine === undefined ? bodyLine : position.firstLine + bodyLine - afterHeader);
   const firstRow = position.firstRow ?? 1;
   const items: CsvItem[] = [];
   const errors: RejectedEntry[] = [];
   records.forEach((r, i) => {
     const row = firstRow + i;
-    const text = r.slice.includes(0x22) ? recordText(r.slice) : undefined; // only a quoted field can span lines
-    const startLine = r.info.lines - (text?.match(LINE_BREAK)?.length ?? 0);
-    const at = { ref: `row ${row}`, pointer: `/${row}`, line: fileLine(startLine) };
-    const sent: SentEntry = { shape: 'row', text: () => text ?? recordText(r.slice) };
+    const at = { ref: `row ${row}`, pointer: `/${row}`, line: fileLine(r.line) };
+    const sent: SentEntry = { shape: 'row', text: () => recordText(r.slice) };
     if (r.record.length !== header.record.length) {
       errors.push({ ...at, reason: `row has ${r.record.length} fields but the header has ${header.record.length} (delimiter ${delimiterName(delimiter)})`, sent });
       return;
