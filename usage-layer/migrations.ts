@@ -81,4 +81,15 @@ export const usageMigrations: Migration[] = [
       'CREATE INDEX query_contributors_patient ON query_contributors (patient)',
     ],
   },
+  {
+    // Treatment grants (usage-layer/consent/grants.ts): a provider organisation as grantee instead of
+    // a study. Exactly one of the two is set.
+    id: 'usage-002-treatment-grants',
+    statements: [
+      'ALTER TABLE consent_grants ALTER COLUMN study DROP NOT NULL',
+      'ALTER TABLE consent_grants ADD COLUMN grantee text',
+      'ALTER TABLE consent_grants ADD CONSTRAINT consent_grants_one_grantee CHECK ((study IS NULL) <> (grantee IS NULL))',
+      'CREATE INDEX consent_grants_grantee ON consent_grants (grantee, patient) WHERE grantee IS NOT NULL',
+    ],
+  },
 ];
