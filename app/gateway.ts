@@ -106,7 +106,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(ledgerRouter(ledger));
   app.use(managementRouter(ingest));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
-  const usage = createUsageServices({ db, ledger, coordinator, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
+  const usage = createUsageServices({ db, ledger, coordinator, records: ingest, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
   // Queries a crash left queued or running: failed, their epsilon released (one ledger entry each).
   await usage.queries.recoverInterrupted();
   app.use(usageRouter(usage));

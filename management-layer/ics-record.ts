@@ -11,6 +11,10 @@ export interface Provenance {
   code: { system: string; code: string; display?: string };
   valueAsReceived: number | string;
   unitAsReceived: string;
+  /** Set on a patient's own upload (management-layer/patient-source.ts); absent for a provider's. */
+  origin?: 'patient-reported';
+  /** The device that measured a patient-reported value, when known. */
+  device?: string;
 }
 
 /** A normalised value before pseudonymisation: it still carries the provider's patient identifier. */

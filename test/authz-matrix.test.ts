@@ -37,6 +37,7 @@ const MATRIX: Record<string, Caller[]> = {
   'GET /queries': ['researcher'],
   'GET /queries/:id': ['researcher', 'admin'],
   'GET /patients/me/access-log': ['patient'],
+  'GET /care/Observation': ['provider'],
 };
 
 const SAMPLE_PARAMS: Record<string, string> = {

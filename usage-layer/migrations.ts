@@ -92,4 +92,26 @@ export const usageMigrations: Migration[] = [
       'CREATE INDEX consent_grants_grantee ON consent_grants (grantee, patient) WHERE grantee IS NOT NULL',
     ],
   },
+  {
+    // Care reads (usage-layer/care): who read which indicators of which patient, under which grants
+    // or with which break-the-glass reason; each row has its `access` ledger entry.
+    id: 'usage-003-care-reads',
+    statements: [
+      `CREATE TABLE care_reads (
+        id text PRIMARY KEY,
+        patient text NOT NULL,
+        org text NOT NULL,
+        reader text NOT NULL,
+        indicators jsonb NOT NULL,
+        grant_ids jsonb NOT NULL,
+        break_glass boolean NOT NULL,
+        reason text,
+        records integer NOT NULL,
+        ledger_seq bigint NOT NULL,
+        read_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (break_glass = (reason IS NOT NULL))
+      )`,
+      'CREATE INDEX care_reads_patient ON care_reads (patient, read_at)',
+    ],
+  },
 ];
