@@ -21,6 +21,7 @@ import { IngestService, type ShareSink } from '../management-layer/ingest/ingest
 import { createShareDistributor } from '../management-layer/sharing/distribute';
 import { deriveKeyRing, loadMasterKey } from '../management-layer/ingest/envelope';
 import { managementRouter } from '../management-layer/http';
+import { patientSourceRouter } from '../management-layer/patient-source';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 import { IdentityService, identityMigrations, identityRouter } from './identity';
@@ -105,6 +106,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
   app.use(ledgerRouter(ledger));
   app.use(managementRouter(ingest));
+  app.use(patientSourceRouter(ingest));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
   const usage = createUsageServices({ db, ledger, coordinator, records: ingest, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
   // Queries a crash left queued or running: failed, their epsilon released (one ledger entry each).

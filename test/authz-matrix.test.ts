@@ -38,6 +38,8 @@ const MATRIX: Record<string, Caller[]> = {
   'GET /queries/:id': ['researcher', 'admin'],
   'GET /patients/me/access-log': ['patient'],
   'GET /care/Observation': ['provider'],
+  'POST /patients/me/readings': ['patient'],
+  'GET /patients/me/quarantine/:batchId': ['patient'],
 };
 
 const SAMPLE_PARAMS: Record<string, string> = {

@@ -27,7 +27,19 @@ export interface IngestRequest {
   /** Parsed JSON for fhir-json, text for ndjson and csv. */
   body: unknown;
   sourceSystem?: string;
+  /** A patient's own upload (management-layer/patient-source.ts): whose records they are, and their provenance. */
+  reporter?: Reporter;
+  /** The ledger actor; default `provider:<provider>`. */
+  actor?: string;
 }
+
+/** Claims a draft of a patient's own upload: the patient's pseudonym and the draft with its provenance, or an entry error. */
+export interface Reporter {
+  claim(draft: IcsRecordDraft, pseudonymOf: (subject: { system: string; value: string }) => string): { patient: string; draft: IcsRecordDraft } | { pointer: string; reason: string };
+}
+
+/** Called after a batch committed, with the records it newly stored (rule evaluation, management-layer/monitoring). */
+export type StoredListener = (batch: { batchId: string; provider: string; records: Array<IcsRecord & { id: string }> }) => Promise<void>;
 
 export interface IngestSummary {
   batchId: string;
@@ -83,12 +95,25 @@ export class IngestService {
     this.sink = sink;
   }
 
+  private readonly listeners: StoredListener[] = [];
+
+  /** Adds a listener for newly stored records; its failure never fails the upload (the data is committed). */
+  onStored(listener: StoredListener): void {
+    this.listeners.push(listener);
+  }
+
   async ingest(req: IngestRequest): Promise<IngestSummary> {
     const parsed: ParseResult = parseUpload(req.format, req.body);
     const { records: drafts, errors } = normaliseAll(parsed, { provider: req.provider, sourceSystem: req.sourceSystem ?? req.provider });
     const prepared: PreparedRecord[] = [];
-    for (const draft of drafts) {
-      const patient = pseudonymFor(this.keys, draft.subject.system, draft.subject.value);
+    for (const drafted of drafts) {
+      const claimed = req.reporter?.claim(drafted, (s) => pseudonymFor(this.keys, s.system, s.value));
+      if (claimed && !('patient' in claimed)) {
+        errors.push({ ref: drafted.provenance.sourceId, ...claimed });
+        continue;
+      }
+      const draft = claimed ? claimed.draft : drafted;
+      const patient = claimed ? claimed.patient : pseudonymFor(this.keys, draft.subject.system, draft.subject.value);
       const record = draftToRecord(draft, patient);
       const issues = validateIcsRecord(record);
       if (issues.length) {
@@ -110,7 +135,7 @@ export class IngestService {
       const commitments = inserted.map((r) => r.commitment).join('');
       const [ledgerEntry] = await this.ledger.appendWithin(trx, [{
         kind: 'ingestion',
-        actor: `provider:${req.provider}`,
+        actor: req.actor ?? `provider:${req.provider}`,
         payload: {
           batchId,
           format: req.format,
@@ -128,6 +153,7 @@ export class IngestService {
     });
 
     if (inserted.length && this.sink) await this.shareAndMark(inserted.map((r) => r.prepared));
+    if (inserted.length) await this.notifyStored(batchId, req.provider, inserted.map((r) => r.prepared));
     return {
       batchId,
       status: rejectAll ? 'rejected' : 'stored',
@@ -214,6 +240,11 @@ export class IngestService {
       };
     });
     for (let i = 0; i < rows.length; i += 1000) await trx('quarantine').insert(rows.slice(i, i + 1000));
+  }
+
+  private async notifyStored(batchId: string, provider: string, recs: PreparedRecord[]): Promise<void> {
+    const records = recs.map((p) => ({ id: p.id, ...p.record }));
+    for (const listener of this.listeners) await listener({ batchId, provider, records }).catch(() => undefined);
   }
 
   /** Sends values to the compute nodes and marks their records shared; what fails stays in the outbox. */
