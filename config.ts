@@ -54,6 +54,19 @@ export interface Config {
     minCohort: number;
     epsilonBudget: number;
   };
+  /** Remote monitoring (management-layer/monitoring): webhook delivery of alerts. */
+  monitoring: {
+    /** How often due webhook deliveries are attempted. */
+    webhookPollMs: number;
+    /** First retry delay; each further retry doubles it, up to webhookMaxBackoffMs. */
+    webhookRetryBaseMs: number;
+    webhookMaxBackoffMs: number;
+    /** Attempts before a delivery is given up (it stays listed as failed). */
+    webhookMaxAttempts: number;
+    webhookTimeoutMs: number;
+    /** Allow http:// webhook URLs (tests, local use); otherwise https:// only. */
+    allowHttpWebhooks: boolean;
+  };
   /** The compute nodes that hold secret shares. */
   nodes: {
     /** Number of nodes n (shares per value). */
@@ -144,6 +157,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxEpsilon: numberFrom(env, 'HGD_MAX_EPSILON', 5),
       minCohort: intFrom(env, 'HGD_MIN_COHORT', 10, 1),
       epsilonBudget: numberFrom(env, 'HGD_STUDY_EPSILON_BUDGET', 10),
+    }),
+    monitoring: Object.freeze({
+      webhookPollMs: intFrom(env, 'HGD_WEBHOOK_POLL_MS', 500, 10),
+      webhookRetryBaseMs: intFrom(env, 'HGD_WEBHOOK_RETRY_BASE_MS', 1000, 1),
+      webhookMaxBackoffMs: intFrom(env, 'HGD_WEBHOOK_MAX_BACKOFF_MS', 3_600_000, 1),
+      webhookMaxAttempts: intFrom(env, 'HGD_WEBHOOK_MAX_ATTEMPTS', 15, 1),
+      webhookTimeoutMs: intFrom(env, 'HGD_WEBHOOK_TIMEOUT_MS', 5000, 1),
+      allowHttpWebhooks: env.HGD_WEBHOOK_ALLOW_HTTP === '1' || env.HGD_WEBHOOK_ALLOW_HTTP === 'true',
     }),
     nodes: Object.freeze({
       count: nodeCount,

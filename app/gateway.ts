@@ -25,6 +25,8 @@ import { patientSourceRouter } from '../management-layer/patient-source';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 import { IdentityService, identityMigrations, identityRouter } from './identity';
+import { AlertHub, Monitor, RuleService, WebhookService, alertId, monitoringMigrations, type MonitoringServices } from '../management-layer/monitoring';
+import { monitoringRouter } from '../usage-layer/care/monitoring-http';
 
 export interface Gateway {
   app: Express;
@@ -34,6 +36,7 @@ export interface Gateway {
   usage: UsageServices;
   tokens: TokenService;
   identity: IdentityService;
+  monitoring: MonitoringServices;
   log: Logger;
   close(): Promise<void>;
 }
@@ -42,7 +45,7 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
-export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations];
+export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations, ...monitoringMigrations];
 
 export interface GatewayOptions {
   db?: Database;
@@ -111,7 +114,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const usage = createUsageServices({ db, ledger, coordinator, records: ingest, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
   // Queries a crash left queued or running: failed, their epsilon released (one ledger entry each).
   await usage.queries.recoverInterrupted();
+  const monitoring = await startMonitoring(config, db, ledger, ingest, usage, log);
   app.use(usageRouter(usage));
+  app.use(monitoringRouter(monitoring, usage.care));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
 
@@ -123,12 +128,47 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     usage,
     tokens,
     identity,
+    monitoring,
     log,
     close: async () => {
       if (outbox) clearInterval(outbox);
+      await monitoring.webhooks.stop();
+      await monitoring.monitor.idle();
       await usage.close();
       await ledger.close();
       if (!options.db) await db.close();
     },
   };
+}
+
+/**
+ * Remote monitoring: rules evaluated on every stored batch, break-the-glass reads raised as alerts
+ * to the patient, provider recipients only while their TREAT grant covers the indicator, webhook
+ * delivery kicked by each alert; batches a crash left unevaluated are evaluated first.
+ */
+async function startMonitoring(config: Config, db: Database, ledger: Ledger, ingest: IngestService, usage: UsageServices, log: Logger): Promise<MonitoringServices> {
+  const hub = new AlertHub();
+  const m = config.monitoring;
+  const webhooks = new WebhookService(db, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks });
+  const monitor = new Monitor(db, ledger, hub, {
+    mayNotify: async (recipient, patient, indicator) => {
+      const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date());
+      return grants.some((g) => g.indicators.includes(indicator));
+    },
+    onAlerts: () => webhooks.kick(),
+    log: (msg, err) => log.error(msg, err),
+  });
+  ingest.onStored(monitor.onStored);
+  usage.care.setNotifier({
+    breakGlass: async (patient, read) => {
+      await monitor.raise(
+        { id: alertId('break-glass', read.readId), kind: 'break-glass', patient, detail: { readId: read.readId, org: read.org, reader: read.reader, reason: read.reason, indicators: read.indicators }, recipients: [`patient:${patient}`] },
+        { readId: read.readId, org: read.org, readLedgerSeq: read.ledgerSeq },
+      );
+    },
+  });
+  const recovered = await monitor.catchUp(ingest);
+  if (recovered) log.info(`monitoring: evaluated ${recovered} batches left unevaluated`);
+  webhooks.start();
+  return { db, hub, monitor, rules: new RuleService(db, ledger), webhooks };
 }
