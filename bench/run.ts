@@ -19,7 +19,8 @@ const suites: Record<string, () => Promise<unknown>> = {
       target: r.measure === 'correlation' ? '< 5 s at 100k pairs' : r.measure === 'mean' || r.measure === 'sum' ? '<= 3x' : '',
     })));
   },
-  load: async () => (await import('./load')).runLoadBench(), // gateway process under sustained ingest + ledger reads (bench/load.ts)
+  load: async () => (await import('./load')).runLoadBench(),
+  monitoring: async () => (await import('./monitoring')).runMonitoringBench(), // rules' cost and alert latency (bench/monitoring.ts) // gateway process under sustained ingest + ledger reads (bench/load.ts)
 };
 
 const wanted = process.argv.slice(2);
