@@ -83,6 +83,8 @@ export class Monitor {
   private async evaluate(batchId: string, records: StoredRecord[]): Promise<void> {
     const patients = [...new Set(records.map((r) => r.patient))];
     if (!patients.length) return;
+    // Most batches concern no patient with a rule: no transaction for them (catchUp finds no rule either).
+    if (!(await this.db.knex('monitoring_rules').whereIn('patient', patients).whereNull('deleted_at').first('id'))) return;
     const raised = await this.db.knex.transaction(async (trx) => {
       if (await trx('monitoring_batches').where({ batch_id: batchId }).first('batch_id')) return [];
       await trx('monitoring_batches').insert({ batch_id: batchId });
