@@ -69,6 +69,19 @@ export interface Config {
     token: string | undefined;
     apiKey: string | undefined;
   };
+  /** Remote monitoring (management-layer/monitoring): webhook delivery of alerts. */
+  monitoring: {
+    /** How often due webhook deliveries are attempted. */
+    webhookPollMs: number;
+    /** First retry delay; each further retry doubles it, up to webhookMaxBackoffMs. */
+    webhookRetryBaseMs: number;
+    webhookMaxBackoffMs: number;
+    /** Attempts before a delivery is given up (it stays listed as failed). */
+    webhookMaxAttempts: number;
+    webhookTimeoutMs: number;
+    /** Allow http:// webhook URLs (tests, local use); otherwise https:// only. */
+    allowHttpWebhooks: boolean;
+  };
   /** The compute nodes that hold secret shares. */
   nodes: {
     /** Number of nodes n (shares per value). */
@@ -179,6 +192,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: env.HGD_URL || localUrl(host, port),
       token: env.HGD_TOKEN || undefined,
       apiKey: env.HGD_API_KEY || undefined,
+    }),
+    monitoring: Object.freeze({
+      webhookPollMs: intFrom(env, 'HGD_WEBHOOK_POLL_MS', 500, 10),
+      webhookRetryBaseMs: intFrom(env, 'HGD_WEBHOOK_RETRY_BASE_MS', 1000, 1),
+      webhookMaxBackoffMs: intFrom(env, 'HGD_WEBHOOK_MAX_BACKOFF_MS', 3_600_000, 1),
+      webhookMaxAttempts: intFrom(env, 'HGD_WEBHOOK_MAX_ATTEMPTS', 15, 1),
+      webhookTimeoutMs: intFrom(env, 'HGD_WEBHOOK_TIMEOUT_MS', 5000, 1),
+      allowHttpWebhooks: env.HGD_WEBHOOK_ALLOW_HTTP === '1' || env.HGD_WEBHOOK_ALLOW_HTTP === 'true',
     }),
     nodes: Object.freeze({
       count: nodeCount,

@@ -14,6 +14,7 @@ export const HTTP_STATUS_BY_CODE = Object.freeze({
   bad_request: 400,
   unauthenticated: 401,
   forbidden: 403,
+  no_treatment_grant: 403,
   not_found: 404,
   conflict: 409,
   duplicate_message: 409,

@@ -30,6 +30,9 @@ import { createUsageServices, usageMigrations, usageRouter, type UsageServices }
 import { IdentityService, identityMigrations, identityRouter } from './identity';
 import { WriterLease, writerLeaseMigrations } from './writer-lease';
 import { patientLedgerEntry } from './patient-ledger';
+import { patientSourceRouter } from '../management-layer/patient-source';
+import { AlertHub, Monitor, RuleService, WebhookService, alertId, monitoringMigrations, type MonitoringServices } from '../management-layer/monitoring';
+import { monitoringRouter } from '../usage-layer/care/monitoring-http';
 
 export interface Gateway {
   app: Express;
@@ -40,6 +43,7 @@ export interface Gateway {
   tokens: TokenService;
   identity: IdentityService;
   lease: WriterLease;
+  monitoring: MonitoringServices;
   log: Logger;
   close(): Promise<void>;
 }
@@ -48,7 +52,7 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
-export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations, ...writerLeaseMigrations];
+export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations, ...writerLeaseMigrations, ...monitoringMigrations];
 
 /** The key ring derived from the configured master key (created on first use for the embedded default). */
 export function configuredKeyRing(config: Config): KeyRing {
@@ -126,10 +130,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
-  const usage = createUsageServices({ db, ledger, coordinator, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
+  const usage = createUsageServices({ db, ledger, coordinator, records: ingest, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
   app.get('/ledger/entries/:seq', patientLedgerEntry(ledger, usage));
   app.use(ledgerRouter(ledger));
   app.use(managementRouter(ingest));
+  app.use(patientSourceRouter(ingest));
   // Queries a stopped gateway left queued or running: failed, their epsilon released (one ledger
   // entry each), by the lease holder only, so a second gateway never fails a live one's queries.
   const lease = await WriterLease.start(db, {
@@ -137,7 +142,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     onAcquired: () => usage.queries.recoverInterrupted(),
     log: (msg, extra) => log.info(msg, extra),
   });
+  const monitoring = await startMonitoring(config, db, ledger, ingest, usage, log);
   app.use(usageRouter(usage));
+  app.use(monitoringRouter(monitoring, usage.care));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
 
@@ -150,13 +157,48 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     tokens,
     identity,
     lease,
+    monitoring,
     log,
     close: async () => {
       if (outbox) clearInterval(outbox);
+      await monitoring.webhooks.stop();
+      await monitoring.monitor.idle();
       await usage.close();
       await lease.close();
       await ledger.close();
       if (!options.db) await db.close();
     },
   };
+}
+
+/**
+ * Remote monitoring: rules evaluated on every stored batch, break-the-glass reads raised as alerts
+ * to the patient, provider recipients only while their TREAT grant covers the indicator, webhook
+ * delivery kicked by each alert; batches a crash left unevaluated are evaluated first.
+ */
+async function startMonitoring(config: Config, db: Database, ledger: Ledger, ingest: IngestService, usage: UsageServices, log: Logger): Promise<MonitoringServices> {
+  const hub = new AlertHub();
+  const m = config.monitoring;
+  const webhooks = new WebhookService(db, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks });
+  const monitor = new Monitor(db, ledger, hub, {
+    mayNotify: async (recipient, patient, indicator) => {
+      const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date());
+      return grants.some((g) => g.indicators.includes(indicator));
+    },
+    onAlerts: () => webhooks.kick(),
+    log: (msg, err) => log.error(msg, err),
+  });
+  ingest.onStored(monitor.onStored);
+  usage.care.setNotifier({
+    breakGlass: async (patient, read) => {
+      await monitor.raise(
+        { id: alertId('break-glass', read.readId), kind: 'break-glass', patient, detail: { readId: read.readId, org: read.org, reader: read.reader, reason: read.reason, indicators: read.indicators }, recipients: [`patient:${patient}`] },
+        { readId: read.readId, org: read.org, readLedgerSeq: read.ledgerSeq },
+      );
+    },
+  });
+  const recovered = await monitor.catchUp(ingest);
+  if (recovered) log.info(`monitoring: evaluated ${recovered} batches left unevaluated`);
+  webhooks.start();
+  return { db, hub, monitor, rules: new RuleService(db, ledger), webhooks };
 }

@@ -21,6 +21,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   },
   load: async () => (await import('./load')).runLoadBench(), // gateway process under sustained ingest + ledger reads (bench/load.ts)
   privacy: async () => (await import('./privacy')).runPrivacyBench(), // released error vs plaintext truth (bench/privacy.ts)
+  monitoring: async () => (await import('./monitoring')).runMonitoringBench(), // rules' cost and alert latency (bench/monitoring.ts)
 };
 
 const wanted = process.argv.slice(2);

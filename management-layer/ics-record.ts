@@ -13,6 +13,10 @@ export interface Provenance {
   unitAsReceived: string;
   /** Who performed the observation (references, identifiers or names), its own or its panel's / report's. */
   performer?: string[];
+  /** Set on a patient's own upload (management-layer/patient-source.ts); absent for a provider's. */
+  origin?: 'patient-reported';
+  /** The device that measured a patient-reported value, when known. */
+  device?: string;
 }
 
 /** A patient identifier as the provider gives it (or as HGD scopes it: see patient-systems.ts). */

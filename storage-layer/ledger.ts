@@ -18,7 +18,7 @@ import { CHECKPOINT_ORIGIN, signCheckpoint, type SignedCheckpoint } from './chec
 import type { SigningKey } from './signing-key';
 import { NotFoundError, ValidationError } from './errors';
 
-export const LEDGER_KINDS = ['ingestion', 'consent', 'query', 'erasure', 'key', 'admin', 'quarantine'] as const;
+export const LEDGER_KINDS = ['ingestion', 'consent', 'query', 'erasure', 'key', 'admin', 'quarantine', 'access', 'monitoring'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 /** The chain's anchor: the `prev` of entry 0. */

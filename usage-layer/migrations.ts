@@ -97,4 +97,37 @@ export const usageMigrations: Migration[] = [
       'ALTER TABLE research_queries ADD COLUMN budget_period date',
     ],
   },
+  {
+    // Treatment grants (usage-layer/consent/grants.ts): a provider organisation as grantee instead of
+    // a study. Exactly one of the two is set.
+    id: 'usage-003-treatment-grants',
+    statements: [
+      'ALTER TABLE consent_grants ALTER COLUMN study DROP NOT NULL',
+      'ALTER TABLE consent_grants ADD COLUMN grantee text',
+      'ALTER TABLE consent_grants ADD CONSTRAINT consent_grants_one_grantee CHECK ((study IS NULL) <> (grantee IS NULL))',
+      'CREATE INDEX consent_grants_grantee ON consent_grants (grantee, patient) WHERE grantee IS NOT NULL',
+    ],
+  },
+  {
+    // Care reads (usage-layer/care): who read which indicators of which patient, under which grants
+    // or with which break-the-glass reason; each row has its `access` ledger entry.
+    id: 'usage-004-care-reads',
+    statements: [
+      `CREATE TABLE care_reads (
+        id text PRIMARY KEY,
+        patient text NOT NULL,
+        org text NOT NULL,
+        reader text NOT NULL,
+        indicators jsonb NOT NULL,
+        grant_ids jsonb NOT NULL,
+        break_glass boolean NOT NULL,
+        reason text,
+        records integer NOT NULL,
+        ledger_seq bigint NOT NULL,
+        read_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (break_glass = (reason IS NOT NULL))
+      )`,
+      'CREATE INDEX care_reads_patient ON care_reads (patient, read_at)',
+    ],
+  },
 ];

@@ -18,7 +18,7 @@ import { asBuffer } from '../../storage-layer/db';
 import type { Ledger } from '../../storage-layer/ledger';
 import { parseUpload, type EntryError, type ParseResult, type SourcePosition, type UploadFormat } from '../parse';
 import { normaliseAll } from '../normalise';
-import type { IcsRecord } from '../ics-record';
+import type { IcsRecord, IcsRecordDraft } from '../ics-record';
 import { getIndicator } from '../catalogue';
 import { keyedDigest, open, pseudonymFor, type KeyRing } from './envelope';
 import { LegacyRelink } from './legacy-relink';
@@ -38,7 +38,22 @@ export interface IngestRequest {
   position?: SourcePosition;
   /** Also list every entry with its outcome (POST /ingest?report=entries). */
   listEntries?: boolean;
+  /** A patient's own upload (management-layer/patient-source.ts): whose records they are, and their provenance. */
+  reporter?: Reporter;
+  /** The ledger actor; default `provider:<provider>`. */
+  actor?: string;
 }
+
+/**
+ * Claims a draft of a patient's own upload: the patient's pseudonym and the draft with its provenance,
+ * or an entry error. `pseudonymOf` resolves the draft's subject as a provider's would be (undefined: not linked).
+ */
+export interface Reporter {
+  claim(draft: IcsRecordDraft, pseudonymOf: (draft: IcsRecordDraft) => string | undefined): { patient: string; draft: IcsRecordDraft } | { pointer: string; reason: string };
+}
+
+/** Called after a batch committed, with the records it newly stored (rule evaluation, management-layer/monitoring). */
+export type StoredListener = (batch: { batchId: string; provider: string; records: Array<IcsRecord & { id: string }> }) => Promise<void>;
 
 /** One entry of the upload and what became of it. */
 export interface EntryOutcome {
@@ -141,14 +156,27 @@ export class IngestService {
     this.sink = sink;
   }
 
+  private readonly listeners: StoredListener[] = [];
+
+  /** Adds a listener for newly stored records; its failure never fails the upload (the data is committed). */
+  onStored(listener: StoredListener): void {
+    this.listeners.push(listener);
+  }
+
+  private async notifyStored(batchId: string, provider: string, recs: PreparedRecord[]): Promise<void> {
+    const records = recs.map((p) => ({ id: p.id, ...p.record }));
+    for (const listener of this.listeners) await listener({ batchId, provider, records }).catch(() => undefined);
+  }
+
   async ingest(req: IngestRequest): Promise<IngestSummary> {
     const parsed = parseUpload(req.format, req.body, req.position);
     const upload = normaliseAll(parsed, { provider: req.provider, sourceSystem: req.sourceSystem ?? req.provider });
     const { plan, stored } = await this.db.knex.transaction(async (trx) => {
-      const plan = await planUpload(trx, this.keys, this.links, req.provider, parsed, upload);
+      const plan = await planUpload(trx, this.keys, this.links, req.provider, parsed, upload, req.reporter);
       return { plan, stored: await this.store(trx, req, parsed, plan) };
     });
     if (stored.inserted.length && this.sink) await this.shareAndMark(stored.inserted.map((r) => r.prepared));
+    if (stored.inserted.length) await this.notifyStored(stored.batchId, req.provider, stored.inserted.map((r) => r.prepared));
     return this.summary(req, parsed, plan, stored);
   }
 
@@ -207,7 +235,7 @@ export class IngestService {
     const commitments = inserted.map((r) => r.commitment).join('');
     const [entry] = await this.ledger.appendWithin(trx, [{
       kind: 'ingestion',
-      actor: `provider:${req.provider}`,
+      actor: req.actor ?? `provider:${req.provider}`,
       payload: {
         batchId,
         format: req.format,

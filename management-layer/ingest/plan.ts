@@ -11,6 +11,7 @@ import type { NormalisedEntry, NormalisedUpload } from '../normalise';
 import { LEGACY_FHIR_REFERENCE_SYSTEM } from '../patient-systems';
 import type { EntryError, PanelMembers, ParseResult } from '../parse';
 import { pseudonymFor, rawPseudonym, type KeyRing } from './envelope';
+import type { Reporter } from './ingest-service';
 import type { PatientLinks } from './patient-links';
 import { contentKeyOf, sourceKeyOf, type PreparedRecord } from './record-store';
 
@@ -64,10 +65,17 @@ function unresolvedError(e: NormalisedEntry, s: SubjectReference): EntryError {
 }
 
 /** One entry's records (pseudonymised and checked) and errors. */
-function planEntry(r: Resolver, e: NormalisedEntry, moves: Map<string, string>): PlannedEntry {
+function planEntry(r: Resolver, e: NormalisedEntry, moves: Map<string, string>, reporter?: Reporter): PlannedEntry {
   const planned: PlannedEntry = { source: e, records: [], errors: [...e.errors], ...(e.expanded ? { expanded: e.expanded } : {}) };
-  for (const draft of e.records) {
-    const patient = pseudonymOf(r, draft);
+  for (const drafted of e.records) {
+    // A patient's own upload: the reporter decides whose records they are (only the patient's own).
+    const claimed = reporter?.claim(drafted, (d) => pseudonymOf(r, d));
+    if (claimed && !('patient' in claimed)) {
+      planned.errors.push({ ref: where(e).ref, pointer: where(e).pointer + claimed.pointer, reason: claimed.reason });
+      continue;
+    }
+    const draft = claimed ? claimed.draft : drafted;
+    const patient = claimed ? claimed.patient : pseudonymOf(r, draft);
     if (patient === undefined) {
       planned.records = [];
       planned.errors.push(unresolvedError(e, draft.subject as SubjectReference));
@@ -96,10 +104,10 @@ async function resolver(trx: Knex.Transaction, keys: KeyRing, links: PatientLink
   return { keys, linked };
 }
 
-export async function planUpload(trx: Knex.Transaction, keys: KeyRing, links: PatientLinks, provider: string, parsed: ParseResult, upload: NormalisedUpload): Promise<Plan> {
+export async function planUpload(trx: Knex.Transaction, keys: KeyRing, links: PatientLinks, provider: string, parsed: ParseResult, upload: NormalisedUpload, reporter?: Reporter): Promise<Plan> {
   const r = await resolver(trx, keys, links, provider, parsed, upload);
   const moves = new Map<string, string>();
-  const entries = upload.entries.map((e) => planEntry(r, e, moves));
+  const entries = upload.entries.map((e) => planEntry(r, e, moves, reporter));
   const errors = entries.flatMap((e) => e.errors);
   const rejectAll = parsed.bundleType === 'transaction' && errors.length > 0;
   const linksToSave = parsed.links.map((l) => ({ key: l.key, pseudonym: r.linked.get(l.key)! }));

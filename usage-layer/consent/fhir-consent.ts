@@ -57,6 +57,30 @@ export function grantToConsent(grant: Grant, study: { id: string; title: string 
   };
 }
 
+const ORGANIZATION_SYSTEM = 'urn:hgd:org';
+
+/**
+ * A treatment grant as a Consent: scope patient-privacy, category INFA (information access), the
+ * organisation as IRCP actor (an Organization reference by identifier), purpose TREAT. Export only:
+ * HGD imports research consents.
+ */
+export function treatmentGrantToConsent(grant: Grant): Consent {
+  const research = grantToConsent(grant, { id: '', title: '' });
+  const { extension: _extension, ...provision } = research.provision!;
+  return {
+    ...research,
+    scope: { coding: [{ system: SCOPE_SYSTEM, code: 'patient-privacy', display: 'Privacy Consent' }] },
+    category: [{ coding: [{ system: ACT_CODE_SYSTEM, code: 'INFA', display: 'information access' }] }],
+    provision: {
+      ...provision,
+      actor: [{
+        role: { coding: [{ system: PARTICIPATION_SYSTEM, code: 'IRCP', display: 'information recipient' }] },
+        reference: { type: 'Organization', identifier: { system: ORGANIZATION_SYSTEM, value: grant.grantee ?? '' } },
+      }],
+    },
+  };
+}
+
 /** Where each part of the grant came from in the imported resource (to name the field in later errors). */
 export interface ConsentPointers {
   study: string;

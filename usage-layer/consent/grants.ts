@@ -1,8 +1,11 @@
 /**
- * Patients' grants: (patient pseudonym, indicators, study, purpose, period). Default is no access:
- * a patient's records count in a study's query only while a grant covers that study, its purpose,
- * every queried indicator and the time the query runs. Every grant and revocation is a `consent`
- * ledger entry naming the grant, never a health value.
+ * Patients' grants: (patient pseudonym, indicators, study or grantee, purpose, period). Default is no
+ * access: a patient's records count in a study's query only while a grant covers that study, its
+ * purpose, every queried indicator and the time the query runs. A treatment grant names a provider
+ * organisation as grantee instead of a study, with purpose TREAT: that organisation may read the
+ * granted indicators (usage-layer/care) while the grant is active; it never counts in a research
+ * cohort (studies never take TREAT). Every grant and revocation is a `consent` ledger entry naming
+ * the grant, never a health value; a revocation applies to the next read or query.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -12,7 +15,7 @@ import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import type { Ledger } from '../../storage-layer/ledger';
 import { checkBody } from '../body-schema';
 import { iso, parseInstant, textArray } from '../sql';
-import { parsePurpose, purposeCoding, type PurposeCoding } from './purpose';
+import { parsePurpose, parseTreatmentPurpose, purposeCoding, TREATMENT_PURPOSE, type PurposeCoding } from './purpose';
 
 export type GrantStatus = 'active' | 'pending' | 'expired' | 'revoked';
 
@@ -20,7 +23,10 @@ export interface Grant {
   id: string;
   /** The patient's pseudonym (shown only to that patient). */
   patient: string;
-  study: string;
+  /** The study of a research grant; null for a treatment grant. */
+  study: string | null;
+  /** The provider organisation of a treatment grant (purpose TREAT); absent for a research grant. */
+  grantee?: string;
   indicators: string[];
   purpose: PurposeCoding;
   /** [start, end): end exclusive, null = open-ended. */
@@ -34,7 +40,9 @@ export interface Grant {
 }
 
 export interface GrantInput {
-  study: string;
+  /** Exactly one of study (research) and grantee (treatment). */
+  study?: string;
+  grantee?: string;
   indicators: string[];
   purpose: string;
   period: { start: string; end: string | null };
@@ -43,7 +51,8 @@ export interface GrantInput {
 interface GrantRow {
   id: string;
   patient: string;
-  study: string;
+  study: string | null;
+  grantee: string | null;
   purpose: string;
   period_start: Date;
   period_end: Date | null;
@@ -66,6 +75,7 @@ function fromRow(r: GrantRow, indicators: string[]): Grant {
     id: r.id,
     patient: r.patient,
     study: r.study,
+    ...(r.grantee !== null ? { grantee: r.grantee } : {}),
     indicators: [...indicators].sort(),
     purpose: purposeCoding(r.purpose),
     period: { start: iso(r.period_start) as string, end: iso(r.period_end) },
@@ -77,21 +87,22 @@ function fromRow(r: GrantRow, indicators: string[]): Grant {
   return { ...g, status: grantStatus(g) };
 }
 
-/** Checks a grant request body: {study, indicators[], purpose, period?: {start?, end?}}. */
+/** Checks a grant request body: {study | grantee, indicators[], purpose, period?: {start?, end?}}. */
 export function parseGrantInput(raw: unknown, now = new Date()): GrantInput {
   // Shape and types: schema/api/grant.schema.json; known indicators, purpose and instants are checked here.
-  const b = checkBody<{ study: string; indicators: string[]; purpose: unknown; period?: { start?: unknown; end?: unknown } }>('grant', raw);
+  const b = checkBody<{ study?: string; grantee?: string; indicators: string[]; purpose: unknown; period?: { start?: unknown; end?: unknown } }>('grant', raw);
   const indicators: string[] = [];
   b.indicators.forEach((name, k) => {
     if (!getIndicator(name)) throw new ValidationError(`indicators[${k}]: unknown indicator ${JSON.stringify(name)}`, 'indicators');
     if (!indicators.includes(name)) indicators.push(name);
   });
-  const purpose = parsePurpose(b.purpose, 'purpose');
+  const purpose = b.grantee !== undefined ? parseTreatmentPurpose(b.purpose, 'purpose') : parsePurpose(b.purpose, 'purpose');
   const period = b.period ?? {};
   const start = period.start === undefined || period.start === null ? now.toISOString() : parseInstant(period.start, 'period.start', 'start');
   const end = period.end === undefined || period.end === null ? null : parseInstant(period.end, 'period.end', 'end');
   if (end !== null && Date.parse(end) <= Date.parse(start)) throw new ValidationError('"period.end" must be after "period.start"', 'period.end');
-  return { study: b.study, indicators: indicators.sort(), purpose, period: { start, end } };
+  const whom = b.grantee !== undefined ? { grantee: b.grantee } : { study: b.study as string };
+  return { ...whom, indicators: indicators.sort(), purpose, period: { start, end } };
 }
 
 export class ConsentService {
@@ -104,20 +115,19 @@ export class ConsentService {
   async create(patient: string, input: GrantInput, source: 'api' | 'fhir-consent' = 'api'): Promise<Grant> {
     const id = randomUUID();
     return this.db.knex.transaction(async (trx) => {
-      const study = (await trx('studies').where({ id: input.study }).first('id', 'purpose')) as { id: string; purpose: string } | undefined;
-      if (!study) throw new ValidationError(`unknown study ${JSON.stringify(input.study)}`, 'study');
-      if (study.purpose !== input.purpose) {
-        throw new ValidationError(`study "${study.id}" is registered for purpose ${study.purpose}; a grant for ${input.purpose} would never apply to it`, 'purpose');
-      }
+      if (input.grantee === undefined) await this.checkStudy(trx, input);
+      else if (input.purpose !== TREATMENT_PURPOSE) throw new ValidationError(`a grant to a provider organisation must have purpose ${TREATMENT_PURPOSE}`, 'purpose');
+      const whom = input.grantee === undefined ? { study: input.study } : { grantee: input.grantee };
       const [entry] = await this.ledger.appendWithin(trx, [{
         kind: 'consent',
         actor: `patient:${patient}`,
-        payload: { action: 'grant', grantId: id, study: input.study, indicators: input.indicators, purpose: input.purpose, period: input.period, source },
+        payload: { action: 'grant', grantId: id, ...whom, indicators: input.indicators, purpose: input.purpose, period: input.period, source },
       }]);
       await trx('consent_grants').insert({
         id,
         patient,
-        study: input.study,
+        study: input.study ?? null,
+        grantee: input.grantee ?? null,
         purpose: input.purpose,
         period_start: input.period.start,
         period_end: input.period.end,
@@ -150,7 +160,7 @@ export class ConsentService {
       const [entry] = await this.ledger.appendWithin(trx, [{
         kind: 'consent',
         actor: `patient:${patient}`,
-        payload: { action: 'revoke', grantId: id, study: grant.study, indicators: grant.indicators, purpose: grant.purpose.code, period: grant.period },
+        payload: { action: 'revoke', grantId: id, ...(grant.grantee ? { grantee: grant.grantee } : { study: grant.study }), indicators: grant.indicators, purpose: grant.purpose.code, period: grant.period },
       }]);
       await trx('consent_grants').where({ id }).update({ revoked_at: trx.fn.now(), revoke_ledger_seq: entry!.seq });
       return this.load(trx, patient, id);
@@ -177,6 +187,30 @@ export class ConsentService {
       [q.study, q.purpose, at, at, textArray(wanted), wanted.length],
     );
     return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
+  }
+
+  /**
+   * The treatment grants (purpose TREAT) of `patient` to organisation `org` that are active at `at`:
+   * unrevoked, with a period containing `at`. Read at every access, so a revocation stops the next read.
+   */
+  async activeTreatmentGrants(patient: string, org: string, at: Date, knex: Knex = this.db.knex): Promise<Grant[]> {
+    const instant = at.toISOString();
+    const rows = (await knex('consent_grants')
+      .where({ patient, grantee: org, purpose: TREATMENT_PURPOSE })
+      .whereNull('revoked_at')
+      .andWhere('period_start', '<=', instant)
+      .andWhere((q) => q.whereNull('period_end').orWhere('period_end', '>', instant))
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])) as GrantRow[];
+    const indicators = await this.indicatorsOf(knex, rows.map((r) => r.id));
+    return rows.map((r) => fromRow(r, indicators.get(r.id) ?? []));
+  }
+
+  private async checkStudy(trx: Knex.Transaction, input: GrantInput): Promise<void> {
+    const study = (await trx('studies').where({ id: input.study }).first('id', 'purpose')) as { id: string; purpose: string } | undefined;
+    if (!study) throw new ValidationError(`unknown study ${JSON.stringify(input.study)}`, 'study');
+    if (study.purpose !== input.purpose) {
+      throw new ValidationError(`study "${study.id}" is registered for purpose ${study.purpose}; a grant for ${input.purpose} would never apply to it`, 'purpose');
+    }
   }
 
   private async load(knex: Knex, patient: string, id: string): Promise<Grant> {

@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import { allow, identityOf } from '../../storage-layer/http-identity';
-import { consentToGrantInput, grantToConsent } from './fhir-consent';
+import { consentToGrantInput, grantToConsent, treatmentGrantToConsent } from './fhir-consent';
 import { parseGrantInput, type ConsentService, type Grant } from './grants';
 import type { Study, StudyService } from './studies';
 
@@ -70,6 +70,10 @@ export function consentRouter(studies: StudyService, consents: ConsentService): 
 
   router.get('/patients/me/grants/:id/consent', allow('patient'), async (req, res) => {
     const grant = await consents.get(identityOf(res).sub, String(req.params.id));
+    if (grant.study === null) {
+      res.type('application/fhir+json').send(JSON.stringify(treatmentGrantToConsent(grant)));
+      return;
+    }
     const study = await studies.get(grant.study);
     res.type('application/fhir+json').send(JSON.stringify(grantToConsent(grant, { id: grant.study, title: study?.title ?? grant.study })));
   });

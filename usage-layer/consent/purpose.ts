@@ -16,6 +16,13 @@ export const PURPOSES: Readonly<Record<string, string>> = Object.freeze({
   PUBHLTH: 'public health',
 });
 
+/**
+ * Purposes of a treatment grant (a provider organisation as grantee): TREAT only. Studies never take
+ * it, so a treatment grant cannot count in a research cohort.
+ */
+export const TREATMENT_PURPOSE = 'TREAT';
+const TREATMENT_DISPLAY: Readonly<Record<string, string>> = Object.freeze({ TREAT: 'treatment' });
+
 export interface PurposeCoding {
   system: string;
   code: string;
@@ -23,7 +30,7 @@ export interface PurposeCoding {
 }
 
 export function purposeCoding(code: string): PurposeCoding {
-  return { system: PURPOSE_SYSTEM, code, display: PURPOSES[code] ?? code };
+  return { system: PURPOSE_SYSTEM, code, display: PURPOSES[code] ?? TREATMENT_DISPLAY[code] ?? code };
 }
 
 export function isAllowedPurpose(system: unknown, code: unknown): code is string {
@@ -43,4 +50,12 @@ export function parsePurpose(raw: unknown, field = 'purpose'): string {
     throw new ValidationError(`"${field}" must be a coding of ${PURPOSE_SYSTEM} with one of the codes ${allowed}`, field);
   }
   throw new ValidationError(`"${field}" is required: a PurposeOfUse code (${allowed}) or a coding {system, code}`, field);
+}
+
+/** The purpose of a treatment grant: TREAT, as a code or a coding; throws naming `field` otherwise. */
+export function parseTreatmentPurpose(raw: unknown, field = 'purpose'): string {
+  const code = typeof raw === 'string' ? raw : (raw as { system?: unknown; code?: unknown } | null)?.code;
+  const system = typeof raw === 'string' ? PURPOSE_SYSTEM : (raw as { system?: unknown } | null)?.system;
+  if (code === TREATMENT_PURPOSE && system === PURPOSE_SYSTEM) return TREATMENT_PURPOSE;
+  throw new ValidationError(`"${field}" of a grant to a provider organisation must be ${TREATMENT_PURPOSE} (${PURPOSE_SYSTEM}), got ${JSON.stringify(raw)}`, field);
 }

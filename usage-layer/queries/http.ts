@@ -1,9 +1,11 @@
 /** HTTP routes for research queries and the patient's access log. */
 import { Router } from 'express';
 import { allow, identityOf } from '../../storage-layer/http-identity';
+import type { CareReadLogEntry } from '../care/care-service';
 import type { QueryService } from './query-service';
 
-export function queryRouter(queries: QueryService): Router {
+/** `careReads`: the care reads of a patient's records (usage-layer/care), listed beside the research queries. */
+export function queryRouter(queries: QueryService, careReads?: (patient: string) => Promise<CareReadLogEntry[]>): Router {
   const router = Router();
 
   router.post('/queries', allow('researcher'), async (req, res) => {
@@ -24,7 +26,8 @@ export function queryRouter(queries: QueryService): Router {
   router.get('/patients/me/access-log', allow('patient'), async (_req, res) => {
     const patient = identityOf(res).sub;
     const entries = await queries.accessLog(patient);
-    res.json({ count: entries.length, entries, privacy: await queries.patientSpend(patient) });
+    // `entries` are research queries; `careReads` are providers' reads, break-the-glass flagged.
+    res.json({ count: entries.length, entries, careReads: careReads ? await careReads(patient) : [], privacy: await queries.patientSpend(patient) });
   });
 
   return router;

@@ -1,0 +1,143 @@
+/**
+ * The rule engine: evaluates alert rules on newly stored records at ingest (the one place where
+ * plaintext exists; compute nodes never see a rule), keeping each rule's window state durably.
+ *
+ * Steps per stored batch (IngestService.onStored, after the batch committed): pick the records of
+ * patients and indicators with active rules → in one transaction, lock the rules' states, step every
+ * reading in effective-time order, insert the alerts that fire (with ledger entries and webhook
+ * deliveries), save the states and mark the batch evaluated → publish the alerts to live subscribers.
+ * Batches are evaluated one at a time. A batch marked evaluated is never evaluated again, and alert
+ * ids derive from (rule, record), so a restart neither repeats an alert nor, with catchUp(), loses one.
+ */
+import type { Database } from '../../storage-layer/db';
+import type { Ledger } from '../../storage-layer/ledger';
+import type { IcsRecord } from '../ics-record';
+import { alertId, insertAlert, type Alert, type Recipient } from './alerts';
+import { parseCondition, step, type Condition, type ConditionState } from './conditions';
+import type { AlertHub } from './hub';
+import { fromRuleRow, type Rule } from './rules';
+
+type StoredRecord = IcsRecord & { id: string };
+
+/** Reads records again after a restart (the ingest service). */
+export interface MonitorRecordReader {
+  patientRecords(patient: string, filter: { indicators?: string[] }): Promise<StoredRecord[]>;
+}
+
+export interface MonitorOptions {
+  /** Whether a recipient may still be told about this patient's indicator (e.g. its TREAT grant is active). */
+  mayNotify?: (recipient: Recipient, patient: string, indicator: string) => Promise<boolean>;
+  /** Called after alerts were committed (webhook delivery kick). */
+  onAlerts?: (alerts: Alert[]) => void;
+  log?: (msg: string, err: unknown) => void;
+}
+
+export class Monitor {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: Database,
+    private readonly ledger: Ledger,
+    private readonly hub: AlertHub,
+    private readonly options: MonitorOptions = {},
+  ) {}
+
+  /** The IngestService listener: evaluates one committed batch (queued behind the previous ones). */
+  onStored = (batch: { batchId: string; records: StoredRecord[] }): Promise<void> => this.enqueue(() => this.evaluate(batch.batchId, batch.records));
+
+  /** Evaluates batches that committed but were never evaluated (a crash between the two). */
+  async catchUp(records: MonitorRecordReader): Promise<number> {
+    const pending = (await this.db.knex.raw(
+      `SELECT b.id FROM ingest_batches b
+        WHERE b.accepted > 0 AND NOT EXISTS (SELECT 1 FROM monitoring_batches m WHERE m.batch_id = b.id)
+          AND b.received_at >= (SELECT min(created_at) FROM monitoring_rules WHERE deleted_at IS NULL)
+        ORDER BY b.received_at`,
+    )).rows as Array<{ id: string }>;
+    for (const { id } of pending) {
+      const keys = (await this.db.knex('records').where({ batch_id: id }).distinct('patient', 'indicator')) as Array<{ patient: string; indicator: string }>;
+      const ids = new Set(((await this.db.knex('records').where({ batch_id: id }).select('id')) as Array<{ id: string }>).map((r) => r.id));
+      const lists = await Promise.all(keys.map((k) => records.patientRecords(k.patient, { indicators: [k.indicator] })));
+      await this.enqueue(() => this.evaluate(id, lists.flat().filter((r) => ids.has(r.id))));
+    }
+    return pending.length;
+  }
+
+  /** Records an alert that is not a rule's (a break-the-glass read), and publishes it. */
+  async raise(alert: { id: string; kind: Alert['kind']; patient: string; detail: Record<string, unknown>; recipients: Recipient[] }, ledgerPayload: Record<string, unknown>): Promise<Alert | null> {
+    const inserted = await this.db.knex.transaction((trx) => insertAlert(trx, this.ledger, { ...alert, ruleId: null }, ledgerPayload));
+    if (inserted) this.published([inserted]);
+    return inserted;
+  }
+
+  /** Resolves when every batch handed in so far has been evaluated. */
+  idle(): Promise<void> {
+    return this.enqueue(async () => undefined);
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task);
+    this.queue = next.catch((err) => this.options.log?.('monitoring: evaluation failed', err));
+    return next;
+  }
+
+  private async evaluate(batchId: string, records: StoredRecord[]): Promise<void> {
+    const patients = [...new Set(records.map((r) => r.patient))];
+    if (!patients.length) return;
+    // Most batches concern no patient with a rule: no transaction for them (catchUp finds no rule either).
+    if (!(await this.db.knex('monitoring_rules').whereIn('patient', patients).whereNull('deleted_at').first('id'))) return;
+    const raised = await this.db.knex.transaction(async (trx) => {
+      if (await trx('monitoring_batches').where({ batch_id: batchId }).first('batch_id')) return [];
+      await trx('monitoring_batches').insert({ batch_id: batchId });
+      const rows = await trx('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id')
+        .whereIn('r.patient', patients).whereNull('r.deleted_at').orderBy('r.id').forUpdate('s').select('r.*', 's.state');
+      const alerts: Alert[] = [];
+      for (const row of rows as Array<Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string }>) {
+        const rule = fromRuleRow(row);
+        const readings = records.filter((r) => r.patient === rule.patient && r.indicator === rule.indicator);
+        if (!readings.length) continue;
+        const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
+        const { state, fired } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
+        await trx('monitoring_rule_state').where({ rule_id: rule.id }).update({ state: JSON.stringify(state) });
+        for (const reading of fired) {
+          const a = await insertAlert(trx, this.ledger, await this.ruleAlert(rule, reading), { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition });
+          if (a) alerts.push(a);
+        }
+      }
+      return alerts;
+    });
+    this.published(raised);
+  }
+
+  private run(condition: Condition, state0: ConditionState, readings: StoredRecord[]): { state: ConditionState; fired: StoredRecord[] } {
+    const ordered = [...readings].sort((a, b) => a.effectiveStart.localeCompare(b.effectiveStart) || a.id.localeCompare(b.id));
+    let state = state0;
+    const fired: StoredRecord[] = [];
+    for (const reading of ordered) {
+      const r = step(condition, state, { value: reading.value, at: Date.parse(reading.effectiveStart) });
+      state = r.state;
+      if (r.fire) fired.push(reading);
+    }
+    return { state, fired };
+  }
+
+  private async ruleAlert(rule: Rule, reading: StoredRecord): Promise<Omit<Alert, 'seq' | 'ledgerSeq' | 'raisedAt'>> {
+    const recipients: Recipient[] = [];
+    for (const who of rule.notify) {
+      const recipient = who === 'patient' ? `patient:${rule.patient}` : who;
+      if (recipient.startsWith('patient:') || !this.options.mayNotify || (await this.options.mayNotify(recipient, rule.patient, rule.indicator))) recipients.push(recipient);
+    }
+    return {
+      id: alertId('rule', rule.id, reading.id),
+      kind: 'rule',
+      patient: rule.patient,
+      ruleId: rule.id,
+      detail: { indicator: rule.indicator, condition: rule.condition, value: reading.value, unit: reading.unit, effectiveStart: reading.effectiveStart, recordId: reading.id, origin: reading.provenance.origin ?? 'provider' },
+      recipients: [...new Set(recipients)].sort(),
+    };
+  }
+
+  private published(alerts: Alert[]): void {
+    for (const a of alerts) this.hub.publish(a);
+    if (alerts.length) this.options.onAlerts?.(alerts);
+  }
+}

@@ -1,0 +1,28 @@
+/** Small builders for care-sharing and monitoring tests. */
+export const MRN = 'http://hospital.example/mrn';
+
+const LOINC: Record<string, [string, string]> = {
+  heart_rate: ['8867-4', '/min'],
+  spo2: ['59408-5', '%'],
+  glucose: ['15074-8', 'mmol/L'],
+  body_weight: ['29463-7', 'kg'],
+};
+
+/** A FHIR R4 Observation of `indicator` for the patient `MRN|mrn`. */
+export function observation(id: string, mrn: string, indicator: string, value: number, at: string): Record<string, unknown> {
+  const [code, unit] = LOINC[indicator]!;
+  return {
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code }] },
+    subject: { identifier: { system: MRN, value: mrn } },
+    effectiveDateTime: at,
+    valueQuantity: { value, unit, system: 'http://unitsofmeasure.org', code: unit },
+  };
+}
+
+/** A FHIR collection Bundle of the given resources. */
+export function bundle(resources: unknown[]): Record<string, unknown> {
+  return { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) };
+}
