@@ -33,6 +33,7 @@ export async function runMonitoringBench(batches = 50): Promise<void> {
     return (batches * BATCH) / ((performance.now() - t0) / 1000);
   };
   try {
+    await stream('warm', () => 80); // patients' keys, JIT, connection pool: not measured
     const plain = await stream('base', () => 80);
     for (let p = 0; p < PATIENTS; p++) {
       await gateway.monitoring.rules.create(gateway.ingest.pseudonymOf('urn:bench:mrn', `P-${p}`), { indicator: 'heart_rate', condition: 'heart_rate > 130 for 5 min', notify: ['patient'] }, 'bench');
