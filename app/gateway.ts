@@ -12,7 +12,9 @@ import { runMigrations } from '../storage-layer/migrate';
 import { ledgerMigrations } from '../storage-layer/ledger-schema';
 import { Ledger } from '../storage-layer/ledger';
 import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
-import { ledgerRouter } from '../storage-layer/http';
+import { ledgerRouter } from './ledger-routes';
+import { httpWitnessTransport, trustFromConfig, witnessEndpoints } from './ledger-trust';
+import type { WitnessTransport } from '../storage-layer/witness/protocol';
 import { errorHandler, notFoundHandler, rejectNulInUrl } from './errors-middleware';
 import { createLogger, type Logger } from './logger';
 import { TokenService } from './auth';
@@ -38,7 +40,9 @@ export interface Gateway {
 }
 
 export async function openConfiguredDatabase(config: Config): Promise<Database> {
-  return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
+  return config.databaseUrl
+    ? openDatabase({ url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl })
+    : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
 export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations];
@@ -50,6 +54,8 @@ export interface GatewayOptions {
   shareSink?: ShareSink | null;
   /** Runs research queries over the compute nodes; default: the configured nodes. */
   coordinator?: Coordinator;
+  /** Carries add-checkpoint requests to the configured witnesses; default: HTTP to their URLs. */
+  witnessTransport?: WitnessTransport;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -57,7 +63,16 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const db = options.db ?? (await openConfiguredDatabase(config));
   const applied = await runMigrations(db, allMigrations, (m) => log.warn(m));
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
-  const ledger = await Ledger.open(db, { ...config.ledger, signingKey: loadOrCreateSigningKey(config.ledger.signingKeyFile) });
+  const signingKey = loadOrCreateSigningKey(config.ledger.signingKeyFile);
+  const ledger = await Ledger.open(db, {
+    ...config.ledger,
+    signingKey,
+    witnesses: witnessEndpoints(config),
+    quorum: config.witnesses.quorum,
+    witnessTimeoutMs: config.witnesses.timeoutMs,
+    transport: options.witnessTransport ?? httpWitnessTransport(config),
+    log: (msg) => log.warn(msg),
+  });
 
   const ingest = new IngestService(db, ledger, deriveKeyRing(loadMasterKey(config.ingest.masterKey, config.ingest.masterKeyFile)));
   const tokens = TokenService.fromConfig(config);
@@ -100,10 +115,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     },
   }));
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind });
+    // A damaged ledger degrades the gateway (writes answer 503) but it keeps serving reads.
+    const damage = ledger.damage;
+    res.json({ status: damage ? 'degraded' : 'ok', ledgerSize: ledger.size, database: db.kind, ...(damage ? { ledger: { damaged: damage } } : {}) });
   });
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
-  app.use(ledgerRouter(ledger));
+  app.use(ledgerRouter(ledger, trustFromConfig(config, signingKey)));
   app.use(managementRouter(ingest));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
   const usage = createUsageServices({ db, ledger, coordinator, options: { log: (msg, err) => log.error(msg, err) } });
