@@ -4,7 +4,8 @@
  *   2. cosign ask every witness for a cosignature through the injected transport (C2SP tlog-witness,
  *             with a consistency proof from the size that witness last cosigned), verify each
  *             answer against the witness's pinned key and store it;
- *   3. count  the checkpoint is witnessed once `quorum` witnesses have cosigned it.
+ *   3. count  the checkpoint is witnessed once `quorum` witnesses have cosigned it. Publishing waits
+ *             for every witness up to `witnessTimeoutMs`; a later answer is still stored.
  * It runs after a write made `checkpointEvery` entries uncovered, and on a timer for the rest
  * (and to retry witnesses that did not answer). A witness that has cosigned a larger tree than the
  * ledger holds, or the same size with another root, is evidence of a rollback or a fork: the
@@ -103,39 +104,25 @@ export class Checkpointer {
     const checkpoint = await this.sign();
     if (!checkpoint || !this.hasTransport()) return;
     const asked = this.options.witnesses.filter((w) => !checkpoint.cosignatures.some((c) => c.witness === w.name));
-    await this.untilQuorum(asked.map((w) => this.requestCosignature(w, checkpoint)), this.options.quorum - checkpoint.cosignatures.length);
+    await this.untilSettled(asked.map((w) => this.requestCosignature(w, checkpoint)));
     this.latestSigned = (await this.store.at(checkpoint.treeSize)) ?? this.latestSigned;
   }
 
-  /** Resolves once `needed` of the requests succeeded, all settled, or the timeout passed. */
-  private untilQuorum(requests: Array<Promise<boolean>>, needed: number): Promise<void> {
-    return new Promise((resolve) => {
-      let ok = 0;
-      let settled = 0;
-      const timer = setTimeout(resolve, this.options.witnessTimeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      if (needed <= 0 || requests.length === 0) return done();
-      for (const r of requests) {
-        r.then((good) => {
-          ok += good ? 1 : 0;
-          settled++;
-          if (ok >= needed || settled === requests.length) done();
-        }, () => {
-          settled++;
-          if (settled === requests.length) done();
-        });
-      }
+  /** Resolves once every request settled or the timeout passed (a late answer is still stored when it comes). */
+  private untilSettled(requests: Array<Promise<boolean>>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.witnessTimeoutMs);
     });
+    const settled = Promise.allSettled(requests).then(() => undefined);
+    return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** One witness: add-checkpoint from the size it last cosigned; on 409 once more from the size it names. */
   private async requestCosignature(w: WitnessEndpoint, checkpoint: SignedCheckpoint): Promise<boolean> {
     let old = this.witnessSize.get(w.name) ?? (await this.store.largestCosignedBy(w.name));
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (old > checkpoint.treeSize) return this.witnessAhead(w, old, checkpoint);
+      if (old > checkpoint.treeSize) return this.witnessAhead(w, old);
       const proof = old > 0 ? this.tree.tree.consistencyProof(old, checkpoint.treeSize) : [];
       const logNote = checkpoint.note.slice(0, checkpoint.note.length - checkpoint.cosignatures.reduce((n, c) => n + c.line.length, 0));
       const res = await this.options.transport!(w, formatAddCheckpoint({ oldSize: old, proof, note: logNote }));
@@ -164,12 +151,12 @@ export class Checkpointer {
     return true;
   }
 
-  private async witnessAhead(w: WitnessEndpoint, theirs: number, checkpoint: SignedCheckpoint): Promise<boolean> {
+  /** The witness cosigned a larger tree: fine if the ledger has grown since, a rollback if it has not. */
+  private async witnessAhead(w: WitnessEndpoint, theirs: number): Promise<boolean> {
     await this.tree.sync();
     if (theirs > this.tree.size && !this.tree.damage) {
       this.tree.markDamaged({ seq: this.tree.size, kind: 'truncated', detail: `witness ${w.name} has cosigned a tree of ${theirs} entries but the ledger holds ${this.tree.size}` });
     }
-    void checkpoint;
     return false;
   }
 

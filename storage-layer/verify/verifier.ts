@@ -71,6 +71,8 @@ interface Claim {
   witnessed: boolean;
   external: boolean;
   leaves?: Uint8Array;
+  /** Why its signature does not count; reported when the tree reaches its size, so earlier damage is named first. */
+  invalid?: string;
 }
 
 class Found extends Error {
@@ -81,7 +83,7 @@ class Found extends Error {
 
 const damaged = (seq: number, kind: DamageKind, detail: string) => new Found({ seq, kind, detail });
 
-/** Parses and authenticates one checkpoint note; a bad signature is damage at its last entry. */
+/** Parses and authenticates one checkpoint note. */
 function claimOf(note: string, label: string, external: boolean, input: VerifyInput): Claim {
   let parsed;
   let body;
@@ -92,15 +94,13 @@ function claimOf(note: string, label: string, external: boolean, input: VerifyIn
     throw damaged(0, 'bad-checkpoint', `${label} is not a checkpoint note: ${(err as Error).message}`);
   }
   const { trust, crypto } = input;
-  let witnessed = false;
-  if (trust) {
-    if (body.origin !== trust.origin || !verifyLogSignature(crypto, parsed, trust.logKeys)) {
-      throw damaged(Math.max(body.treeSize - 1, 0), 'bad-checkpoint', `${label} (size ${body.treeSize}) has no valid signature by a trusted log key for origin ${trust.origin}`);
-    }
-    const cosigned = verifyCosignatures(crypto, parsed.body, parsed.signatures, trust.witnesses).length;
-    witnessed = trust.quorum > 0 && cosigned >= trust.quorum;
+  const claim: Claim = { size: body.treeSize, root: body.rootHash, label, witnessed: false, external };
+  if (!trust) return claim;
+  if (body.origin !== trust.origin || !verifyLogSignature(crypto, parsed, trust.logKeys)) {
+    return { ...claim, invalid: `${label} (size ${body.treeSize}) has no valid signature by a trusted log key for origin ${trust.origin}` };
   }
-  return { size: body.treeSize, root: body.rootHash, label, witnessed, external };
+  const cosigned = verifyCosignatures(crypto, parsed.body, parsed.signatures, trust.witnesses).length;
+  return { ...claim, witnessed: trust.quorum > 0 && cosigned >= trust.quorum };
 }
 
 function externalLeaves(hasher: TreeHasher, claim: Claim, leaves: Uint8Array): Uint8Array {
@@ -115,6 +115,7 @@ async function loadClaims(input: VerifyInput, hasher: TreeHasher): Promise<Claim
   const stored = (await input.source.checkpoints()).map((note, i) => claimOf(note, `stored checkpoint #${i + 1}`, false, input));
   const external = (input.external ?? []).map((e) => {
     const claim = claimOf(e.note, e.label, true, input);
+    if (claim.invalid) throw damaged(0, 'bad-checkpoint', claim.invalid); // the auditor's own evidence must be sound
     return e.leaves ? { ...claim, leaves: externalLeaves(hasher, claim, e.leaves) } : claim;
   });
   return [...stored, ...external].sort((a, b) => a.size - b.size);
@@ -137,6 +138,7 @@ export async function verifyEntries(input: VerifyInput): Promise<VerifyReport> {
   const checkClaimsAt = (size: number, from: number) => {
     for (let i = from; i < claims.length && claims[i]!.size === size; i++) {
       const c = claims[i]!;
+      if (c.invalid) throw damaged(size - 1, 'bad-checkpoint', c.invalid);
       if (!equalBytes(tree.root(size), c.root)) {
         throw damaged(lastMatching, 'modified', `entries from ${lastMatching} on no longer match ${c.label} at size ${size} (rewritten and re-chained; the last checkpoint that matches has size ${lastMatching}; a leaf record names the exact entry)`);
       }
@@ -170,6 +172,8 @@ export async function verifyEntries(input: VerifyInput): Promise<VerifyReport> {
         if (claimIdx < claims.length && claims[claimIdx]!.size === tree.size) checkClaimsAt(tree.size, claimIdx);
       }
     }
+    const beyond = claims.find((c) => c.size > tree.size && c.invalid);
+    if (beyond) throw damaged(tree.size, 'bad-checkpoint', `${beyond.invalid}, beyond the end of the ledger`);
     const longest = claims.at(-1);
     if (longest && longest.size > tree.size) {
       throw damaged(tree.size, 'truncated', `the ledger ends at ${tree.size} entries but ${longest.label} covers ${longest.size}`);
@@ -187,7 +191,7 @@ export async function verifyEntries(input: VerifyInput): Promise<VerifyReport> {
     witnessedCheckpoints: counts.witnessed,
     externalCheckpointsChecked: counts.external,
     latestCheckpointSize: stored.at(-1)?.size ?? null,
-    latestWitnessedSize: claims.filter((c) => c.witnessed).at(-1)?.size ?? null,
+    latestWitnessedSize: claims.filter((c) => c.witnessed && c.size <= tree.size).at(-1)?.size ?? null,
     damage,
     millis: Math.round(performance.now() - started),
   };

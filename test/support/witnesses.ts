@@ -20,13 +20,17 @@ export interface TestWitnesses {
   close(): Promise<void>;
 }
 
-export async function startTestWitnesses(logKey: SigningKey, opts: { origin?: string; count?: number } = {}): Promise<TestWitnesses> {
+/**
+ * Witnesses for the log `origin` signed by `logKey`. Pass `reuse` (the databases of an earlier set)
+ * to witness another log on the same databases: a witness keeps its state per origin.
+ */
+export async function startTestWitnesses(logKey: SigningKey, opts: { origin?: string; count?: number; reuse?: TestWitnesses } = {}): Promise<TestWitnesses> {
   const origin = opts.origin ?? DEFAULT_ORIGIN;
-  const dbs: Database[] = [];
+  const dbs: Database[] = opts.reuse?.dbs ?? [];
   const witnesses: Witness[] = [];
   for (let i = 1; i <= (opts.count ?? 3); i++) {
-    const db = await openTestDatabase();
-    dbs.push(db);
+    const db = dbs[i - 1] ?? (await openTestDatabase());
+    dbs[i - 1] = db;
     witnesses.push(await Witness.open(db, { name: `witness-${i}.test/w`, signingKey: generateSigningKey(), log: { origin, publicKey: logKey.publicKeyBase64 } }));
   }
   const down = new Set<string>();
