@@ -12,10 +12,9 @@
  *   hgd admin study create ID --title T [--purpose P] [--min-cohort N] [--epsilon-budget E]
  *   hgd admin study add-researcher ID USERNAME
  */
-import fs from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createGateway, openConfiguredDatabase, allMigrations } from '../app/gateway';
+import { openConfiguredDatabase, allMigrations } from '../app/gateway';
 import { runMigrations } from '../storage-layer/migrate';
 import { ledgerCheckpointExport, ledgerVerify, type VerifyCliOptions } from './ledger-command';
 import { startServer } from '../app/server';

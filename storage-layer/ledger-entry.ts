@@ -60,7 +60,7 @@ export function prepare(input: AppendInput): PreparedInput {
   if (!LEDGER_KINDS.includes(input.kind)) throw new ValidationError(`ledger kind must be one of ${LEDGER_KINDS.join(', ')}`, 'kind');
   if (typeof input.actor !== 'string' || input.actor.length === 0) throw new ValidationError('ledger actor must be a non-empty string', 'actor');
   // PostgreSQL text holds neither NUL nor a lone surrogate; the database builds the same bytes from this text.
-  if (/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(input.actor)) throw new ValidationError('ledger actor must be well-formed text without NUL', 'actor');
+  if (input.actor.includes(String.fromCharCode(0)) || /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(input.actor)) throw new ValidationError('ledger actor must be well-formed text without NUL', 'actor');
   if (input.payload === null || typeof input.payload !== 'object' || Array.isArray(input.payload)) {
     throw new ValidationError('ledger payload must be a JSON object', 'payload');
   }

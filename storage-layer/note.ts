@@ -93,7 +93,10 @@ function parseSignatureLine(line: string): NoteSignature {
 
 /** Splits a note at its last blank line into the body (with its final newline) and the signature lines. */
 export function parseNote(text: string): ParsedNote {
-  if (/[\u0000-\u0009\u000b-\u001f]/.test(text)) throw new NoteFormatError('a note holds no control characters but newline');
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) throw new NoteFormatError('a note holds no control characters but newline');
+  }
   if (!text.endsWith('\n')) throw new NoteFormatError('a note ends in a newline');
   const split = text.lastIndexOf('\n\n');
   if (split < 0) throw new NoteFormatError('a note has a blank line before its signatures');

@@ -5,7 +5,9 @@ import type { Ledger } from '../storage-layer/ledger';
 import { generateSigningKey, type SigningKey } from '../storage-layer/signing-key';
 import { parseNote, verifyCosignatures } from '../storage-layer/note';
 import { nodeCrypto } from '../storage-layer/node-crypto';
-import { verifyLedger } from '../storage-layer/verify-ledger';
+import { databaseSource, verifyLedger } from '../storage-layer/verify-ledger';
+import { verifyEntries } from '../storage-layer/verify/verifier';
+import { nobleCrypto } from '../storage-layer/noble-crypto';
 import { parseAddCheckpoint } from '../storage-layer/witness/protocol';
 import { openTestDatabase, ownerOf } from './support/db';
 import { openTestLedger } from './support/ledger';
@@ -54,6 +56,9 @@ describe('witnessed checkpoints', function () {
     const report = await verifyLedger(db, { trust: trustOf([key], w.endpoints, 2, origin) });
     assert.equal(report.ok, true, JSON.stringify(report.damage));
     assert.equal(report.latestWitnessedSize, 13);
+    // The same verifier on @noble instead of node:crypto (what the browser runs) agrees.
+    const browser = await verifyEntries({ source: databaseSource(db), crypto: nobleCrypto, trust: trustOf([key], w.endpoints, 2, origin) });
+    assert.deepEqual([browser.ok, browser.entries, browser.latestWitnessedSize], [true, 14, 13]);
   });
 
   it('sends each witness a consistency proof from the size it cosigned last', async () => {
