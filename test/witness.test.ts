@@ -149,3 +149,27 @@ describe('witness (C2SP tlog-witness add-checkpoint)', () => {
     assert.deepEqual(names, [DEFAULT_ORIGIN, 'node-1.test/witness']);
   });
 });
+
+describe('hosting a witness on a compute node', () => {
+  it('openNodeWitness pins the configured log key and publishes its public key for the gateway', async () => {
+    const { openNodeWitness, localWitnesses, witnessName } = await import('../storage-layer/witness/host');
+    const { testConfig } = await import('./support/config');
+    const { loadOrCreateSigningKey } = await import('../storage-layer/signing-key');
+    const config = testConfig();
+    const db = await openTestDatabase();
+    try {
+      const witness = await openNodeWitness(config, 2, db);
+      assert.equal(witness.name, witnessName(config, 2));
+      assert.deepEqual(localWitnesses(config), [{ name: witness.name, publicKey: witness.publicKey, url: `${config.nodes.urls[1]}/witness` }]);
+      const logKey = loadOrCreateSigningKey(config.ledger.signingKeyFile);
+      const tree = new MerkleTree();
+      tree.append(leafHash(Buffer.from('x')));
+      const note = signCheckpoint(logKey, config.ledger.origin, 1, tree.root()).note;
+      assert.equal((await witness.handle(formatAddCheckpoint({ oldSize: 0, proof: [], note }))).status, 200);
+      const foreign = signCheckpoint(generateSigningKey(), config.ledger.origin, 1, tree.root()).note;
+      assert.equal((await witness.handle(formatAddCheckpoint({ oldSize: 0, proof: [], note: foreign }))).status, 403);
+    } finally {
+      await db.close();
+    }
+  });
+});
