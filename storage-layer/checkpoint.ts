@@ -4,7 +4,7 @@
  * have checked it, cosigned by them. A checkpoint is witnessed when a quorum of the trusted
  * witnesses cosigned it.
  */
-import { publicKeyFromBase64, signBytes, type SigningKey } from './signing-key';
+import { signBytes, type SigningKey } from './signing-key';
 import { checkpointBody, formatNote, keyId, SIG_ED25519, signatureLine, type TrustedKey } from './note';
 import { nodeCrypto } from './node-crypto';
 import { fromBase64, toHex, utf8 } from './bytes';
@@ -43,6 +43,11 @@ export interface LogSignature {
   note: string;
 }
 
+/** The checkpoint's note with the log's signature only (what a witness is sent). */
+export function logSignedNote(c: SignedCheckpoint): string {
+  return c.note.slice(0, c.note.length - c.cosignatures.reduce((n, x) => n + x.line.length, 0));
+}
+
 export function logTrustedKey(origin: string, publicKeyBase64: string): TrustedKey {
   return { name: origin, publicKey: fromBase64(publicKeyBase64) };
 }
@@ -53,14 +58,4 @@ export function signCheckpoint(key: SigningKey, origin: string, treeSize: number
   const id = keyId(nodeCrypto, origin, SIG_ED25519, fromBase64(key.publicKeyBase64));
   const signature = signBytes(key, utf8(body));
   return { treeSize, rootHash: root, keyId: toHex(id), signature, note: formatNote(body, [signatureLine(origin, id, signature)]) };
-}
-
-/** The log key as a KeyObject check, for callers that hold only its base64 form. */
-export function isEd25519PublicKey(publicKeyBase64: string): boolean {
-  try {
-    publicKeyFromBase64(publicKeyBase64);
-    return fromBase64(publicKeyBase64).length === 32;
-  } catch {
-    return false;
-  }
 }

@@ -14,7 +14,7 @@
 import type { Database } from './db';
 import type { SigningKey } from './signing-key';
 import type { VerifiedTree } from './ledger-tree';
-import { signCheckpoint, type SignedCheckpoint } from './checkpoint';
+import { logSignedNote, signCheckpoint, type SignedCheckpoint } from './checkpoint';
 import { CheckpointStore } from './checkpoint-store';
 import { fromBase64 } from './bytes';
 import { nodeCrypto } from './node-crypto';
@@ -124,8 +124,7 @@ export class Checkpointer {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (old > checkpoint.treeSize) return this.witnessAhead(w, old);
       const proof = old > 0 ? this.tree.tree.consistencyProof(old, checkpoint.treeSize) : [];
-      const logNote = checkpoint.note.slice(0, checkpoint.note.length - checkpoint.cosignatures.reduce((n, c) => n + c.line.length, 0));
-      const res = await this.options.transport!(w, formatAddCheckpoint({ oldSize: old, proof, note: logNote }));
+      const res = await this.options.transport!(w, formatAddCheckpoint({ oldSize: old, proof, note: logSignedNote(checkpoint) }));
       if (res.status === 200) return this.accept(w, checkpoint, res.body);
       const theirs = parseSizeConflict(res);
       if (theirs === null) {

@@ -48,7 +48,7 @@ export interface LedgerOptions {
   log?: (msg: string) => void;
 }
 
-export function defaultQuorum(witnesses: number): number {
+function defaultQuorum(witnesses: number): number {
   return witnesses === 0 ? 0 : Math.floor(witnesses / 2) + 1;
 }
 

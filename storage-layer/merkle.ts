@@ -15,10 +15,6 @@ export function leafHash(data: Uint8Array): Buffer {
   return asBuf(nodeTreeHasher.leaf(data));
 }
 
-export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return asBuf(nodeTreeHasher.node(left, right));
-}
-
 /** The tree on node:crypto; leaves, roots and proofs come back as Buffers. */
 export class MerkleTree extends MerkleTreeCore {
   constructor() {

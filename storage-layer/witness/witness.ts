@@ -22,7 +22,7 @@ import { nodeCrypto } from '../node-crypto';
 import { nodeTreeHasher } from '../merkle';
 import { verifyConsistencyWith } from '../merkle-core';
 import {
-  checkpointBody, cosignatureMessage, keyId, NoteFormatError, parseCheckpointBody, parseNote, SIG_COSIGNATURE_V1,
+  cosignatureMessage, keyId, NoteFormatError, parseCheckpointBody, parseNote, SIG_COSIGNATURE_V1,
   signatureLine, verifyLogSignature, type TrustedKey,
 } from '../note';
 import { AddCheckpointFormatError, parseAddCheckpoint, sizeConflict, type AddCheckpointRequest, type WitnessResponse } from './protocol';
@@ -155,9 +155,4 @@ export class Witness {
     }
     return { status: 200, body: line, contentType: TEXT };
   }
-}
-
-/** The checkpoint body a witness state is about (for callers that show it). */
-export function witnessStateBody(origin: string, state: WitnessState): string {
-  return checkpointBody({ origin, treeSize: state.treeSize, rootHash: state.rootHash });
 }
