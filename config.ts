@@ -9,6 +9,8 @@ export interface Config {
   dataDir: string;
   /** Real PostgreSQL when set; otherwise PGlite under dataDir/pglite. */
   databaseUrl: string | undefined;
+  /** The owner role that runs migrations, when databaseUrl is the restricted application role (storage-layer/roles.ts). */
+  migrationDatabaseUrl: string | undefined;
   /** "silent" turns the structured log off (tests). */
   logLevel: 'info' | 'silent';
   /** Gateway HTTP port. */
@@ -25,6 +27,26 @@ export interface Config {
     maxBatch: number;
     /** Ed25519 checkpoint-signing key (PKCS#8 PEM), created on first start. */
     signingKeyFile: string;
+    /** The log's name in its checkpoint notes (C2SP origin line). */
+    origin: string;
+    /** More log public keys (raw Ed25519, base64) the verifier trusts besides the signing key's, e.g. rotated ones. */
+    trustedKeys: string[];
+  };
+  /** Witnesses that cosign the ledger's checkpoints (C2SP tlog-witness); empty: checkpoints are signed by the log alone. */
+  witnesses: {
+    /** Name, pinned Ed25519 public key (raw, base64) and URL prefix of each witness's add-checkpoint endpoint. */
+    list: Array<{ name: string; publicKey: string; url: string }>;
+    /** Cosignatures that make a checkpoint witnessed (default: a majority, 2 of 3). */
+    quorum: number;
+    /** How long publishing waits for the quorum (the rest are stored when they answer). */
+    timeoutMs: number;
+  };
+  /** This process as a witness of the ledger (a compute node hosts one; see storage-layer/witness/witness.ts). */
+  witness: {
+    /** The pinned log key (raw Ed25519, base64); unset: the public half of ledger.signingKeyFile, read from that file. */
+    logPublicKey: string | undefined;
+    /** Node i's witness name is `${namePrefix}${i}`. */
+    namePrefix: string;
   };
   http: {
     /** Largest accepted request body, in a form `express` understands ("10mb"). */
@@ -132,6 +154,29 @@ function localUrl(host: string, port: number): string {
   return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
+/** Node i's own witness key (one Ed25519 key per cosigner, apart from its request-signing key). */
+export function witnessKeyFile(config: Config, nodeId: number): string {
+  return path.join(config.nodes.keysDir, `node-${nodeId}-witness-ed25519.pem`);
+}
+
+function witnessesFrom(env: NodeJS.ProcessEnv): Config['witnesses']['list'] {
+  const raw = env.HGD_WITNESSES;
+  if (!raw) return [];
+  let list: unknown;
+  try {
+    list = JSON.parse(raw);
+  } catch {
+    throw new Error('HGD_WITNESSES must be a JSON array of {"name", "publicKey", "url"}');
+  }
+  if (!Array.isArray(list)) throw new Error('HGD_WITNESSES must be a JSON array of {"name", "publicKey", "url"}');
+  return list.map((w: { name?: unknown; publicKey?: unknown; url?: unknown }, i) => {
+    if (typeof w?.name !== 'string' || typeof w.publicKey !== 'string' || typeof w.url !== 'string') {
+      throw new Error(`HGD_WITNESSES[${i}] must have string fields "name", "publicKey" and "url"`);
+    }
+    return Object.freeze({ name: w.name, publicKey: w.publicKey, url: w.url });
+  });
+}
+
 function listFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   const raw = env[name];
   return raw ? raw.split(',').map((s) => s.trim()) : undefined;
@@ -146,11 +191,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const host = env.HGD_HOST ?? '127.0.0.1';
   const urls = listFrom(env, 'HGD_NODE_URLS') ?? Array.from({ length: nodeCount }, (_, i) => `http://${host}:${basePort + i}`);
   if (urls.length !== nodeCount) throw new Error(`HGD_NODE_URLS lists ${urls.length} URLs but HGD_NODES is ${nodeCount}`);
+  const witnesses = witnessesFrom(env);
+  const quorum = intFrom(env, 'HGD_WITNESS_QUORUM', witnesses.length === 0 ? 0 : Math.floor(witnesses.length / 2) + 1, 0);
+  if (quorum > witnesses.length) throw new Error(`HGD_WITNESS_QUORUM (${quorum}) must be at most the number of witnesses (${witnesses.length})`);
   const databaseUrls = listFrom(env, 'HGD_NODE_DATABASE_URLS')?.map((u) => u || undefined) ?? Array.from({ length: nodeCount }, () => undefined);
   const port = intFrom(env, 'PORT', 8080);
   return Object.freeze({
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
+    migrationDatabaseUrl: env.HGD_MIGRATION_DATABASE_URL || undefined,
     logLevel: env.HGD_LOG === 'silent' ? 'silent' : 'info',
     port,
     host,
@@ -160,6 +209,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       checkpointIntervalMs: intFrom(env, 'HGD_CHECKPOINT_SECONDS', 5, 1) * 1000,
       maxBatch: intFrom(env, 'HGD_LEDGER_MAX_BATCH', 500, 1),
       signingKeyFile: path.resolve(env.HGD_LEDGER_KEY_FILE ?? path.join(dataDir, 'keys', 'ledger-ed25519.pem')),
+      origin: env.HGD_LEDGER_ORIGIN || 'hgd.local/ledger',
+      trustedKeys: Object.freeze(listFrom(env, 'HGD_LEDGER_TRUSTED_KEYS') ?? []) as string[],
+    }),
+    witnesses: Object.freeze({
+      list: Object.freeze(witnesses) as Config['witnesses']['list'],
+      quorum,
+      timeoutMs: intFrom(env, 'HGD_WITNESS_TIMEOUT_SECONDS', 5, 1) * 1000,
+    }),
+    witness: Object.freeze({
+      logPublicKey: env.HGD_WITNESS_LOG_KEY || undefined,
+      namePrefix: env.HGD_WITNESS_NAME_PREFIX || 'hgd.local/witness-',
     }),
     http: Object.freeze({
       bodyLimit: env.HGD_BODY_LIMIT ?? '10mb',

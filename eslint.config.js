@@ -51,4 +51,16 @@ export default tseslint.config(
       ] }],
     },
   },
+  {
+    // The verifier and what it needs run in the browser too: no Node built-ins, no Buffer.
+    files: ['storage-layer/verify/**', 'storage-layer/bytes.ts', 'storage-layer/crypto.ts', 'storage-layer/merkle-core.ts', 'storage-layer/note.ts', 'storage-layer/noble-crypto.ts', 'storage-layer/witness/protocol.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: ['crypto', 'fs', 'path', 'buffer'], patterns: [
+        { group: ['node:*'], message: 'browser-safe module: inject what needs Node (see storage-layer/crypto.ts).' },
+        { group: ['**/management-layer/**', '**/usage-layer/**', '**/app/**', '**/test/**'], message: 'storage-layer depends on nothing above it.' },
+        { group: ['../db', '../merkle', '../node-crypto', '../signing-key', './db', './merkle', './node-crypto', './signing-key'], message: 'browser-safe module: these use Node.' },
+      ] }],
+      'no-restricted-globals': ['error', { name: 'Buffer', message: 'browser-safe module: use Uint8Array (storage-layer/bytes.ts).' }],
+    },
+  },
 );

@@ -23,6 +23,8 @@ import type { PeerMessage } from '../parties/wire';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { ValidationError } from '../storage-layer/errors';
 import { runMigrations } from '../storage-layer/migrate';
+import { openNodeWitness, WITNESS_ROUTE } from '../storage-layer/witness/host';
+import type { Witness } from '../storage-layer/witness/witness';
 import { loadOrCreateSigningKey, type SigningKey } from '../storage-layer/signing-key';
 import { ComputeNodeService, computeNodeRouter, nodeMigrations } from '../usage-layer/node';
 import { errorHandler, notFoundHandler } from './errors-middleware';
@@ -70,7 +72,20 @@ async function openNodeDatabase(config: Config, id: number, log: NodeLog, given?
   return db;
 }
 
-function nodeApp(router: express.Router, log: NodeLog, bodyLimit: string): Express {
+/** POST /witness/add-checkpoint (C2SP tlog-witness): open to anyone; the witness checks the log's signature itself. */
+function witnessRoute(witness: Witness): express.RequestHandler {
+  return async (req, res, next) => {
+    try {
+      const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+      const r = await witness.handle(body);
+      res.status(r.status).type(r.contentType).send(r.body);
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+function nodeApp(router: express.Router, log: NodeLog, bodyLimit: string, witness: Witness): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use((req, res, next) => {
@@ -81,6 +96,7 @@ function nodeApp(router: express.Router, log: NodeLog, bodyLimit: string): Expre
     next();
   });
   app.use(express.raw({ type: () => true, limit: bodyLimit }));
+  app.post(WITNESS_ROUTE, witnessRoute(witness));
   app.use(router);
   app.use(notFoundHandler);
   // Coded errors are HGD's own (their messages carry no data); for anything else only the name and
@@ -129,6 +145,8 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
   const encryptionKey = loadOrCreateEncryptionKey(files.encryption);
   publishPartyKeys(keysDir, party, { sign: signingKey.publicKeyBase64, encrypt: encryptionKey.publicKeyBase64 });
   const db = await openNodeDatabase(config, id, log, opts.db);
+  // Each node is also a witness of the gateway's ledger, on its own database and key (storage-layer/witness).
+  const witness = await openNodeWitness(config, id, db);
 
   const directory = new KeyDirectory(keysDir);
   const peerTimeoutMs = opts.peerTimeoutMs ?? 30_000;
@@ -138,7 +156,7 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
     peerEncryptionKey: (node) => directory.encryptionKey(nodeParty(node)),
     sendToPeer: peerSender(party, signingKey, directory, () => peerUrls, peerTimeoutMs),
   });
-  const app = nodeApp(computeNodeRouter(service, { id, n, t, party, signingKey, directory }), log, config.http.bodyLimit);
+  const app = nodeApp(computeNodeRouter(service, { id, n, t, party, signingKey, directory }), log, config.http.bodyLimit, witness);
   const host = opts.host ?? config.host;
   let bound: { server: Server; url: string };
   try {

@@ -41,6 +41,7 @@ export const HTTP_STATUS_BY_CODE = Object.freeze({
   insufficient_nodes: 503,
   nodes_out_of_sync: 503,
   unavailable: 503,
+  ledger_damaged: 503,
   node_startup_failed: 503,
   peer_timeout: 504,
 } as const);

@@ -14,7 +14,9 @@ import { runMigrations } from '../storage-layer/migrate';
 import { ledgerMigrations } from '../storage-layer/ledger-schema';
 import { Ledger } from '../storage-layer/ledger';
 import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
-import { ledgerRouter } from '../storage-layer/http';
+import { ledgerRouter } from './ledger-routes';
+import { configuredWitnesses, httpWitnessTransport, trustFromConfig, witnessEndpoints } from './ledger-trust';
+import type { WitnessTransport } from '../storage-layer/witness/protocol';
 import { errorHandler, notFoundHandler, rejectNulInUrl } from './errors-middleware';
 import { createLogger, type Logger } from './logger';
 import { rejectNulInJsonBody } from './json-body';
@@ -49,7 +51,9 @@ export interface Gateway {
 }
 
 export async function openConfiguredDatabase(config: Config): Promise<Database> {
-  return config.databaseUrl ? openDatabase({ url: config.databaseUrl }) : openDatabase({ pgliteDir: pgliteDir(config) });
+  return config.databaseUrl
+    ? openDatabase({ url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl })
+    : openDatabase({ pgliteDir: pgliteDir(config) });
 }
 
 export const allMigrations = [...ledgerMigrations, ...ingestMigrations, ...usageMigrations, ...identityMigrations, ...writerLeaseMigrations, ...monitoringMigrations];
@@ -71,6 +75,8 @@ export interface GatewayOptions {
   shareSink?: ShareSink | null;
   /** Runs research queries over the compute nodes; default: the configured nodes. */
   coordinator?: Coordinator;
+  /** Carries add-checkpoint requests to the configured witnesses; default: HTTP to their URLs. */
+  witnessTransport?: WitnessTransport;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -79,7 +85,16 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const keys = configuredKeyRing(config);
   const applied = await runMigrations(db, migrationsWith(keys), (m) => log.warn(m));
   if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
-  const ledger = await Ledger.open(db, { ...config.ledger, signingKey: loadOrCreateSigningKey(config.ledger.signingKeyFile) });
+  const signingKey = loadOrCreateSigningKey(config.ledger.signingKeyFile);
+  const ledger = await Ledger.open(db, {
+    ...config.ledger,
+    signingKey,
+    witnesses: witnessEndpoints(config),
+    quorum: configuredWitnesses(config).quorum,
+    witnessTimeoutMs: config.witnesses.timeoutMs,
+    transport: options.witnessTransport ?? httpWitnessTransport(config),
+    log: (msg) => log.warn(msg),
+  });
 
   const ingest = new IngestService(db, ledger, keys);
   const tokens = TokenService.fromConfig(config);
@@ -126,13 +141,15 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     },
   }));
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', ledgerSize: ledger.size, database: db.kind, writerLease: lease.held });
+    // A damaged ledger degrades the gateway (writes answer 503) but it keeps serving reads.
+    const damage = ledger.damage;
+    res.json({ status: damage ? 'degraded' : 'ok', ledgerSize: ledger.size, database: db.kind, writerLease: lease.held, ...(damage ? { ledger: { damaged: damage } } : {}) });
   });
   app.use(identityRouter(identity, tokens, { loginsPerMinute: config.http.loginRateLimitPerMinute }));
   const coordinator = options.coordinator ?? createCoordinator(config, nodeKey);
   const usage = createUsageServices({ db, ledger, coordinator, records: ingest, options: { ...config.usage, log: (msg, err) => log.error(msg, err) } });
   app.get('/ledger/entries/:seq', patientLedgerEntry(ledger, usage));
-  app.use(ledgerRouter(ledger));
+  app.use(ledgerRouter(ledger, trustFromConfig(config, signingKey)));
   app.use(managementRouter(ingest));
   app.use(patientSourceRouter(ingest));
   // Queries a stopped gateway left queued or running: failed, their epsilon released (one ledger

@@ -3,7 +3,7 @@
  *   hgd start [--no-nodes]            gateway and its compute nodes (each its own process)
  *   hgd node --id N                   compute node N alone (exits with the gateway that spawned it)
  *   hgd migrate                       apply database migrations and exit
- *   hgd ledger verify [--json] [--checkpoint FILE]
+ *   hgd ledger verify [--json] [--checkpoint FILE...] [--trust FILE]
  *   hgd ledger checkpoint --export FILE
  *   hgd ingest PATH... [--url U | env HGD_URL] [--token T | env HGD_TOKEN | --api-key K | env HGD_API_KEY] [--state FILE] [--chunk N]
  *   hgd admin token --role R [--org O] [--sub S] [--patient-identifier 'system|value'] [--ttl SECONDS]
@@ -13,14 +13,11 @@
  *   hgd admin study create ID --title T [--purpose P] [--min-cohort N] [--epsilon-budget E]
  *   hgd admin study add-researcher ID USERNAME
  */
-import fs from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../config';
 import { configuredKeyRing, migrationsWith, openConfiguredDatabase } from '../app/gateway';
-import { openAdminServices } from '../app/admin';
 import { runMigrations } from '../storage-layer/migrate';
-import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger';
-import { parseExportedCheckpoint } from '../storage-layer/checkpoint';
+import { ledgerCheckpointExport, ledgerVerify, type VerifyCliOptions } from './ledger-command';
 import { startServer } from '../app/server';
 import { runNodeCli, type ComputeNode } from '../app/compute-node';
 // hgd ingest / hgd admin token
@@ -82,49 +79,22 @@ program
 
 const ledger = program.command('ledger').description('audit the ledger');
 
-function printReport(report: VerifyReport): void {
-  if (report.ok) {
-    console.log(`ledger OK: ${report.entries} entries, ${report.checkpointsChecked} signed checkpoints checked${report.externalCheckpointChecked ? ', exported checkpoint matches' : ''} (${report.millis} ms)`);
-  } else {
-    const d = report.damage!;
-    console.log(`ledger DAMAGED: first bad entry seq ${d.seq} (${d.kind}): ${d.detail}`);
-  }
-}
-
 ledger
   .command('verify')
-  .description('recompute every leaf, the chain and every signed root; exit 1 on damage')
+  .description('recompute every leaf, the chain and every signed root against trusted keys (configuration or --trust); exit 1 names the first bad entry')
   .option('--json', 'print the report as JSON')
-  .option('--checkpoint <file>', 'also check against a checkpoint exported earlier (hgd ledger checkpoint --export)')
-  .action(async (opts: { json?: boolean; checkpoint?: string }) => {
-    const external = opts.checkpoint ? parseExportedCheckpoint(fs.readFileSync(opts.checkpoint, 'utf8')) : undefined;
-    const db = await openConfiguredDatabase(loadConfig());
-    try {
-      const report = await verifyLedger(db, { external });
-      if (opts.json) console.log(JSON.stringify(report, null, 2));
-      else printReport(report);
-      process.exitCode = report.ok ? 0 : 1;
-    } finally {
-      await db.close();
-    }
+  .option('--checkpoint <file...>', 'also check against checkpoints exported earlier (hgd ledger checkpoint --export)')
+  .option('--trust <file>', 'trusted log and witness keys from this file ({origin, logKeys, witnesses, quorum}, or an exported checkpoint\'s "trust")')
+  .action(async (opts: VerifyCliOptions) => {
+    process.exitCode = await ledgerVerify(loadConfig(), opts);
   });
 
 ledger
   .command('checkpoint')
-  .description('sign a checkpoint now and export it to a file kept outside the database')
+  .description('sign a checkpoint now, have the witnesses cosign it, and export it (with its leaf hashes) to a file kept outside the database')
   .requiredOption('--export <file>', 'where to write the checkpoint JSON')
   .action(async (opts: { export: string }) => {
-    // The admin composition: no query runner, no writer lease, so a live gateway's queries are untouched.
-    const admin = await openAdminServices(loadConfig());
-    try {
-      const checkpoint = await admin.ledger.checkpointNow();
-      if (!checkpoint) throw new Error('the ledger is empty: nothing to export');
-      const exported = { ...checkpoint, publicKey: admin.ledger.signingKey.publicKeyBase64 };
-      fs.writeFileSync(opts.export, `${JSON.stringify(exported, null, 2)}\n`);
-      console.log(`exported checkpoint at size ${checkpoint.treeSize} to ${opts.export}`);
-    } finally {
-      await admin.close();
-    }
+    console.log(await ledgerCheckpointExport(loadConfig(), opts.export));
   });
 
 // --- hgd ingest, hgd admin token (cli/ingest-command.ts, cli/admin-command.ts) ---

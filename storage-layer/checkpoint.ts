@@ -1,49 +1,61 @@
 /**
- * Signed checkpoints (tree heads): the statement "the ledger had `treeSize` entries with Merkle
- * root `rootHash` at `timestamp`", signed with the ledger key. The signed bytes are the RFC 8785
- * canonical JSON of the statement, so any client can re-create them.
+ * Signed checkpoints (tree heads): "the ledger `origin` had `treeSize` entries with Merkle root
+ * `rootHash`", as a C2SP checkpoint note (note.ts) signed by the ledger key and, once witnesses
+ * have checked it, cosigned by them. A checkpoint is witnessed when a quorum of the trusted
+ * witnesses cosigned it.
  */
-import { canonicalBytes } from './canonical-json';
-import { publicKeyFromBase64, signBytes, verifyBytes, type SigningKey } from './signing-key';
+import { signBytes, type SigningKey } from './signing-key';
+import { checkpointBody, formatNote, keyId, SIG_ED25519, signatureLine, type TrustedKey } from './note';
+import { nodeCrypto } from './node-crypto';
+import { fromBase64, toHex, utf8 } from './bytes';
 
-export const CHECKPOINT_ORIGIN = 'hgd-ledger/v1';
+export const DEFAULT_ORIGIN = 'hgd.local/ledger';
 
-export interface CheckpointStatement {
+export interface Cosignature {
+  witness: string;
+  /** When the witness cosigned (its clock, whole seconds), ISO 8601. */
+  timestamp: string;
+  /** The note signature line, as the witness sent it. */
+  line: string;
+}
+
+export interface SignedCheckpoint {
   origin: string;
   treeSize: number;
   rootHash: string; // hex
-  timestamp: string; // ISO 8601 UTC
-}
-
-export interface SignedCheckpoint extends CheckpointStatement {
+  /** When the log signed it (the log's clock; not part of the signed note). */
+  signedAt: string;
+  /** The log key's note key ID (4 bytes, hex). */
   keyId: string;
-  signature: string; // base64 Ed25519 over canonicalBytes(statement)
+  /** The C2SP signed note: the checkpoint, the log's signature and every cosignature below it. */
+  note: string;
+  cosignatures: Cosignature[];
+  /** When a quorum of the configured witnesses had cosigned it (the quorum-th cosignature's time); null until then. */
+  witnessedAt: string | null;
 }
 
-/** A checkpoint as exported to a file kept outside the database; it carries the public key. */
-export interface ExportedCheckpoint extends SignedCheckpoint {
-  publicKey: string; // raw Ed25519, base64
+export interface LogSignature {
+  treeSize: number;
+  rootHash: Uint8Array;
+  keyId: string;
+  signature: Uint8Array;
+  /** The note with the log's signature only. */
+  note: string;
 }
 
-export function statementOf(c: CheckpointStatement): CheckpointStatement {
-  return { origin: c.origin, treeSize: c.treeSize, rootHash: c.rootHash, timestamp: c.timestamp };
+/** The checkpoint's note with the log's signature only (what a witness is sent). */
+export function logSignedNote(c: SignedCheckpoint): string {
+  return c.note.slice(0, c.note.length - c.cosignatures.reduce((n, x) => n + x.line.length, 0));
 }
 
-export function signCheckpoint(key: SigningKey, treeSize: number, root: Buffer, at: Date = new Date()): SignedCheckpoint {
-  const statement: CheckpointStatement = { origin: CHECKPOINT_ORIGIN, treeSize, rootHash: root.toString('hex'), timestamp: at.toISOString() };
-  const signature = signBytes(key, canonicalBytes(statement)).toString('base64');
-  return { ...statement, keyId: key.keyId, signature };
+export function logTrustedKey(origin: string, publicKeyBase64: string): TrustedKey {
+  return { name: origin, publicKey: fromBase64(publicKeyBase64) };
 }
 
-export function verifyCheckpointSignature(c: SignedCheckpoint, publicKeyBase64: string): boolean {
-  return verifyBytes(publicKeyFromBase64(publicKeyBase64), canonicalBytes(statementOf(c)), Buffer.from(c.signature, 'base64'));
-}
-
-export function parseExportedCheckpoint(text: string): ExportedCheckpoint {
-  const c = JSON.parse(text) as Partial<ExportedCheckpoint>;
-  for (const field of ['origin', 'rootHash', 'timestamp', 'keyId', 'signature', 'publicKey'] as const) {
-    if (typeof c[field] !== 'string') throw new Error(`exported checkpoint: field "${field}" is missing or not a string`);
-  }
-  if (!Number.isInteger(c.treeSize) || (c.treeSize as number) < 1) throw new Error('exported checkpoint: field "treeSize" must be a positive integer');
-  return c as ExportedCheckpoint;
+/** Signs the checkpoint note for (treeSize, root) with the ledger key; its key name is the origin. */
+export function signCheckpoint(key: SigningKey, origin: string, treeSize: number, root: Uint8Array): LogSignature {
+  const body = checkpointBody({ origin, treeSize, rootHash: root });
+  const id = keyId(nodeCrypto, origin, SIG_ED25519, fromBase64(key.publicKeyBase64));
+  const signature = signBytes(key, utf8(body));
+  return { treeSize, rootHash: root, keyId: toHex(id), signature, note: formatNote(body, [signatureLine(origin, id, signature)]) };
 }

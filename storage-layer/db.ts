@@ -19,6 +19,11 @@ export interface Database {
   kind: DatabaseKind;
   /** Schema that holds HGD's tables (tests use a throwaway one per run on real PostgreSQL). */
   schema: string;
+  /**
+   * Where migrations run when it is not this connection: the owner of the tables, while this one
+   * is the least-privileged application role (runMigrations uses it; see roles.ts).
+   */
+  migrationDatabase?: Database;
   close(): Promise<void>;
 }
 
@@ -29,6 +34,10 @@ export interface DatabaseOptions {
   pgliteDir?: string;
   /** Schema to create (if missing) and use. Default "public". */
   schema?: string;
+  /** false: the schema exists already (a role without CREATE on the database connects to it). */
+  createSchema?: boolean;
+  /** postgres://... of the owner role that runs migrations, when `url` is a restricted application role. */
+  migrationUrl?: string;
   poolMax?: number;
 }
 
@@ -89,11 +98,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       searchPath: [schema],
     } as Knex.Config);
   }
+  let migrationDatabase: Database | undefined;
   try {
-    if (schema !== 'public') await knex.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    // The owner first: it creates the schema the application role then connects to.
+    if (options.url && options.migrationUrl) migrationDatabase = await openDatabase({ url: options.migrationUrl, schema, createSchema: options.createSchema, poolMax: 2 });
+    if (schema !== 'public' && options.createSchema !== false && !migrationDatabase) await knex.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await knex.raw(`SET search_path TO ${schema}`);
   } catch (err) {
     await knex.destroy().catch(() => {});
+    await migrationDatabase?.close().catch(() => {});
     release();
     throw err;
   }
@@ -101,8 +114,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     knex,
     kind,
     schema,
+    ...(migrationDatabase ? { migrationDatabase } : {}),
     close: async () => {
       await knex.destroy();
+      await migrationDatabase?.close();
       release();
     },
   };

@@ -1,220 +1,47 @@
 /**
- * RFC 9162 (Certificate Transparency v2) Merkle tree over leaf hashes, with inclusion and
- * consistency proofs and their verification. Leaves hash as SHA-256(0x00 || data), interior
- * nodes as SHA-256(0x01 || left || right); the split is the largest power of two below n.
- *
- * The tree keeps every complete, aligned subtree hash (level h holds the hashes of the
- * subtrees of 2^h leaves), so appends are amortised O(1) and any root or proof for any
- * earlier size costs O(log n) hashes.
+ * The RFC 9162 Merkle tree of merkle-core.ts bound to node:crypto, with Buffer results for the
+ * server code. Browser-safe code (the verifier) uses merkle-core.ts with an injected hash.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from './node-crypto';
+import { MerkleTreeCore, treeHasher, verifyConsistencyWith, verifyInclusionWith } from './merkle-core';
 
-const LEAF_PREFIX = Buffer.from([0]);
-const NODE_PREFIX = Buffer.from([1]);
-export const HASH_SIZE = 32;
-export const EMPTY_ROOT = createHash('sha256').digest();
+export { HASH_SIZE } from './merkle-core';
+export const nodeTreeHasher = treeHasher(nodeCrypto);
+export const EMPTY_ROOT = Buffer.from(nodeTreeHasher.empty);
+
+const asBuf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 export function leafHash(data: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  return asBuf(nodeTreeHasher.leaf(data));
 }
 
-export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
-}
-
-/** Largest power of two strictly below n (n >= 2). */
-function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
-
-/** One level of complete subtree hashes, packed in a growable buffer. */
-class HashLevel {
-  private buf = Buffer.alloc(HASH_SIZE * 1024);
-  count = 0;
-
-  push(hash: Uint8Array): void {
-    if ((this.count + 1) * HASH_SIZE > this.buf.length) {
-      const bigger = Buffer.alloc(this.buf.length * 2);
-      this.buf.copy(bigger);
-      this.buf = bigger;
-    }
-    this.buf.set(hash, this.count * HASH_SIZE);
-    this.count++;
+/** The tree on node:crypto; leaves, roots and proofs come back as Buffers. */
+export class MerkleTree extends MerkleTreeCore {
+  constructor() {
+    super(nodeTreeHasher);
   }
 
-  get(i: number): Buffer {
-    return this.buf.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+  override leaf(index: number): Buffer {
+    return asBuf(super.leaf(index));
   }
 
-  truncate(count: number): void {
-    this.count = Math.min(this.count, count);
+  override root(size = this.size): Buffer {
+    return asBuf(super.root(size));
+  }
+
+  override inclusionProof(index: number, size = this.size): Buffer[] {
+    return super.inclusionProof(index, size).map(asBuf);
+  }
+
+  override consistencyProof(from: number, to = this.size): Buffer[] {
+    return super.consistencyProof(from, to).map(asBuf);
   }
 }
 
-export class MerkleTree {
-  private levels: HashLevel[] = [new HashLevel()];
-
-  get size(): number {
-    return this.levels[0]!.count;
-  }
-
-  /** Appends a leaf hash (already SHA-256(0x00 || data)). Returns its index. */
-  append(hash: Uint8Array): number {
-    if (hash.length !== HASH_SIZE) throw new Error('leaf hash must be 32 bytes');
-    const index = this.size;
-    this.levels[0]!.push(hash);
-    let h = 0;
-    let i = index;
-    // Each time the new node completes a pair, the parent subtree becomes complete.
-    while (i % 2 === 1) {
-      const level = this.levels[h]!;
-      const parent = nodeHash(level.get(i - 1), level.get(i));
-      h++;
-      if (!this.levels[h]) this.levels.push(new HashLevel());
-      this.levels[h]!.push(parent);
-      i = (i - 1) / 2;
-    }
-    return index;
-  }
-
-  leaf(index: number): Buffer {
-    if (index < 0 || index >= this.size) throw new RangeError(`no leaf ${index}`);
-    return this.levels[0]!.get(index);
-  }
-
-  /** Forgets every leaf from `size` on (used when a write was rolled back). */
-  truncate(size: number): void {
-    for (let h = 0; h < this.levels.length; h++) this.levels[h]!.truncate(Math.floor(size / 2 ** h));
-  }
-
-  /** MTH(D[lo:hi]). */
-  private rangeHash(lo: number, hi: number): Buffer {
-    const n = hi - lo;
-    if (n === 0) return EMPTY_ROOT;
-    // A complete, aligned subtree is cached.
-    if ((n & (n - 1)) === 0 && lo % n === 0) {
-      const h = Math.log2(n);
-      return this.levels[h]!.get(lo / n);
-    }
-    const k = splitPoint(n);
-    return nodeHash(this.rangeHash(lo, lo + k), this.rangeHash(lo + k, hi));
-  }
-
-  root(size = this.size): Buffer {
-    this.checkSize(size);
-    return this.rangeHash(0, size);
-  }
-
-  /** RFC 9162 2.1.3.1 PATH(m, D[n]). */
-  inclusionProof(index: number, size = this.size): Buffer[] {
-    this.checkSize(size);
-    if (!Number.isInteger(index) || index < 0 || index >= size) throw new RangeError(`leaf ${index} is not in a tree of size ${size}`);
-    const proof: Buffer[] = [];
-    const walk = (m: number, lo: number, hi: number): void => {
-      const n = hi - lo;
-      if (n <= 1) return;
-      const k = splitPoint(n);
-      if (m < k) {
-        walk(m, lo, lo + k);
-        proof.push(this.rangeHash(lo + k, hi));
-      } else {
-        walk(m - k, lo + k, hi);
-        proof.push(this.rangeHash(lo, lo + k));
-      }
-    };
-    walk(index, 0, size);
-    return proof;
-  }
-
-  /** RFC 9162 2.1.4.1 PROOF(m, D[n]). */
-  consistencyProof(from: number, to = this.size): Buffer[] {
-    this.checkSize(to);
-    if (!Number.isInteger(from) || from < 1 || from > to) throw new RangeError(`no consistency proof from ${from} to ${to}`);
-    const proof: Buffer[] = [];
-    const sub = (m: number, lo: number, hi: number, complete: boolean): void => {
-      const n = hi - lo;
-      if (m === n) {
-        if (!complete) proof.push(this.rangeHash(lo, hi));
-        return;
-      }
-      const k = splitPoint(n);
-      if (m <= k) {
-        sub(m, lo, lo + k, complete);
-        proof.push(this.rangeHash(lo + k, hi));
-      } else {
-        sub(m - k, lo + k, hi, false);
-        proof.push(this.rangeHash(lo, lo + k));
-      }
-    };
-    if (from < to) sub(from, 0, to, true);
-    return proof;
-  }
-
-  private checkSize(size: number): void {
-    if (!Number.isInteger(size) || size < 0 || size > this.size) throw new RangeError(`tree size ${size} is not between 0 and ${this.size}`);
-  }
-}
-
-/** RFC 9162 2.1.3.2: verifies that `leaf` is at `index` in the tree of `size` leaves with `root`. */
 export function verifyInclusion(leaf: Uint8Array, index: number, size: number, proof: Uint8Array[], root: Uint8Array): boolean {
-  if (index >= size || index < 0) return false;
-  let fn = index;
-  let sn = size - 1;
-  let r: Uint8Array = leaf;
-  for (const p of proof) {
-    if (sn === 0) return false;
-    if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  return sn === 0 && Buffer.compare(Buffer.from(r), Buffer.from(root)) === 0;
+  return verifyInclusionWith(nodeTreeHasher, leaf, index, size, proof, root);
 }
 
-/** RFC 9162 2.1.4.2: verifies that the tree of size `to` with `newRoot` extends the one of size `from`. */
 export function verifyConsistency(from: number, to: number, oldRoot: Uint8Array, newRoot: Uint8Array, proof: Uint8Array[]): boolean {
-  const eq = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-  if (from < 1 || from > to) return false;
-  if (from === to) return proof.length === 0 && eq(oldRoot, newRoot);
-  if (proof.length === 0) return false;
-  let path = proof;
-  // If `from` is an exact power of two, the old root is the first node of the path.
-  if ((from & (from - 1)) === 0) path = [oldRoot, ...proof];
-  let fn = from - 1;
-  let sn = to - 1;
-  while (fn % 2 === 1) {
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  let fr: Uint8Array = path[0]!;
-  let sr: Uint8Array = path[0]!;
-  for (const c of path.slice(1)) {
-    if (sn === 0) return false;
-    if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  return sn === 0 && eq(fr, oldRoot) && eq(sr, newRoot);
+  return verifyConsistencyWith(nodeTreeHasher, from, to, oldRoot, newRoot, proof);
 }

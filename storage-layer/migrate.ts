@@ -1,10 +1,13 @@
 /**
  * A minimal migration runner. Each layer contributes its own list; statements run one at a
  * time (PGlite takes one statement per call) under an advisory lock, so several processes
- * starting together apply each migration once.
+ * starting together apply each migration once. They run on `db.migrationDatabase` (the owner)
+ * when the connection is a restricted application role; on PostgreSQL the application role's
+ * privileges are then granted anew (roles.ts), so a table added by any layer is covered.
  */
 import type { Knex } from 'knex';
 import type { Database } from './db';
+import { appRoleGrants } from './roles';
 
 export interface Migration {
   id: string;
@@ -21,13 +24,14 @@ const MIGRATION_LOCK = 7_324_001;
 
 export async function runMigrations(db: Database, migrations: Migration[], log: (msg: string) => void = () => {}): Promise<string[]> {
   const applied: string[] = [];
-  await db.knex.transaction(async (trx) => {
+  const owner = db.migrationDatabase ?? db;
+  await owner.knex.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
     await trx.raw('CREATE TABLE IF NOT EXISTS hgd_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
     const done = new Set((await trx('hgd_migrations').select('id')).map((r: { id: string }) => r.id));
     for (const m of migrations) {
       if (done.has(m.id)) continue;
-      if (m.postgresOnly && db.kind !== 'postgres') continue;
+      if (m.postgresOnly && owner.kind !== 'postgres') continue;
       if (m.optional) {
         await trx.raw('SAVEPOINT optional_migration');
         try {
@@ -46,6 +50,7 @@ export async function runMigrations(db: Database, migrations: Migration[], log: 
       await trx('hgd_migrations').insert({ id: m.id });
       applied.push(m.id);
     }
+    if (owner.kind === 'postgres') await trx.raw(appRoleGrants());
   });
   return applied;
 }

@@ -6,6 +6,7 @@ import { createGateway } from '../app/gateway';
 import { openDatabase } from '../storage-layer/db';
 import { pgliteDir } from '../config';
 import { testConfig } from './support/config';
+import { generateSigningKey } from '../storage-layer/signing-key';
 
 /** Runs `hgd ...` as a separate process on the embedded database of `dataDir`. */
 function hgd(dataDir: string, ...args: string[]) {
@@ -31,7 +32,14 @@ describe('hgd ledger (CLI, separate processes)', function () {
 
     const ok = hgd(config.dataDir, 'ledger', 'verify', '--json', '--checkpoint', file);
     assert.equal(ok.code, 0, ok.err + ok.out);
-    assert.equal(JSON.parse(ok.out).ok, true);
+    assert.deepEqual([JSON.parse(ok.out).ok, JSON.parse(ok.out).trusted, JSON.parse(ok.out).externalCheckpointsChecked], [true, true, 1]);
+
+    // Keys come from configuration or --trust, never from the ledger: another key is not this ledger's.
+    const trustFile = path.join(config.dataDir, 'other-trust.json');
+    fs.writeFileSync(trustFile, JSON.stringify({ origin: config.ledger.origin, logKeys: [generateSigningKey().publicKeyBase64], witnesses: [], quorum: 0 }));
+    const wrongKey = hgd(config.dataDir, 'ledger', 'verify', '--json', '--trust', trustFile);
+    assert.equal(wrongKey.code, 1, wrongKey.err + wrongKey.out);
+    assert.deepEqual([JSON.parse(wrongKey.out).damage.seq, JSON.parse(wrongKey.out).damage.kind], [0, 'untrusted-key']);
 
     const db = await openDatabase({ pgliteDir: pgliteDir(config) });
     await db.knex.transaction(async (trx) => {

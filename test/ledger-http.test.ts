@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { createGateway, type Gateway } from '../app/gateway';
 import { verifyInclusion, verifyConsistency } from '../storage-layer/merkle';
-import { verifyCheckpointSignature } from '../storage-layer/checkpoint';
+import { logTrustedKey } from '../storage-layer/checkpoint';
+import { parseNote, verifyLogSignature } from '../storage-layer/note';
+import { nodeCrypto } from '../storage-layer/node-crypto';
 import { openTestDatabase } from './support/db';
 import { testConfig } from './support/config';
 import { serve } from './support/http';
@@ -27,12 +29,21 @@ describe('ledger HTTP API', () => {
     await gateway.db.close();
   });
 
-  it('GET /ledger/checkpoint returns a signed checkpoint with its public key', async () => {
+  it('GET /ledger/checkpoint returns a signed checkpoint note with the configured public key', async () => {
     const { status, body } = await get('/ledger/checkpoint');
     assert.equal(status, 200);
-    const cp = body as unknown as Parameters<typeof verifyCheckpointSignature>[0] & { publicKey: string };
+    const cp = body as { treeSize: number; origin: string; note: string; publicKey: string; witnesses: unknown[]; quorum: number };
     assert.ok(cp.treeSize >= 20);
-    assert.ok(verifyCheckpointSignature(cp, cp.publicKey));
+    assert.equal(cp.publicKey, gateway.ledger.signingKey.publicKeyBase64);
+    assert.ok(verifyLogSignature(nodeCrypto, parseNote(cp.note), [logTrustedKey(cp.origin, cp.publicKey)]));
+    assert.deepEqual([cp.witnesses, cp.quorum], [[], 0]);
+  });
+
+  it('GET /ledger/checkpoint takes its public key from configuration, not from the ledger_keys table', async () => {
+    const owner = gateway.db.migrationDatabase ?? gateway.db;
+    await owner.knex('ledger_keys').insert({ key_id: 'planted', public_key: Buffer.alloc(32, 7).toString('base64') });
+    const { body } = await get('/ledger/checkpoint');
+    assert.equal(body.publicKey, gateway.ledger.signingKey.publicKeyBase64);
   });
 
   it('GET /ledger/entries/:seq returns the entry with a proof that verifies', async () => {
