@@ -31,6 +31,7 @@ import { responsePayload, signingPayload, signRequest, signResponse, verifyReque
 import { shareBatchAad } from '../../parties/wire';
 import { parsePeerMessage, parseShareBatch } from '../../parties/wire-parse';
 import { ed25519FromSeed, sealRandomnessOf, sealRandomnessVector, seedOf, x25519FromSeed } from './fixed-keys';
+import { checkpointVectors } from './checkpoint-vectors';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NODES = [1, 2, 3] as const;
@@ -337,6 +338,7 @@ export function generateVectors(): Record<string, unknown> {
     'sealing.json': sealingVectors(),
     'share-batch.json': shareBatchVectors(),
     'round-message.json': rounds,
+    'checkpoint.json': checkpointVectors(),
   };
 }
 
