@@ -25,7 +25,7 @@ export const APP_ROLE_TABLE_PRIVILEGES: Record<string, string> = {
 };
 
 /** The append function's signature, for GRANT and ALTER. */
-export const APPEND_FUNCTION = 'hgd_ledger_append(bigint, bytea, text, text[], text[], bytea, integer[], bytea)';
+export const APPEND_FUNCTION = 'hgd_ledger_append(bigint, bytea, text, text[], text[], bytea, integer[], integer[], bytea)';
 
 const appendOnly = (table: string) => [
   `CREATE OR REPLACE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION hgd_reject_change()`,
@@ -35,7 +35,7 @@ const appendOnly = (table: string) => [
 const kindList = LEDGER_KINDS.map((k) => `'${k}'`).join(', ');
 
 /**
- * hgd_ledger_append(first seq, prev, time, kinds, actors, payloads, payload lengths, leaf hashes):
+ * hgd_ledger_append(first seq, prev, time, kinds, actors, payloads, payload offsets and lengths, leaf hashes):
  * appends one batch after the head. It runs as the ledger's owner (SECURITY DEFINER) and trusts
  * nothing it is given: it takes the head lock, checks that the batch starts right after the head
  * and on the head's leaf hash (and that the head row still hashes to its leaf), builds each
@@ -47,22 +47,19 @@ const kindList = LEDGER_KINDS.map((k) => `'${k}'`).join(', ');
  * row is damaged, 22023 for a malformed batch.
  */
 const APPEND_FUNCTION_SQL = `CREATE OR REPLACE FUNCTION hgd_ledger_append(p_first_seq bigint, p_prev bytea, p_time text,
-    p_kinds text[], p_actors text[], p_payloads bytea, p_lens integer[], p_leaves bytea)
+    p_kinds text[], p_actors text[], p_payloads bytea, p_offs integer[], p_lens integer[], p_leaves bytea)
   RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $fn$
 DECLARE
   n integer := coalesce(cardinality(p_kinds), 0);
   head record;
   computed bytea;
 BEGIN
-  IF n = 0 OR n <> cardinality(p_actors) OR n <> cardinality(p_lens) OR octet_length(p_leaves) <> 32 * n
-     OR octet_length(p_prev) <> 32 OR (SELECT sum(l) FROM unnest(p_lens) l) <> octet_length(p_payloads) THEN
+  IF n = 0 OR n <> cardinality(p_actors) OR n <> cardinality(p_lens) OR n <> cardinality(p_offs)
+     OR octet_length(p_leaves) <> 32 * n OR octet_length(p_prev) <> 32 THEN
     RAISE EXCEPTION 'hgd_ledger_append: the kinds, actors, payload lengths and leaf hashes do not describe one batch' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF p_time !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$' THEN
     RAISE EXCEPTION 'hgd_ledger_append: time % is not an ISO 8601 UTC time with milliseconds', p_time USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF EXISTS (SELECT 1 FROM unnest(p_kinds, p_actors) AS u(kind, actor) WHERE kind IS NULL OR kind NOT IN (${kindList}) OR actor IS NULL OR actor = '') THEN
-    RAISE EXCEPTION 'hgd_ledger_append: a kind is not one of ${LEDGER_KINDS.join(', ')} or an actor is empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   PERFORM pg_advisory_xact_lock(${HEAD_LOCK});
   SELECT seq, leaf_hash, canonical INTO head FROM ledger_entries ORDER BY seq DESC LIMIT 1;
@@ -77,13 +74,12 @@ BEGIN
   ELSIF head.leaf_hash <> p_prev THEN
     RAISE EXCEPTION 'ledger entry % is not the entry the writer verified: it was rewritten', head.seq USING ERRCODE = 'data_corrupted';
   END IF;
-  WITH u AS (
-    SELECT kind, actor, len, i, coalesce(sum(len) OVER (ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::integer AS off
-    FROM unnest(p_kinds, p_actors, p_lens) WITH ORDINALITY AS t(kind, actor, len, i)
-  ), r AS (
+  -- A row whose kind, actor or payload is invalid is left out, so the leaf hashes no longer match.
+  WITH r AS (
     SELECT i, kind, actor, substring(p_payloads FROM off + 1 FOR len) AS payload,
            CASE WHEN i = 1 THEN p_prev ELSE substring(p_leaves FROM (i::integer - 2) * 32 + 1 FOR 32) END AS prev
-    FROM u
+    FROM unnest(p_kinds, p_actors, p_offs, p_lens) WITH ORDINALITY AS t(kind, actor, off, len, i)
+    WHERE kind IN (${kindList}) AND actor <> ''
   ), c AS (
     SELECT i, kind, actor, payload, prev,
            convert_to('{"actor":' || to_json(actor)::text || ',"kind":"' || kind || '","payload":', 'UTF8') || payload
@@ -97,7 +93,7 @@ BEGIN
   )
   SELECT string_agg(leaf_hash, ''::bytea ORDER BY seq) INTO computed FROM ins;
   IF computed IS DISTINCT FROM p_leaves THEN
-    RAISE EXCEPTION 'hgd_ledger_append: a payload is not a JSON object, or the leaf hashes differ from the ones the database computed' USING ERRCODE = 'invalid_parameter_value';
+    RAISE EXCEPTION 'hgd_ledger_append: a kind is not one of ${LEDGER_KINDS.join(', ')}, an actor is empty, a payload is not a JSON object, or the leaf hashes differ from the ones the database computed' USING ERRCODE = 'invalid_parameter_value';
   END IF;
 END $fn$`;
 

@@ -47,14 +47,20 @@ function buildBatch(firstSeq: number, prev: Buffer, inputs: PreparedInput[]): Ba
   return { firstSeq, prev, time, inputs, leaves };
 }
 
-const APPEND = 'SELECT hgd_ledger_append(?::bigint, ?::bytea, ?::text, ?::text[], ?::text[], ?::bytea, ?::integer[], ?::bytea)';
+const APPEND = 'SELECT hgd_ledger_append(?::bigint, ?::bytea, ?::text, ?::text[], ?::text[], ?::bytea, ?::integer[], ?::integer[], ?::bytea)';
 
 async function callAppend(executor: Knex | Knex.Transaction, b: Batch): Promise<void> {
   const payloads = b.inputs.map((i) => Buffer.from(i.payloadJson, 'utf8'));
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const p of payloads) {
+    offsets.push(offset);
+    offset += p.length;
+  }
   await executor.raw(APPEND, [
     b.firstSeq, b.prev, b.time,
     b.inputs.map((i) => i.kind), b.inputs.map((i) => i.actor),
-    Buffer.concat(payloads), payloads.map((p) => p.length), Buffer.concat(b.leaves),
+    Buffer.concat(payloads), offsets, payloads.map((p) => p.length), Buffer.concat(b.leaves),
   ]);
 }
 

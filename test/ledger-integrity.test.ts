@@ -19,9 +19,10 @@ const ZERO = Buffer.alloc(32);
 /** Calls the append function directly, as anyone holding the application role's credentials could. */
 function callAppend(knex: Knex, args: { firstSeq: number; prev: Buffer; time?: string; kinds?: string[]; actors?: string[]; payloads: string[]; leaves: Buffer[] }) {
   const payloads = args.payloads.map((p) => Buffer.from(p));
-  return knex.raw('SELECT hgd_ledger_append(?::bigint, ?::bytea, ?::text, ?::text[], ?::text[], ?::bytea, ?::integer[], ?::bytea)', [
+  const offsets = payloads.map((_, i) => payloads.slice(0, i).reduce((n, p) => n + p.length, 0));
+  return knex.raw('SELECT hgd_ledger_append(?::bigint, ?::bytea, ?::text, ?::text[], ?::text[], ?::bytea, ?::integer[], ?::integer[], ?::bytea)', [
     args.firstSeq, args.prev, args.time ?? new Date().toISOString(), args.kinds ?? args.payloads.map(() => 'consent'),
-    args.actors ?? args.payloads.map(() => 'patient:mallory'), Buffer.concat(payloads), payloads.map((p) => p.length), Buffer.concat(args.leaves),
+    args.actors ?? args.payloads.map(() => 'patient:mallory'), Buffer.concat(payloads), offsets, payloads.map((p) => p.length), Buffer.concat(args.leaves),
   ]);
 }
 
