@@ -9,6 +9,7 @@ describe('a patient opens the ledger entries of their own access log and grants'
   this.timeout(120_000);
   let s: TestStack;
   let queryId: string;
+  let queryStatus: string;
   const json = (body: unknown) => ({ body: JSON.stringify(body), contentType: 'application/json' });
   const patient = (v: string) => s.patientToken(MRN, v);
 
@@ -27,7 +28,9 @@ describe('a patient opens the ledger entries of their own access log and grants'
     const q = await s.request('POST', '/queries', { token: researcher, ...json({ study: 'open', indicators: ['heart_rate'], aggregate: 'count' }) });
     assert.equal(q.status, 202, q.text);
     queryId = q.body.id;
-    assert.equal((await s.waitForQuery(queryId, researcher)).status, 'done');
+    // Three patients at the default ε: released or suppressed (the DP threshold); either way it is in their access logs.
+    queryStatus = (await s.waitForQuery(queryId, researcher)).status;
+    assert.ok(['done', 'suppressed'].includes(queryStatus), queryStatus);
   });
   after(async () => s?.close());
 
@@ -40,7 +43,7 @@ describe('a patient opens the ledger entries of their own access log and grants'
     assert.equal(r.status, 200, r.text);
     const { entry, proof, checkpoint } = r.body;
     const content = JSON.parse(entry.canonical);
-    assert.deepEqual([entry.seq, entry.kind, content.payload.queryId, content.payload.status], [seq, 'query', queryId, 'done']);
+    assert.deepEqual([entry.seq, entry.kind, content.payload.queryId, content.payload.status], [seq, 'query', queryId, queryStatus]);
     assert.ok(verifyInclusion(Buffer.from(entry.leafHash, 'hex'), proof.leafIndex, proof.treeSize, proof.hashes.map((h: string) => Buffer.from(h, 'hex')), Buffer.from(checkpoint.rootHash, 'hex')));
   });
 
