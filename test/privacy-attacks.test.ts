@@ -54,10 +54,14 @@ describe('privacy attacks through the researcher API (default parameters)', func
     const b = await query({ study: 'probe', indicators: ['heart_rate'], aggregate: 'count', from: '2024-05-05T00:00:00Z', to: new Date(t0).toISOString(), options: { epsilon: 0.01 } });
     assert.deepEqual(a.window, b.window, 'both windows snap to the whole day');
     assert.deepEqual(a.window, { from: '2024-05-05T00:00:00.000Z', to: '2024-05-06T00:00:00.000Z' });
-    // One contributor against minCohort 2 + margin (contributors ε 0.002: margin 1152): suppressed,
-    // and the decision came from a noisy count, not the exact one.
-    for (const q of [a, b]) assert.equal(q.status, 'suppressed', q.message);
-    assert.match(a.message, /decided on a noisy count/);
+    // The two answers are two independent noisy releases of the same data: whether each is suppressed
+    // is decided on a noisy count (one contributor against minCohort 2 + a margin of 1152 at
+    // contributors ε 0.002, released about 5 % of the time), never on the exact one; the rates'
+    // bound is tested in test/disclosure.test.ts.
+    for (const q of [a, b]) {
+      assert.ok(['done', 'suppressed'].includes(q.status), q.message);
+      if (q.status === 'suppressed') assert.match(q.message, /decided on a noisy count/);
+    }
   });
 
   it('a patient has one budget across studies: a researcher in six studies cannot spend more than it', async () => {

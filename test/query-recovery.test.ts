@@ -131,7 +131,7 @@ describe('recovery without races: a query running on gateway A', function () {
   };
   /** Submits a count over the study and waits until gateway A computed it and holds it before release. */
   const runningQuery = async (study: string): Promise<string> => {
-    const r = await s.request('POST', '/queries', { token: researcher, body: JSON.stringify({ study, indicators: ['heart_rate'], aggregate: 'count', options: { epsilon: 0.5 } }), contentType: 'application/json' });
+    const r = await s.request('POST', '/queries', { token: researcher, body: JSON.stringify({ study, indicators: ['heart_rate'], aggregate: 'count', options: { epsilon: 20 } }), contentType: 'application/json' });
     assert.equal(r.status, 202, r.text);
     await pause.atGate;
     assert.equal((await queryRow(r.body.id)).status, 'running');
@@ -142,7 +142,7 @@ describe('recovery without races: a query running on gateway A', function () {
   /** A fresh study (min cohort 2, budget 5) that the three patients granted heart_rate to. */
   const freshStudy = async (): Promise<string> => {
     const study = `race-${++studies}`;
-    await s.gateway.usage.studies.register(ADMIN, { id: study, title: 'Race', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 5 });
+    await s.gateway.usage.studies.register(ADMIN, { id: study, title: 'Race', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 100 });
     await s.gateway.usage.studies.addResearcher(ADMIN, study, { researcher: 'r-alice' });
     for (const p of PATIENTS) {
       const g = await s.request('POST', '/patients/me/grants', { token: await s.patientToken(MRN, p), body: JSON.stringify({ study, indicators: ['heart_rate'], purpose: 'HRESCH' }), contentType: 'application/json' });
@@ -153,7 +153,9 @@ describe('recovery without races: a query running on gateway A', function () {
 
   before(async () => {
     pause = pausingCoordinator();
-    s = await startTestStack({ wrapCoordinator: pause.wrap });
+    // ε 20 per query (contributors ε 4): three patients clear the DP threshold (minCohort 2 + margin 1),
+    // so each query reaches the (paused) coordinator; a large patient budget for the many queries.
+    s = await startTestStack({ wrapCoordinator: pause.wrap, env: { HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '100000' } });
     peer = onRealPostgres ? await openPeer(s.gateway.db) : s.gateway.db;
     researcher = await s.token({ role: 'researcher', sub: 'r-alice' });
     await s.ingestCsv(PATIENTS.map((p, i) => [`${MRN}|${p}`, '8867-4', 60 + i, '/min', `2024-03-0${i + 1}T08:00:00Z`]));
@@ -188,7 +190,7 @@ describe('recovery without races: a query running on gateway A', function () {
     assert.ok(done.result && typeof done.result.value === 'number');
     const entries = await outcomeEntries(id);
     assert.deepEqual(entries.map((e) => e.payload.status), ['done'], 'exactly one outcome entry');
-    assert.equal(await assertBudgetConsistent(study), 0.5);
+    assert.equal(await assertBudgetConsistent(study), 20);
   });
 
   it('gateway A taking the lease again (after losing it) leaves its own running query alone', async () => {
