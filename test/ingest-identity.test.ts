@@ -185,7 +185,8 @@ describe('migration of data stored before management-002', function () {
     assert.deepEqual(await underLegacy(), ['hospital-b'], 'B\'s record stays where it was');
     const mineA = await request(await patientOf('http://a.example/mrn', 'A-1'), 'GET', '/patients/me/observations');
     assert.deepEqual(mineA.body.observations.map((o: { value: number; provenance: { provider: string } }) => [o.value, o.provenance.provider]), [[61, 'hospital-a']]);
-    const moved = await db.knex('records').where({ provider: 'hospital-a', indicator: 'heart_rate' }).first('shared_at', 'content_key');
+    // hospital-a has two heart-rate records (this one and a plain-CSV one): pick the moved one by its new patient.
+    const moved = await db.knex('records').where({ provider: 'hospital-a', indicator: 'heart_rate', patient: gateway.ingest.pseudonymOf('http://a.example/mrn', 'A-1') }).first('shared_at', 'content_key');
     assert.equal(moved.shared_at, null, 'to be shared again under the new pseudonym');
 
     const b = await provider('hospital-b');
