@@ -33,7 +33,8 @@ export function recordHash(recordId: string, dealing: string): number {
   return createHash('sha256').update(`${recordId}\n${dealing}`).digest().readUIntBE(0, 6);
 }
 
-const ROWS_PER_STATEMENT = 1000;
+/** Rows a statement: a whole default batch (2000 records) in one INSERT, a 10^4-record batch in five. */
+const ROWS_PER_STATEMENT = 2000;
 
 /** A text[] literal whose null entries are SQL NULLs. */
 function nullableTextArray(values: ReadonlyArray<string | null>): string {
