@@ -7,6 +7,11 @@
  *
  * Sharing with the compute nodes is off (shareSink: null): values wait in the outbox, as when the
  * nodes are down. HGD_BENCH_INGEST_N sets the Observations per measure (default 40,000).
+ *
+ * End to end with the compute nodes (bench/ingest-nodes.ts): the gateway in this process with its
+ * default share sink and three `hgd node` processes on PostgreSQL, timed until every node's node_shares
+ * holds every record; beside it the same uploads with sharing off. HGD_BENCH_E2E_N sets the
+ * Observations (default 20,000); HGD_BENCH_E2E_ONLY=1 runs only this part.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { createGateway } from '../app/gateway';
 import { runIngest } from '../cli/ingest-command';
+import { benchTmpDir, gatewayFor, startNodeProcesses, untilNodesHold } from './ingest-nodes';
 import { machine, openBenchDatabase, printTable, timed, type BenchRow } from './support';
 
 const N = Number(process.env.HGD_BENCH_INGEST_N ?? 40_000);
@@ -22,6 +28,8 @@ const CHUNK = 2000;
 const IN_FLIGHT = 4;
 const PATIENTS = 1000;
 const TARGET = 5000;
+/** Observations of the end-to-end measure (with the compute nodes). */
+const E2E_N = Number(process.env.HGD_BENCH_E2E_N ?? 20_000);
 
 /** NDJSON lines: heart rate and glucose (mg/dL, converted) for PATIENTS patients; ids and times unique per offset range. */
 function observationLines(prefix: string, n: number, offset = 0): string[] {
@@ -54,7 +62,59 @@ async function inFlight<T>(items: T[], k: number, fn: (item: T) => Promise<void>
   }));
 }
 
+/** Uploads `lines` through the gateway's IngestService in chunks, IN_FLIGHT at a time. */
+async function ingestThrough(gateway: Awaited<ReturnType<typeof createGateway>>, lines: string[]): Promise<void> {
+  await inFlight(chunked(lines, CHUNK).map((c) => c.join('\n')), IN_FLIGHT, async (body) => {
+    const s = await gateway.ingest.ingest({ provider: 'bench', format: 'ndjson', body });
+    if (s.accepted !== body.split('\n').length) throw new Error(`expected every Observation accepted, got ${JSON.stringify({ ...s, errors: s.errors.slice(0, 3) })}`);
+  });
+}
+
+/** Gateway + three node processes on PostgreSQL, against the same uploads with sharing off. */
+export async function runEndToEndBench(): Promise<BenchRow[]> {
+  const dataDir = benchTmpDir();
+  const cluster = await startNodeProcesses(dataDir);
+  const plainDb = await openBenchDatabase(IN_FLIGHT * 2 + 2);
+  const sharedDb = await openBenchDatabase(IN_FLIGHT * 2 + 2);
+  console.log(`end to end: gateway + ${cluster.dbs.length} node processes on ${sharedDb.label}, ${machine()}, ${E2E_N.toLocaleString('en-US')} Observations, chunks of ${CHUNK}, ${IN_FLIGHT} in flight`);
+  try {
+    const rate = (ms: number) => E2E_N / (ms / 1000);
+    const off = await gatewayFor(cluster, plainDb, false, path.join(dataDir, 'no-sharing'));
+    await ingestThrough(off, observationLines('warm', PATIENTS * 2));
+    const noSharing = await timed(() => ingestThrough(off, observationLines('e2e', E2E_N, PATIENTS * 2)));
+    await off.close();
+
+    const on = await gatewayFor(cluster, sharedDb, true);
+    await ingestThrough(on, observationLines('warm', PATIENTS * 2));
+    await untilNodesHold(cluster.dbs, PATIENTS * 2);
+    const withNodes = await timed(async () => {
+      await ingestThrough(on, observationLines('e2e', E2E_N, PATIENTS * 2));
+      await untilNodesHold(cluster.dbs, PATIENTS * 2 + E2E_N);
+    });
+    await on.close();
+    const share = (rate(withNodes.ms) / rate(noSharing.ms)) * 100;
+    return [
+      { measure: `no sharing (shareSink null), IngestService, ${IN_FLIGHT} in flight`, value: rate(noSharing.ms), unit: 'obs/s' },
+      {
+        measure: `end to end: gateway + ${cluster.dbs.length} node processes, until every node stored every share`,
+        value: rate(withNodes.ms), unit: 'obs/s', baseline: `${share.toFixed(0)}% of no sharing`,
+        target: `>= ${TARGET.toLocaleString('en-US')} obs/s and >= 60 % of no sharing`,
+      },
+    ];
+  } finally {
+    await plainDb.close();
+    await sharedDb.close();
+    await cluster.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 export async function runIngestBench(): Promise<BenchRow[]> {
+  if (process.env.HGD_BENCH_E2E_ONLY === '1') {
+    const rows = await runEndToEndBench();
+    printTable('Ingest end to end with the compute nodes (PostgreSQL)', rows);
+    return rows;
+  }
   const db = await openBenchDatabase(IN_FLIGHT * 2 + 2);
   console.log(`ingest benchmark on ${db.label}, ${machine()}, ${N.toLocaleString('en-US')} Observations a measure, chunks of ${CHUNK}, ${IN_FLIGHT} in flight`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-bench-ingest-'));
@@ -112,6 +172,7 @@ export async function runIngestBench(): Promise<BenchRow[]> {
   await gateway.close();
   await db.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
+  rows.push(...(await runEndToEndBench()));
   printTable(`Ingest (${db.label})`, rows);
   return rows;
 }

@@ -137,12 +137,15 @@ export function dealChunk(chunk: readonly ShareableValue[], n: number, t: number
   const histograms: Record<string, number[]> = {};
   const items: ShareBatchItem[] = [];
   const secrets: bigint[] = [];
+  // Records of one indicator share its edges array: hash it once a chunk, not once a record.
+  const keys = new Map<readonly number[], string>();
   for (const v of chunk) {
     const fixed = toFixed(v.value, v.scale);
     secrets.push(mod(fixed), mod(fixed * fixed));
     let hist: string | null = null;
     if (v.histogramEdges) {
-      hist = histogramKey(v.histogramEdges);
+      hist = keys.get(v.histogramEdges) ?? histogramKey(v.histogramEdges);
+      keys.set(v.histogramEdges, hist);
       histograms[hist] ??= [...v.histogramEdges];
       secrets.push(...oneHot(v.value, v.scale, v.histogramEdges));
     }

@@ -1,0 +1,121 @@
+/**
+ * The end-to-end part of `npm run bench -- ingest`: the gateway in this process with its default share
+ * sink, and three compute nodes as their own processes (`hgd node --id N`), each on its own PostgreSQL
+ * database (created for the run, dropped after it). Timed from the first upload until every node's
+ * node_shares holds every record. Beside it, in the same run: the same uploads with sharing off
+ * (shareSink: null), on a gateway of its own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from '../config';
+import { createGateway, type Gateway } from '../app/gateway';
+import { openDatabase, type Database } from '../storage-layer/db';
+import { BENCH_DATABASE_URL } from './support';
+
+const NODES = 3;
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'hgd.ts');
+
+/** Free TCP ports on the loopback interface (for the node processes' URLs). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  })));
+  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  return ports;
+}
+
+/** A database URL on the same server as BENCH_DATABASE_URL, naming another database. */
+function withDatabase(name: string): string {
+  const u = new URL(BENCH_DATABASE_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export interface NodeCluster {
+  env: NodeJS.ProcessEnv;
+  config: Config;
+  /** Each node's database (open here, to count what it holds). */
+  dbs: Database[];
+  close(): Promise<void>;
+}
+
+async function waitUntilUp(config: Config, children: ChildProcess[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const [i, url] of config.nodes.urls.entries()) {
+    for (;;) {
+      if (children[i]!.exitCode !== null) throw new Error(`compute node ${i + 1} exited with ${children[i]!.exitCode}`);
+      if (await fetch(`${url}/health`).then(() => true, () => false)) break;
+      if (Date.now() > deadline) throw new Error(`compute node ${i + 1} did not answer at ${url}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Three `hgd node` processes, each on a fresh PostgreSQL database of its own. */
+export async function startNodeProcesses(dataDir: string): Promise<NodeCluster> {
+  const admin = await openDatabase({ url: BENCH_DATABASE_URL, poolMax: 1 });
+  const names = Array.from({ length: NODES }, (_, i) => `hgd_bench_${randomBytes(4).toString('hex')}_n${i + 1}`);
+  for (const name of names) await admin.knex.raw(`CREATE DATABASE ${name}`);
+  const ports = await freePorts(NODES);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HGD_DATA_DIR: dataDir,
+    HGD_NODES: String(NODES),
+    HGD_THRESHOLD: '1',
+    HGD_NODE_URLS: ports.map((p) => `http://127.0.0.1:${p}`).join(','),
+    HGD_NODE_DATABASE_URLS: names.map(withDatabase).join(','),
+    HGD_LOG: process.env.HGD_BENCH_NODE_LOG ?? 'silent',
+    HGD_CHECKPOINT_EVERY: '1000',
+    HGD_OUTBOX_SECONDS: '3600',
+  };
+  const config = loadConfig(env);
+  const children = names.map((_, i) => spawn(process.execPath, ['--import', 'tsx', CLI, 'node', '--id', String(i + 1)], { env, stdio: ['ignore', 'inherit', 'inherit'] }));
+  const dbs: Database[] = [];
+  const close = async () => {
+    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+    })));
+    for (const db of dbs) await db.close();
+    for (const name of names) await admin.knex.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.close();
+  };
+  try {
+    await waitUntilUp(config, children);
+    for (const [i, name] of names.entries()) dbs.push(await openDatabase({ url: withDatabase(name), schema: `hgd_node_${i + 1}`, poolMax: 1 }));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { env, config, dbs, close };
+}
+
+/** Resolves once every node's node_shares holds `expected` rows. */
+export async function untilNodesHold(dbs: Database[], expected: number, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(dbs.map(async (db) => Number((await db.knex('node_shares').count<{ c: string }[]>('* as c'))[0]!.c)));
+    if (counts.every((c) => c >= expected)) return;
+    if (Date.now() > deadline) throw new Error(`nodes hold ${counts.join(', ')} records, expected ${expected}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A gateway on `db` sharing with the cluster's nodes (its default share sink), or with sharing off on
+ * a data folder of its own (its own ledger key, so the nodes' witnesses never see two logs as one).
+ */
+export async function gatewayFor(cluster: NodeCluster, db: Database, sharing: boolean, ownDir?: string): Promise<Gateway> {
+  if (sharing) return createGateway(cluster.config, { db });
+  return createGateway(loadConfig({ ...cluster.env, HGD_DATA_DIR: ownDir }), { db, shareSink: null });
+}
+
+export const benchTmpDir = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-bench-e2e-'));
