@@ -6,17 +6,12 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { aggregateFromNumeric, shareToNumeric } from '../../mpc/codec';
 import { sumRescaled } from '../../mpc/rescale';
-import type { RecordFilter } from '../../parties/wire';
+import type { RecordFilter, ShareBatchItem } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
 import { textArray } from '../sql';
 
-export interface ShareRow {
-  recordId: string;
-  pseudonym: string;
-  indicator: string;
-  effectiveStart: string;
-  effectiveEnd: string | null;
-  scale: number;
+/** A record as the node stores it: its wire metadata (parties/wire.ts) and this node's shares. */
+export interface ShareRow extends Omit<ShareBatchItem, 'hist'> {
   share: bigint;
   square: bigint;
   hist: { key: string; shares: bigint[] } | null;
