@@ -148,36 +148,29 @@ export class KeyDirectory {
     return this.view.parties[party];
   }
 
-  /** Ed25519 public key of `party`, undefined when unknown. */
-  signingKey(party: string): KeyObject | undefined {
-    const e = this.entry(party);
-    if (!e) return undefined;
-    let key = this.signKeys.get(party);
+  /** The parsed key of `party` from `cache`, parsing `raw` once; undefined when absent or malformed. */
+  private cached(cache: Map<string, KeyObject>, party: string, raw: string | undefined, parse: (raw: string) => KeyObject): KeyObject | undefined {
+    if (raw === undefined) return undefined;
+    let key = cache.get(party);
     if (!key) {
       try {
-        key = publicKeyFromBase64(e.sign);
+        key = parse(raw);
       } catch {
         return undefined;
       }
-      this.signKeys.set(party, key);
+      cache.set(party, key);
     }
     return key;
   }
 
+  /** Ed25519 public key of `party`, undefined when unknown. */
+  signingKey(party: string): KeyObject | undefined {
+    return this.cached(this.signKeys, party, this.entry(party)?.sign, publicKeyFromBase64);
+  }
+
   /** X25519 public key of `party`, undefined when unknown. */
   encryptionKey(party: string): KeyObject | undefined {
-    const e = this.entry(party);
-    if (!e?.encrypt) return undefined;
-    let key = this.encryptKeys.get(party);
-    if (!key) {
-      try {
-        key = x25519PublicKeyFromBase64(e.encrypt);
-      } catch {
-        return undefined;
-      }
-      this.encryptKeys.set(party, key);
-    }
-    return key;
+    return this.cached(this.encryptKeys, party, this.entry(party)?.encrypt, x25519PublicKeyFromBase64);
   }
 
   parties(): KeyDirectoryView {
