@@ -161,6 +161,15 @@ describe('administration over HTTP (/admin/…, role admin)', function () {
     assert.deepEqual(entries, ['study-registered', 'researcher-added', 'researcher-added']);
   });
 
+  it('concurrent creations of one name: one 201, the rest 409 (never a 500), one ledger entry', async () => {
+    const orgs = await Promise.all(Array.from({ length: 6 }, () => post('/admin/organisations', { id: 'race' })));
+    assert.deepEqual(orgs.map((r) => r.status).sort(), [201, 409, 409, 409, 409, 409]);
+    const users = await Promise.all(Array.from({ length: 4 }, () => post('/admin/users', { role: 'auditor', username: 'race-user', password: 'a long auditor password' })));
+    assert.deepEqual(users.map((r) => r.status).sort(), [201, 409, 409, 409]);
+    const entries = (await adminEntries(t.gateway.db)).filter((e) => e.payload.org === 'race' || e.payload.username === 'race-user');
+    assert.equal(entries.length, 2);
+  });
+
   it('every admin route answers 401 without a token and 403 to every other role', async () => {
     const routes: Array<[string, string]> = [
       ['GET', '/admin/organisations'], ['POST', '/admin/organisations'], ['GET', '/admin/users'], ['POST', '/admin/users'],

@@ -9,6 +9,7 @@ import { HgdError, NotFoundError, ValidationError } from '../../storage-layer/er
 import { UnauthenticatedError, type Identity, type Role } from '../../storage-layer/http-identity';
 import { dummyHash, hashPassword, verifyPassword } from './passwords';
 import { generateApiKey, parseApiKey, secretMatches } from './api-keys';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../../storage-layer/pg-errors';
 
 export const USER_ROLES: readonly Role[] = ['admin', 'provider', 'patient', 'researcher', 'auditor'];
 const ORG_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -20,6 +21,18 @@ export const LOGIN_FAILED = 'invalid username or password';
 export class IdentityConflictError extends HgdError {
   constructor(message: string, field?: string) {
     super(message, 'conflict', { field });
+  }
+}
+
+/**
+ * The checks above an insert run inside its transaction but cannot see a concurrent one's row: the
+ * primary key decides, and its violation is the same 409 as the check's.
+ */
+async function conflictOnDuplicate<T>(insert: PromiseLike<T>, conflict: () => IdentityConflictError): Promise<T> {
+  try {
+    return await insert;
+  } catch (err) {
+    throw pgErrorCode(err) === PG_UNIQUE_VIOLATION ? conflict() : err;
   }
 }
 
@@ -94,7 +107,7 @@ export class IdentityService {
     return this.db.knex.transaction(async (trx) => {
       if (await trx('organisations').where({ id }).first('id')) throw new IdentityConflictError(`organisation "${id}" already exists`, 'org');
       await this.ledger.appendWithin(trx, [{ kind: 'admin', actor: `admin:${admin.sub}`, payload: { action: 'organisation-created', org: id } }]);
-      await trx('organisations').insert({ id });
+      await conflictOnDuplicate(trx('organisations').insert({ id }), () => new IdentityConflictError(`organisation "${id}" already exists`, 'org'));
       return { id };
     });
   }
@@ -119,7 +132,8 @@ export class IdentityService {
       // Patients' usernames stay off the (readable) ledger: they would link a person to activity.
       const payload = { action: 'user-created', role, ...(role === 'patient' ? {} : { username: u.username }), ...(u.org ? { org: u.org } : {}) };
       await this.ledger.appendWithin(trx, [{ kind: 'admin', actor: `admin:${admin.sub}`, payload }]);
-      await trx('users').insert({ username: u.username, role, sub, org: u.org ?? null, password_hash: passwordHash });
+      const row = { username: u.username, role, sub, org: u.org ?? null, password_hash: passwordHash };
+      await conflictOnDuplicate(trx('users').insert(row), () => new IdentityConflictError(`user "${u.username}" already exists`, 'username'));
       return { username: u.username, role, sub, ...(u.org ? { org: u.org } : {}) };
     });
   }
