@@ -9,11 +9,14 @@ import {
   loadCatalogue,
   panelByCode,
   type CatalogueData,
+  type MeasurementEntry,
 } from '../management-layer/catalogue';
 import { CatalogueError } from '../management-layer/errors';
 import { catalogueUnitProblems, isValidUcum } from '../management-layer/units';
 
 const raw = (): CatalogueData => JSON.parse(readFileSync(new URL('../schema/ics-catalogue.json', import.meta.url), 'utf8'));
+/** A measurement of the raw catalogue, by name. */
+const measurement = (data: CatalogueData, name: string) => data.indicators.find((i) => i.name === name && i.kind !== 'demographic') as MeasurementEntry | undefined;
 
 const STARTER = [
   'heart_rate', 'bp_systolic', 'bp_diastolic', 'resp_rate', 'spo2', 'body_temp', 'body_weight', 'body_height', 'bmi',
@@ -90,7 +93,7 @@ describe('ICS catalogue', () => {
   describe('rejects a broken catalogue with a clear error', () => {
     it('schema violation', () => {
       const data = raw();
-      delete (data.indicators[0] as Partial<(typeof data.indicators)[0]>).canonicalUnit;
+      delete (data.indicators[0] as Partial<MeasurementEntry>).canonicalUnit;
       assert.throws(() => loadCatalogue(data), (e: unknown) =>
         e instanceof CatalogueError && /ICS catalogue is invalid/.test(e.message) && /canonicalUnit/.test(e.message));
     });
@@ -106,8 +109,8 @@ describe('ICS catalogue', () => {
 
     it('alias to a unit that is not accepted, duplicate code, edges not increasing', () => {
       const data = raw();
-      const temp = data.indicators.find((i) => i.name === 'body_temp');
-      const hr = data.indicators.find((i) => i.name === 'heart_rate');
+      const temp = measurement(data, 'body_temp');
+      const hr = measurement(data, 'heart_rate');
       assert.ok(temp && hr);
       temp.aliases.C = 'K';
       hr.loinc.push('8310-5');
