@@ -244,6 +244,16 @@ export function getIndicator(name: string): Indicator | undefined {
   return catalogue().byName(name);
 }
 
+/** Codes an indicator by its HGD name: for demographics (birth_year, sex), which have no LOINC code. */
+export const INDICATOR_SYSTEM = 'urn:hgd:indicator';
+
+/** The coding of an indicator (FHIR Consent, exports): its first LOINC code, else its name in urn:hgd:indicator. */
+export function indicatorCoding(name: string): { system: string; code: string; display: string } {
+  const ind = getIndicator(name);
+  const loinc = ind?.loinc[0];
+  return loinc ? { system: LOINC_SYSTEM, code: loinc, display: ind!.display } : { system: INDICATOR_SYSTEM, code: name, display: ind?.display ?? name };
+}
+
 export function indicatorByCode(system: string | undefined, code: string | undefined): Indicator | undefined {
   return catalogue().byCode(system, code);
 }

@@ -13,7 +13,7 @@
  * back; every problem names the JSON pointer of the field.
  */
 import type { Consent } from '@medplum/fhirtypes';
-import { getIndicator, indicatorByCode, LOINC_SYSTEM, type Indicator } from '../../management-layer/catalogue';
+import { getIndicator, indicatorByCode, indicatorCoding, INDICATOR_SYSTEM, LOINC_SYSTEM, type Indicator } from '../../management-layer/catalogue';
 import { describeAjvErrors, validatorFor } from '../../management-layer/schemas';
 import { ValidationError } from '../../storage-layer/errors';
 import { ForbiddenError } from '../../storage-layer/http-identity';
@@ -29,16 +29,6 @@ const PARTICIPATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-Participa
 const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const RESEARCH_STUDY_CONTEXT = 'http://hl7.org/fhir/StructureDefinition/consent-ResearchStudyContext';
 const CONSENT_SCHEMA = 'fhir-consent-subset.schema.json';
-/** Codes an indicator by its HGD name: for demographics (birth_year, sex), which have no LOINC code. */
-const INDICATOR_SYSTEM = 'urn:hgd:indicator';
-
-/** The coding of an indicator in provision.code: its first LOINC code, else its name in urn:hgd:indicator. */
-function indicatorCoding(name: string): { system: string; code: string; display: string } {
-  const ind = getIndicator(name);
-  const loinc = ind?.loinc[0];
-  return loinc ? { system: LOINC_SYSTEM, code: loinc, display: ind!.display } : { system: INDICATOR_SYSTEM, code: name, display: ind?.display ?? name };
-}
-
 /** The indicator of an imported coding (LOINC, or an HGD name), or undefined. */
 function codedIndicator(cd: Coding): Indicator | undefined {
   return cd.system === INDICATOR_SYSTEM ? getIndicator(cd.code ?? '') : indicatorByCode(cd.system, cd.code);
