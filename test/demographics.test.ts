@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import { reconstruct } from '../mpc/shamir';
 import { normaliseAll } from '../management-layer/normalise';
-import { parseCsv, parseFhirJson } from '../management-layer/parse';
+import { parseCsv, parseFhirJson, parseNdjson } from '../management-layer/parse';
+import { bodyOf, type Chunk } from '../cli/ingest/send';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { startTestStack, type TestStack } from './support/cluster';
@@ -238,5 +239,17 @@ describe('demographics end to end (gateway + 3 compute nodes)', function () {
       assert.ok(u.pass, `node ${node}: ${JSON.stringify(u)}`);
       assert.equal(new Set(shares.map(String)).size, 400, 'no repeated share');
     }
+  });
+});
+
+describe('demographics and hgd ingest', () => {
+  it('a Patient line carried into another chunk links only: its demographics stay with its own chunk', () => {
+    const own = JSON.stringify(patient('D1', { birthDate: '1960-01-02', gender: 'female', name: [{ family: 'Chalmers' }] }));
+    const obs = JSON.stringify({ resourceType: 'Observation', id: 'o1', status: 'final', subject: { reference: 'Patient/D1' } });
+    const chunk: Chunk = { file: { path: 'x.ndjson', display: 'x.ndjson', format: 'ndjson' }, index: 1, records: [], registry: new Map([['Patient/D1', { text: own, identifier: `${MRN}|D1` }]]) };
+    const { body } = bodyOf(chunk, [{ text: obs, line: 7, lines: 1, row: 7 }]);
+    const carried = JSON.parse(String(body).trim().split('\n')[1]!);
+    assert.deepEqual(carried, { resourceType: 'Patient', id: 'D1', identifier: [{ system: MRN, value: 'D1' }] });
+    assert.equal(parseNdjson(String(body), { firstLine: 7 }).items.length, 1, 'only the Observation is an entry');
   });
 });
