@@ -259,7 +259,7 @@ describe('compute nodes: storing shares', function () {
     assert.deepEqual(second.delivered, [1, 2, 3]);
     assert.equal(sent.length, 3);
     // What the gateway sent, opened with each recipient's key: the share batches in clear (their shares still sealed).
-    const bodies = sent.map((x) => openExchange(x, privateKeys(tc)).request);
+    const bodies = sent.map((x) => openExchange(x, privateKeys(tc.config)).request);
     for (const body of bodies) assert.deepEqual(Object.keys(JSON.parse(body)).sort(), ['dealing', 'histograms', 'items', 'sealed', 'v']);
     for (let id = 1; id <= 3; id++) {
       let accepted = 0;

@@ -27,10 +27,10 @@ export function clientAs(config: Config, self: PartyIdentity, url: string, recip
   return new NodeClient({ baseUrl: url, self, recipient, keys: new KeyDirectory(config.nodes.keysDir) });
 }
 
-/** Every party's X25519 private key (what the test knows and an observer does not). */
-export function privateKeys(tc: { config: Config; gatewayKey: SigningKey }): (party: string) => EncryptionKey {
-  const keys = new Map<string, EncryptionKey>([['gateway', gatewayParty(tc).encryptionKey]]);
-  for (let id = 1; id <= tc.config.nodes.count; id++) keys.set(nodeParty(id), nodeIdentity(tc.config, id).encryptionKey);
+/** Every party's X25519 private key, from the key files (what the test knows and an observer does not). */
+export function privateKeys(config: Config): (party: string) => EncryptionKey {
+  const keys = new Map<string, EncryptionKey>([['gateway', loadOrCreateEncryptionKey(config.nodes.gatewayEncryptionKeyFile)]]);
+  for (let id = 1; id <= config.nodes.count; id++) keys.set(nodeParty(id), nodeIdentity(config, id).encryptionKey);
   return (party) => {
     const key = keys.get(party);
     if (!key) throw new Error(`no key for ${party}`);
