@@ -7,7 +7,8 @@ import { KeyDirectory, nodeKeyFiles, readKeyDirectory } from '../parties/key-dir
 import { SealError, openSealed } from '../parties/sealing';
 import { fetchSigned } from '../parties/client';
 import { RequestAuthError, SignedRequestError } from '../parties/errors';
-import { signRequest, verifyRequest, verifyResponse, type SignedHeaders } from '../parties/request-signing';
+import { MAX_CLOCK_SKEW_MS, signRequest, verifyRequest, verifyResponse, type SignedHeaders } from '../parties/request-signing';
+import { QUERY_ID_RETENTION_MS } from '../usage-layer/node/query-ids';
 import { openAnswerBody, sealRequestBody, SEALED_CONTENT_TYPE } from '../parties/sealed-body';
 import { generateSigningKey, loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { loadOrCreateEncryptionKey, type PartyIdentity } from '../parties/key-directory';
@@ -227,6 +228,31 @@ describe('compute nodes: requests bound to their recipient, query ids single use
     assert.deepEqual(rows, [{ kind: 'linear' }]);
     // A fresh id still works after the restart.
     assert.equal((await post(1, signedLinear(`restart-${randomUUID()}`, 'node-1'))).status, 200);
+  });
+
+  it('keeps used query ids only while a replay could pass the timestamp check: older rows go when an id is claimed', async () => {
+    const db = tc.dbs[0]!;
+    const aged = async (queryId: string, ageMs: number) => db.knex.raw("INSERT INTO node_query_ids (query_id, kind, started_at) VALUES (?, 'linear', now() - (? * interval '1 millisecond'))", [queryId, ageMs]);
+    const [old, older, recent] = [`old-${randomUUID()}`, `older-${randomUUID()}`, `recent-${randomUUID()}`];
+    await aged(old, QUERY_ID_RETENTION_MS + 5_000);
+    await aged(older, 30 * 86_400_000);
+    await aged(recent, QUERY_ID_RETENTION_MS - 20_000); // still inside the window
+    await tc.cluster.restart(1);
+    const fresh = `fresh-${randomUUID()}`;
+    assert.equal((await post(1, signedLinear(fresh, 'node-1'))).status, 200);
+    const left = (await db.knex('node_query_ids').whereIn('query_id', [old, older, recent, fresh]).pluck('query_id')).sort();
+    assert.deepEqual(left, [fresh, recent].sort());
+    // The id still inside the window is refused after the restart; every row left is younger than the window.
+    const replay = await post(1, signedLinear(recent, 'node-1'));
+    assert.equal(replay.status, 409, replay.text);
+    const oldest = await db.knex.raw("SELECT count(*)::int AS n FROM node_query_ids WHERE started_at < now() - (? * interval '1 millisecond')", [QUERY_ID_RETENTION_MS]);
+    assert.equal(oldest.rows[0].n, 0);
+    // What a pruned id protected against: its request replayed after the window. Claimed RETENTION ago,
+    // its timestamp is at least RETENTION − skew old (it was at most skew ahead then): it is stale.
+    const req = signedLinear(`stale-${randomUUID()}`, 'node-1');
+    const latest = Date.now() - (QUERY_ID_RETENTION_MS - MAX_CLOCK_SKEW_MS) - 1_000;
+    const stale = { ...req, headers: signRequest(tc.gatewayKey, { party: 'gateway', recipient: 'node-1', method: 'POST', path: '/aggregate/linear' }, req.body, latest) };
+    assert.equal((await post(1, stale)).status, 401);
   });
 });
 
