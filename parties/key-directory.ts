@@ -163,10 +163,10 @@ export class KeyDirectory implements PartyKeyLookup {
     this.encryptKeys.clear();
   }
 
-  private entry(party: string): PartyKeys | undefined {
+  /** The keys of `party`; re-read when stale, or (at most once a second) when it or its `need` key is missing. */
+  private entry(party: string, need: keyof PartyKeys = 'sign'): PartyKeys | undefined {
     const stale = Date.now() - this.readAt > this.maxAgeMs;
-    if (stale || !this.view.parties[party]) {
-      // An unknown party triggers at most one re-read a second.
+    if (stale || this.view.parties[party]?.[need] === undefined) {
       if (stale || Date.now() - this.readAt > 1_000) this.refresh();
     }
     return this.view.parties[party];
@@ -194,7 +194,7 @@ export class KeyDirectory implements PartyKeyLookup {
 
   /** X25519 public key of `party`, undefined when unknown. */
   encryptionKey(party: string): KeyObject | undefined {
-    return this.cached(this.encryptKeys, party, this.entry(party)?.encrypt, x25519PublicKeyFromBase64);
+    return this.cached(this.encryptKeys, party, this.entry(party, 'encrypt')?.encrypt, x25519PublicKeyFromBase64);
   }
 
   parties(): KeyDirectoryView {
