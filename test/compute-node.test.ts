@@ -13,6 +13,8 @@ import { openAnswerBody, sealRequestBody, SEALED_CONTENT_TYPE } from '../parties
 import { generateSigningKey, loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { loadOrCreateEncryptionKey, type PartyIdentity } from '../parties/key-directory';
 import { NodeClient } from '../parties/client';
+import { requireSignedRequest } from '../parties/middleware';
+import { errorHandler } from '../app/errors-middleware';
 import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
 import { clientAs, gatewayParty, nodeIdentity, openExchange, privateKeys } from './support/parties';
 import type { Exchange } from './support/tap';
@@ -135,6 +137,29 @@ describe('compute nodes: keys and authentication', function () {
     assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=2', headers: { ...headers }, body: 'body' }, lookup, self), RequestAuthError);
     assert.throws(() => verifyRequest({ method: 'GET', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup, self), RequestAuthError);
     assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup, { self: 'node-2' }), /addressed to node-1, not to node-2/);
+  });
+
+  it('a node neither answers nor serves a party with no published X25519 key (v1 gateway): 401 in clear, the caller counts it as down', async () => {
+    const express = (await import('express')).default;
+    const node1 = nodeIdentity(tc.config, 1);
+    const directory = new KeyDirectory(tc.config.nodes.keysDir);
+    // What node 1 knows: the gateway's signing key, but no encryption key for it.
+    const withoutGatewayKey = { signingKey: (p: string) => directory.signingKey(p), encryptionKey: (p: string) => (p === 'gateway' ? undefined : directory.encryptionKey(p)) };
+    let reached = false;
+    const app = express().use(express.raw({ type: () => true }), requireSignedRequest(withoutGatewayKey, node1), (_req, res) => { reached = true; res.json({ ok: true }); });
+    app.use(errorHandler(() => {}));
+    const server = await new Promise<import('node:http').Server>((resolve) => { const srv = app.listen(0, '127.0.0.1', () => resolve(srv)); });
+    try {
+      const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+      const headers = signRequest(tc.gatewayKey, { party: 'gateway', recipient: 'node-1', method: 'GET', path: '/health' });
+      const raw = await rawRequest(url, 'GET', '/health', { ...headers });
+      assert.deepEqual([raw.status, raw.json.error], [401, 'unauthenticated']);
+      assert.match(raw.json.message!, /gateway has published no encryption key/);
+      await assert.rejects(new NodeClient({ baseUrl: url, self: gateway, recipient: 'node-1', keys: directory }).health(), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0 && /status 401/.test(e.message));
+      assert.equal(reached, false);
+    } finally {
+      server.close();
+    }
   });
 
   it('a request to a node that is not running fails with peerStatus 0', async () => {
