@@ -7,7 +7,7 @@ import { interpolateAt, type SharePoint } from '../mpc/shamir';
 import { SignedRequestError } from '../parties/errors';
 import { openRoundMessage } from '../parties/round-message';
 import { signRequest } from '../parties/request-signing';
-import { SEALED_CONTENT_TYPE } from '../parties/sealed-body';
+import { PADDING_BLOCK, SEALED_CONTENT_TYPE } from '../parties/sealed-body';
 import { SealError } from '../parties/sealing';
 import type { LinearResponse, PeerMessage } from '../parties/wire';
 import { createCoordinator } from '../usage-layer/coordinator';
@@ -252,7 +252,9 @@ describe('transport: what a passive tap of every link sees of an ingest and of q
       for (const body of [x.body, x.responseBody ?? '']) {
         if (body === '') continue;
         assert.match(body, SEALED, `${x.method} ${x.path} (${x.status}): ${body.slice(0, 60)}`);
-        envelopes.push(Buffer.from(body.slice('hgd-seal-v1.'.length), 'base64url'));
+        const raw = Buffer.from(body.slice('hgd-seal-v1.'.length), 'base64url');
+        assert.equal((raw.length - 60) % PADDING_BLOCK, 0, `${x.path}: the plaintext is padded to whole blocks`);
+        envelopes.push(raw);
       }
     }
     const bytes = Buffer.concat(envelopes);

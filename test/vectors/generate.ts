@@ -220,6 +220,7 @@ function sealedBodyVectors(roundMessage: string) {
     format: {
       requestAad: "'hgd-request-v2|' sender '|' recipient '|' METHOD '|' path",
       answerAad: "'hgd-response-v2|' signer '|' recipient (the party that asked) '|' status '|' the request's x-hgd-signature",
+      padding: 'before sealing, the UTF-8 plaintext is padded with spaces (0x20) to a multiple of 256 bytes; the opener strips trailing spaces',
       emptyBody: 'an empty body is sent empty (GET /health)',
       contentType: 'application/vnd.hgd.sealed',
     },
