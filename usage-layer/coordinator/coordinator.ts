@@ -8,8 +8,9 @@
  * (n ≥ t + 3 answers), reported in `inconsistentShares`; otherwise the query fails with
  * InconsistentSharesError naming the suspects (never a wrong value).
  *
- * Nodes also return the record count and a digest over (record id, dealing) in the clear: nodes know
- * both anyway (each holds a share of every record). Answers are grouped by (count, digest, scale) and
+ * Nodes also return the record count and a digest over (record id, dealing) as plain numbers, not
+ * shares: nodes know both anyway (each holds a share of every record); on the wire every answer is
+ * sealed to the gateway (parties/sealed-body.ts). Answers are grouped by (count, digest, scale) and
  * only a group of ≥ t + 1 agreeing nodes is opened; the others are listed in `nodesOutOfSync`.
  */
 import type { Config } from '../../config';
