@@ -126,6 +126,8 @@ export interface Config {
     keysDir: string;
     /** The gateway's Ed25519 key for signing its requests to the nodes. */
     gatewayKeyFile: string;
+    /** The gateway's X25519 key: the nodes seal their answers to it (published in keysDir as gateway.pub.json). */
+    gatewayEncryptionKeyFile: string;
     /** How often the gateway retries sharing records a node missed (the outbox). */
     outboxIntervalMs: number;
   };
@@ -278,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       databaseUrls,
       keysDir: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys')),
       gatewayKeyFile: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys'), 'gateway-nodes-ed25519.pem'),
+      gatewayEncryptionKeyFile: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys'), 'gateway-nodes-x25519.pem'),
       outboxIntervalMs: intFrom(env, 'HGD_OUTBOX_SECONDS', 10, 1) * 1000,
     }),
   });

@@ -12,7 +12,7 @@ import type { EncryptionKey } from './key-directory';
 import { openSealed, sealToParty, type SealRandomness } from './sealing';
 import { elementsPerItem, shareBatchAad, type ShareBatch, type ShareBatchItem } from './wire';
 
-/** What the dealer sends every node in clear: the chunk's metadata. */
+/** What the dealer sends every node besides its sealed shares: the chunk's metadata (sealed on the wire by the transport). */
 export interface ShareBatchMetadata {
   dealing: string;
   items: ShareBatchItem[];

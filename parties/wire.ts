@@ -1,6 +1,7 @@
 /**
  * Wire formats between the gateway (dealer and coordinator) and the compute nodes, and between nodes
- * (all JSON, all signed, see request-signing.ts). Field elements travel as 32 lower-case hex characters
+ * (all JSON, each body sealed to its recipient on the wire and signed, see sealed-body.ts and
+ * request-signing.ts; the types below are the plaintexts). Field elements travel as 32 lower-case hex characters
  * (mpc/codec.ts shareToHex). Every share a node returns is a degree-t Shamir share; degree-2t product
  * shares never leave a node except inside a fresh degree-t resharing.
  *
@@ -32,8 +33,8 @@ export interface ShareBatchItem {
 }
 
 /**
- * Body of POST /shares: item metadata in clear, and one envelope (parties/sealing.ts, sealed to the
- * node) holding that node's shares of every item, 16 bytes each (mpc/codec.ts packElements), item by
+ * Body of POST /shares: item metadata (sealed on the wire with the whole body, but in clear in the
+ * gateway's outbox), and one envelope (parties/sealing.ts, sealed to the node) holding that node's shares of every item, 16 bytes each (mpc/codec.ts packElements), item by
  * item: x, x², then the one-hot entries when `hist` is set. AAD: shareBatchAad.
  */
 export interface ShareBatch {
@@ -186,9 +187,9 @@ export interface ProductResponse {
 
 /**
  * Body of POST /mpc/message: one round's sub-shares for the receiving node, sealed to its X25519 key
- * (parties/round-message.ts), so that a passive observer of every link learns none of them. The query
- * id and the round stay in clear (the receiver files the message by them); the AAD binds the envelope
- * to the sender, the recipient, the query id and the round.
+ * (parties/round-message.ts), inside the transport's envelope of the whole body. The query id and the
+ * round are outside this inner envelope (the receiver files the message by them); its AAD binds it to
+ * the sender, the recipient, the query id and the round, so it opens in no other query or round.
  */
 export interface PeerMessage {
   v: 1;

@@ -18,8 +18,10 @@
  * dealings. The gateway keeps no share: for a node that is down it returns the SEALED envelope (only that
  * node can open it) for the caller's outbox.
  *
- * Wire format (POST /shares, JSON, signed as gateway): parties/wire.ts ShareBatch. One envelope per
- * batch instead of per item: one seal costs about 0.1–0.3 ms
+ * Wire format (POST /shares, JSON, signed as gateway): parties/wire.ts ShareBatch, whose shares are
+ * sealed to the node inside it (so the outbox holds no share in clear); on the wire the whole body,
+ * record metadata included, is sealed to the node once more by the transport (parties/client.ts,
+ * parties/sealed-body.ts). One envelope per batch instead of per item: one seal costs about 0.1–0.3 ms
  * (ephemeral X25519 key, agreement, HKDF) whatever its size, so sealing per record would cost 0.3–1 ms per
  * record for three nodes, far more than the sharing; a 2000-record envelope (480 kB) costs under 1 ms.
  */
@@ -30,7 +32,7 @@ import { checkEdges, histogramKey, oneHot } from '../../mpc/histogram';
 import type { RandomSource } from '../../mpc/random';
 import { shareMany } from '../../mpc/shamir';
 import { fetchSigned } from '../../parties/client';
-import { KeyDirectory, nodeParty, publishPartyKeys } from '../../parties/key-directory';
+import { gatewayIdentity, KeyDirectory, nodeParty } from '../../parties/key-directory';
 import { sealShareBatch } from '../../parties/share-batch';
 import type { ShareBatchItem, ShareBatchReceipt } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
@@ -160,15 +162,12 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
   const { count: n, threshold: t, urls, keysDir } = config.nodes;
   const batchSize = opts.batchSize ?? 2000;
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  publishPartyKeys(keysDir, 'gateway', { sign: gatewaySigningKey.publicKeyBase64 });
+  const self = gatewayIdentity(keysDir, gatewaySigningKey, config.nodes.gatewayEncryptionKeyFile);
   const directory = new KeyDirectory(keysDir);
   const nodeIds = Array.from({ length: n }, (_, i) => i + 1);
 
   async function post(node: number, body: string): Promise<ShareBatchReceipt> {
-    const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', {
-      key: gatewaySigningKey, party: 'gateway', recipient: nodeParty(node), body, timeoutMs,
-      publicKeys: (p) => directory.signingKey(p),
-    });
+    const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', { self, recipient: nodeParty(node), keys: directory, body, timeoutMs });
     return res.body;
   }
 

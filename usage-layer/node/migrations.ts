@@ -36,8 +36,9 @@ export const nodeMigrations: Migration[] = [
     ],
   },
   {
-    // Every query id this node has run, recorded before the query runs: an id is single use, also
-    // across restarts (a replayed request is refused with DuplicateMessageError, query-ids.ts).
+    // Every query id this node has run in the last QUERY_ID_RETENTION_MS (query-ids.ts prunes older
+    // ones), recorded before the query runs: an id is single use, also across restarts (a replayed
+    // request is refused with DuplicateMessageError, or as stale once its id is pruned).
     id: 'node-002-query-ids',
     statements: [
       `CREATE TABLE node_query_ids (
@@ -51,6 +52,6 @@ export const nodeMigrations: Migration[] = [
 
 /**
  * Tables that hold a node's record data: shares and their metadata (for tests and tools that inspect
- * a node's database). The node also owns node_query_ids, which holds only the query ids it has run.
+ * a node's database). The node also owns node_query_ids, which holds only the ids of its recent queries.
  */
 export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms', 'node_indicator_scales'] as const;
