@@ -42,6 +42,8 @@ interface Run {
   /** Whether the current attempt's failures could be a node that died (unreachable, timed out, 5xx). */
   retriable: boolean;
   failedAttempts: FailedAttempt[];
+  /** The participants of the attempt that answered (they all added noise). */
+  participants: number[];
 }
 
 /** With noise, the participants are fixed up front: the nodes up now. */
@@ -136,6 +138,7 @@ async function askNoised(run: Run): Promise<LinearResponse[]> {
     run.retriable = false;
     const targets = await chooseTargets(run);
     const answers = await ask(run, linearRequest(run, targets), targets);
+    run.participants = targets;
     if (answers.length >= t + 1) return answers;
     run.failedAttempts.push({ participants: targets, nodeErrors: run.nodeErrors });
     if (!run.retriable || attempt >= MAX_NOISE_ATTEMPTS) {
@@ -200,7 +203,7 @@ function openHistograms(run: Run, group: LinearResponse[], faults: OpenFaults): 
 }
 
 export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
-  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {}, retriable: false, failedAttempts: [] };
+  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {}, retriable: false, failedAttempts: [], participants: [] };
   const answers = run.noise ? await askNoised(run) : await ask(run, linearRequest(run, ctx.ids), ctx.ids);
   const group = agreeingGroup(run, answers);
   const first = group[0] as LinearResponse;
@@ -228,6 +231,7 @@ export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, star
     ...(run.failedAttempts.length ? { failedAttempts: run.failedAttempts } : {}),
     noised: Boolean(q.noise),
     opened,
+    ...(run.noise ? { noisedBy: { participants: run.participants.length, t: ctx.t } } : {}),
     bytes: run.bytes,
     ms: performance.now() - started,
   };

@@ -144,6 +144,7 @@ export async function runProduct(ctx: CoordinatorContext, q: AggregateQuery, sta
     consistencyChecked: participants.length > ctx.t + 1,
     noised: Boolean(q.noise),
     opened,
+    ...(q.noise ? { noisedBy: { participants: participants.length, t: ctx.t } } : {}),
     bytes,
     ms: performance.now() - started,
   };
