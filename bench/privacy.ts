@@ -17,7 +17,7 @@ import { honestParts, laplaceScale, sampleDiscreteLaplace, sampleNoisePart } fro
 import { toFixed } from '../mpc/fixed-point';
 import * as stats from '../mpc/statistics';
 import { centrePlan, correlationFloors, mainParts, noisePartScale, part, planPrivacy, releaseMeasures, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
-import { pilotValue } from '../usage-layer/queries/pilot';
+import { pilotError, pilotValue } from '../usage-layer/queries/pilot';
 import { machine, printTable } from './support';
 
 const PATIENTS = 10_000;
@@ -96,6 +96,7 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
   const submitted = planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1 });
   const gate = Number(m.n + sampleDiscreteLaplace(laplaceScale(part(submitted, 'contributors').epsilon, 1, 0)));
   let plan: PrivacyPlan = submitted;
+  let centreError = 0;
   if (spec.pilot) {
     const mid: Centre = { x: centreOf(d.ind.range, d.ind.scale), y: centreOf(d.ind2.range, d.ind2.scale) };
     const atMid = around(m, d, mid);
@@ -104,6 +105,7 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
       return pilotValue(ind, { value: exact + nodesNoise(p, noisePartScale(p, d.ind, d.ind2)), scale: ind.scale }, gate);
     };
     const x = pilot('pilotSumX', atMid.sumX, d.ind);
+    centreError = pilotError(part(submitted, 'pilotSumX'), d.ind, gate, { participants: NODES, t: T });
     plan = centrePlan(submitted, valueBounds(d.ind, d.ind2), spec.indicators === 2 ? { x, y: pilot('pilotSumY', atMid.sumY, d.ind2) } : { x });
   }
   if (kind === 'histogram') return { value: null, bucketError: Math.max(...d.ind.histogramEdges.slice(1).map(() => Math.abs(Number(nodesNoise(part(plan, 'histogram'), 0))))) };
@@ -114,7 +116,8 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
     if (p.measure === 'count') opened.count = noisy(p);
     else opened[p.measure as Exclude<Measure, 'count'>] = { value: noisy(p), scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
   }
-  if (spec.pilot) opened = releaseMeasures(opened, gate, kind === 'correlation' ? correlationFloors(plan, d.ind.scale, d.ind2.scale, { participants: NODES, t: T }) : undefined);
+  const floors = kind === 'correlation' ? { floors: correlationFloors(plan, d.ind.scale, d.ind2.scale, { participants: NODES, t: T }) } : {};
+  if (spec.pilot) opened = releaseMeasures(opened, gate, { ...floors, centreError });
   const v = spec.finish(opened);
   return { value: v === null ? null : spec.release(v, d.ind.range) };
 }

@@ -84,9 +84,11 @@ export function measureScale(measure: Measure, scaleX: number, scaleY = 0): numb
 /**
  * Opened measures as signed fixed-point integers; `count` is exact or noisy. For a centred kind the
  * sums are of x − centre.x (and y − centre.y), and `centre` says so. `floors` are the public positive
- * values a correlation raises a noisy Σ(x − m̂)² to (fixed point; default 1).
+ * values a correlation raises a noisy Σ(x − m̂)² to (fixed point; default 1). `centreError` is the
+ * public expected square of a pilot centre's error, E(m̂ − x̄)² (natural units²), that a variance
+ * subtracts (mpc/statistics.ts varianceAbout).
  */
-export type OpenedMeasures = { count: bigint; centre?: Centre; floors?: { sumXX: bigint; sumYY: bigint } } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
+export type OpenedMeasures = { count: bigint; centre?: Centre; floors?: { sumXX: bigint; sumYY: bigint }; centreError?: number } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
 
 /** The catalogue range of the (first) indicator, for post-processing a noisy release. */
 export interface ReleaseRange {
@@ -98,9 +100,15 @@ export interface AggregateSpec {
   kind: AggregateKind;
   protocol: 'linear' | 'product';
   indicators: 1 | 2;
-  /** Measures the nodes compute and the coordinator opens (besides the count). */
+  /**
+   * Measures the nodes compute and the coordinator opens (besides the count) for an exact query; a
+   * noised one computes and opens only the measures it noises (`queriedMeasures`).
+   */
   measures: readonly Measure[];
-  /** Measures a differentially private release noises, and the weight of each in the ε split. */
+  /**
+   * Measures a differentially private release noises, and the weight of each in the ε split. A pilot
+   * kind noises only its second moments (around the pilot centre) and the count.
+   */
   dpMeasures: readonly Measure[];
   epsilonWeights: readonly number[];
   /**
@@ -130,6 +138,16 @@ const need = (m: OpenedMeasures, k: Exclude<Measure, 'count'>): Scaled => {
   return x;
 };
 const width = (r: ReleaseRange) => r.max - r.min;
+
+/** With Σ(x − c) opened, the full formula (any centre); without it (a noised pilot kind), around the pilot centre. */
+function varianceOf(m: OpenedMeasures): number | null {
+  return m.sum ? stats.variance(m.count, m.sum, need(m, 'sumSquares')) : stats.varianceAbout(m.count, need(m, 'sumSquares'), m.centreError);
+}
+
+function correlationOf(m: OpenedMeasures): number | null {
+  if (m.sumX && m.sumY) return stats.correlation(m.count, m.sumX, m.sumY, need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'));
+  return m.count < 2n ? null : stats.correlationAbout(need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors?.sumXX, m.floors?.sumYY);
+}
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
@@ -146,24 +164,24 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 88], centred: true, pilot: { x: 2 }, nodesNeeded: linear,
-    finish: (m) => stats.varianceAbout(m.count, need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r) ** 2),
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear,
+    finish: (m) => varianceOf(m), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 88], centred: true, pilot: { x: 2 }, nodesNeeded: linear,
-    finish: (m) => { const v = stats.varianceAbout(m.count, need(m, 'sumSquares')); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear,
+    finish: (m) => { const v = varianceOf(m); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
     kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
-    finish: (m) => stats.covarianceAbout(m.count, need(m, 'sumXY')), release: keep,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
+    finish: (m) => (m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, need(m, 'sumXY')) : stats.covarianceAbout(m.count, need(m, 'sumXY'))), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
-    finish: (m) => (m.count < 2n ? null : stats.correlationAbout(need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors?.sumXX, m.floors?.sumYY)), release: (v) => clamp(v, -1, 1),
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
+    finish: (m) => correlationOf(m), release: (v) => clamp(v, -1, 1),
   },
 });
 
@@ -173,6 +191,15 @@ export function isAggregateKind(x: unknown): x is AggregateKind {
 
 export function aggregateSpec(kind: AggregateKind): AggregateSpec {
   return AGGREGATES[kind];
+}
+
+/**
+ * The measures a query of this kind computes and opens (besides the count): all of the kind's when
+ * exact; with noise only those the noise names, so that nothing is ever opened without noise.
+ */
+export function queriedMeasures(kind: AggregateKind, noised: readonly string[] | null): Measure[] {
+  const all = AGGREGATES[kind].measures;
+  return noised ? all.filter((m) => noised.includes(m)) : [...all];
 }
 
 /** Measures a query of this kind may noise: the ones it opens, and the count. */

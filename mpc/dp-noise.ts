@@ -127,13 +127,17 @@ export function sampleDiscreteLaplace(b: Rational | number, rng?: RandomSource):
   }
 }
 
-/** Random bits from `rng` (or node:crypto), counted in runs: `ones(m)` is the number of 1s among the next m. */
+/**
+ * Random bits from `rng` (or node:crypto), counted in runs: `ones(m)` is the number of 1s among the
+ * next m. The buffer starts small and doubles (up to 16 KiB), so a short walk draws few bytes.
+ */
 class BitStream {
-  private readonly buf = new Uint8Array(1 << 14);
-  private bit = this.buf.length * 8;
+  private buf = new Uint8Array(0);
+  private bit = 0;
   constructor(private readonly rng?: RandomSource) {}
 
   private refill(): void {
+    this.buf = new Uint8Array(Math.min(1 << 14, Math.max(32, this.buf.length * 2)));
     if (this.rng) this.rng.fill(this.buf);
     else randomFillSync(this.buf);
     this.bit = 0;

@@ -7,7 +7,7 @@
  * The "about" formulas take sums around a public centre m that is itself a noisy estimate of the mean
  * (the pilot kinds of mpc/aggregates.ts): Σ(x − m)² = Σ(x − x̄)² + n(x̄ − m)², so they leave out the
  * Σ(x − m) terms (not computed, so not noised) at the cost of a bias n(x̄ − m)²/(n − 1), the pilot's
- * noise squared (docs/privacy.md gives its size).
+ * noise squared; the variance subtracts its public expectation (docs/privacy.md gives its size).
  */
 
 /** A signed fixed-point integer and its decimal scale: value · 10^−scale. */
@@ -57,10 +57,14 @@ export function correlation(count: bigint, sumX: Scaled, sumY: Scaled, sumXX: Sc
   return Math.max(-1, Math.min(1, Number(cov) / Math.sqrt(Number(vx) * Number(vy))));
 }
 
-/** Sample variance from Σ(x − m)² around a centre m near the mean: Σ(x − m)²/(n − 1), at least 0. */
-export function varianceAbout(count: bigint, sumSquares: Scaled): number | null {
+/**
+ * Sample variance from Σ(x − m)² around a centre m near the mean: (Σ(x − m)² − n·e)/(n − 1), at least
+ * 0, with e = E(m − x̄)² the centre's expected squared error (0 for an exact centre).
+ */
+export function varianceAbout(count: bigint, sumSquares: Scaled, centreError = 0): number | null {
   if (count < 2n) return null;
-  return Math.max(0, ratio(sumSquares.value, count - 1n, sumSquares.scale));
+  const n = Number(count);
+  return Math.max(0, ratio(sumSquares.value, count - 1n, sumSquares.scale) - (centreError * n) / (n - 1));
 }
 
 /** Sample covariance from Σ(x − mx)(y − my) around centres near the means. */

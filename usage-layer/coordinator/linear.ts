@@ -14,7 +14,7 @@
  * anything, so the query is charged once (usage-layer/queries).
  */
 import { randomUUID } from 'node:crypto';
-import { aggregateSpec, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
+import { aggregateSpec, queriedMeasures, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
 import { shareFromHex } from '../../mpc/codec';
 import { toSigned } from '../../mpc/field';
 import { histogramCounts } from '../../mpc/histogram';
@@ -59,7 +59,7 @@ async function chooseTargets(run: Run): Promise<number[]> {
 
 function linearRequest(run: Run, participants: number[]): LinearRequest {
   const { q, spec, noise } = run;
-  const measures = spec.measures as LinearMeasure[];
+  const measures = queriedMeasures(spec.kind, noise ? Object.keys(noise) : null) as LinearMeasure[];
   return {
     queryId: randomUUID(),
     indicator: q.indicator,
@@ -180,8 +180,9 @@ function openMeasures(run: Run, group: LinearResponse[], faults: OpenFaults): Op
     count: run.noise?.count ? openSigned('count', points(group, (a) => a.countShare), t, faults) : BigInt(first.count),
     ...(run.q.centre ? { centre: run.q.centre } : {}),
   };
-  if (run.spec.measures.includes('sum')) opened.sum = { value: openSigned('sum', points(group, (a) => a.sum), t, faults), scale };
-  if (run.spec.measures.includes('sumSquares')) opened.sumSquares = { value: openSigned('sumSquares', points(group, (a) => a.sumSquares), t, faults), scale: 2 * scale };
+  const queried = queriedMeasures(run.spec.kind, run.noise ? Object.keys(run.noise) : null);
+  if (queried.includes('sum')) opened.sum = { value: openSigned('sum', points(group, (a) => a.sum), t, faults), scale };
+  if (queried.includes('sumSquares')) opened.sumSquares = { value: openSigned('sumSquares', points(group, (a) => a.sumSquares), t, faults), scale: 2 * scale };
   return opened;
 }
 

@@ -86,9 +86,13 @@ export interface PlanInput {
   perPatient: number;
 }
 
-/** The gate's share of a query's ε (micro-units): ε/5, at most 0.1. */
+/**
+ * The gate's share of a query's ε (micro-units): ε/5, at most 0.1 up to the default cap ε = 1 (0.1
+ * decides suppression with a margin of 24 patients; the rest goes to the measures). Above 1 (a test or
+ * deployment setting) ε/5, as before.
+ */
 function contributorsShare(total: number): number {
-  return Math.min(Math.floor(total / 5), MICRO / 10);
+  return total <= MICRO ? Math.min(Math.floor(total / 5), MICRO / 10) : Math.floor(total / 5);
 }
 
 /** The measures a plan noises and their ε weights: pilot parts first, then the kind's dpMeasures. */
@@ -171,10 +175,10 @@ export function noisePartScale(p: NoisePart, ind: Indicator, ind2?: Indicator): 
 /**
  * A pilot kind's opened measures as the release uses them: the gate's noisy contributor count in
  * place of the record count when given (L = 1; the coordinator's own count is then exact and must not
- * be used), and a correlation's floors.
+ * be used), a correlation's floors and the pilot centre's expected squared error.
  */
-export function releaseMeasures(opened: OpenedMeasures, gateCount: number | null, floors?: { sumXX: bigint; sumYY: bigint }): OpenedMeasures {
-  return { ...opened, ...(gateCount !== null ? { count: BigInt(gateCount) } : {}), ...(floors ? { floors } : {}) };
+export function releaseMeasures(opened: OpenedMeasures, gateCount: number | null, extra: Pick<OpenedMeasures, 'floors' | 'centreError'>): OpenedMeasures {
+  return { ...opened, ...(gateCount !== null ? { count: BigInt(gateCount) } : {}), ...extra };
 }
 
 /** Discrete-Laplace scale of a part in fixed-point units. */

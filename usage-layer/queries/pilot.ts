@@ -11,7 +11,8 @@ import type { Indicator } from '../../management-layer/catalogue';
 import { centreOf, type Centre } from '../../mpc/aggregates';
 import { toNumber, type Scaled } from '../../mpc/statistics';
 import type { AggregateQuery, Coordinator } from '../coordinator';
-import { type PilotMeasure, type PrivacyPlan } from './disclosure';
+import { discreteLaplaceVariance } from '../../mpc/dp-noise';
+import { noiseScale, noiseShape, part, type NoisedBy, type NoisePart, type PilotMeasure, type PrivacyPlan } from './disclosure';
 
 /** What the pilot shares with the main query: cohort, window and the contribution bound. */
 export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient'>;
@@ -32,18 +33,29 @@ export function pilotValue(ind: Indicator, noisySum: Scaled | undefined, n: numb
   return Math.min(ind.range.max, Math.max(ind.range.min, Math.round(v * f) / f));
 }
 
-async function pilotMean(c: Coordinator, base: PilotBase, plan: PrivacyPlan, ind: Indicator, axis: 'X' | 'Y', contributors: number): Promise<number> {
+async function pilotMean(c: Coordinator, base: PilotBase, plan: PrivacyPlan, ind: Indicator, axis: 'X' | 'Y', contributors: number): Promise<{ value: number; error: number }> {
   const mid = centreOf(ind.range, ind.scale);
   const sum = noiseOf(plan, `pilotSum${axis}`);
   const count = noiseOf(plan, `pilotCount${axis}`);
   if (!sum) throw new Error(`the privacy plan has no pilotSum${axis} part`);
   const r = await c.aggregate({ ...base, indicator: ind.name, aggregate: 'mean', centre: { x: mid }, noise: { sum, ...(count ? { count } : {}) }, bounds: { x: ind.range } });
-  return pilotValue(ind, r.opened?.sum, count ? Number(r.opened?.count ?? 0n) : contributors);
+  const n = count ? Number(r.opened?.count ?? 0n) : contributors;
+  const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
+  return { value: pilotValue(ind, r.opened?.sum, n), error: pilotError(part(plan, `pilotSum${axis}`), ind, n, by) };
 }
 
-/** The centre of a pilot kind's main query (natural units). */
-export async function pilotCentre(c: Coordinator, base: PilotBase, plan: PrivacyPlan, contributors: number, ind: Indicator, ind2?: Indicator): Promise<Centre> {
+/**
+ * E(m̂ − x̄)² of a pilot centre, from public quantities: the pilot sum's noise variance over n², plus
+ * the rounding to the indicator's scale (uniform: 10^−2·scale/12).
+ */
+export function pilotError(p: NoisePart, ind: Indicator, n: number, by: NoisedBy): number {
+  const noise = (noiseShape(p, ind.scale, by) * discreteLaplaceVariance(noiseScale(p, ind.scale))) / 10 ** (2 * ind.scale);
+  return noise / Math.max(1, n) ** 2 + 10 ** (-2 * ind.scale) / 12;
+}
+
+/** The centre of a pilot kind's main query (natural units), and the x centre's expected squared error. */
+export async function pilotCentre(c: Coordinator, base: PilotBase, plan: PrivacyPlan, contributors: number, ind: Indicator, ind2?: Indicator): Promise<{ centre: Centre; centreError: number }> {
   const x = await pilotMean(c, base, plan, ind, 'X', contributors);
-  if (!ind2) return { x };
-  return { x, y: await pilotMean(c, base, plan, ind2, 'Y', contributors) };
+  const centre = ind2 ? { x: x.value, y: (await pilotMean(c, base, plan, ind2, 'Y', contributors)).value } : { x: x.value };
+  return { centre, centreError: x.error };
 }

@@ -531,7 +531,8 @@ export class QueryService {
     const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
     const spec = aggregateSpec(req.aggregate);
     const base = { perPatient: submitted.perPatient, from: req.from, to: req.to, cohort };
-    const plan = spec.pilot ? centrePlan(submitted, valueBounds(ind, ind2), await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2)) : submitted;
+    const pilot = spec.pilot ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
+    const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
     const nodeParts = mainParts(plan);
     const r = await this.coordinator.aggregate({
       ...base,
@@ -546,7 +547,8 @@ export class QueryService {
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
     const gateCount = spec.pilot !== null && plan.perPatient === 1;
-    const opened = r.opened && spec.pilot ? releaseMeasures(r.opened, gateCount ? contributors : null, spec.kind === 'correlation' ? correlationFloors(plan, ind.scale, ind2?.scale ?? 0, by) : undefined) : r.opened;
+    const floors = spec.kind === 'correlation' ? { floors: correlationFloors(plan, ind.scale, ind2?.scale ?? 0, by) } : {};
+    const opened = r.opened && pilot ? releaseMeasures(r.opened, gateCount ? contributors : null, { ...floors, centreError: pilot.centreError }) : r.opened;
     const raw = spec.pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
     const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, ind.range);
