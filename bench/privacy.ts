@@ -12,12 +12,13 @@
  * discrete Laplace from each of the three nodes).
  */
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
+import { countHalfWidth, releaseInterval } from '../mpc/intervals';
 import { aggregateSpec, centreOf, measureScale, type AggregateKind, type Centre, type Measure, type OpenedMeasures } from '../mpc/aggregates';
 import { honestParts, laplaceScale, sampleDiscreteLaplace, sampleNoisePart } from '../mpc/dp-noise';
 import { toFixed } from '../mpc/fixed-point';
 import * as stats from '../mpc/statistics';
-import { centrePlan, correlationFloors, mainParts, noisePartScale, part, planPrivacy, releaseMeasures, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
-import { pilotError, pilotValue } from '../usage-layer/queries/pilot';
+import { centrePlan, mainParts, noisePartScale, part, planPrivacy, releaseNoise, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
+import { pilotError, pilotOpened, pilotValue } from '../usage-layer/queries/pilot';
 import { machine, printTable } from './support';
 
 const PATIENTS = 10_000;
@@ -116,8 +117,7 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
     if (p.measure === 'count') opened.count = noisy(p);
     else opened[p.measure as Exclude<Measure, 'count'>] = { value: noisy(p), scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
   }
-  const floors = kind === 'correlation' ? { floors: correlationFloors(plan, d.ind.scale, d.ind2.scale, { participants: NODES, t: T }) } : {};
-  if (spec.pilot) opened = releaseMeasures(opened, gate, { ...floors, centreError });
+  if (spec.pilot) opened = pilotOpened(kind, plan, opened, { contributors: gate, centreError, by: { participants: NODES, t: T }, ind: d.ind, ind2: d.ind2 });
   const v = spec.finish(opened);
   return { value: v === null ? null : spec.release(v, d.ind.range) };
 }
@@ -181,8 +181,40 @@ function p95Error(kind: AggregateKind, relative: boolean, t: number, one: () => 
   }));
 }
 
+/**
+ * Half-widths of the 95 % intervals a release carries (mpc/intervals.ts with the production noise
+ * descriptors, disclosure.ts releaseNoise), for the first n patients: around the exact values, since
+ * the width hardly depends on the noise drawn. Pilot kinds are centred at the exact mean.
+ */
+function intervalRows(full: Data, n: number) {
+  const d: Data = { ...full, x: full.x.slice(0, n), y: full.y.slice(0, n) };
+  const m = moments(d);
+  const by = { participants: NODES, t: T };
+  const half = (iv: [number, number] | null) => (iv ? (iv[1] - iv[0]) / 2 : Infinity);
+  const row = (kind: AggregateKind) => {
+    const spec = aggregateSpec(kind);
+    const submitted = planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1 });
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const plan = spec.pilot ? centrePlan(submitted, valueBounds(d.ind, d.ind2), { x: Math.round(mean(d.x)), y: Math.round(mean(d.y) * 10) / 10 }) : submitted;
+    const noise = releaseNoise(plan, d.ind, d.ind2, by);
+    if (kind === 'histogram') return countHalfWidth(noise[0] as (typeof noise)[number], 4000);
+    const exact = around(m, d, plan.centre ?? { x: 0, y: 0 });
+    const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
+    for (const p of mainParts(plan)) if (p.measure !== 'count') opened[p.measure as Exclude<Measure, 'count'>] = { value: exact[p.measure as keyof typeof exact], scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
+    const released = spec.pilot ? pilotOpened(kind, plan, opened, { contributors: n, centreError: 0, by, ind: d.ind, ind2: d.ind2 }) : opened;
+    return half(releaseInterval(spec, released, noise, d.ind.range, 2000));
+  };
+  return (['count', 'histogram', 'mean', 'variance', 'correlation'] as const).map((kind) => ({ kind, halfWidth: row(kind) }));
+}
+
 export async function runPrivacyBench(): Promise<void> {
   const d = syntheticData();
+  const small = intervalRows(d, 1000);
+  const large = intervalRows(d, PATIENTS);
+  printTable(`95 % interval half-widths (ε = ${EPSILON}, L = 1, three nodes, t = 1; baseline column: 1,000 patients)`, large.map((r, i) => ({
+    measure: `${r.kind}${r.kind === 'histogram' ? ' bucket' : ''} (${r.kind === 'correlation' ? 'systolic BP and BMI' : 'systolic BP'})`,
+    value: r.halfWidth, unit: `± at ${PATIENTS.toLocaleString('en-US')} patients`, baseline: `± ${(small[i] as { halfWidth: number }).halfWidth.toPrecision(3)} at 1,000 patients`,
+  })));
   const m = moments(d);
   const rows = [];
   const kinds: Array<{ kind: AggregateKind; relative: boolean; target: string }> = [

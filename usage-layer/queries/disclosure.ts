@@ -27,6 +27,7 @@
 import type { Indicator } from '../../management-layer/catalogue';
 import { aggregateSpec, centreOf, measureScale, measureSensitivity, type AggregateKind, type Centre, type Measure, type OpenedMeasures, type ValueBounds } from '../../mpc/aggregates';
 import { discreteLaplaceVariance, honestParts, laplaceScale, sampleDiscreteLaplace } from '../../mpc/dp-noise';
+import type { MeasureNoise } from '../../mpc/intervals';
 import { ValidationError } from '../../storage-layer/errors';
 
 /** The pilot means of a pilot kind: a noisy Σ(x − c) (and, with L > 1, a noisy record count) per indicator. */
@@ -208,6 +209,19 @@ export interface NoisedBy {
 export function noiseShape(p: NoisePart, scale: number, by: NoisedBy): number {
   if (p.addedBy === 'gateway') return 1;
   return by.participants / honestParts(by.participants, by.t, laplaceScale(p.epsilon, p.sensitivity, scale));
+}
+
+/**
+ * The public noise on each opened measure of a release (mpc/intervals.ts): the main parts with their
+ * shapes, and for a pilot kind with L = 1 the gate's Laplace on the count it took from the gate.
+ */
+export function releaseNoise(plan: PrivacyPlan, ind: Indicator, ind2: Indicator | undefined, by: NoisedBy): MeasureNoise[] {
+  const noise: MeasureNoise[] = mainParts(plan).map((p) => {
+    const scale = noisePartScale(p, ind, ind2);
+    return { measure: p.measure as Measure, b: noiseScale(p, scale), shape: noiseShape(p, scale, by) };
+  });
+  if (plan.pilot && plan.perPatient === 1) noise.push({ measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 });
+  return noise;
 }
 
 /** Standard deviations of its noise a correlation's noisy Σ(x − m̂)² is raised to, at least. */

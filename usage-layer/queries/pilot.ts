@@ -8,11 +8,11 @@
  * but what the centre reveals, which is post-processing of those noisy sums.
  */
 import type { Indicator } from '../../management-layer/catalogue';
-import { centreOf, type Centre } from '../../mpc/aggregates';
+import { centreOf, type AggregateKind, type Centre, type OpenedMeasures } from '../../mpc/aggregates';
 import { toNumber, type Scaled } from '../../mpc/statistics';
 import type { AggregateQuery, Coordinator } from '../coordinator';
 import { discreteLaplaceVariance } from '../../mpc/dp-noise';
-import { noiseScale, noiseShape, part, type NoisedBy, type NoisePart, type PilotMeasure, type PrivacyPlan } from './disclosure';
+import { correlationFloors, noiseScale, noiseShape, part, releaseMeasures, type NoisedBy, type NoisePart, type PilotMeasure, type PrivacyPlan } from './disclosure';
 
 /** What the pilot shares with the main query: cohort, window and the contribution bound. */
 export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient'>;
@@ -58,4 +58,23 @@ export async function pilotCentre(c: Coordinator, base: PilotBase, plan: Privacy
   const x = await pilotMean(c, base, plan, ind, 'X', contributors);
   const centre = ind2 ? { x: x.value, y: (await pilotMean(c, base, plan, ind2, 'Y', contributors)).value } : { x: x.value };
   return { centre, centreError: x.error };
+}
+
+/** What the release of a pilot kind adds to its opened measures. */
+export interface PilotRelease {
+  /** The gate's noisy contributor count. */
+  contributors: number;
+  centreError: number;
+  by: NoisedBy;
+  ind: Indicator;
+  ind2?: Indicator | undefined;
+}
+
+/**
+ * A pilot kind's opened measures as released (disclosure.ts releaseMeasures): the gate's count when
+ * L = 1, a correlation's floors, the x centre's expected squared error.
+ */
+export function pilotOpened(kind: AggregateKind, plan: PrivacyPlan, opened: OpenedMeasures, o: PilotRelease): OpenedMeasures {
+  const floors = kind === 'correlation' ? { floors: correlationFloors(plan, o.ind.scale, o.ind2?.scale ?? 0, o.by) } : {};
+  return releaseMeasures(opened, plan.perPatient === 1 ? o.contributors : null, { ...floors, centreError: o.centreError });
 }

@@ -18,9 +18,9 @@ import type { Database } from '../../storage-layer/db';
 import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../../storage-layer/errors';
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
-import { aggregateSpec, type AggregateKind, type Centre, type Measure } from '../../mpc/aggregates';
+import { aggregateSpec, type AggregateKind, type Centre } from '../../mpc/aggregates';
 import { MpcError } from '../../mpc/errors';
-import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
+import { countHalfWidth, releaseInterval } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
@@ -28,8 +28,8 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { centrePlan, correlationFloors, mainParts, noisePartScale, noiseScale, noiseShape, noiseStdDev, part, planPrivacy, releaseMeasures, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
-import { pilotCentre } from './pilot';
+import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
@@ -546,14 +546,11 @@ export class QueryService {
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
-    const gateCount = spec.pilot !== null && plan.perPatient === 1;
-    const floors = spec.kind === 'correlation' ? { floors: correlationFloors(plan, ind.scale, ind2?.scale ?? 0, by) } : {};
-    const opened = r.opened && pilot ? releaseMeasures(r.opened, gateCount ? contributors : null, { ...floors, centreError: pilot.centreError }) : r.opened;
-    const raw = spec.pilot && opened ? spec.finish(opened) : r.value;
+    const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, by, ind, ind2 }) : r.opened;
+    const raw = pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
     const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, ind.range);
-    const noise: MeasureNoise[] = nodeParts.map((p) => ({ measure: p.measure as Measure, b: noiseScale(p, scaleOf(p)), shape: noiseShape(p, scaleOf(p), by) }));
-    if (gateCount) noise.push({ measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 });
+    const noise = releaseNoise(plan, ind, ind2, by);
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
