@@ -141,10 +141,12 @@ const width = (r: ReleaseRange) => r.max - r.min;
 
 /** With Σ(x − c) opened, the full formula (any centre); without it (a noised pilot kind), around the pilot centre. */
 function varianceOf(m: OpenedMeasures): number | null {
+  if (!m.sumSquares) return null; // a noised query that noised neither moment opened none
   return m.sum ? stats.variance(m.count, m.sum, need(m, 'sumSquares')) : stats.varianceAbout(m.count, need(m, 'sumSquares'), m.centreError);
 }
 
 function correlationOf(m: OpenedMeasures): number | null {
+  if (!m.sumXX || !m.sumYY || !m.sumXY) return null;
   if (m.sumX && m.sumY) return stats.correlation(m.count, m.sumX, m.sumY, need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'));
   return m.count < 2n ? null : stats.correlationAbout(need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors?.sumXX, m.floors?.sumYY);
 }
@@ -177,7 +179,7 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
   },
   covariance: {
     kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
-    finish: (m) => (m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, need(m, 'sumXY')) : stats.covarianceAbout(m.count, need(m, 'sumXY'))), release: keep,
+    finish: (m) => (!m.sumXY ? null : m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, m.sumXY) : stats.covarianceAbout(m.count, m.sumXY)), release: keep,
   },
   correlation: {
     kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
