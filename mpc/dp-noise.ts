@@ -182,7 +182,7 @@ function lastZeroOfWalk(steps: number, bits: BitStream): number {
   return position === 0 ? steps : lastZero;
 }
 
-/** Scales above this (fixed-point units) get full-scale noise from every node: the NB(½) walk would need > 2^28 bits. */
+/** Scales above this (fixed-point units) get full-scale noise from every node: the NB(½) walk needs ≈ 2b random bits. */
 export const MAX_SPLIT_SCALE = 2 ** 26;
 
 /** Two independent NB(½, q) samples, q = e^{−1/b}: a geometric split by the discrete arcsine law. */

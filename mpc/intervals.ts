@@ -39,7 +39,7 @@ function gamma(a: number, u: Uniform): number {
   }
 }
 
-/** Poisson(λ): by multiplication below 30, else the normal approximation (λ that large is noise-free here). */
+/** Poisson(λ): by multiplication below 30, else the normal approximation (beside the Gamma's spread of ~λ, Poisson's √λ barely matters). */
 function poisson(lambda: number, u: Uniform): number {
   if (lambda >= 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * normal(u)));
   const limit = Math.exp(-lambda);
