@@ -71,7 +71,7 @@ export interface ReleasedResult {
   interval?: [number, number] | null;
   /** Histogram: half-width of a 95 % interval on each bucket count. */
   bucketHalfWidth?: number;
-  /** Noisy number of records (count, mean); null when not released (sum, histogram). */
+  /** Noisy number of records (count, mean); null when not released (sum, histogram; a pilot kind at L = 1, whose count is `contributors`). */
   records: number | null;
   histogram?: ReleasedHistogram;
   otherHistograms?: ReleasedHistogram[];
