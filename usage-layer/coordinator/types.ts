@@ -98,6 +98,8 @@ export interface AggregateResult {
    * query service never releases them as such.
    */
   opened?: OpenedMeasures;
+  /** Noised: how many nodes added noise parts, and the sharing degree t (the noise's shape, mpc/dp-noise.ts). */
+  noisedBy?: { participants: number; t: number };
   bytes: ByteCounts;
   ms: number;
 }

@@ -18,9 +18,9 @@ import type { Database } from '../../storage-layer/db';
 import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../../storage-layer/errors';
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
-import { aggregateSpec, measureScale, type AggregateKind, type Measure } from '../../mpc/aggregates';
+import { aggregateSpec, type AggregateKind, type Centre } from '../../mpc/aggregates';
 import { MpcError } from '../../mpc/errors';
-import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
+import { countHalfWidth, releaseInterval } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
@@ -28,7 +28,8 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { noiseScale, noiseStdDev, part, planPrivacy, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
@@ -70,7 +71,7 @@ export interface ReleasedResult {
   interval?: [number, number] | null;
   /** Histogram: half-width of a 95 % interval on each bucket count. */
   bucketHalfWidth?: number;
-  /** Noisy number of records (count, mean); null when not released (sum, histogram). */
+  /** Noisy number of records (count, mean); null when not released (sum, histogram; a pilot kind at L = 1, whose count is `contributors`). */
   records: number | null;
   histogram?: ReleasedHistogram;
   otherHistograms?: ReleasedHistogram[];
@@ -79,6 +80,8 @@ export interface ReleasedResult {
   nodesUsed: number[];
   nodesDown: number[];
   noise: Array<NoisePart & { stdDev: number }>;
+  /** A pilot kind's centre: the pilot's noisy means the second moments were computed around. */
+  centre?: Centre | null;
 }
 
 export interface QueryView {
@@ -435,7 +438,7 @@ export class QueryService {
         await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null });
         return;
       }
-      const result = await this.compute(req, plan, admitted);
+      const result = await this.compute(req, plan, admitted, gate.reported);
       result.contributors = gate.reported;
       await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported: gate.reported });
     } catch (err) {
@@ -520,34 +523,40 @@ export class QueryService {
     return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
   }
 
-  /** Runs the noised aggregate over the compute nodes and keeps only what may be released. */
-  private async compute(req: QueryRequest, plan: PrivacyPlan, cohort: string[]): Promise<ReleasedResult> {
+  /**
+   * Runs the noised aggregate over the compute nodes (after the pilot of a pilot kind, pilot.ts) and
+   * keeps only what may be released. `contributors` is the gate's noisy count (the count of a pilot
+   * kind with L = 1).
+   */
+  private async compute(req: QueryRequest, submitted: PrivacyPlan, cohort: string[], contributors: number): Promise<ReleasedResult> {
     const ind = getIndicator(req.indicators[0]!) as Indicator;
     const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
     const spec = aggregateSpec(req.aggregate);
-    const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
+    const base = { perPatient: submitted.perPatient, from: req.from, to: req.to, cohort };
+    const pilot = spec.pilot ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
+    const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
+    const nodeParts = mainParts(plan);
     const r = await this.coordinator.aggregate({
-      perPatient: plan.perPatient,
+      ...base,
       ...(plan.centre ? { centre: plan.centre } : {}),
       indicator: ind.name,
       aggregate: req.aggregate,
-      from: req.from,
-      to: req.to,
-      cohort,
       ...(ind2 ? { indicator2: ind2.name } : {}),
       ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
     });
+    const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
+    const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
+    const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, by, ind, ind2 }) : r.opened;
+    const raw = pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
-    const value = r.value === null ? null : spec.release(r.value, ind.range);
-    const sources = (p: NoisePart) => (p.addedBy === 'gateway' ? 1 : Math.max(1, r.nodesUsed.length));
-    const scaleOf = (p: NoisePart) => (p.measure === 'contributors' ? 0 : measureScale(p.measure, ind.scale, ind2?.scale ?? 0));
-    const noise: MeasureNoise[] = nodeParts.map((p) => ({ measure: p.measure as Measure, b: noiseScale(p, scaleOf(p)), sources: sources(p) }));
+    const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, ind.range);
+    const noise = releaseNoise(plan, ind, ind2, by);
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
-      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && r.opened ? releaseInterval(spec, r.opened, noise, ind.range) : null }),
+      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
       ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
       records: r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
@@ -555,7 +564,8 @@ export class QueryService {
       contributors: 0,
       nodesUsed: r.nodesUsed,
       nodesDown: r.nodesDown,
-      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), sources(p)) })),
+      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
+      ...(plan.pilot ? { centre: plan.centre } : {}),
     };
   }
 
