@@ -18,7 +18,8 @@ type Moment = (x: Exchange, phase: 'request' | 'answer') => boolean;
 /** The first round message from or to node 2. */
 const firstRoundMessageOfNode2: Moment = (x, phase) => phase === 'request' && x.path === '/mpc/message' && (x.node === 2 || x.headers['x-hgd-party'] === 'node-2');
 /** Node 2's first message of the product protocol (its zero round; a pilot kind runs linear pilot means first). */
-const firstProductMessageOfNode2: Moment = (x, phase) => firstRoundMessageOfNode2(x, phase) && (JSON.parse(x.body) as { round?: string }).round === 'zero';
+const firstProductMessageOfNode2 = (tap: () => TappedCluster): Moment => (x, phase) =>
+  firstRoundMessageOfNode2(x, phase) && (JSON.parse(tap().plainRequest(x)) as { round?: string }).round === 'zero';
 /** Node 2's answer to an aggregate request. */
 const answerOfNode2: Moment = (x, phase) => phase === 'answer' && x.node === 2 && x.path.startsWith('/aggregate/');
 
@@ -195,7 +196,7 @@ describe('fault: a node killed mid-protocol, through the query service (ε charg
     await s.cluster.restart(2);
     s.cluster.nodes[1]!.setPeerUrls(s.tap!.config.nodes.urls);
     const spent = (await study()).epsilonSpent;
-    kill.arm(firstProductMessageOfNode2);
+    kill.arm(firstProductMessageOfNode2(() => s.tap!));
     const failed = await query({ indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 20 } });
     assert.ok(kill.killed());
     assert.equal(failed.status, 'failed');
