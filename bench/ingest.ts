@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { createGateway } from '../app/gateway';
 import { runIngest } from '../cli/ingest-command';
-import { benchTmpDir, gatewayFor, startNodeProcesses, untilNodesHold } from './ingest-nodes';
+import { benchTmpDir, cpuBetween, gatewayFor, startNodeProcesses, untilNodesHold, type CpuReading, type NodeCluster } from './ingest-nodes';
 import { machine, openBenchDatabase, printTable, timed, type BenchRow } from './support';
 
 const N = Number(process.env.HGD_BENCH_INGEST_N ?? 40_000);
@@ -70,6 +70,23 @@ async function ingestThrough(gateway: Awaited<ReturnType<typeof createGateway>>,
   });
 }
 
+/** `fn` timed, with the CPU each part of the cluster used meanwhile. */
+async function timedWithCpu(cluster: NodeCluster, fn: () => Promise<void>): Promise<{ ms: number; cpu: CpuReading }> {
+  const before = await cluster.cpu();
+  const { ms } = await timed(fn);
+  return { ms, cpu: cpuBetween(before, await cluster.cpu()) };
+}
+
+/** CPU ms per 1,000 Observations, by part: what the ratio of two rates cannot tell on a shared machine. */
+function cpuRow(label: string, cpu: CpuReading, n: number): BenchRow {
+  const per = (s: number) => ((s * 1000 * 1000) / n).toFixed(0);
+  const total = cpu.gateway + cpu.gatewayPostgres + cpu.nodes + cpu.nodesPostgres;
+  return {
+    measure: `CPU per 1,000 Observations, ${label}`, value: (total * 1e6) / n, unit: 'ms',
+    baseline: `gateway ${per(cpu.gateway)}, its PostgreSQL ${per(cpu.gatewayPostgres)}, nodes ${per(cpu.nodes)}, their PostgreSQL ${per(cpu.nodesPostgres)}`,
+  };
+}
+
 /** Gateway + three node processes on PostgreSQL, against the same uploads with sharing off. */
 export async function runEndToEndBench(): Promise<BenchRow[]> {
   const dataDir = benchTmpDir();
@@ -81,14 +98,15 @@ export async function runEndToEndBench(): Promise<BenchRow[]> {
     const rate = (ms: number) => E2E_N / (ms / 1000);
     const off = await gatewayFor(cluster, plainDb, false, path.join(dataDir, 'no-sharing'));
     await ingestThrough(off, observationLines('warm', PATIENTS * 2));
-    const noSharing = await timed(() => ingestThrough(off, observationLines('e2e', E2E_N, PATIENTS * 2)));
+    const lines = observationLines('e2e', E2E_N, PATIENTS * 2); // the same uploads for both measures
+    const noSharing = await timedWithCpu(cluster, () => ingestThrough(off, lines));
     await off.close();
 
     const on = await gatewayFor(cluster, sharedDb, true);
     await ingestThrough(on, observationLines('warm', PATIENTS * 2));
     await untilNodesHold(cluster.dbs, PATIENTS * 2);
-    const withNodes = await timed(async () => {
-      await ingestThrough(on, observationLines('e2e', E2E_N, PATIENTS * 2));
+    const withNodes = await timedWithCpu(cluster, async () => {
+      await ingestThrough(on, lines);
       await untilNodesHold(cluster.dbs, PATIENTS * 2 + E2E_N);
     });
     await on.close();
@@ -100,6 +118,8 @@ export async function runEndToEndBench(): Promise<BenchRow[]> {
         value: rate(withNodes.ms), unit: 'obs/s', baseline: `${share.toFixed(0)}% of no sharing`,
         target: `>= ${TARGET.toLocaleString('en-US')} obs/s and >= 60 % of no sharing`,
       },
+      cpuRow('no sharing', noSharing.cpu, E2E_N),
+      cpuRow('end to end', withNodes.cpu, E2E_N),
     ];
   } finally {
     await plainDb.close();
