@@ -2,7 +2,7 @@
  * Encryption at rest: AES-256-GCM with a random 96-bit nonce. A sealed value is
  * nonce (12) ‖ tag (16) ‖ ciphertext, bound to `aad` (the record id, the pseudonym...).
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ValidationError } from '../errors';
@@ -24,8 +24,21 @@ function keyObject(key: Buffer): KeyObject {
   return k;
 }
 
+/** Nonces are drawn from the CSPRNG 4 KiB at a time (one call per 341 nonces, not one each); a nonce is public. */
+const noncePool = Buffer.alloc(4092);
+let noncePos = noncePool.length;
+
+function randomNonce(): Buffer {
+  if (noncePos === noncePool.length) {
+    randomFillSync(noncePool);
+    noncePos = 0;
+  }
+  noncePos += 12;
+  return Buffer.from(noncePool.subarray(noncePos - 12, noncePos)); // a copy: the pool is refilled in place
+}
+
 export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
-  const nonce = randomBytes(12);
+  const nonce = randomNonce();
   const cipher = createCipheriv('aes-256-gcm', keyObject(key), nonce);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

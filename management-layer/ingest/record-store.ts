@@ -62,7 +62,8 @@ export async function storeRecords(trx: Knex.Transaction, keys: KeyRing, provide
   const inserted: Array<{ prepared: PreparedRecord; commitment: string }> = [];
   for (let i = 0; i < recs.length; i += 1000) {
     const chunk = recs.slice(i, i + 1000);
-    const rows = chunk.map((p) => ({
+    const salts = randomBytes(16 * chunk.length); // one CSPRNG call a chunk, not one a record
+    const rows = chunk.map((p, j) => ({
       id: p.id,
       patient: p.record.patient,
       indicator: p.record.indicator,
@@ -72,7 +73,7 @@ export async function storeRecords(trx: Knex.Transaction, keys: KeyRing, provide
       source_key: p.sourceKey,
       content_key: p.contentKey,
       body: seal(dataKeys.get(p.record.patient)!, Buffer.from(JSON.stringify(p.record)), p.id),
-      salt: randomBytes(16),
+      salt: salts.subarray(16 * j, 16 * j + 16),
       batch_id: batchId,
       shared_at: sharedAt,
     }));

@@ -66,7 +66,11 @@ async function insertShares(trx: Knex.Transaction, dealing: string, chunk: reado
   return (res.rows ?? []) as Array<{ inserted: boolean }>;
 }
 
-/** The one-hot histogram shares of rows that have them, unnested the same way (each row's array as one text element). */
+/**
+ * The one-hot histogram shares of rows that have them, unnested the same way: each row's numeric[] literal as
+ * one element of a text[] literal, quoted but not escaped (digits, commas and braces only; textArray's escaping
+ * pass over these 2000 × 13 numbers led the node's profile).
+ */
 async function insertHistShares(trx: Knex.Transaction, dealing: string, rows: readonly ShareRow[]): Promise<void> {
   const hists = rows.map((r) => r.hist as { key: string; shares: bigint[] });
   await trx.raw(
@@ -74,7 +78,7 @@ async function insertHistShares(trx: Knex.Transaction, dealing: string, rows: re
      SELECT u.record_id, ?::bigint, u.hist_key, u.hist::numeric(39, 0)[] FROM unnest(?::text[], ?::text[], ?::text[]) AS u(record_id, hist_key, hist)
      ON CONFLICT (record_id) DO UPDATE SET dealing = EXCLUDED.dealing, hist_key = EXCLUDED.hist_key, hist = EXCLUDED.hist
      WHERE node_hist_shares.dealing < EXCLUDED.dealing`,
-    [dealing, textArray(rows.map((r) => r.recordId)), textArray(hists.map((h) => h.key)), textArray(hists.map((h) => numericArray(h.shares)))],
+    [dealing, textArray(rows.map((r) => r.recordId)), textArray(hists.map((h) => h.key)), `{${hists.map((h) => `"${numericArray(h.shares)}"`).join(',')}}`],
   );
 }
 
