@@ -329,7 +329,11 @@ export class IngestService {
   private async shareClaimed(batchId: string, recs: PreparedRecord[]): Promise<void> {
     this.claims.begin(batchId);
     const delivered = this.sink ? await this.distribute(recs) : false;
-    await this.claims.settle(batchId, recs.map((r) => r.id), delivered);
+    try {
+      await this.claims.settle(batchId, recs.map((r) => r.id), delivered);
+    } catch {
+      // The upload is committed; its batch stays flagged and the outbox's recovery shares it again later.
+    }
   }
 
   /** Sends values to the compute nodes and marks their records shared; what fails stays in the outbox. */

@@ -1,7 +1,7 @@
 /**
  * Sharing a fresh upload without writing its records twice. Marking each record shared after the nodes
- * answered (UPDATE records SET shared_at) rewrote every row and its five index entries: about half as much
- * PostgreSQL work as storing the record (docs/benchmarks.md, "Ingest end to end"). Instead, when a share
+ * answered (UPDATE records SET shared_at) rewrote every row and its index entries: nearly as much PostgreSQL
+ * work as storing it (30–45 against about 50 ms per 1,000 records; docs/benchmarks.md, "Ingest end to end"). Instead, when a share
  * sink is set, an upload's records are stored already marked (`shared_at` = the upload's time) and its batch
  * row carries `shares_pending`, all in the ingest transaction; after the distribution:
  *   - every node holds the shares: one UPDATE clears the batch's flag;
