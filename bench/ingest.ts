@@ -11,7 +11,9 @@
  * End to end with the compute nodes (bench/ingest-nodes.ts): the gateway in this process with its
  * default share sink and three `hgd node` processes on PostgreSQL, timed until every node's node_shares
  * holds every record; beside it the same uploads with sharing off. HGD_BENCH_E2E_N sets the
- * Observations (default 20,000); HGD_BENCH_E2E_ONLY=1 runs only this part.
+ * Observations (default 20,000); HGD_BENCH_E2E_ONLY=1 runs only this part. Both of its measures also
+ * print the CPU each part used per 1,000 Observations (gateway, its PostgreSQL backends, nodes, theirs):
+ * on a shared machine the rates swing from run to run, the CPU per record much less.
  */
 import fs from 'node:fs';
 import os from 'node:os';
