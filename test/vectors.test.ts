@@ -16,7 +16,7 @@ import { responsePayload, signingPayload, signRequest, signResponse, verifyReque
 import { openRoundMessage, roundMessageAad, sealRoundMessage } from '../parties/round-message';
 import { answerBodyAad, openAnswerBody, openRequestBody, requestBodyAad, sealAnswerBody, sealRequestBody } from '../parties/sealed-body';
 import { openSealed, sealToParty } from '../parties/sealing';
-import { openShareBatch, sealShareBatch } from '../parties/share-batch';
+import { openShareBatch, sealShareBatch, shareBatchBodies } from '../parties/share-batch';
 import type { ShareBatchItem } from '../parties/wire';
 import { shareBatchAad } from '../parties/wire';
 import { parsePeerMessage, parseShareBatch } from '../parties/wire-parse';
@@ -196,7 +196,9 @@ describe('vectors: share batches (test/vectors/share-batch.json)', () => {
       const shares = p.shares.map(shareFromHex);
       assert.equal(shareBatchAad(p.node, v.dealing, meta.items.map((i) => i.recordId)), p.aad);
       assert.equal(Buffer.from(packElements(shares)).toString('hex'), p.plaintext);
-      assert.equal(JSON.stringify(sealShareBatch(p.node, meta, shares, keys.get(p.node)!.publicKey, sealRandomnessOf(p))), p.body, `node ${p.node}`);
+      const batch = sealShareBatch(p.node, meta, shares, keys.get(p.node)!.publicKey, sealRandomnessOf(p));
+      assert.equal(JSON.stringify(batch), p.body, `node ${p.node}`);
+      assert.equal(shareBatchBodies(meta)(batch), p.body, `node ${p.node}: the body with the metadata serialised once`);
       assert.deepEqual(openShareBatch(keys.get(p.node)!, p.node, parseShareBatch(JSON.parse(p.body))).map(shareToHex), p.shares);
     }
   });

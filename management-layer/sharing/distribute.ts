@@ -33,8 +33,8 @@ import type { RandomSource } from '../../mpc/random';
 import { shareMany } from '../../mpc/shamir';
 import { fetchSigned } from '../../parties/client';
 import { gatewayIdentity, KeyDirectory, nodeParty } from '../../parties/key-directory';
-import { sealShareBatch } from '../../parties/share-batch';
-import type { ShareBatchItem, ShareBatchReceipt } from '../../parties/wire';
+import { sealShareBatch, shareBatchBodies } from '../../parties/share-batch';
+import type { ShareBatch, ShareBatchItem, ShareBatchReceipt } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
 import type { SigningKey } from '../../storage-layer/signing-key';
 
@@ -181,7 +181,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
   }
 
   /** Seals node `node`'s shares of a chunk to its key and posts them (or keeps the envelope pending). */
-  async function deliverToNode(node: number, dealt: DealtChunk, p: Progress): Promise<void> {
+  async function deliverToNode(node: number, dealt: DealtChunk, bodyOf: (batch: ShareBatch) => string, p: Progress): Promise<void> {
     const shares = dealt.perNode[node - 1] as bigint[];
     const key = directory.encryptionKey(nodeParty(node));
     if (!key) {
@@ -192,7 +192,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
     }
     const batch = sealShareBatch(node, { dealing: p.dealing, items: dealt.items, histograms: dealt.histograms }, shares, key);
     shares.fill(0n); // the gateway keeps no share once sealed
-    const body = JSON.stringify(batch);
+    const body = bodyOf(batch);
     const pending = { node, dealing: p.dealing, records: dealt.items.length, body };
     if (p.failed.has(node)) {
       p.pending.push(pending);
@@ -211,7 +211,8 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
     const p: Progress = { dealing: nextDealing(), failed: new Map(), noKey: new Set(), pending: [], receipts: [] };
     for (let start = 0; start < values.length; start += batchSize) {
       const dealt = dealChunk(values.slice(start, start + batchSize), n, t);
-      await Promise.all(nodeIds.map((node) => deliverToNode(node, dealt, p)));
+      const bodyOf = shareBatchBodies({ dealing: p.dealing, items: dealt.items, histograms: dealt.histograms });
+      await Promise.all(nodeIds.map((node) => deliverToNode(node, dealt, bodyOf, p)));
     }
     return {
       dealing: p.dealing,
