@@ -35,6 +35,7 @@ import { patientLedgerEntry } from './patient-ledger';
 import { patientSourceRouter } from '../management-layer/patient-source';
 import { AlertHub, Monitor, RuleService, WebhookService, alertId, monitoringMigrations, type MonitoringServices } from '../management-layer/monitoring';
 import { monitoringRouter } from '../usage-layer/care/monitoring-http';
+import { webAppRouter } from './static';
 
 export interface Gateway {
   app: Express;
@@ -77,6 +78,8 @@ export interface GatewayOptions {
   coordinator?: Coordinator;
   /** Carries add-checkpoint requests to the configured witnesses; default: HTTP to their URLs. */
   witnessTransport?: WitnessTransport;
+  /** The built web app served at / (app/static.ts); default: web/dist. */
+  webDist?: string;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -162,6 +165,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const monitoring = await startMonitoring(config, db, ledger, ingest, usage, log);
   app.use(usageRouter(usage));
   app.use(monitoringRouter(monitoring, usage.care));
+  // After every API route, so the JSON API answers first and unchanged.
+  app.use(webAppRouter(options.webDist));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
 
