@@ -187,6 +187,20 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       assert.equal(await patient.locator('canvas[role="img"]').count(), 2, 'one chart per indicator (glucose, heart rate)');
     });
 
+    it('the patient uploads readings from a device file; they appear with their device as the source', async () => {
+      const point = {
+        header: { schema_id: { namespace: 'omh', name: 'heart-rate', version: '2.0' }, acquisition_provenance: { source_name: 'Wristband W1' } },
+        body: { heart_rate: { value: 71, unit: 'beats/min' }, effective_time_frame: { date_time: '2026-04-02T07:30:00Z' } },
+      };
+      await patient.getByLabel('Device file').setInputFiles({ name: 'watch.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify([point])) });
+      await patient.getByRole('button', { name: 'Upload', exact: true }).click();
+      const report = patient.getByRole('group', { name: 'Ingest report' });
+      await report.waitFor();
+      assert.match(await report.innerText(), /Stored: 1 accepted, 0 already known, 0 rejected/);
+      await patient.getByText('2 values and where they came from').nth(1).click();
+      assert.match(await patient.getByRole('region', { name: 'Heart rate values' }).innerText(), /71 per minute\s+you, with Wristband W1/);
+    });
+
     it('the patient grants glucose to the study; the next query counts them', async () => {
       await patient.getByLabel('Study', { exact: true }).selectOption('diab');
       await patient.getByRole('checkbox', { name: 'Glucose' }).check();
@@ -287,6 +301,15 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
     await consistency.locator('.verdict').filter({ hasText: /^Bad: the ledger of \d+ entries does not extend/ }).waitFor();
   });
 
+  it('flow 5: the administrator’s page (a pasted token) has no serious accessibility violation', async () => {
+    const page = await openPage();
+    await page.getByLabel('Token', { exact: true }).fill(s.admin);
+    await page.getByRole('button', { name: 'Use this token' }).click();
+    await page.getByRole('heading', { name: 'Administration' }).waitFor();
+    await page.getByRole('button', { name: 'Create study' }).waitFor();
+    await checkPage(page, 'admin');
+  });
+
   it('flow 4: an administrator creates a study and a researcher in the page', async function () {
     const probe = await s.request('GET', '/admin/organisations', { token: s.admin });
     if (probe.status === 404) {
@@ -296,7 +319,7 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       this.skip();
     }
     const page = await openPage();
-    await page.getByLabel('Token').fill(s.admin);
+    await page.getByLabel('Token', { exact: true }).fill(s.admin);
     await page.getByRole('button', { name: 'Use this token' }).click();
     await page.getByRole('heading', { name: 'Administration' }).waitFor();
     const users = page.getByRole('region', { name: 'Users' }).locator('..');

@@ -25,10 +25,15 @@ function ChartCanvas({ config, dataKey, label }: { config: ChartConfiguration; d
   return <div class="chart"><canvas ref={ref} role="img" aria-label={label} /></div>;
 }
 
+const DAY = 86_400_000;
+
 export interface TimePoint { time: string; value: number }
 
 /** One indicator over time: x is the time (ticks as dates), y the value in its unit. */
 export function TimeChart({ points, unit, label }: { points: TimePoint[]; unit: string; label: string }) {
+  const times = points.map((p) => Date.parse(p.time));
+  // A single day's values: a day either side, so the axis shows dates rather than years.
+  const pad = Math.max(...times) - Math.min(...times) < DAY ? DAY : 0;
   const config: ChartConfiguration = {
     type: 'line',
     data: { datasets: [{ label: unit, data: points.map((p) => ({ x: Date.parse(p.time), y: p.value })), borderColor: '#0b5cad', backgroundColor: '#0b5cad', pointRadius: 3 }] },
@@ -38,7 +43,7 @@ export function TimeChart({ points, unit, label }: { points: TimePoint[]; unit: 
       parsing: false,
       plugins: { legend: { display: false } },
       scales: {
-        x: { type: 'linear', ticks: { maxTicksLimit: 5, callback: (v) => formatDate(new Date(Number(v)).toISOString()) } },
+        x: { type: 'linear', min: Math.min(...times) - pad, max: Math.max(...times) + pad, ticks: { maxTicksLimit: 5, callback: (v) => formatDate(new Date(Number(v)).toISOString()) } },
         y: { title: { display: true, text: unit } },
       },
     },

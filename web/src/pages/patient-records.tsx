@@ -37,7 +37,7 @@ function IndicatorChart({ name, rows, info }: { name: string; rows: Observation[
       <h3>{display} <span class="unit">({unitWords(unit)})</span></h3>
       <TimeChart points={rows.map((r) => ({ time: r.effectiveStart, value: r.value }))} unit={unitWords(unit)} label={`${display} over time, ${rows.length} values; the table below lists them`} />
       <details>
-        <summary>{rows.length} values and where they came from</summary>
+        <summary>{rows.length === 1 ? '1 value' : `${rows.length} values`} and where they came from</summary>
         <TableRegion label={`${display} values`}>
           <table>
             <thead><tr><th scope="col">When</th><th scope="col">Value</th><th scope="col">From</th><th scope="col">As sent</th></tr></thead>
