@@ -48,6 +48,7 @@ function Organisations() {
     <Section title="Organisations">
       <ErrorNote message={list.error} />
       <ul>{(list.data?.organisations ?? []).map((o) => <li key={o.id}>{o.id} <small>since {formatDateTime(o.createdAt)}</small></li>)}</ul>
+      <h3>Register an organisation</h3>
       <AdminForm submitLabel="Create organisation" onDone={list.reload} send={async (f) => `Organisation ${(await request<{ id: string }>('/admin/organisations', { json: { id: f.id } })).id} created.`}>
         <Field label="Organisation id">{(id) => <input id={id} name="id" required />}</Field>
       </AdminForm>
@@ -70,6 +71,7 @@ function Users() {
           <tbody>{(list.data?.users ?? []).map((u) => <tr key={u.username}><td>{u.username}</td><td>{u.role}</td><td>{u.org ?? ''}</td><td>{formatDateTime(u.createdAt)}</td></tr>)}</tbody>
         </table>
       </TableRegion>
+      <h3>Create a user</h3>
       <AdminForm submitLabel="Create user" onDone={list.reload} send={send}>
         <Field label="Role">{(id) => <select id={id} name="role">{ROLES.map((r) => <option key={r}>{r}</option>)}</select>}</Field>
         <Field label="Username">{(id) => <input id={id} name="username" required autocomplete="off" />}</Field>
@@ -97,6 +99,8 @@ function ApiKeys() {
           ))}</tbody>
         </table>
       </TableRegion>
+      {list.data && list.data.keys.length === 0 ? <p>No API keys yet.</p> : null}
+      <h3>Create a key for a provider organisation</h3>
       <AdminForm submitLabel="Create API key" onDone={list.reload} send={async (f) => { const r = await request<{ keyId: string; key: string }>('/admin/api-keys', { json: { org: f.org } }); return `Key ${r.keyId} created. The key, shown only now: ${r.key}`; }}>
         <Field label="Organisation">{(id) => <input id={id} name="org" required />}</Field>
       </AdminForm>
