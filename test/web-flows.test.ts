@@ -229,6 +229,20 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       await checkPage(patient, 'patient');
     });
 
+    it('the researcher sees a histogram as bars with a table, and a refused query in words naming the field', async () => {
+      await researcher.getByLabel('Aggregate').selectOption('histogram');
+      await researcher.getByLabel('Indicator', { exact: true }).selectOption('glucose');
+      await researcher.getByLabel('ε for this query').fill('20');
+      await researcher.getByRole('button', { name: 'Run query' }).click();
+      const buckets = researcher.getByRole('region', { name: 'Histogram buckets' });
+      await buckets.waitFor();
+      assert.match(await buckets.innerText(), /3\.9–5\.6\s+\d+(\.\d)? ± \d/);
+      assert.equal(await researcher.getByRole('img', { name: /Histogram of glucose/ }).count(), 1);
+      await researcher.getByLabel('ε for this query').fill('50');
+      await researcher.getByRole('button', { name: 'Run query' }).click();
+      await assertAlert(researcher, /field: options\.epsilon/);
+    });
+
     it('the patient page fits a 375 px phone screen', async () => {
       const phone = await signIn('pat', 375);
       await phone.getByRole('heading', { name: /Glucose/ }).waitFor();

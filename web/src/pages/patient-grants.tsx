@@ -56,12 +56,12 @@ function GrantForm({ studies, catalogue, onGranted }: { studies: Study[]; catalo
       ? { study: study?.id ?? '', indicators, purpose: study?.purpose.code ?? '' }
       : { grantee: String(form.get('grantee') ?? '').trim(), indicators, purpose: 'TREAT' };
     if (end) body.period = { end: new Date(`${end}T23:59:59Z`).toISOString() };
+    if (indicators.length === 0) return setError('Choose at least one indicator to share.');
     try {
-      if (indicators.length === 0) throw new Error('choose at least one indicator to share');
       onGranted(await request<Grant>('/patients/me/grants', { json: body }));
       setError(null);
     } catch (err) {
-      setError(err instanceof Error && !('status' in err) ? err.message : messageOf(err));
+      setError(messageOf(err));
     }
   };
   return (
