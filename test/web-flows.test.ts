@@ -160,6 +160,9 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
     before(async () => {
       assert.equal((await s.request('POST', '/admin/studies', { token: s.admin, ...json({ id: 'diab', title: 'Diabetes', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 200 }) })).status, 201);
       assert.equal((await s.request('POST', '/admin/studies/diab/researchers', { token: s.admin, ...json({ researcher: 'rhea' }) })).status, 201);
+      // A study nobody granted anything to, with a cohort minimum no query can reach: its results are withheld.
+      assert.equal((await s.request('POST', '/admin/studies', { token: s.admin, ...json({ id: 'rare', title: 'Rare disease', purpose: 'HRESCH', minCohort: 100 }) })).status, 201);
+      assert.equal((await s.request('POST', '/admin/studies/rare/researchers', { token: s.admin, ...json({ researcher: 'rhea' }) })).status, 201);
       // Twelve patients with a glucose value; P01..P11 grant it through the API, P00 (the page's patient) in the page.
       const rows: Array<[string, string, number, string, string]> = [];
       for (let i = 0; i < 12; i++) rows.push([`${MRN}|P${String(i).padStart(2, '0')}`, GLUCOSE, 90 + i, 'mg/dL', `2026-03-0${1 + (i % 3)}T08:00:00Z`]);
@@ -237,7 +240,7 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       await checkPage(patient, 'patient');
     });
 
-    it('the researcher sees a histogram as bars with a table, and a refused query in words naming the field', async () => {
+    it('the researcher sees a histogram as bars with a table, a withheld result explained, and a refused query in words naming the field', async () => {
       await researcher.getByLabel('Aggregate').selectOption('histogram');
       await researcher.getByLabel('Indicator', { exact: true }).selectOption('glucose');
       await researcher.getByLabel('ε for this query').fill('20');
@@ -246,6 +249,14 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       await buckets.waitFor();
       assert.match(await buckets.innerText(), /3\.9–5\.6\s+\d+(\.\d)? ± \d/);
       assert.equal(await researcher.getByRole('img', { name: /Histogram of glucose/ }).count(), 1);
+      await researcher.getByLabel('Study').selectOption('rare');
+      await researcher.getByLabel('Aggregate').selectOption('count');
+      await researcher.getByLabel('ε for this query').fill('1');
+      await researcher.getByRole('button', { name: 'Run query' }).click();
+      const withheld = researcher.getByRole('note').filter({ hasText: 'Result withheld.' });
+      await withheld.waitFor();
+      assert.match(await withheld.innerText(), /noisy count of contributors, against the minimum cohort plus a margin/);
+      await researcher.getByText(/Budget left in “Rare disease”: ε 9 of 10/).waitFor();
       await researcher.getByLabel('ε for this query').fill('50');
       await researcher.getByRole('button', { name: 'Run query' }).click();
       await assertAlert(researcher, /field: options\.epsilon/);
