@@ -296,7 +296,7 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
     await checkPage(page, 'provider');
   });
 
-  it('flow 3: an auditor verifies an inclusion and a consistency proof in the page, and a tampered proof is reported bad', async () => {
+  it('flow 3: an auditor verifies an inclusion and a consistency proof in the page; a tampered proof, or a wrong pinned key, is reported bad', async () => {
     const page = await signIn('audrey');
     const latest = page.getByRole('status').filter({ hasText: /signed by the trusted log key/ });
     await latest.waitFor();
@@ -332,6 +332,16 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
     await inclusion.getByRole('button', { name: 'Verify in this browser' }).click();
     await verdict.filter({ hasText: /^Good: entry 3 / }).waitFor();
     await checkPage(page, 'auditor');
+    // Keys pinned in the browser replace the ones the gateway reports: pin a wrong log key, and the checkpoint is bad.
+    await page.getByText(/^Trusted keys/).click();
+    const trustFile = page.getByLabel(/Trust file/);
+    const pinned = JSON.parse(await trustFile.inputValue()) as { logKeys: string[] };
+    await trustFile.fill(JSON.stringify({ ...pinned, logKeys: [Buffer.alloc(32, 9).toString('base64')] }));
+    await page.getByRole('button', { name: 'Pin these keys' }).click();
+    await page.getByRole('status').filter({ hasText: /^Bad: the checkpoint’s signature does not verify with a trusted log key/ }).first().waitFor();
+    await page.getByText(/^Trusted keys \(pinned in this browser/).waitFor();
+    await page.getByRole('button', { name: 'Forget the pinned keys' }).click();
+    await page.getByRole('status').filter({ hasText: /^Good: signed by the trusted log key/ }).waitFor();
     const cproof = consistency.getByLabel(/Proof as received/);
     await cproof.fill((await cproof.inputValue()).replace(/("hashes": \[\s*")([0-9a-f])/, (_m, head: string, digit: string) => head + (digit === 'f' ? 'e' : 'f')));
     await consistency.getByRole('button', { name: 'Verify in this browser' }).click();
