@@ -145,6 +145,9 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
     await page.getByLabel('Password', { exact: true }).fill('wrong password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await assertAlert(page, /invalid username or password/);
+    await page.getByLabel('Token', { exact: true }).fill('not-a-token');
+    await page.getByRole('button', { name: 'Use this token' }).click();
+    await page.getByRole('alert').filter({ hasText: /This token cannot be used/ }).waitFor();
   });
 
   async function assertAlert(page: Page, pattern: RegExp): Promise<void> {

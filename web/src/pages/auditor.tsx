@@ -3,7 +3,7 @@
  * inclusion and consistency proofs verified in this browser (audit/verify.ts). The proofs are shown
  * as editable text: change a hash and the page reports the proof as bad.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { messageOf, request } from '../api';
 import { ErrorNote, Field, Section } from '../components';
 import { useLoad } from '../hooks';
@@ -47,7 +47,8 @@ function TrustPanel({ reported, pinned, onChange }: { reported: ReportedCheckpoi
 
 function LatestCheckpoint({ data, trust, onTrustChange }: { data: ReportedCheckpoint; trust: Trust; onTrustChange: () => void }) {
   const verdict = verifyCheckpointNote(data.note, trust);
-  if (verdict.ok && !lastSeenCheckpoint()) rememberCheckpoint(data);
+  // The first checkpoint this browser verifies is where its first consistency check starts.
+  useEffect(() => { if (verdict.ok && !lastSeenCheckpoint()) rememberCheckpoint(data); }, [data, verdict.ok]);
   return (
     <Section title="Latest checkpoint">
       <dl class="numbers">

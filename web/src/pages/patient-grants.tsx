@@ -43,20 +43,25 @@ function renewalOf(g: Grant): GrantBody {
   return { ...(g.grantee ? { grantee: g.grantee } : { study: g.study ?? '' }), indicators: g.indicators, purpose: g.purpose.code, ...end };
 }
 
+/** The grant the form asks for: a study's (with its purpose) or a provider's (TREAT), expiring at the end of the chosen day. */
+function grantBody(form: FormData, kind: 'study' | 'provider', studies: Study[]): GrantBody {
+  const indicators = form.getAll('indicator').map(String);
+  const end = String(form.get('end') ?? '');
+  const study = studies.find((s) => s.id === form.get('study'));
+  const body: GrantBody = kind === 'study'
+    ? { study: study?.id ?? '', indicators, purpose: study?.purpose.code ?? '' }
+    : { grantee: String(form.get('grantee') ?? '').trim(), indicators, purpose: 'TREAT' };
+  if (end) body.period = { end: new Date(`${end}T23:59:59Z`).toISOString() };
+  return body;
+}
+
 function GrantForm({ studies, catalogue, onGranted }: { studies: Study[]; catalogue: Map<string, IndicatorInfo>; onGranted: (g: Grant) => void }) {
   const [kind, setKind] = useState<'study' | 'provider'>('study');
   const [error, setError] = useState<string | null>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
-    const form = new FormData(e.currentTarget as HTMLFormElement);
-    const indicators = form.getAll('indicator').map(String);
-    const end = String(form.get('end') ?? '');
-    const study = studies.find((s) => s.id === form.get('study'));
-    const body: GrantBody = kind === 'study'
-      ? { study: study?.id ?? '', indicators, purpose: study?.purpose.code ?? '' }
-      : { grantee: String(form.get('grantee') ?? '').trim(), indicators, purpose: 'TREAT' };
-    if (end) body.period = { end: new Date(`${end}T23:59:59Z`).toISOString() };
-    if (indicators.length === 0) return setError('Choose at least one indicator to share.');
+    const body = grantBody(new FormData(e.currentTarget as HTMLFormElement), kind, studies);
+    if (body.indicators.length === 0) return setError('Choose at least one indicator to share.');
     try {
       onGranted(await request<Grant>('/patients/me/grants', { json: body }));
       setError(null);
@@ -93,6 +98,32 @@ function GrantForm({ studies, catalogue, onGranted }: { studies: Study[]; catalo
   );
 }
 
+function GrantTable({ grants, studies, catalogue, onToggle }: { grants: Grant[]; studies: Study[]; catalogue: Map<string, IndicatorInfo>; onToggle: (g: Grant) => void }) {
+  if (grants.length === 0) return <p>You have granted nothing yet.</p>;
+  return (
+    <TableRegion label="Your grants">
+      <table>
+        <thead><tr><th scope="col">With</th><th scope="col">Indicators</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Switch</th></tr></thead>
+        <tbody>
+          {grants.map((g) => {
+            const on = g.status === 'active' || g.status === 'pending';
+            const label = `${on ? 'Switch off' : 'Switch on'} ${indicatorWords(g.indicators, catalogue)} for ${whoOf(g, studies)}`;
+            return (
+              <tr key={g.id}>
+                <td>{whoOf(g, studies)}</td>
+                <td>{indicatorWords(g.indicators, catalogue)}</td>
+                <td>{g.period.end ? formatDate(g.period.end) : 'no expiry'}</td>
+                <td><span class={`badge ${g.status}`}>{g.status}</span></td>
+                <td><button type="button" class="switch" role="switch" aria-checked={on} aria-label={label} onClick={() => onToggle(g)}>{on ? 'On' : 'Off'}</button></td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </TableRegion>
+  );
+}
+
 export function PatientGrants({ catalogue, onChange }: { catalogue: Map<string, IndicatorInfo>; onChange: () => void }) {
   const grants = useLoad(() => request<{ grants: Grant[] }>('/patients/me/grants'));
   const studies = useLoad(() => request<{ studies: Study[] }>('/studies'));
@@ -122,28 +153,7 @@ export function PatientGrants({ catalogue, onChange }: { catalogue: Map<string, 
       <p>Nobody uses your data unless you grant it here. Research studies only ever see totals across many patients.</p>
       <ErrorNote message={grants.error ?? studies.error ?? error} />
       <StatusNote message={note} />
-      {shown.length === 0 ? <p>You have granted nothing yet.</p> : (
-        <TableRegion label="Your grants">
-          <table>
-            <thead><tr><th scope="col">With</th><th scope="col">Indicators</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col">Switch</th></tr></thead>
-            <tbody>
-              {shown.map((g) => {
-                const on = g.status === 'active' || g.status === 'pending';
-                const label = `${on ? 'Switch off' : 'Switch on'} ${indicatorWords(g.indicators, catalogue)} for ${whoOf(g, studyList)}`;
-                return (
-                  <tr key={g.id}>
-                    <td>{whoOf(g, studyList)}</td>
-                    <td>{indicatorWords(g.indicators, catalogue)}</td>
-                    <td>{g.period.end ? formatDate(g.period.end) : 'no expiry'}</td>
-                    <td><span class={`badge ${g.status}`}>{g.status}</span></td>
-                    <td><button type="button" class="switch" role="switch" aria-checked={on} aria-label={label} onClick={() => toggle(g)}>{on ? 'On' : 'Off'}</button></td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </TableRegion>
-      )}
+      <GrantTable grants={shown} studies={studyList} catalogue={catalogue} onToggle={toggle} />
       <h3>Grant access</h3>
       <GrantForm studies={studyList} catalogue={catalogue} onGranted={(g) => done(g, true)} />
     </Section>

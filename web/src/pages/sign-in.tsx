@@ -4,14 +4,9 @@ import { messageOf, request } from '../api';
 import { claimsOf, saveToken, type Claims } from '../session';
 import { ErrorNote, Field, Section } from '../components';
 
-export function SignIn({ onSignedIn }: { onSignedIn: (c: Claims) => void }) {
-  const [error, setError] = useState<string | null>(null);
-  const accept = (token: string) => {
-    const claims = claimsOf(token.trim());
-    if (!claims) throw new Error('that is not an HGD token of a user role (patient, researcher, provider, auditor or admin)');
-    saveToken(token.trim());
-    onSignedIn(claims);
-  };
+type Accept = (token: string) => void;
+
+function PasswordForm({ accept, onError }: { accept: Accept; onError: (m: string) => void }) {
   const login = async (e: Event) => {
     e.preventDefault();
     const form = new FormData(e.currentTarget as HTMLFormElement);
@@ -19,17 +14,44 @@ export function SignIn({ onSignedIn }: { onSignedIn: (c: Claims) => void }) {
       const r = await request<{ token: string }>('/auth/login', { json: { username: form.get('username'), password: form.get('password') }, token: null });
       accept(r.token);
     } catch (err) {
-      setError(messageOf(err));
+      onError(messageOf(err));
     }
   };
+  return (
+    <Section title="With your password">
+      <form onSubmit={login}>
+        <Field label="Username">{(id) => <input id={id} name="username" autocomplete="username" required />}</Field>
+        <Field label="Password">{(id) => <input id={id} name="password" type="password" autocomplete="current-password" required />}</Field>
+        <button type="submit">Sign in</button>
+      </form>
+    </Section>
+  );
+}
+
+function TokenForm({ accept }: { accept: Accept }) {
   const paste = (e: Event) => {
     e.preventDefault();
-    const token = String(new FormData(e.currentTarget as HTMLFormElement).get('token') ?? '');
-    try {
-      accept(token);
-    } catch (err) {
-      setError(err instanceof Error ? `This token cannot be used: ${err.message}.` : messageOf(err));
-    }
+    accept(String(new FormData(e.currentTarget as HTMLFormElement).get('token') ?? ''));
+  };
+  return (
+    <Section title="With a token">
+      <form onSubmit={paste}>
+        <Field label="Token" hint="From `npx hgd admin token --role …`; it expires after 15 minutes by default.">
+          {(id, hint) => <textarea id={id} name="token" rows={3} aria-describedby={hint} required />}
+        </Field>
+        <button type="submit">Use this token</button>
+      </form>
+    </Section>
+  );
+}
+
+export function SignIn({ onSignedIn }: { onSignedIn: (c: Claims) => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const accept = (token: string) => {
+    const claims = claimsOf(token.trim());
+    if (!claims) return setError('This token cannot be used: it is not an HGD token of a user role (patient, researcher, provider, auditor or admin).');
+    saveToken(token.trim());
+    onSignedIn(claims);
   };
   return (
     <>
@@ -37,21 +59,8 @@ export function SignIn({ onSignedIn }: { onSignedIn: (c: Claims) => void }) {
       <p>Patients, researchers, providers, auditors and administrators sign in here. What you see next depends on your role.</p>
       <ErrorNote message={error} />
       <div class="grid">
-        <Section title="With your password">
-          <form onSubmit={login}>
-            <Field label="Username">{(id) => <input id={id} name="username" autocomplete="username" required />}</Field>
-            <Field label="Password">{(id) => <input id={id} name="password" type="password" autocomplete="current-password" required />}</Field>
-            <button type="submit">Sign in</button>
-          </form>
-        </Section>
-        <Section title="With a token">
-          <form onSubmit={paste}>
-            <Field label="Token" hint="From `npx hgd admin token --role …`; it expires after 15 minutes by default.">
-              {(id, hint) => <textarea id={id} name="token" rows={3} aria-describedby={hint} required />}
-            </Field>
-            <button type="submit">Use this token</button>
-          </form>
-        </Section>
+        <PasswordForm accept={accept} onError={setError} />
+        <TokenForm accept={accept} />
       </div>
     </>
   );
