@@ -2,7 +2,11 @@
 export interface IndicatorInfo {
   name: string;
   display: string;
-  canonicalUnit: string;
+  /** Null for demographics (birth year, sex). */
+  canonicalUnit?: string | null;
+  kind?: 'measurement' | 'demographic';
+  /** A coded demographic's codes: label → stored number (sex). */
+  valueCodes?: Record<string, number>;
   range: { min: number; max: number };
   histogramEdges?: number[];
 }
@@ -34,8 +38,15 @@ export function indicatorWords(names: string[], catalogue: Map<string, Indicator
   return `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }
 
+/** A coded value's label (sex: 1 → female), or the number. */
+export function codedWords(value: number, info: IndicatorInfo | undefined): string {
+  const label = Object.entries(info?.valueCodes ?? {}).find(([, v]) => v === value)?.[0];
+  return label ?? formatNumber(value);
+}
+
 /** UCUM codes a person recognises. */
-export function unitWords(unit: string): string {
+export function unitWords(unit: string | undefined | null): string {
+  if (!unit) return '';
   const known: Record<string, string> = { '/min': 'per minute', 'mm[Hg]': 'mmHg', '%': '%', 'Cel': '°C', 'kg/m2': 'kg/m²' };
   return known[unit] ?? unit;
 }

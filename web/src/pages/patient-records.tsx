@@ -1,9 +1,10 @@
 /** Each indicator as a chart over time in its canonical unit, with the provenance of every value as a table. */
+import { Fragment } from 'preact';
 import { request } from '../api';
 import { ErrorNote, Section, TableRegion } from '../components';
 import { useLoad } from '../hooks';
 import { TimeChart } from '../chart';
-import { formatDateTime, formatNumber, unitWords, type IndicatorInfo } from '../words';
+import { codedWords, formatDateTime, formatNumber, unitWords, type IndicatorInfo } from '../words';
 
 export interface Observation {
   id: string;
@@ -58,15 +59,31 @@ function IndicatorChart({ name, rows, info }: { name: string; rows: Observation[
   );
 }
 
+/** Demographics (birth year, sex) are facts, not series: their latest value in words. */
+function Demographics({ groups, catalogue }: { groups: Array<[string, Observation[]]>; catalogue: Map<string, IndicatorInfo> }) {
+  if (groups.length === 0) return null;
+  return (
+    <dl class="numbers">
+      {groups.map(([name, rows]) => {
+        const latest = rows.at(-1)!;
+        return <Fragment key={name}><dt>{catalogue.get(name)?.display ?? name}</dt><dd>{codedWords(latest.value, catalogue.get(name))} <small>(from {source(latest)})</small></dd></Fragment>;
+      })}
+    </dl>
+  );
+}
+
 export function PatientRecords({ catalogue, version }: { catalogue: Map<string, IndicatorInfo>; version: number }) {
   const { data, error } = useLoad(() => request<{ observations: Observation[] }>('/patients/me/observations'), [version]);
-  const groups = byIndicator(data?.observations ?? []);
+  const all = [...byIndicator(data?.observations ?? [])];
+  const isDemographic = ([name]: [string, Observation[]]) => catalogue.get(name)?.kind === 'demographic';
+  const series = all.filter((g) => !isDemographic(g));
   return (
     <Section title="Your records" id="records">
       <ErrorNote message={error} />
-      {data && groups.size === 0 ? <p>No records yet. Your providers' uploads and your own readings appear here.</p> : null}
+      {data && all.length === 0 ? <p>No records yet. Your providers' uploads and your own readings appear here.</p> : null}
+      <Demographics groups={all.filter(isDemographic)} catalogue={catalogue} />
       <div class="charts">
-        {[...groups].map(([name, rows]) => <IndicatorChart key={name} name={name} rows={rows} info={catalogue.get(name)} />)}
+        {series.map(([name, rows]) => <IndicatorChart key={name} name={name} rows={rows} info={catalogue.get(name)} />)}
       </div>
     </Section>
   );

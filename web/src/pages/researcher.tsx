@@ -52,7 +52,7 @@ function QueryForm({ studies, catalogue, onStudy, onSubmitted }: { studies: Arra
       setError(messageOf(err));
     }
   };
-  const options = indicators.map((i) => <option key={i.name} value={i.name}>{i.display} ({i.canonicalUnit})</option>);
+  const options = indicators.map((i) => <option key={i.name} value={i.name}>{i.display}{i.canonicalUnit ? ` (${i.canonicalUnit})` : ''}</option>);
   return (
     <form onSubmit={submit} class="query-form">
       <Field label="Study">{(id) => (
