@@ -227,7 +227,7 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       const withPatient = await countGlucose();
       assert.ok(Math.abs(withPatient - 12) < 1, `twelve consenting patients counted, got ${withPatient}`);
       await researcher.getByText(/Budget left in “Diabetes”: ε 180 of 200/).waitFor();
-      await checkPage(researcher, 'researcher');
+      await checkPage(researcher, 'researcher-count', false); // the screenshot shows the histogram below
       await patient.reload();
       await patient.getByText(/Study “Diabetes” used your glucose on .* for a count; ε 20 of your 1000 used\./).waitFor();
     });
@@ -255,6 +255,7 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       await buckets.waitFor();
       assert.match(await buckets.innerText(), /3\.9–5\.6\s+\d+(\.\d)? ± \d/);
       assert.equal(await researcher.getByRole('img', { name: /Histogram of glucose/ }).count(), 1);
+      await checkPage(researcher, 'researcher');
       await researcher.getByLabel('Study').selectOption('rare');
       await researcher.getByLabel('Aggregate').selectOption('count');
       await researcher.getByLabel('ε for this query').fill('1');
