@@ -2,6 +2,10 @@ import { strict as assert } from 'node:assert';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { verifyCheckpointNote, verifyConsistencyAnswer, verifyInclusionAnswer } from '../web/src/audit/verify';
 import { trustFromFile, type Trust } from '../storage-layer/verify/trust';
+import { generateSigningKey } from '../storage-layer/signing-key';
+import { openTestDatabase } from './support/db';
+import { openTestLedger } from './support/ledger';
+import { startTestWitnesses, trustOf } from './support/witnesses';
 
 /**
  * The auditor page's checks (web/src/audit/verify.ts, noble in the browser) on a real gateway's
@@ -82,5 +86,41 @@ describe('web auditor: in-browser proof checks', function () {
     assert.ok(!verifyConsistencyAnswer(newer.note, older.note, proof, trust).ok, 'the checkpoints swapped');
     const lying = { ...proof, fromRoot: '00'.repeat(32), toRoot: '00'.repeat(32) };
     assert.ok(verifyConsistencyAnswer(older.note, newer.note, lying, trust).ok, 'the roots come from the signed notes, not the proof');
+  });
+});
+
+describe('web auditor: witness cosignatures checked in the browser', function () {
+  this.timeout(60_000);
+
+  it('counts the cosignatures that verify with trusted witness keys; a forged or missing one does not count', async () => {
+    const key = generateSigningKey();
+    const origin = 'web.hgd.local/ledger';
+    const w = await startTestWitnesses(key, { origin });
+    const db = await openTestDatabase();
+    const ledger = await openTestLedger(db, { signingKey: key, origin, checkpointEvery: 1000, witnesses: w.endpoints, quorum: 2, transport: w.transport, witnessTimeoutMs: 2_000 });
+    try {
+      for (let i = 0; i < 5; i++) await ledger.append({ kind: 'ingestion', actor: 'provider:acme', payload: { i } });
+      const cp = (await ledger.publish())!;
+      const trust = trustOf([key], w.endpoints, 2, origin);
+      const all = verifyCheckpointNote(cp.note, trust);
+      assert.ok(all.ok && all.checkpoint?.witnessed, all.words);
+      assert.deepEqual(all.checkpoint!.cosigners.map((c) => c.witness).sort(), w.endpoints.map((e) => e.name).sort());
+      assert.match(all.words, /cosigned by 3 of 3 witnesses \(witnessed\)/);
+      // Two cosignature lines dropped: one is left, below the quorum of two.
+      const lines = cp.note.split('\n');
+      const one = verifyCheckpointNote(lines.filter((l) => !l.includes(cp.cosignatures[0]!.line.trim()) && !l.includes(cp.cosignatures[1]!.line.trim())).join('\n'), trust);
+      assert.equal(one.checkpoint?.cosigners.length, 1);
+      assert.match(one.words, /quorum 2 not reached/);
+      // A cosignature with one character of its signature changed (well inside the base64, past the key ID and timestamp) is not counted.
+      const line = cp.cosignatures[2]!.line;
+      const at = line.lastIndexOf(' ') + 40;
+      const forgedLine = line.slice(0, at) + (line[at] === 'A' ? 'B' : 'A') + line.slice(at + 1);
+      const forged = verifyCheckpointNote(cp.note.replace(cp.cosignatures[2]!.line, forgedLine), trust);
+      assert.equal(forged.checkpoint?.cosigners.length, 2, forged.words);
+    } finally {
+      await ledger.close();
+      await db.close();
+      await w.close();
+    }
   });
 });
