@@ -37,6 +37,7 @@ import { patientLedgerEntry } from './patient-ledger';
 import { patientSourceRouter } from '../management-layer/patient-source';
 import { AlertHub, Monitor, RuleService, WebhookService, alertId, monitoringMigrations, type MonitoringServices } from '../management-layer/monitoring';
 import { monitoringRouter } from '../usage-layer/care/monitoring-http';
+import { webAppRouter } from './static';
 
 export interface Gateway {
   app: Express;
@@ -79,6 +80,8 @@ export interface GatewayOptions {
   coordinator?: Coordinator;
   /** Carries add-checkpoint requests to the configured witnesses; default: HTTP to their URLs. */
   witnessTransport?: WitnessTransport;
+  /** The built web app served at / (app/static.ts); default: web/dist. */
+  webDist?: string;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -165,6 +168,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   app.use(adminRouter(new AdminOperations(identity, usage.studies)));
   app.use(usageRouter(usage));
   app.use(monitoringRouter(monitoring, usage.care));
+  // After every API route, so the JSON API answers first and unchanged.
+  app.use(webAppRouter(options.webDist));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
 
