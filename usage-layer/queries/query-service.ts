@@ -30,6 +30,7 @@ import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
 import { noiseScale, noiseStdDev, part, planPrivacy, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
+import { sourceClauses } from './record-source';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -54,6 +55,8 @@ export interface QueryRequest {
   pairWindowSeconds: number | null;
   /** A lower contribution bound than the study's, or null. */
   perPatient: number | null;
+  /** Whether patients' own readings count (default false: providers' records only). */
+  includePatientReported: boolean;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -89,7 +92,7 @@ export interface QueryView {
   indicators: string[];
   aggregate: string;
   window: { from: string | null; to: string | null };
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number };
+  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean };
   status: QueryStatus;
   message: string | null;
   result: ReleasedResult | null;
@@ -124,7 +127,7 @@ interface QueryRow {
   aggregate: AggregateKind;
   window_from: Date | null;
   window_to: Date | null;
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number } | string;
+  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } | string;
   epsilon: string | number;
   privacy: PrivacyPlan | string;
   status: QueryStatus;
@@ -144,7 +147,7 @@ const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -167,7 +170,7 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
     pairWindowSeconds = o.pairWindowSeconds;
   }
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null };
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -219,7 +222,7 @@ export class QueryService {
       aggregate: req.aggregate,
       window_from: req.from,
       window_to: req.to,
-      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}) }),
+      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}), ...(req.includePatientReported ? { includePatientReported: true } : {}) }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
     };
@@ -391,6 +394,7 @@ export class QueryService {
       epsilon: options.epsilon,
       pairWindowSeconds: options.pairWindowSeconds ?? null,
       perPatient: options.perPatient ?? null,
+      includePatientReported: options.includePatientReported ?? false,
     };
   }
 
@@ -405,6 +409,7 @@ export class QueryService {
         indicators: req.indicators,
         aggregate: req.aggregate,
         window: { from: req.from, to: req.to },
+        includePatientReported: req.includePatientReported,
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -480,7 +485,7 @@ export class QueryService {
   private async contributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     if (cohort.length === 0) return [];
     if (aggregateSpec(req.aggregate).indicators === 2) return this.pairContributorsOf(req, cohort);
-    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL'];
+    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL', ...sourceClauses(req, 'r')];
     const bindings: Knex.RawBinding[] = [textArray(req.indicators), textArray(cohort)];
     if (req.from) {
       where.push('r.effective_start >= ?::timestamptz');
@@ -497,7 +502,7 @@ export class QueryService {
 
   private async pairContributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     const window = req.pairWindowSeconds ?? 3600;
-    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL'];
+    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL', ...sourceClauses(req, 'a')];
     const bindings: Knex.RawBinding[] = [req.indicators[1]!, window, window, req.indicators[0]!, textArray(cohort)];
     if (req.from) {
       where.push('a.effective_start >= ?::timestamptz');
@@ -509,7 +514,7 @@ export class QueryService {
     }
     const res = await this.db.knex.raw(
       `SELECT DISTINCT a.patient FROM records a JOIN records b
-         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL
+         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL${sourceClauses(req, 'b').map((c) => ` AND ${c}`).join('')}
         AND b.effective_start >= a.effective_start - make_interval(secs => ?)
         AND b.effective_start <= a.effective_start + make_interval(secs => ?)
        WHERE ${where.join(' AND ')}`,
@@ -526,6 +531,7 @@ export class QueryService {
     const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
     const r = await this.coordinator.aggregate({
       perPatient: plan.perPatient,
+      includePatientReported: req.includePatientReported,
       ...(plan.centre ? { centre: plan.centre } : {}),
       indicator: ind.name,
       aggregate: req.aggregate,
