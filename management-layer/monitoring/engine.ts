@@ -3,16 +3,18 @@
  * plaintext exists; compute nodes never see a rule), keeping each rule's window state durably.
  *
  * Steps per stored batch (IngestService.onStored, after the batch committed): pick the records of
- * patients and indicators with active rules → in one transaction, lock the rules' states, step every
- * reading in effective-time order, insert the alerts that fire (with ledger entries and webhook
- * deliveries), save the states and mark the batch evaluated → publish the alerts to live subscribers.
+ * patients and indicators with active rules → in one transaction, mark the batch evaluated, lock the
+ * rules' states, step every reading in effective-time order, save the states (one statement) and
+ * insert the alerts that fire (one ledger append and one INSERT a table for all of them, alerts.ts
+ * insertAlerts) → publish the alerts to live subscribers.
  * Batches are evaluated one at a time. A batch marked evaluated is never evaluated again, and alert
  * ids derive from (rule, record), so a restart neither repeats an alert nor, with catchUp(), loses one.
  */
+import type { Knex } from 'knex';
 import type { Database } from '../../storage-layer/db';
 import type { Ledger } from '../../storage-layer/ledger';
 import type { IcsRecord } from '../ics-record';
-import { alertId, insertAlert, type Alert, type Recipient } from './alerts';
+import { alertId, insertAlert, insertAlerts, type Alert, type NewAlert, type Recipient } from './alerts';
 import { parseCondition, step, type Condition, type ConditionState } from './conditions';
 import type { AlertHub } from './hub';
 import { fromRuleRow, type Rule } from './rules';
@@ -30,6 +32,16 @@ export interface MonitorOptions {
   /** Called after alerts were committed (webhook delivery kick). */
   onAlerts?: (alerts: Alert[]) => void;
   log?: (msg: string, err: unknown) => void;
+}
+
+/** The rules' new window states, in one statement (the rows are locked by the caller). */
+async function saveStates(trx: Knex.Transaction, states: ReadonlyArray<{ rule_id: string; state: ConditionState }>): Promise<void> {
+  if (!states.length) return;
+  await trx.raw(
+    `UPDATE monitoring_rule_state s SET state = u.state
+       FROM jsonb_to_recordset(?::jsonb) AS u(rule_id text, state jsonb) WHERE s.rule_id = u.rule_id`,
+    [JSON.stringify(states)],
+  );
 }
 
 export class Monitor {
@@ -86,24 +98,24 @@ export class Monitor {
     // Most batches concern no patient with a rule: no transaction for them (catchUp finds no rule either).
     if (!(await this.db.knex('monitoring_rules').whereIn('patient', patients).whereNull('deleted_at').first('id'))) return;
     const raised = await this.db.knex.transaction(async (trx) => {
-      if (await trx('monitoring_batches').where({ batch_id: batchId }).first('batch_id')) return [];
-      await trx('monitoring_batches').insert({ batch_id: batchId });
+      // Marks the batch, or finds it marked (then a concurrent or earlier evaluation did it): one statement.
+      const marked = await trx.raw('INSERT INTO monitoring_batches (batch_id) VALUES (?) ON CONFLICT DO NOTHING RETURNING batch_id', [batchId]);
+      if (!(marked.rows ?? []).length) return [];
       const rows = await trx('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id')
         .whereIn('r.patient', patients).whereNull('r.deleted_at').orderBy('r.id').forUpdate('s').select('r.*', 's.state');
-      const alerts: Alert[] = [];
+      const states: Array<{ rule_id: string; state: ConditionState }> = [];
+      const fired: NewAlert[] = [];
       for (const row of rows as Array<Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string }>) {
         const rule = fromRuleRow(row);
         const readings = records.filter((r) => r.patient === rule.patient && r.indicator === rule.indicator);
         if (!readings.length) continue;
         const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
-        const { state, fired } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
-        await trx('monitoring_rule_state').where({ rule_id: rule.id }).update({ state: JSON.stringify(state) });
-        for (const reading of fired) {
-          const a = await insertAlert(trx, this.ledger, await this.ruleAlert(rule, reading), { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition });
-          if (a) alerts.push(a);
-        }
+        const { state, fired: hits } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
+        states.push({ rule_id: rule.id, state });
+        for (const reading of hits) fired.push({ alert: await this.ruleAlert(rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
       }
-      return alerts;
+      await saveStates(trx, states);
+      return insertAlerts(trx, this.ledger, fired);
     });
     this.published(raised);
   }
