@@ -198,8 +198,8 @@ async function startMonitoring(config: Config, db: Database, ledger: Ledger, ing
   const m = config.monitoring;
   const webhooks = new WebhookService(db, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks });
   const monitor = new Monitor(db, ledger, hub, {
-    mayNotify: async (recipient, patient, indicator) => {
-      const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date());
+    mayNotify: async (recipient, patient, indicator, knex) => {
+      const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date(), knex);
       return grants.some((g) => g.indicators.includes(indicator));
     },
     onAlerts: () => webhooks.kick(),

@@ -27,8 +27,11 @@ export interface MonitorRecordReader {
 }
 
 export interface MonitorOptions {
-  /** Whether a recipient may still be told about this patient's indicator (e.g. its TREAT grant is active). */
-  mayNotify?: (recipient: Recipient, patient: string, indicator: string) => Promise<boolean>;
+  /**
+   * Whether a recipient may still be told about this patient's indicator (e.g. its TREAT grant is
+   * active); reads through `knex`, the evaluation's transaction (a one-connection pool has no other).
+   */
+  mayNotify?: (recipient: Recipient, patient: string, indicator: string, knex: Knex) => Promise<boolean>;
   /** Called after alerts were committed (webhook delivery kick). */
   onAlerts?: (alerts: Alert[]) => void;
   log?: (msg: string, err: unknown) => void;
@@ -42,6 +45,17 @@ async function saveStates(trx: Knex.Transaction, states: ReadonlyArray<{ rule_id
        FROM jsonb_to_recordset(?::jsonb) AS u(rule_id text, state jsonb) WHERE s.rule_id = u.rule_id`,
     [JSON.stringify(states)],
   );
+}
+
+/**
+ * The live rules of these patients with their states, the states locked. Locked first, read after: a
+ * rule edited while this waited for its state's lock is read as committed (a locking SELECT would
+ * return the rule's row as it was when the statement began, beside the state as the edit left it).
+ */
+async function lockedRules(trx: Knex.Transaction, patients: string[]): Promise<unknown[]> {
+  const live = () => trx('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id').whereIn('r.patient', patients).whereNull('r.deleted_at').orderBy('r.id');
+  const locked = ((await live().forUpdate('s').select('s.rule_id')) as Array<{ rule_id: string }>).map((l) => l.rule_id);
+  return locked.length ? live().whereIn('s.rule_id', locked).select('r.*', 's.state') : [];
 }
 
 export class Monitor {
@@ -101,8 +115,7 @@ export class Monitor {
       // Marks the batch, or finds it marked (then a concurrent or earlier evaluation did it): one statement.
       const marked = await trx.raw('INSERT INTO monitoring_batches (batch_id) VALUES (?) ON CONFLICT DO NOTHING RETURNING batch_id', [batchId]);
       if (!(marked.rows ?? []).length) return [];
-      const rows = await trx('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id')
-        .whereIn('r.patient', patients).whereNull('r.deleted_at').orderBy('r.id').forUpdate('s').select('r.*', 's.state');
+      const rows = await lockedRules(trx, patients);
       const states: Array<{ rule_id: string; state: ConditionState }> = [];
       const fired: NewAlert[] = [];
       for (const row of rows as Array<Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string }>) {
@@ -112,7 +125,7 @@ export class Monitor {
         const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
         const { state, fired: hits } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
         states.push({ rule_id: rule.id, state });
-        for (const reading of hits) fired.push({ alert: await this.ruleAlert(rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
+        for (const reading of hits) fired.push({ alert: await this.ruleAlert(trx, rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
       }
       await saveStates(trx, states);
       return insertAlerts(trx, this.ledger, fired);
@@ -132,11 +145,11 @@ export class Monitor {
     return { state, fired };
   }
 
-  private async ruleAlert(rule: Rule, reading: StoredRecord): Promise<Omit<Alert, 'seq' | 'ledgerSeq' | 'raisedAt'>> {
+  private async ruleAlert(trx: Knex.Transaction, rule: Rule, reading: StoredRecord): Promise<Omit<Alert, 'seq' | 'ledgerSeq' | 'raisedAt'>> {
     const recipients: Recipient[] = [];
     for (const who of rule.notify) {
       const recipient = who === 'patient' ? `patient:${rule.patient}` : who;
-      if (recipient.startsWith('patient:') || !this.options.mayNotify || (await this.options.mayNotify(recipient, rule.patient, rule.indicator))) recipients.push(recipient);
+      if (recipient.startsWith('patient:') || !this.options.mayNotify || (await this.options.mayNotify(recipient, rule.patient, rule.indicator, trx))) recipients.push(recipient);
     }
     return {
       id: alertId('rule', rule.id, reading.id),

@@ -2,7 +2,7 @@
 export { monitoringMigrations } from './schema';
 export { Monitor, type MonitorOptions } from './engine';
 export { AlertHub } from './hub';
-export { RuleService, type Rule, type RuleInput } from './rules';
+export { RuleService, type Rule, type RuleChange, type RuleInput, type RuleVersion } from './rules';
 export { WebhookService, signPayload, type WebhookOptions } from './webhooks';
 export { alertsAbout, alertsFor, alertId, type Alert, type Recipient } from './alerts';
 
