@@ -196,7 +196,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 async function startMonitoring(config: Config, db: Database, ledger: Ledger, ingest: IngestService, usage: UsageServices, log: Logger): Promise<MonitoringServices> {
   const hub = new AlertHub();
   const m = config.monitoring;
-  const webhooks = new WebhookService(db, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks });
+  const webhooks = new WebhookService(db, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks, allowHosts: m.webhookAllowHosts });
   const monitor = new Monitor(db, ledger, hub, {
     mayNotify: async (recipient, patient, indicator, knex) => {
       const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date(), knex);

@@ -22,7 +22,8 @@ describe('remote monitoring: rules at ingest, alerts over SSE and webhooks', fun
   const upload = (token: string, resources: unknown[]) => post('/patients/me/readings', token, { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) });
 
   before(async () => {
-    t = await startTestGateway({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });
+    // The webhook targets below listen on 127.0.0.1: allowed explicitly (internal addresses are refused otherwise).
+    t = await startTestGateway({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });
     alice = await t.patientToken(MRN, 'A-1');
   });
   after(() => t.close());

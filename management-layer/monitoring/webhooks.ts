@@ -4,12 +4,15 @@
  * a failed one with exponential backoff (base · 2^(attempt-1), capped) until it gets a 2xx or runs
  * out of attempts. Retries repeat the alert's id (body `id`, header X-HGD-Event-Id), so a receiver
  * drops duplicates by id. Each request is signed: X-HGD-Signature: t=<unix seconds>,v1=<hex
- * HMAC-SHA-256 over "<t>.<body>"> with the webhook's secret (shown once, at registration).
+ * HMAC-SHA-256 over "<t>.<body>"> with the webhook's secret (shown once, at registration). A URL
+ * pointing into the gateway's own network is refused at registration and before every attempt
+ * (webhook-target.ts), unless its host is on the allow-list.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Database } from '../../storage-layer/db';
 import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import { fromAlertRow, type AlertRow, type Recipient } from './alerts';
+import { refusedTarget } from './webhook-target';
 
 export interface WebhookOptions {
   pollMs: number;
@@ -18,6 +21,8 @@ export interface WebhookOptions {
   maxAttempts: number;
   timeoutMs: number;
   allowHttp: boolean;
+  /** Hosts allowed although internal (webhook-target.ts). */
+  allowHosts: readonly string[];
 }
 
 export interface Webhook {
@@ -46,6 +51,8 @@ export class WebhookService {
     }
     const schemes = this.options.allowHttp ? ['https:', 'http:'] : ['https:'];
     if (!schemes.includes(parsed.protocol)) throw new ValidationError(`"url" must use ${schemes.join(' or ')}`, 'url');
+    const refused = await refusedTarget(parsed, this.options.allowHosts);
+    if (refused) throw new ValidationError(`"url" is refused: ${refused}`, 'url');
     const hook = { id: randomUUID(), owner, url: parsed.toString(), secret: randomBytes(32).toString('base64url') };
     const [row] = (await this.db.knex('monitoring_webhooks').insert(hook).returning(['created_at'])) as Array<{ created_at: Date }>;
     return { id: hook.id, url: hook.url, secret: hook.secret, createdAt: new Date(row!.created_at).toISOString() };
@@ -105,22 +112,9 @@ export class WebhookService {
   private async attempt(d: AlertRow & { webhook_id: string; attempts: number; url: string; secret: string }): Promise<boolean> {
     const { recipients: _r, ...alert } = fromAlertRow(d, []);
     const body = JSON.stringify(alert);
-    const timestamp = Math.floor(Date.now() / 1000);
     const attempt = d.attempts + 1;
-    let error: string | null = null;
-    try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hgd-event-id': alert.id, 'x-hgd-delivery-attempt': String(attempt), 'x-hgd-signature': signPayload(d.secret, timestamp, body) },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-    } catch (err) {
-      error = (err as Error).message.slice(0, 200);
-    }
+    const refused = await refusedTarget(new URL(d.url), this.options.allowHosts);
+    const error = refused ? `refused: ${refused}` : await this.post(d.url, { 'x-hgd-event-id': alert.id, 'x-hgd-delivery-attempt': String(attempt), 'x-hgd-signature': signPayload(d.secret, Math.floor(Date.now() / 1000), body) }, body);
     const where = { webhook_id: d.webhook_id, alert_seq: d.seq };
     if (error === null) {
       await this.db.knex('monitoring_deliveries').where(where).update({ attempts: attempt, delivered_at: new Date(), last_error: null });
@@ -129,5 +123,16 @@ export class WebhookService {
     const backoff = Math.min(this.options.maxBackoffMs, this.options.retryBaseMs * 2 ** (attempt - 1));
     await this.db.knex('monitoring_deliveries').where(where).update({ attempts: attempt, next_attempt_at: new Date(Date.now() + backoff), last_error: error });
     return false;
+  }
+
+  /** One POST; null on a 2xx, else what went wrong. Redirects are not followed (a 3xx is a failure). */
+  private async post(url: string, headers: Record<string, string>, body: string): Promise<string | null> {
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual' });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`;
+    } catch (err) {
+      return (err as Error).message.slice(0, 200);
+    }
   }
 }
