@@ -16,6 +16,7 @@ import type { Ledger } from '../../storage-layer/ledger';
 import type { IcsRecord } from '../ics-record';
 import { alertId, insertAlert, insertAlerts, type Alert, type NewAlert, type Recipient } from './alerts';
 import { parseCondition, step, type Condition, type ConditionState } from './conditions';
+import type { MonitoringSealer } from './at-rest';
 import type { AlertHub } from './hub';
 import { fromRuleRow, type Rule } from './rules';
 
@@ -65,6 +66,7 @@ export class Monitor {
     private readonly db: Database,
     private readonly ledger: Ledger,
     private readonly hub: AlertHub,
+    private readonly sealer: MonitoringSealer,
     private readonly options: MonitorOptions = {},
   ) {}
 
@@ -90,7 +92,7 @@ export class Monitor {
 
   /** Records an alert that is not a rule's (a break-the-glass read), and publishes it. */
   async raise(alert: { id: string; kind: Alert['kind']; patient: string; detail: Record<string, unknown>; recipients: Recipient[] }, ledgerPayload: Record<string, unknown>): Promise<Alert | null> {
-    const inserted = await this.db.knex.transaction((trx) => insertAlert(trx, this.ledger, { ...alert, ruleId: null }, ledgerPayload));
+    const inserted = await this.db.knex.transaction((trx) => insertAlert(trx, this.ledger, this.sealer, { ...alert, ruleId: null }, ledgerPayload));
     if (inserted) this.published([inserted]);
     return inserted;
   }
@@ -128,7 +130,7 @@ export class Monitor {
         for (const reading of hits) fired.push({ alert: await this.ruleAlert(trx, rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
       }
       await saveStates(trx, states);
-      return insertAlerts(trx, this.ledger, fired);
+      return insertAlerts(trx, this.ledger, this.sealer, fired);
     });
     this.published(raised);
   }

@@ -54,7 +54,8 @@ async function stream(m: MonitoringServices, req: Request, res: Response): Promi
     unsubscribe();
     clearInterval(keepalive);
   });
-  for (let page = await alertsFor(m.db.knex, recipient, sent); page.length; page = await alertsFor(m.db.knex, recipient, sent)) page.forEach(send);
+  const page = () => alertsFor(m.db.knex, m.sealer, recipient, sent);
+  for (let alerts = await page(); alerts.length; alerts = await page()) alerts.forEach(send);
   replaying = false;
   buffered.sort((a, b) => a.seq - b.seq).forEach(send);
 }
@@ -121,7 +122,7 @@ export function monitoringRouter(m: MonitoringServices, care: CareService): Rout
   });
 
   router.get('/patients/me/alerts', allow('patient'), async (_req, res) => {
-    const alerts = await alertsAbout(m.db.knex, identityOf(res).sub);
+    const alerts = await alertsAbout(m.db.knex, m.sealer, identityOf(res).sub);
     res.json({ count: alerts.length, alerts: alerts.map(alertView) });
   });
 
