@@ -3,6 +3,7 @@ import { strict as assert } from 'node:assert';
 import { createHmac } from 'node:crypto';
 import express from 'express';
 import { createGateway } from '../app/gateway';
+import { alertsAbout } from '../management-layer/monitoring';
 import { MRN, observation } from './support/care';
 import { testConfig } from './support/config';
 import { openTestDatabase } from './support/db';
@@ -161,10 +162,9 @@ describe('remote monitoring across a gateway restart', function () {
       g = await open(); // the window's state survived
       await upload(g, [4, 5, 6, 7].map((m) => hr(`r-${m}`, m, 150)));
       await upload(g, [4, 5].map((m) => hr(`r-${m}`, m, 150))); // a resend after the restart: duplicates, nothing new
-      const alerts = (await g.gateway.db.knex('monitoring_alerts').select('detail')) as Array<{ detail: any }>;
+      const alerts = await alertsAbout(g.gateway.db.knex, g.gateway.monitoring.sealer, pseudonym(g));
       assert.equal(alerts.length, 1);
-      const detail = typeof alerts[0]!.detail === 'string' ? JSON.parse(alerts[0]!.detail) : alerts[0]!.detail;
-      assert.equal(detail.effectiveStart, minute(5));
+      assert.equal(alerts[0]!.detail.effectiveStart, minute(5));
     } finally {
       await g.server.close();
       await g.gateway.close();
