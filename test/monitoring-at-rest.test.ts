@@ -5,7 +5,7 @@ import express from 'express';
 import { allMigrations, createGateway } from '../app/gateway';
 import { MonitoringSealer } from '../management-layer/monitoring';
 import { runMigrations } from '../storage-layer/migrate';
-import { MRN, observation } from './support/care';
+import { MRN, WEBHOOK_TEST_ENV, observation } from './support/care';
 import { testConfig } from './support/config';
 import { openTestDatabase } from './support/db';
 import { startTestGateway, type TestGateway } from './support/gateway';
@@ -23,7 +23,7 @@ describe('remote monitoring: alert details and webhook secrets sealed at rest', 
     const post = (path: string, body: unknown) => t.request('POST', path, { token: alice, body: JSON.stringify(body), contentType: 'application/json' });
 
     before(async () => {
-      t = await startTestGateway({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });
+      t = await startTestGateway(WEBHOOK_TEST_ENV);
       alice = await t.patientToken(MRN, 'A-1');
     });
     after(() => t.close());

@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import express from 'express';
 import { isInternalAddress, refusedTarget } from '../management-layer/monitoring/webhook-target';
-import { MRN, observation } from './support/care';
+import { MRN, WEBHOOK_TEST_ENV, observation } from './support/care';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { serve } from './support/http';
 
@@ -38,7 +38,7 @@ describe('webhook targets: internal addresses refused unless allow-listed', func
     const post = (path: string, body: unknown) => t.request('POST', path, { token: alice, body: JSON.stringify(body), contentType: 'application/json' });
 
     before(async () => {
-      t = await startTestGateway({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });
+      t = await startTestGateway(WEBHOOK_TEST_ENV);
       alice = await t.patientToken(MRN, 'A-1');
     });
     after(() => t.close());

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import express from 'express';
 import { createGateway } from '../app/gateway';
 import { alertsAbout } from '../management-layer/monitoring';
-import { MRN, observation } from './support/care';
+import { MRN, WEBHOOK_TEST_ENV, observation } from './support/care';
 import { testConfig } from './support/config';
 import { openTestDatabase } from './support/db';
 import { startTestGateway, type TestGateway } from './support/gateway';
@@ -23,8 +23,7 @@ describe('remote monitoring: rules at ingest, alerts over SSE and webhooks', fun
   const upload = (token: string, resources: unknown[]) => post('/patients/me/readings', token, { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) });
 
   before(async () => {
-    // The webhook targets below listen on 127.0.0.1: allowed explicitly (internal addresses are refused otherwise).
-    t = await startTestGateway({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });
+    t = await startTestGateway(WEBHOOK_TEST_ENV);
     alice = await t.patientToken(MRN, 'A-1');
   });
   after(() => t.close());
