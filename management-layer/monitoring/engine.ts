@@ -3,8 +3,9 @@
  * plaintext exists; compute nodes never see a rule), keeping each rule's window state durably.
  *
  * Steps per stored batch (IngestService.onStored, after the batch committed): pick the records of
- * patients and indicators with active rules → in one transaction, mark the batch evaluated, lock the
- * rules' states, step every reading in effective-time order, save the states (one statement) and
+ * patients and indicators with active rules → in one transaction, mark the batch evaluated and lock
+ * the rules with their states (one statement), step every reading in effective-time order, save the
+ * states (one statement) and
  * insert the alerts that fire (one ledger append and one INSERT a table for all of them, alerts.ts
  * insertAlerts) → publish the alerts to live subscribers.
  * Batches are evaluated one at a time. A batch marked evaluated is never evaluated again, and alert
@@ -18,7 +19,7 @@ import { alertId, insertAlert, insertAlerts, type Alert, type NewAlert, type Rec
 import { parseCondition, step, type Condition, type ConditionState } from './conditions';
 import type { MonitoringSealer } from './at-rest';
 import type { AlertHub } from './hub';
-import { fromRuleRow, type Rule } from './rules';
+import { fromRuleRow, liveRulesWithState, type Rule } from './rules';
 
 type StoredRecord = IcsRecord & { id: string };
 
@@ -49,14 +50,19 @@ async function saveStates(trx: Knex.Transaction, states: ReadonlyArray<{ rule_id
 }
 
 /**
- * The live rules of these patients with their states, the states locked. Locked first, read after: a
- * rule edited while this waited for its state's lock is read as committed (a locking SELECT would
- * return the rule's row as it was when the statement began, beside the state as the edit left it).
+ * One statement: marks the batch evaluated and returns the live rules of these patients with their
+ * states, rule and state rows locked (FOR UPDATE OF both, in rule-id order); nothing when the batch was
+ * marked already (an earlier or concurrent evaluation). A locked row is read as committed after any
+ * wait, so an edit in flight finishes first and is seen whole; RuleService.update locks the same rows
+ * the same way.
  */
-async function lockedRules(trx: Knex.Transaction, patients: string[]): Promise<unknown[]> {
-  const live = () => trx('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id').whereIn('r.patient', patients).whereNull('r.deleted_at').orderBy('r.id');
-  const locked = ((await live().forUpdate('s').select('s.rule_id')) as Array<{ rule_id: string }>).map((l) => l.rule_id);
-  return locked.length ? live().whereIn('s.rule_id', locked).select('r.*', 's.state') : [];
+function markAndLock(trx: Knex.Transaction, batchId: string, patients: string[]): Promise<unknown[]> {
+  return liveRulesWithState(trx)
+    .with('marked', trx.raw('INSERT INTO monitoring_batches (batch_id) VALUES (?) ON CONFLICT DO NOTHING RETURNING batch_id', [batchId]))
+    .whereIn('r.patient', patients)
+    .whereExists((q) => q.select(trx.raw('1')).from('marked'))
+    .forUpdate('r', 's')
+    .select('r.*', 's.state');
 }
 
 export class Monitor {
@@ -114,10 +120,7 @@ export class Monitor {
     // Most batches concern no patient with a rule: no transaction for them (catchUp finds no rule either).
     if (!(await this.db.knex('monitoring_rules').whereIn('patient', patients).whereNull('deleted_at').first('id'))) return;
     const raised = await this.db.knex.transaction(async (trx) => {
-      // Marks the batch, or finds it marked (then a concurrent or earlier evaluation did it): one statement.
-      const marked = await trx.raw('INSERT INTO monitoring_batches (batch_id) VALUES (?) ON CONFLICT DO NOTHING RETURNING batch_id', [batchId]);
-      if (!(marked.rows ?? []).length) return [];
-      const rows = await lockedRules(trx, patients);
+      const rows = await markAndLock(trx, batchId, patients);
       const states: Array<{ rule_id: string; state: ConditionState }> = [];
       const fired: NewAlert[] = [];
       for (const row of rows as Array<Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string }>) {

@@ -78,6 +78,11 @@ export function fromRuleRow(r: RuleRow): Rule {
   };
 }
 
+/** Live rules joined with their window state (`r`, `s`), in rule-id order: the one way rules are locked. */
+export function liveRulesWithState(knex: Knex): Knex.QueryBuilder {
+  return knex('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id').whereNull('r.deleted_at').orderBy('r.id');
+}
+
 export interface RuleInput {
   indicator: string;
   condition: string;
@@ -177,11 +182,10 @@ export class RuleService {
     }));
   }
 
-  /** The live rule, its row and window state locked (an evaluation in flight finishes first). */
+  /** The live rule, its row and window state locked as an evaluation locks them (an evaluation in flight finishes first). */
   private async lockLive(trx: Knex.Transaction, patient: string, id: string, mayChange: (r: Rule) => boolean): Promise<Rule> {
-    const row = (await trx('monitoring_rules').where({ id, patient }).whereNull('deleted_at').forUpdate().first()) as RuleRow | undefined;
+    const row = (await liveRulesWithState(trx).where({ 'r.id': id, 'r.patient': patient }).forUpdate('r', 's').first('r.*')) as RuleRow | undefined;
     if (!row || !mayChange(fromRuleRow(row))) throw notYours(id);
-    await trx('monitoring_rule_state').where({ rule_id: id }).forUpdate().first('rule_id');
     return fromRuleRow(row);
   }
 
