@@ -5,9 +5,8 @@
  * Steps per stored batch (IngestService.onStored, after the batch committed): pick the records of
  * patients and indicators with active rules → in one transaction, mark the batch evaluated and lock
  * the rules with their states (one statement), step every reading in effective-time order, save the
- * states (one statement) and
- * insert the alerts that fire (one ledger append and one INSERT a table for all of them, alerts.ts
- * insertAlerts) → publish the alerts to live subscribers.
+ * states (one statement) and insert the alerts that fire (one ledger append and one INSERT a table
+ * for all of them, alerts.ts insertAlerts) → publish the alerts to live subscribers.
  * Batches are evaluated one at a time. A batch marked evaluated is never evaluated again, and alert
  * ids derive from (rule, record), so a restart neither repeats an alert nor, with catchUp(), loses one.
  */
