@@ -4,6 +4,11 @@ import fs from 'node:fs';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { MRN, observation } from './support/care';
 import { startTestStack, type TestStack } from './support/cluster';
+import { openTestDatabase } from './support/db';
+import { nodeMigrations } from '../usage-layer/node';
+import { linearAggregate, pairAggregate, recordHash, storeShareRows, type ShareRow } from '../usage-layer/node/store';
+import { runMigrations } from '../storage-layer/migrate';
+import type { Database } from '../storage-layer/db';
 
 const points = fs.readFileSync(new URL('./fixtures/open-mhealth/data-points.json', import.meta.url), 'utf8');
 
@@ -138,5 +143,41 @@ describe('research queries and patient-reported data (gateway + 3 compute nodes)
     const r = await s.request('POST', '/queries', { token: researcher, contentType: 'application/json', body: JSON.stringify({ study: 'selfrep', indicators: ['heart_rate'], aggregate: 'count', options: { includePatientReported: 'yes' } }) });
     assert.equal(r.status, 400, r.text);
     assert.match(r.body.field ?? r.body.pointer ?? r.text, /includePatientReported/);
+  });
+});
+
+/** At a node: patient-reported rows leave the selection before the bound L and before the pairing. */
+describe('a compute node’s selection by source (bound L and pairing over the counted records only)', function () {
+  this.timeout(30_000);
+  let db: Database;
+  const t0 = Date.UTC(2024, 2, 1, 8);
+  const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+  const row = (recordId: string, pseudonym: string, indicator: string, s: number, source?: 'patient'): ShareRow => ({ recordId, pseudonym, indicator, effectiveStart: at(s), effectiveEnd: null, scale: 0, hist: null, share: 1n, square: 1n, ...(source ? { source } : {}) });
+  const h = (...ids: string[]) => ids.reduce((acc, id) => acc + BigInt(recordHash(id, '1')), 0n).toString();
+  const filter = (indicator: string, includePatientReported: boolean, perPatient: number | null = null) => ({ indicator, from: null, to: null, cohort: null, perPatient, includePatientReported });
+
+  before(async () => {
+    db = await openTestDatabase();
+    await runMigrations(db, nodeMigrations);
+    await storeShareRows(db, '1', [
+      row('a1', 'A', 'heart_rate', 0), row('a2', 'A', 'bp_systolic', 60, 'patient'), // A: a pair only with its own reading
+      row('b1', 'B', 'heart_rate', 0), row('b2', 'B', 'bp_systolic', 600), row('b3', 'B', 'bp_systolic', 60, 'patient'), // B: the nearest is its own
+      row('c1', 'C', 'heart_rate', 0), row('c2', 'C', 'heart_rate', 3600, 'patient'), // C: its latest is its own
+    ], {});
+  });
+  after(() => db.close());
+
+  it('takes each patient’s latest L counted records', async () => {
+    const without = await linearAggregate(db, filter('heart_rate', false, 1), false);
+    const withOwn = await linearAggregate(db, filter('heart_rate', true, 1), false);
+    assert.deepEqual([without.count, without.digest], [3, h('a1', 'b1', 'c1')]);
+    assert.deepEqual([withOwn.count, withOwn.digest], [3, h('a1', 'b1', 'c2')]);
+  });
+
+  it('pairs counted records only, nearest first among them', async () => {
+    const without = await pairAggregate(db, filter('heart_rate', false), 'bp_systolic', 3600);
+    const withOwn = await pairAggregate(db, filter('heart_rate', true), 'bp_systolic', 3600);
+    assert.deepEqual([without.pairs, without.digest], [1, `${h('b1')}:${h('b2')}`]);
+    assert.deepEqual([withOwn.pairs, withOwn.digest], [2, `${h('a1', 'b1')}:${h('a2', 'b3')}`]);
   });
 });
