@@ -109,6 +109,11 @@ export interface Config {
     webhookTimeoutMs: number;
     /** Allow http:// webhook URLs (tests, local use); otherwise https:// only. */
     allowHttpWebhooks: boolean;
+    /**
+     * Host names (or literal addresses) a webhook may target even when they are, or resolve to, a
+     * loopback, private or link-local address (HGD_WEBHOOK_ALLOW_HOSTS, comma-separated); default none.
+     */
+    webhookAllowHosts: readonly string[];
   };
   /** The compute nodes that hold secret shares. */
   nodes: {
@@ -271,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webhookMaxAttempts: intFrom(env, 'HGD_WEBHOOK_MAX_ATTEMPTS', 15, 1),
       webhookTimeoutMs: intFrom(env, 'HGD_WEBHOOK_TIMEOUT_MS', 5000, 1),
       allowHttpWebhooks: env.HGD_WEBHOOK_ALLOW_HTTP === '1' || env.HGD_WEBHOOK_ALLOW_HTTP === 'true',
+      webhookAllowHosts: Object.freeze((env.HGD_WEBHOOK_ALLOW_HOSTS ?? '').split(',').map((h) => h.trim()).filter(Boolean)),
     }),
     nodes: Object.freeze({
       count: nodeCount,

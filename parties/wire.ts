@@ -30,6 +30,11 @@ export interface ShareBatchItem {
   scale: number;
   /** Key into ShareBatch.histograms, null when the record has no histogram vector. */
   hist: string | null;
+  /**
+   * Who reported the record: `patient` for a patient's own device reading; absent = a provider's
+   * record. Public metadata like the indicator, so a node can select on it (RecordFilter).
+   */
+  source?: 'patient';
 }
 
 /**
@@ -86,6 +91,8 @@ export interface RecordFilter {
    * smaller record id); null = every record. Decided from metadata every node holds, so all agree.
    */
   perPatient?: number | null;
+  /** Whether patient-reported records (ShareBatchItem.source) count; absent/false = provider records only. */
+  includePatientReported?: boolean;
 }
 
 /** Public centre of a centred kind (natural units); the node computes Σ(x − c) etc. in shares. */

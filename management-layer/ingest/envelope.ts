@@ -64,6 +64,8 @@ export interface KeyRing {
   linkKey: Buffer;
   /** HMAC key for batch digests (what was sent, what came of it), so a digest reveals nothing about the content. */
   batchKey: Buffer;
+  /** Encrypts what remote monitoring keeps: alert details and webhook secrets (monitoring/at-rest.ts). */
+  monitoringKey: Buffer;
 }
 
 function parseKey(text: string): Buffer {
@@ -94,6 +96,7 @@ export function deriveKeyRing(master: Buffer): KeyRing {
     quarantineKey: derive('quarantine'),
     linkKey: derive('patient-link'),
     batchKey: derive('batch-digest'),
+    monitoringKey: derive('monitoring-at-rest'),
   };
 }
 

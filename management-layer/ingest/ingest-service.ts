@@ -312,6 +312,7 @@ export class IngestService {
         value: p.record.value,
         scale: ind.scale,
         histogramEdges: ind.histogramEdges,
+        ...(p.record.provenance.origin === 'patient-reported' ? { source: 'patient' as const } : {}),
       };
     });
   }

@@ -49,6 +49,8 @@ export interface ShareableValue {
   value: number;
   scale: number;
   histogramEdges?: number[];
+  /** `patient` for a patient-reported record (the nodes may then leave it out); absent = a provider's. */
+  source?: 'patient';
 }
 
 /** A sealed batch that could not be delivered; keep it in an outbox and pass it to redeliver(). */
@@ -151,7 +153,7 @@ export function dealChunk(chunk: readonly ShareableValue[], n: number, t: number
       histograms[hist] ??= [...v.histogramEdges];
       secrets.push(...oneHot(v.value, v.scale, v.histogramEdges));
     }
-    items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, hist });
+    items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, hist, ...(v.source ? { source: v.source } : {}) });
   }
   const perNode = shareMany(secrets, n, t, undefined, rng);
   secrets.fill(0n);

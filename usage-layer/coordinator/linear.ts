@@ -67,6 +67,7 @@ function linearRequest(run: Run, participants: number[]): LinearRequest {
     to: q.to ?? null,
     cohort: q.cohort ?? null,
     perPatient: q.perPatient ?? null,
+    ...(q.includePatientReported ? { includePatientReported: true } : {}),
     centre: q.centre ? { x: q.centre.x } : null,
     measures: noise?.count || measures.length === 0 ? ['count', ...measures] : [...measures],
     ...(noise ? { noise, participants } : {}),

@@ -43,6 +43,7 @@ function productRequest(q: AggregateQuery, participants: number[]): ProductReque
     to: q.to ?? null,
     cohort: q.cohort ?? null,
     perPatient: q.perPatient ?? null,
+    ...(q.includePatientReported ? { includePatientReported: true } : {}),
     centre: q.centre ? { x: q.centre.x, y: q.centre.y ?? 0 } : null,
     windowSeconds: q.pairWindowSeconds ?? 3600,
     participants,

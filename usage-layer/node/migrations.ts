@@ -1,7 +1,7 @@
 /**
  * A compute node's own schema (its own database, separate from the gateway's). A node stores only what
- * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id
- * and its SHARES (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
+ * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id,
+ * source kind (provider or patient-reported) and its SHARES (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
  */
 import type { Migration } from '../../storage-layer/migrate';
 
@@ -46,6 +46,15 @@ export const nodeMigrations: Migration[] = [
         kind text NOT NULL,
         started_at timestamptz NOT NULL DEFAULT now()
       )`,
+    ],
+  },
+  {
+    // Who reported each record (ShareBatchItem.source): research queries count patient-reported records
+    // only when asked (RecordFilter.includePatientReported). Rows stored before this column are marked
+    // as a provider's: no dealer sent a source then.
+    id: 'node-003-share-source',
+    statements: [
+      "ALTER TABLE node_shares ADD COLUMN source text NOT NULL DEFAULT 'provider' CHECK (source IN ('provider', 'patient'))",
     ],
   },
 ];

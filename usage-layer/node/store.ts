@@ -46,19 +46,19 @@ interface Written {
 }
 
 /**
- * One statement for a chunk of rows: every column bound as ONE array and unnested in SQL (ten
- * bindings, not ten a row: knex and the driver handle a few long strings much faster than thousands
+ * One statement for a chunk of rows: every column bound as ONE array and unnested in SQL (eleven
+ * bindings, not eleven a row: knex and the driver handle a few long strings much faster than thousands
  * of placeholders). Answers with one row of counts rather than a row per record for the driver to parse.
  */
 async function insertShares(trx: Knex.Transaction, dealing: string, chunk: readonly ShareRow[]): Promise<Written> {
   const col = <T>(f: (r: ShareRow) => T): T[] => chunk.map(f);
   const res = await trx.raw(
     `WITH w AS (
-     INSERT INTO node_shares (record_id, pseudonym, indicator, effective_start, effective_end, scale, dealing, rid_hash, share, square)
-     SELECT u.record_id, u.pseudonym, u.indicator, u.effective_start, u.effective_end, u.scale, ?::bigint, u.rid_hash, u.share, u.square
-     FROM unnest(?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::smallint[], ?::bigint[], ?::numeric(39, 0)[], ?::numeric(39, 0)[])
-       AS u(record_id, pseudonym, indicator, effective_start, effective_end, scale, rid_hash, share, square)
-     ON CONFLICT (record_id) DO UPDATE SET pseudonym = EXCLUDED.pseudonym, indicator = EXCLUDED.indicator,
+     INSERT INTO node_shares (record_id, pseudonym, indicator, effective_start, effective_end, scale, dealing, rid_hash, share, square, source)
+     SELECT u.record_id, u.pseudonym, u.indicator, u.effective_start, u.effective_end, u.scale, ?::bigint, u.rid_hash, u.share, u.square, u.source
+     FROM unnest(?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::smallint[], ?::bigint[], ?::numeric(39, 0)[], ?::numeric(39, 0)[], ?::text[])
+       AS u(record_id, pseudonym, indicator, effective_start, effective_end, scale, rid_hash, share, square, source)
+     ON CONFLICT (record_id) DO UPDATE SET pseudonym = EXCLUDED.pseudonym, indicator = EXCLUDED.indicator, source = EXCLUDED.source,
        effective_start = EXCLUDED.effective_start, effective_end = EXCLUDED.effective_end, scale = EXCLUDED.scale,
        dealing = EXCLUDED.dealing, rid_hash = EXCLUDED.rid_hash, share = EXCLUDED.share, square = EXCLUDED.square
      WHERE node_shares.dealing < EXCLUDED.dealing
@@ -69,6 +69,7 @@ async function insertShares(trx: Knex.Transaction, dealing: string, chunk: reado
       textArray(col((r) => r.recordId)), textArray(col((r) => r.pseudonym)), textArray(col((r) => r.indicator)),
       textArray(col((r) => r.effectiveStart)), nullableTextArray(col((r) => r.effectiveEnd)), `{${col((r) => r.scale).join(',')}}`,
       `{${col((r) => recordHash(r.recordId, dealing)).join(',')}}`, numericArray(col((r) => r.share)), numericArray(col((r) => r.square)),
+      textArray(col((r) => r.source ?? 'provider')),
     ],
   );
   const row = (res.rows ?? [])[0] as { written: number | string; inserted: number | string };
@@ -115,6 +116,9 @@ export async function storeShareRows(db: Database, dealing: string, rows: ShareR
   return result;
 }
 
+/** Leaves out patient-reported records (selected before the contribution bound and the pairing). */
+const providerOnly = (alias: string) => `${alias}.source = 'provider'`;
+
 function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.RawBinding[] } {
   const parts = [`${alias}.indicator = ?`];
   const bindings: Knex.RawBinding[] = [f.indicator];
@@ -130,6 +134,7 @@ function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.Ra
     parts.push(`${alias}.pseudonym = ANY(?::text[])`);
     bindings.push(textArray(f.cohort));
   }
+  if (!f.includePatientReported) parts.push(providerOnly(alias));
   return { sql: parts.join(' AND '), bindings };
 }
 
@@ -256,7 +261,7 @@ async function pairCandidates(db: Database, f: RecordFilter, indicator2: string,
      FROM node_shares a JOIN node_shares b
        ON b.indicator = ? AND b.pseudonym = a.pseudonym
       AND b.effective_start >= a.effective_start - make_interval(secs => ?)
-      AND b.effective_start <= a.effective_start + make_interval(secs => ?)
+      AND b.effective_start <= a.effective_start + make_interval(secs => ?)${f.includePatientReported ? '' : ` AND ${providerOnly('b')}`}
      WHERE ${w.sql}`,
     [indicator2, windowSeconds, windowSeconds, ...w.bindings],
   );

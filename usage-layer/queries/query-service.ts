@@ -31,6 +31,7 @@ import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
 import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
+import { sourceClauses } from './record-source';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -55,6 +56,8 @@ export interface QueryRequest {
   pairWindowSeconds: number | null;
   /** A lower contribution bound than the study's, or null. */
   perPatient: number | null;
+  /** Whether patients' own readings count (default false: providers' records only). */
+  includePatientReported: boolean;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -92,7 +95,7 @@ export interface QueryView {
   indicators: string[];
   aggregate: string;
   window: { from: string | null; to: string | null };
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number };
+  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean };
   status: QueryStatus;
   message: string | null;
   result: ReleasedResult | null;
@@ -127,7 +130,7 @@ interface QueryRow {
   aggregate: AggregateKind;
   window_from: Date | null;
   window_to: Date | null;
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number } | string;
+  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } | string;
   epsilon: string | number;
   privacy: PrivacyPlan | string;
   status: QueryStatus;
@@ -147,7 +150,7 @@ const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -170,7 +173,7 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
     pairWindowSeconds = o.pairWindowSeconds;
   }
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null };
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -224,7 +227,7 @@ export class QueryService {
       aggregate: req.aggregate,
       window_from: req.from,
       window_to: req.to,
-      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}) }),
+      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}), ...(req.includePatientReported ? { includePatientReported: true } : {}) }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
     };
@@ -396,6 +399,7 @@ export class QueryService {
       epsilon: options.epsilon,
       pairWindowSeconds: options.pairWindowSeconds ?? null,
       perPatient: options.perPatient ?? null,
+      includePatientReported: options.includePatientReported ?? false,
     };
   }
 
@@ -410,6 +414,7 @@ export class QueryService {
         indicators: req.indicators,
         aggregate: req.aggregate,
         window: { from: req.from, to: req.to },
+        includePatientReported: req.includePatientReported,
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -485,7 +490,7 @@ export class QueryService {
   private async contributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     if (cohort.length === 0) return [];
     if (aggregateSpec(req.aggregate).indicators === 2) return this.pairContributorsOf(req, cohort);
-    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL'];
+    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL', ...sourceClauses(req, 'r')];
     const bindings: Knex.RawBinding[] = [textArray(req.indicators), textArray(cohort)];
     if (req.from) {
       where.push('r.effective_start >= ?::timestamptz');
@@ -502,7 +507,7 @@ export class QueryService {
 
   private async pairContributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     const window = req.pairWindowSeconds ?? 3600;
-    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL'];
+    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL', ...sourceClauses(req, 'a')];
     const bindings: Knex.RawBinding[] = [req.indicators[1]!, window, window, req.indicators[0]!, textArray(cohort)];
     if (req.from) {
       where.push('a.effective_start >= ?::timestamptz');
@@ -514,7 +519,7 @@ export class QueryService {
     }
     const res = await this.db.knex.raw(
       `SELECT DISTINCT a.patient FROM records a JOIN records b
-         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL
+         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL${sourceClauses(req, 'b').map((c) => ` AND ${c}`).join('')}
         AND b.effective_start >= a.effective_start - make_interval(secs => ?)
         AND b.effective_start <= a.effective_start + make_interval(secs => ?)
        WHERE ${where.join(' AND ')}`,
@@ -532,7 +537,7 @@ export class QueryService {
     const ind = getIndicator(req.indicators[0]!) as Indicator;
     const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
     const spec = aggregateSpec(req.aggregate);
-    const base = { perPatient: submitted.perPatient, from: req.from, to: req.to, cohort };
+    const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort };
     const pilot = spec.pilot ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
     const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
     const nodeParts = mainParts(plan);
