@@ -15,7 +15,7 @@ import { discreteLaplaceVariance } from '../../mpc/dp-noise';
 import { correlationFloors, noiseScale, noiseShape, part, releaseMeasures, type NoisedBy, type NoisePart, type PilotMeasure, type PrivacyPlan } from './disclosure';
 
 /** What the pilot shares with the main query: cohort, window and the contribution bound. */
-export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient'>;
+export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient' | 'includePatientReported'>;
 
 function noiseOf(plan: PrivacyPlan, measure: PilotMeasure): { epsilon: number; sensitivity: number } | undefined {
   const p = plan.parts.find((x) => x.measure === measure);
