@@ -180,6 +180,6 @@ export function parsePeerMessage(raw: unknown): PeerMessage {
   const body = asBody(raw);
   if (body.v !== 1) throw new ValidationError('unsupported round message version', 'v');
   const queryId = parseQueryId(body.queryId);
-  if (!isRoundName(body.round)) throw new ValidationError('round must be zero, reshare or noise', 'round');
+  if (!isRoundName(body.round)) throw new ValidationError('round must be one of the protocol rounds (zero, reshare, noise, cmp-open, cmp-and, cmp-b2a, optionally numbered .k)', 'round');
   return { v: 1, queryId, round: body.round, sealed: str(body.sealed, 'sealed', MAX_SEALED_ROUND_CHARS) };
 }
