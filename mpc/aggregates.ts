@@ -9,6 +9,13 @@
  * `histogram` (one-hot sums); `count` is the number of matching records, which every node knows from
  * metadata, so it is only ever opened as a noisy sharing. Product kinds pair two indicators and need
  * Σxy from the product protocol (mpc/products.ts); their `count` is the number of pairs.
+ *
+ * Filters. A `filterable` kind also runs with a cohort filter (mpc/filters.ts): the same measures and
+ * formula, but every measure becomes Σ_p b_p·m_p over patients p, b_p the patient's shared filter bit
+ * (mpc/compare.ts) and m_p the patient's share of the measure over its records. `count` is then
+ * Σ_p b_p·n_p (n_p public to the nodes: linear in b), no longer known to any node, so it is opened
+ * only as a noisy sharing; the sums are products of two shared values (zero and reshare rounds). The
+ * privacy plan is the same: one patient still moves each measure by at most its sensitivity.
  */
 import * as stats from './statistics';
 import type { Scaled } from './statistics';
@@ -103,6 +110,8 @@ export interface AggregateSpec {
   centred: boolean;
   /** Nodes that must take part: t + 1 to open a linear sum, 2t + 1 for the product protocol. */
   nodesNeeded(t: number): number;
+  /** Runs with a cohort filter (then on all three nodes: comparisons and products, see above). */
+  filterable: boolean;
   /** The statistic from the opened measures; null where undefined. Histograms have none. */
   finish(m: OpenedMeasures): number | null;
   /** Post-processing of a noisy release with public bounds (never touches the privacy guarantee). */
@@ -122,38 +131,43 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
   count: {
-    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, nodesNeeded: linear,
+    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, nodesNeeded: linear, filterable: true,
     finish: (m) => Number(m.count), release: (v) => Math.max(0, v),
   },
   sum: {
-    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, nodesNeeded: linear,
+    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, nodesNeeded: linear, filterable: true,
     finish: (m) => stats.toNumber(need(m, 'sum')), release: keep,
   },
   mean: {
-    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, nodesNeeded: linear,
+    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, nodesNeeded: linear, filterable: true,
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear,
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear, filterable: true,
     finish: (m) => stats.variance(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear,
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear, filterable: true,
     finish: (m) => stats.stddev(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, nodesNeeded: linear,
+    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, nodesNeeded: linear, filterable: false,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXY'], epsilonWeights: [1, 1, 1, 4], centred: true, nodesNeeded: product,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXY'], epsilonWeights: [1, 1, 1, 4], centred: true, nodesNeeded: product, filterable: false,
     finish: (m) => stats.covariance(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXY')), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 2, 2, 4, 4, 5], centred: true, nodesNeeded: product,
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 2, 2, 4, 4, 5], centred: true, nodesNeeded: product, filterable: false,
     finish: (m) => stats.correlation(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY')), release: (v) => clamp(v, -1, 1),
   },
 });
+
+/** Nodes a filtered query needs: the product protocol's 2t + 1, and exactly three for the comparisons. */
+export function filteredNodesNeeded(t: number): number {
+  return product(t);
+}
 
 export function isAggregateKind(x: unknown): x is AggregateKind {
   return typeof x === 'string' && (AGGREGATE_KINDS as readonly string[]).includes(x);

@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import type { SigningKey } from '../storage-layer/signing-key';
 import { SignedRequestError } from './errors';
 import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, signRequest, verifyResponse } from './request-signing';
-import type { LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
+import type { FilteredRequest, FilteredResponse, LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
 
 export interface SignedFetchOptions {
   key: SigningKey;
@@ -148,6 +148,10 @@ export class NodeClient {
 
   product(req: ProductRequest): Promise<SignedFetchResult<ProductResponse>> {
     return this.request('POST', '/aggregate/product', req);
+  }
+
+  filtered(req: FilteredRequest): Promise<SignedFetchResult<FilteredResponse>> {
+    return this.request('POST', '/aggregate/filtered', req);
   }
 
   message(msg: PeerMessage): Promise<SignedFetchResult<{ ok: true }>> {

@@ -123,7 +123,8 @@ describe('secure comparison (pure, simulated)', () => {
     const material = dealCompareMaterial(2, 50, rng);
     const shares = shareMany([5n, 6n], 3, 1, undefined, rng);
     const inputs = new Map([1, 2, 3].map((node) => [node, { y: shares[node - 1] as bigint[], material: material[node - 1] as CompareMaterial }]));
-    (inputs.get(3) as { y: bigint[] }).y[1] += 1n;
+    const tampered = (inputs.get(3) as { y: bigint[] }).y;
+    tampered[1] = (tampered[1] as bigint) + 1n;
     assert.throws(() => simulateComparison({ m: 2, maskBits: 50, valueBits: 10, thresholds: [5n, 5n] }, inputs, { n: 3, t: 1, rng }), (e: unknown) => (e as { code?: string }).code === 'inconsistent_shares');
   });
 

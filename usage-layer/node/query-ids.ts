@@ -9,7 +9,7 @@ import type { Database } from '../../storage-layer/db';
 import { PG_UNIQUE_VIOLATION } from '../../storage-layer/errors';
 
 /** Records `queryId` as used at this node; throws DuplicateMessageError when it already was. */
-export async function claimQueryId(db: Database, queryId: string, kind: 'linear' | 'product'): Promise<void> {
+export async function claimQueryId(db: Database, queryId: string, kind: 'linear' | 'product' | 'filtered'): Promise<void> {
   try {
     await db.knex('node_query_ids').insert({ query_id: queryId, kind });
   } catch (err) {

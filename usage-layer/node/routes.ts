@@ -7,7 +7,7 @@ import { Router } from 'express';
 import type { KeyDirectory } from '../../parties/key-directory';
 import { nodeIdOfParty } from '../../parties/key-directory';
 import { requireSignedRequest } from '../../parties/middleware';
-import { parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
+import { parseFilteredRequest, parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
 import type { SigningKey } from '../../storage-layer/signing-key';
 import type { ComputeNodeService } from './service';
 
@@ -38,6 +38,9 @@ export function computeNodeRouter(service: ComputeNodeService, o: NodeRouteOptio
   });
   router.post('/aggregate/product', gatewayOnly, async (req, res) => {
     res.json(await service.product(parseProductRequest(req.body, o.n, o.id, o.t)));
+  });
+  router.post('/aggregate/filtered', gatewayOnly, async (req, res) => {
+    res.json(await service.filtered(parseFilteredRequest(req.body, o.n, o.id, o.t)));
   });
   router.post('/mpc/message', peersOnly, (req, res) => {
     service.deliver(nodeIdOfParty(res.locals.party as string) as number, parsePeerMessage(req.body));
