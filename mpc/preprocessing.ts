@@ -125,8 +125,10 @@ export function decodeMaterial(bytes: Uint8Array): CompareMaterial {
   checkSize(m, maskBits);
   if (bytes.length !== materialBytes(m, maskBits)) throw new ShareEncodingError(`comparison material has ${bytes.length} bytes, expected ${materialBytes(m, maskBits)}`, 'material');
   let at = 8;
+  // A copy (a Node Buffer's slice would share memory that the caller zeroes after decoding).
   const take = (length: number): Uint8Array => {
-    const out = bytes.slice(at, at + length);
+    const out = new Uint8Array(length);
+    out.set(bytes.subarray(at, at + length));
     at += length;
     return out;
   };

@@ -101,6 +101,11 @@ describe('secure comparison (pure, simulated)', () => {
     }
     const back = decodeMaterial(encodeMaterial(mats[1] as CompareMaterial));
     assert.deepEqual(back, mats[1]);
+    // From a Node Buffer (what openSealed returns) that the caller zeroes afterwards: still intact.
+    const pooled = Buffer.from(encodeMaterial(mats[1] as CompareMaterial));
+    const fromBuffer = decodeMaterial(pooled);
+    pooled.fill(0);
+    assert.deepEqual(fromBuffer, mats[1]);
     assert.throws(() => decodeMaterial(encodeMaterial(mats[1] as CompareMaterial).slice(0, -1)), /expected/);
   });
 
