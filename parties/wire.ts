@@ -221,8 +221,8 @@ export interface FilteredResponse {
   records: number;
   digest: string;
   scale: number | null;
-  /** Share of Σ b_p·n_p (+ noise when noised): the filtered number of records. */
-  countShare: string;
+  /** Share of Σ b_p·n_p, the filtered number of records: only noised, or when nothing is noised. */
+  countShare?: string;
   sum?: string;
   sumSquares?: string;
   noised: boolean;

@@ -78,11 +78,13 @@ async function askAll(ctx: CoordinatorContext, reqs: FilteredRequest[], bytes: B
   return answers;
 }
 
+/** Opens the measures; without a count share (a noised kind that does not noise the count) `count` is 0 and unused. */
 function openMeasures(q: AggregateQuery, t: number, answers: FilteredResponse[]): OpenedMeasures {
   const scale = answers[0]!.scale ?? 0;
   const faults = newFaults();
   const open = (name: string, pick: (a: FilteredResponse) => string | undefined) => openSigned(name, answers.map((a) => ({ x: a.node, y: shareFromHex(pick(a) as string) })), t, faults);
-  const opened: OpenedMeasures = { count: open('count', (a) => a.countShare), ...(q.centre ? { centre: q.centre } : {}) };
+  const withCount = answers.every((a) => a.countShare !== undefined);
+  const opened: OpenedMeasures = { count: withCount ? open('count', (a) => a.countShare) : 0n, ...(q.centre ? { centre: q.centre } : {}) };
   for (const m of aggregateSpec(q.aggregate).measures) {
     if (m === 'sum') opened.sum = { value: open('sum', (a) => a.sum), scale };
     if (m === 'sumSquares') opened.sumSquares = { value: open('sumSquares', (a) => a.sumSquares), scale: 2 * scale };
@@ -110,8 +112,8 @@ export async function runFiltered(ctx: CoordinatorContext, q: AggregateQuery, st
     aggregate: q.aggregate,
     indicator: q.indicator,
     value: value !== null && Number.isFinite(value) ? value : null,
-    // The filtered count is known to no node: opened from shares, noisy when noised.
-    count: Number(opened.count),
+    // The filtered count is known to no node: opened from shares, noisy when noised, never exact next to noise.
+    count: answers.every((a) => a.countShare !== undefined) ? Number(opened.count) : null,
     nodesUsed: h.up,
     nodesDown: h.down,
     nodesOutOfSync: [],

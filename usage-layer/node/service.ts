@@ -116,14 +116,19 @@ export class ComputeNodeService {
       const { encryptionKey, db } = this.deps;
       const r = await filteredMeasures({ db, encryptionKey, ctx: this.context(req.participants), transport: this.transport(req.queryId) }, req);
       const scale = r.local.scale ?? 0;
+      // The filtered count is known to no one: it leaves only noised, or in a query without noise.
+      const withCount = !req.noise || Boolean(req.noise.count);
       const elements: Element[] = [
-        { measure: 'count', value: r.count, scale: 0 },
+        ...(withCount ? [{ measure: 'count' as const, value: r.count, scale: 0 }] : []),
         ...req.measures.map((m) => ({ measure: m, value: m === 'sumSquares' ? r.sumSquares : r.sum, scale: measureScale(m, scale) })),
       ];
       const noised = req.noise ? await this.noise(req.queryId, req.participants, req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
-      const hex = noised.values.map(shareToHex);
-      const out: FilteredResponse = { node: this.deps.id, records: r.local.records, digest: r.local.digest, scale: r.local.scale, countShare: hex[0] as string, noised: Boolean(req.noise), peerBytesSent: r.bytes + noised.bytes };
-      req.measures.forEach((m, k) => { if (m === 'sum' || m === 'sumSquares') out[m] = hex[k + 1]; });
+      const out: FilteredResponse = { node: this.deps.id, records: r.local.records, digest: r.local.digest, scale: r.local.scale, noised: Boolean(req.noise), peerBytesSent: r.bytes + noised.bytes };
+      elements.forEach((e, k) => {
+        const hex = shareToHex(noised.values[k] as bigint);
+        if (e.measure === 'count') out.countShare = hex;
+        else if (e.measure === 'sum' || e.measure === 'sumSquares') out[e.measure] = hex;
+      });
       return out;
     });
   }

@@ -19,6 +19,7 @@ import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../.
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
 import { aggregateSpec, measureScale, type AggregateKind, type Measure } from '../../mpc/aggregates';
+import { filterIndicators, type FilterTree } from '../../mpc/filters';
 import { MpcError } from '../../mpc/errors';
 import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
@@ -30,6 +31,7 @@ import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
 import { noiseScale, noiseStdDev, part, planPrivacy, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
+import { checkQueryFilter, filterWithDomains } from './query-filter';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -54,6 +56,8 @@ export interface QueryRequest {
   pairWindowSeconds: number | null;
   /** A lower contribution bound than the study's, or null. */
   perPatient: number | null;
+  /** Cohort filter on the patients' latest values (query-filter.ts), or null. */
+  filter: FilterTree | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -89,7 +93,7 @@ export interface QueryView {
   indicators: string[];
   aggregate: string;
   window: { from: string | null; to: string | null };
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number };
+  options: QueryOptions;
   status: QueryStatus;
   message: string | null;
   result: ReleasedResult | null;
@@ -124,7 +128,7 @@ interface QueryRow {
   aggregate: AggregateKind;
   window_from: Date | null;
   window_to: Date | null;
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number } | string;
+  options: QueryOptions | string;
   epsilon: string | number;
   privacy: PrivacyPlan | string;
   status: QueryStatus;
@@ -139,12 +143,15 @@ interface QueryRow {
   finished_at: Date | null;
 }
 
+/** What a query row keeps of the request besides indicators, aggregate and window. */
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; filter?: FilterTree };
+
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: FilterTree; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -167,7 +174,8 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
     pairWindowSeconds = o.pairWindowSeconds;
   }
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null };
+  const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, filter };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -219,7 +227,12 @@ export class QueryService {
       aggregate: req.aggregate,
       window_from: req.from,
       window_to: req.to,
-      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}) }),
+      options: JSON.stringify({
+        epsilon: req.epsilon,
+        ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
+        ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}),
+        ...(req.filter !== null ? { filter: req.filter } : {}),
+      }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
     };
@@ -391,6 +404,7 @@ export class QueryService {
       epsilon: options.epsilon,
       pairWindowSeconds: options.pairWindowSeconds ?? null,
       perPatient: options.perPatient ?? null,
+      filter: options.filter ?? null,
     };
   }
 
@@ -405,6 +419,7 @@ export class QueryService {
         indicators: req.indicators,
         aggregate: req.aggregate,
         window: { from: req.from, to: req.to },
+        ...(req.filter ? { filter: req.filter } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -424,7 +439,9 @@ export class QueryService {
     const study = (await this.studies.get(row.study)) as Study;
     try {
       const at = new Date();
-      const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators: req.indicators, at });
+      // Consent must cover every indicator the query reads, the filter's included.
+      const indicators = [...new Set([...req.indicators, ...(req.filter ? filterIndicators(req.filter) : [])])];
+      const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators, at });
       const admitted = await this.admitPatients(row, await this.contributorsOf(req, cohort), at);
       // The DP threshold: suppression is decided on the noisy count, which is also what is released.
       const gate = thresholdContributors(admitted.length, part(plan, 'contributors'), study.minCohort);
@@ -536,6 +553,7 @@ export class QueryService {
       ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
+      ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}),
     });
     // Post-processing with public bounds only (registry: the kind's `release`).
     const value = r.value === null ? null : spec.release(r.value, ind.range);
