@@ -7,7 +7,9 @@ import type { ShareableValue } from '../management-layer/sharing/distribute';
 import type { FilterTree } from '../mpc/filters';
 import type { FilterLeafSpec } from '../parties/wire';
 import type { AggregateQuery } from '../usage-layer/coordinator';
+import { createCoordinator } from '../usage-layer/coordinator';
 import { prng, startTestCluster, type TestCluster } from './support/mpc';
+import { tapCluster } from './support/tap';
 
 const HBA1C = { min: 3, max: 20, scale: 1 };
 const SBP = { min: 50, max: 250, scale: 0 };
@@ -125,6 +127,32 @@ describe('filtered aggregates (three nodes, no noise)', function () {
     const noisy = await run('count', f, everyone, { perPatient: 1, noise: { epsilon: 5, sensitivity: 1 } });
     assert.ok(noisy.noised);
     assert.ok(Math.abs((noisy.value as number) - patients.length) < 15, `noisy ${noisy.value} vs ${patients.length}`);
+  });
+
+  it('a tap on every link sees only sealed round messages; the coordinator gets only shares of the measures', async () => {
+    const tap = await tapCluster(tc);
+    try {
+      const coordinator = createCoordinator(tap.config, tc.gatewayKey);
+      const r = await coordinator.aggregate({ indicator: 'f-sbp', aggregate: 'mean', cohort: everyone, filter: { or: [leaf('f-hba1c', '>=', 6.5), leaf('f-sbp', '<', 120)] } });
+      assert.ok(r.value !== null);
+      const seen = tap.exchanges();
+      const rounds = new Set(seen.filter((x) => x.path === '/mpc/message').map((x) => JSON.parse(x.body).round as string));
+      for (const name of ['cmp-open', 'cmp-and.1', 'cmp-and.6', 'cmp-b2a', 'zero.1', 'reshare.1', 'zero', 'reshare']) assert.ok(rounds.has(name), `round ${name} ran: ${[...rounds].join(', ')}`);
+      for (const x of seen.filter((e) => e.path === '/mpc/message')) {
+        const body = JSON.parse(x.body) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(body).sort(), ['queryId', 'round', 'sealed', 'v']);
+        assert.match(body.sealed as string, /^hgd-seal-v1\.[A-Za-z0-9_-]+$/);
+      }
+      const requests = seen.filter((x) => x.path === '/aggregate/filtered');
+      assert.equal(requests.length, 3);
+      for (const x of requests) {
+        const req = JSON.parse(x.body) as Record<string, unknown>;
+        assert.match(req.material as string, /^hgd-seal-v1\./, 'the material travels sealed to its node');
+        assert.deepEqual(Object.keys(JSON.parse(x.responseBody as string)).sort(), ['countShare', 'digest', 'node', 'noised', 'peerBytesSent', 'records', 'scale', 'sum'], 'answers carry the measures only: no c, no e, no bit');
+      }
+    } finally {
+      await tap.close();
+    }
   });
 
   it('refuses a kind that takes no filter, and a filter without a cohort', async () => {
