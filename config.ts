@@ -69,6 +69,10 @@ export interface Config {
     tokenTtlSeconds: number;
     /** Ed25519 key that signs the gateway's JWTs. */
     tokenKeyFile: string;
+    /** The first administrator's password (HGD_ADMIN_PASSWORD); unset: generated on first start into adminPasswordFile. */
+    adminPassword: string | undefined;
+    /** Where the first start writes the generated password of user `admin`, once, mode 0600. */
+    adminPasswordFile: string;
   };
   /** Research queries and studies (usage layer): privacy parameters and their bounds. */
   usage: {
@@ -90,6 +94,8 @@ export interface Config {
     /** A provider's JWT (HGD_TOKEN) or API key (HGD_API_KEY), when given in the environment. */
     token: string | undefined;
     apiKey: string | undefined;
+    /** An admin JWT for `hgd admin …` against a running gateway (HGD_ADMIN_TOKEN). */
+    adminToken: string | undefined;
   };
   /** Remote monitoring (management-layer/monitoring): webhook delivery of alerts. */
   monitoring: {
@@ -234,6 +240,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: Object.freeze({
       tokenTtlSeconds: intFrom(env, 'HGD_TOKEN_TTL_SECONDS', 900, 1),
       tokenKeyFile: path.resolve(path.join(dataDir, 'keys', 'gateway-ed25519.pem')),
+      adminPassword: env.HGD_ADMIN_PASSWORD || undefined,
+      adminPasswordFile: path.join(dataDir, 'admin-password'),
     }),
     usage: Object.freeze({
       defaultEpsilon: numberFrom(env, 'HGD_DEFAULT_EPSILON', 0.5),
@@ -252,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: env.HGD_URL || localUrl(host, port),
       token: env.HGD_TOKEN || undefined,
       apiKey: env.HGD_API_KEY || undefined,
+      adminToken: env.HGD_ADMIN_TOKEN || undefined,
     }),
     monitoring: Object.freeze({
       webhookPollMs: intFrom(env, 'HGD_WEBHOOK_POLL_MS', 500, 10),

@@ -1,6 +1,7 @@
 /**
- * The composition for administrative commands (`hgd admin …`, `hgd ledger checkpoint --export`): the
- * database (migrated), the ledger, the identity store and the studies. It runs no queries, shares
+ * The composition for administrative commands that open the database themselves (`hgd admin …` when
+ * no gateway answers, see cli/admin-client.ts; `hgd ledger checkpoint --export`): the database
+ * (migrated), the ledger, the identity store and the studies. It runs no queries, shares
  * nothing, serves no HTTP and never takes the writer lease, so running it beside a live gateway
  * cannot touch that gateway's queries (only the lease holder recovers interrupted ones).
  */

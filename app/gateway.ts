@@ -30,6 +30,8 @@ import type { Migration } from '../storage-layer/migrate';
 import { createCoordinator, type Coordinator } from '../usage-layer/coordinator';
 import { createUsageServices, usageMigrations, usageRouter, type UsageServices } from '../usage-layer';
 import { IdentityService, identityMigrations, identityRouter } from './identity';
+import { adminRouter } from './admin-routes';
+import { AdminOperations } from './admin-operations';
 import { WriterLease, writerLeaseMigrations } from './writer-lease';
 import { patientLedgerEntry } from './patient-ledger';
 import { patientSourceRouter } from '../management-layer/patient-source';
@@ -160,6 +162,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     log: (msg, extra) => log.info(msg, extra),
   });
   const monitoring = await startMonitoring(config, db, ledger, ingest, usage, log);
+  app.use(adminRouter(new AdminOperations(identity, usage.studies)));
   app.use(usageRouter(usage));
   app.use(monitoringRouter(monitoring, usage.care));
   app.use(notFoundHandler);

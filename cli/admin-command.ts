@@ -1,13 +1,13 @@
 /**
- * `hgd admin org|user|key|study ...`: the identity store and studies, on the configured database.
+ * `hgd admin org|user|key|study ...`: the identity store and studies, through a running gateway's admin
+ * routes, or on the configured database when no gateway answers (cli/admin-client.ts).
  * `hgd admin token`: prints a JWT signed with the gateway's key (config.auth.tokenKeyFile), for
  * scripts and for `hgd ingest`. For a patient named by a provider's identifier, the subject is the
  * pseudonym the gateway derives from it, so the token reads exactly that patient's records.
  */
 import type { Config } from '../config';
 import { TokenService } from '../app/auth';
-import { openAdminServices, type AdminServices } from '../app/admin';
-import { generatePassword } from '../app/identity';
+import { withAdminClient, type AdminClient, type AdminConnectOptions } from './admin-client';
 import { deriveKeyRing, loadMasterKey, pseudonymFor } from '../management-layer/ingest/envelope';
 import type { Identity, Role } from '../storage-layer/http-identity';
 
@@ -54,23 +54,7 @@ export async function issueAdminToken(config: Config, o: AdminTokenOptions): Pro
   return TokenService.fromConfig(config).issue(identity, ttl);
 }
 
-// --- hgd admin org / user / key / study: the identity store and studies, on the configured database ---
-
-/** The administrator the CLI acts as (ledger actor `admin:cli`). */
-const CLI_ADMIN: Identity = { role: 'admin', sub: 'cli' };
-
-/**
- * Opens the configured database (migrating it) like `hgd migrate`, runs `fn`, closes. The admin
- * composition runs no queries and never recovers a live gateway's (app/admin.ts).
- */
-export async function withAdminServices<T>(config: Config, fn: (s: AdminServices) => Promise<T>): Promise<T> {
-  const services = await openAdminServices(config);
-  try {
-    return await fn(services);
-  } finally {
-    await services.close();
-  }
-}
+// --- hgd admin org / user / key / study: over a running gateway's routes, else on the database ---
 
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -78,9 +62,42 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-export async function adminOrgCreate(config: Config, id: string): Promise<string> {
-  await withAdminServices(config, (a) => a.identity.createOrganisation(CLI_ADMIN, id));
+/** The options of `hgd admin` itself (before the subcommand): where the gateway is and who signs in. */
+export interface AdminGroupOptions {
+  url?: string;
+  token?: string;
+  username?: string;
+  passwordStdin?: boolean;
+}
+
+/** Connection options from `hgd admin`'s own options; `stdinTaken` when the subcommand reads standard input itself. */
+export async function connectOptions(o: AdminGroupOptions, stdinTaken = false): Promise<AdminConnectOptions> {
+  if (o.passwordStdin && stdinTaken) throw new Error('standard input can carry one password: give the admin a --token (or HGD_ADMIN_TOKEN) instead');
+  if (o.passwordStdin && o.username === undefined) throw new Error('--password-stdin of hgd admin is the password of --username');
+  return {
+    ...(o.url !== undefined ? { url: o.url } : {}),
+    ...(o.token !== undefined ? { token: o.token } : {}),
+    ...(o.username !== undefined ? { username: o.username } : {}),
+    ...(o.passwordStdin ? { password: await readStdin() } : {}),
+  };
+}
+
+/** Runs `fn` against the gateway or the database, and says on stderr when it was the database. */
+function run<T>(config: Config, conn: AdminConnectOptions, fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  return withAdminClient(config, conn, async (c) => {
+    if (c.via === 'database') console.error(`hgd: no gateway answers at ${config.client.url}; writing to the database directly`);
+    return fn(c);
+  });
+}
+
+export async function adminOrgCreate(config: Config, conn: AdminConnectOptions, id: string): Promise<string> {
+  await run(config, conn, (c) => c.createOrganisation({ id }));
   return `organisation ${id} created`;
+}
+
+export async function adminOrgList(config: Config, conn: AdminConnectOptions): Promise<string> {
+  const { organisations } = await run(config, conn, (c) => c.listOrganisations());
+  return organisations.map((o) => `${o.id}\t${o.createdAt}`).join('\n');
 }
 
 export interface AdminUserOptions {
@@ -92,24 +109,34 @@ export interface AdminUserOptions {
 }
 
 /** Creates a user; returns the lines to print (the generated password, once, when none was given). */
-export async function adminUserCreate(config: Config, o: AdminUserOptions): Promise<{ out: string; info: string }> {
-  const generated = !o.passwordStdin;
-  const password = o.passwordStdin ? await readStdin() : generatePassword();
-  const user = await withAdminServices(config, (a) => a.identity.createUser(CLI_ADMIN, {
-    username: o.username, role: o.role, password, ...(o.org ? { org: o.org } : {}), ...(o.patientIdentifier !== undefined ? { patientIdentifier: o.patientIdentifier } : {}),
-  }));
+export async function adminUserCreate(config: Config, conn: AdminConnectOptions, o: AdminUserOptions): Promise<{ out: string; info: string }> {
+  const password = o.passwordStdin ? await readStdin() : undefined;
+  const body = {
+    role: o.role, username: o.username, ...(o.org ? { org: o.org } : {}), ...(o.patientIdentifier !== undefined ? { patientIdentifier: o.patientIdentifier } : {}), ...(password !== undefined ? { password } : {}),
+  };
+  const user = await run(config, conn, (c) => c.createUser(body));
   const info = `user ${user.username} created (role ${user.role}${user.org ? `, org ${user.org}` : ''}${user.role === 'patient' ? ', subject = pseudonym of the identifier' : ''})`;
-  return generated ? { out: password, info: `${info}; the password above is shown only once` } : { out: info, info: '' };
+  return user.password ? { out: user.password, info: `${info}; the password above is shown only once` } : { out: info, info: '' };
 }
 
-export async function adminKeyCreate(config: Config, org: string): Promise<{ out: string; info: string }> {
-  const k = await withAdminServices(config, (a) => a.identity.createApiKey(CLI_ADMIN, org));
+export async function adminUserList(config: Config, conn: AdminConnectOptions): Promise<string> {
+  const { users } = await run(config, conn, (c) => c.listUsers());
+  return users.map((u) => [u.username, u.role, u.org ?? '-', u.createdAt].join('\t')).join('\n');
+}
+
+export async function adminKeyCreate(config: Config, conn: AdminConnectOptions, org: string): Promise<{ out: string; info: string }> {
+  const k = await run(config, conn, (c) => c.createApiKey({ org }));
   return { out: k.key, info: `API key ${k.keyId} for organisation ${k.org}; the key above is shown only once (only its hash is stored)` };
 }
 
-export async function adminKeyRevoke(config: Config, keyId: string): Promise<string> {
-  const r = await withAdminServices(config, (a) => a.identity.revokeApiKey(CLI_ADMIN, keyId));
-  return `API key ${r.keyId} (organisation ${r.org}) revoked`;
+export async function adminKeyList(config: Config, conn: AdminConnectOptions, org?: string): Promise<string> {
+  const { keys } = await run(config, conn, (c) => c.listApiKeys(org));
+  return keys.map((k) => [k.keyId, k.org, k.createdAt, k.revokedAt ? `revoked ${k.revokedAt}` : 'active'].join('\t')).join('\n');
+}
+
+export async function adminKeyRevoke(config: Config, conn: AdminConnectOptions, keyId: string): Promise<string> {
+  await run(config, conn, (c) => c.revokeApiKey(keyId));
+  return `API key ${keyId} revoked`;
 }
 
 export interface AdminStudyOptions {
@@ -126,22 +153,22 @@ function numberOption(raw: string | undefined, name: string): number | undefined
   return n;
 }
 
-export async function adminStudyCreate(config: Config, id: string, o: AdminStudyOptions): Promise<string> {
+export async function adminStudyCreate(config: Config, conn: AdminConnectOptions, id: string, o: AdminStudyOptions): Promise<string> {
   const minCohort = numberOption(o.minCohort, '--min-cohort');
   const epsilonBudget = numberOption(o.epsilonBudget, '--epsilon-budget');
-  const study = await withAdminServices(config, (a) => a.studies.register(CLI_ADMIN, {
-    id, title: o.title, purpose: o.purpose, ...(minCohort !== undefined ? { minCohort } : {}), ...(epsilonBudget !== undefined ? { epsilonBudget } : {}),
-  }));
+  const body = { id, title: o.title, purpose: o.purpose, ...(minCohort !== undefined ? { minCohort } : {}), ...(epsilonBudget !== undefined ? { epsilonBudget } : {}) };
+  const study = await run(config, conn, (c) => c.createStudy(body));
   return `study ${study.id} created (purpose ${study.purpose.code}, min cohort ${study.minCohort}, epsilon budget ${study.epsilonBudget})`;
 }
 
-/** Adds the researcher user `username` (their subject) to the study. */
-export async function adminStudyAddResearcher(config: Config, studyId: string, username: string): Promise<string> {
-  return withAdminServices(config, async (a) => {
-    const user = await a.identity.findUser(username);
-    if (!user) throw new Error(`no user "${username}" (create it with hgd admin user create --role researcher)`);
-    if (user.role !== 'researcher') throw new Error(`user "${username}" has role ${user.role}, not researcher`);
-    await a.studies.addResearcher(CLI_ADMIN, studyId, { researcher: user.sub });
-    return `researcher ${username} added to study ${studyId}`;
-  });
+export async function adminStudyList(config: Config, conn: AdminConnectOptions): Promise<string> {
+  const { studies } = await run(config, conn, (c) => c.listStudies());
+  const line = (s: (typeof studies)[number]) => [s.id, s.title, s.purpose.code, `min cohort ${s.minCohort}`, `epsilon ${s.epsilonRemaining} of ${s.epsilonBudget} left`, `researchers: ${s.researchers.join(', ') || '-'}`].join('\t');
+  return studies.map(line).join('\n');
+}
+
+/** Adds the researcher user `username` to the study. */
+export async function adminStudyAddResearcher(config: Config, conn: AdminConnectOptions, studyId: string, username: string): Promise<string> {
+  await run(config, conn, (c) => c.addResearcher(studyId, { username }));
+  return `researcher ${username} added to study ${studyId}`;
 }

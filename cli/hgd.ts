@@ -7,10 +7,11 @@
  *   hgd ledger checkpoint --export FILE
  *   hgd ingest PATH... [--url U | env HGD_URL] [--token T | env HGD_TOKEN | --api-key K | env HGD_API_KEY] [--state FILE] [--chunk N]
  *   hgd admin token --role R [--org O] [--sub S] [--patient-identifier 'system|value'] [--ttl SECONDS]
- *   hgd admin org create ID
- *   hgd admin user create --role R --username U [--org O] [--patient-identifier 'system|value'] [--password-stdin]
- *   hgd admin key create --org O | hgd admin key revoke KEYID
- *   hgd admin study create ID --title T [--purpose P] [--min-cohort N] [--epsilon-budget E]
+ *   hgd admin [--url U] [--token T | --username U --password-stdin] SUBCOMMAND   (a running gateway, else the database)
+ *   hgd admin org create ID | hgd admin org list
+ *   hgd admin user create --role R --username U [--org O] [--patient-identifier 'system|value'] [--password-stdin] | user list
+ *   hgd admin key create --org O | hgd admin key list [--org O] | hgd admin key revoke KEYID
+ *   hgd admin study create ID --title T [--purpose P] [--min-cohort N] [--epsilon-budget E] | study list
  *   hgd admin study add-researcher ID USERNAME
  */
 import { Command } from 'commander';
@@ -23,9 +24,11 @@ import { runNodeCli, type ComputeNode } from '../app/compute-node';
 // hgd ingest / hgd admin token
 import { ingestCommand, type IngestCliOptions } from './ingest-command';
 import {
-  issueAdminToken, adminOrgCreate, adminUserCreate, adminKeyCreate, adminKeyRevoke, adminStudyCreate, adminStudyAddResearcher,
-  type AdminTokenOptions, type AdminUserOptions, type AdminStudyOptions,
+  issueAdminToken, connectOptions, adminOrgCreate, adminOrgList, adminUserCreate, adminUserList, adminKeyCreate, adminKeyList, adminKeyRevoke,
+  adminStudyCreate, adminStudyList, adminStudyAddResearcher,
+  type AdminGroupOptions, type AdminTokenOptions, type AdminUserOptions, type AdminStudyOptions,
 } from './admin-command';
+import { DEFAULT_STUDY_PURPOSE } from '../app/admin-operations';
 
 const program = new Command('hgd').description('Healthcare Data Gateway');
 
@@ -115,7 +118,17 @@ program
     process.exitCode = await ingestCommand(paths, opts, loadConfig().client);
   });
 
-const admin = program.command('admin').description('administration');
+// Positional: `hgd admin --username admin --password-stdin user create --username bob` keeps the
+// admin's options (before the subcommand) apart from the subcommand's own.
+program.enablePositionalOptions();
+const admin = program
+  .command('admin')
+  .description('administration: org, user, key and study go through a running gateway (its admin routes), else the database')
+  .enablePositionalOptions()
+  .option('--url <url>', 'gateway URL (default: HGD_URL, else HGD_HOST and PORT); given explicitly, no fallback to the database')
+  .option('--token <jwt>', 'an admin token (default: HGD_ADMIN_TOKEN; else --username, else one signed with this machine\'s gateway key)')
+  .option('--username <username>', 'sign in as this admin user (POST /auth/login)')
+  .option('--password-stdin', 'read the password of --username from standard input');
 admin
   .command('token')
   .description('print a JWT signed with the gateway key')
@@ -129,19 +142,26 @@ admin
     console.log(await issueAdminToken(loadConfig(), opts));
   });
 
-admin
-  .command('org')
-  .description('organisations')
+/** `hgd admin`'s own options (they go before the subcommand), as connection options. */
+const conn = (stdinTaken = false) => connectOptions(admin.opts<AdminGroupOptions>(), stdinTaken);
+
+const org = admin.command('org').description('organisations');
+org
   .command('create')
   .description('register an organisation (providers belong to one)')
   .argument('<id>', 'organisation id')
   .action(async (id: string) => {
-    console.log(await adminOrgCreate(loadConfig(), id));
+    console.log(await adminOrgCreate(loadConfig(), await conn(), id));
+  });
+org
+  .command('list')
+  .description('list organisations (id, created)')
+  .action(async () => {
+    console.log(await adminOrgList(loadConfig(), await conn()));
   });
 
-admin
-  .command('user')
-  .description('users of the password login (POST /auth/login)')
+const user = admin.command('user').description('users of the password login (POST /auth/login)');
+user
   .command('create')
   .description('create a user; without --password-stdin a password is generated and printed once')
   .requiredOption('--role <role>', 'admin | provider | patient | researcher | auditor')
@@ -150,9 +170,15 @@ admin
   .option('--patient-identifier <system|value>', 'patient: the subject is the pseudonym of this identifier')
   .option('--password-stdin', 'read the password from standard input')
   .action(async (opts: AdminUserOptions) => {
-    const r = await adminUserCreate(loadConfig(), opts);
+    const r = await adminUserCreate(loadConfig(), await conn(Boolean(opts.passwordStdin)), opts);
     console.log(r.out);
     if (r.info) console.error(r.info);
+  });
+user
+  .command('list')
+  .description('list users (username, role, organisation, created); never passwords or subjects')
+  .action(async () => {
+    console.log(await adminUserList(loadConfig(), await conn()));
   });
 
 const key = admin.command('key').description("providers' API keys (X-API-Key: <key>)");
@@ -161,16 +187,23 @@ key
   .description('create an API key for an organisation and print it once (only its hash is stored)')
   .requiredOption('--org <org>', 'organisation')
   .action(async (opts: { org: string }) => {
-    const r = await adminKeyCreate(loadConfig(), opts.org);
+    const r = await adminKeyCreate(loadConfig(), await conn(), opts.org);
     console.log(r.out);
     console.error(r.info);
+  });
+key
+  .command('list')
+  .description('list API keys (key id, organisation, created, revoked)')
+  .option('--org <org>', 'only this organisation\'s keys')
+  .action(async (opts: { org?: string }) => {
+    console.log(await adminKeyList(loadConfig(), await conn(), opts.org));
   });
 key
   .command('revoke')
   .description('revoke an API key (it answers 401 from now on)')
   .argument('<keyid>', 'the key id (hgd_<keyid>_...)')
   .action(async (keyId: string) => {
-    console.log(await adminKeyRevoke(loadConfig(), keyId));
+    console.log(await adminKeyRevoke(loadConfig(), await conn(), keyId));
   });
 
 const study = admin.command('study').description('studies and their researchers');
@@ -179,11 +212,17 @@ study
   .description('register a study')
   .argument('<id>', 'study id')
   .requiredOption('--title <title>', 'title')
-  .option('--purpose <code>', 'PurposeOfUse code (HRESCH, BIORCH, CLINTRCH, ...)', 'HRESCH')
+  .option('--purpose <code>', 'PurposeOfUse code (HRESCH, BIORCH, CLINTRCH, ...)', DEFAULT_STUDY_PURPOSE)
   .option('--min-cohort <n>', 'smallest cohort a result is released for')
   .option('--epsilon-budget <e>', 'differential-privacy budget of the study')
   .action(async (id: string, opts: AdminStudyOptions) => {
-    console.log(await adminStudyCreate(loadConfig(), id, opts));
+    console.log(await adminStudyCreate(loadConfig(), await conn(), id, opts));
+  });
+study
+  .command('list')
+  .description('list studies with their budgets and researchers')
+  .action(async () => {
+    console.log(await adminStudyList(loadConfig(), await conn()));
   });
 study
   .command('add-researcher')
@@ -191,7 +230,7 @@ study
   .argument('<id>', 'study id')
   .argument('<username>', 'a user with role researcher')
   .action(async (id: string, username: string) => {
-    console.log(await adminStudyAddResearcher(loadConfig(), id, username));
+    console.log(await adminStudyAddResearcher(loadConfig(), await conn(), id, username));
   });
 // --- end hgd ingest, hgd admin token ---
 

@@ -10,7 +10,8 @@
  *   Only transient failures end with "run the same command again to resume"; a refused chunk needs a fix first.
  * - NDJSON: a chunk whose Observations reference a Patient (`Patient/<id>`) that sits in another chunk
  *   (or in another .ndjson file of the same folder, as in a bulk-data export) gets that Patient line
- *   appended, so the reference resolves server-side as it would have in one upload. Patients whose id
+ *   appended (its id and identifier only: its birthDate and gender are stored from its own chunk), so the
+ *   reference resolves server-side as it would have in one upload. Patients whose id
  *   maps to different identifiers in that folder are never carried.
  * - Line numbers are the file's everywhere: a chunk keeps the file's lines (HGD-First-Line, HGD-First-Row), so
  *   the gateway's answer, its quarantine and this report agree.

@@ -13,6 +13,7 @@ import { verifyLedger, type VerifyReport } from '../storage-layer/verify-ledger'
 import { trustFromFile, type TrustFile } from '../storage-layer/verify/trust';
 import { exportCheckpoint, parseExportedCheckpoint } from '../storage-layer/checkpoint-export';
 import { concatBytes } from '../storage-layer/bytes';
+import type { Database } from '../storage-layer/db';
 
 export interface VerifyCliOptions {
   json?: boolean;
@@ -37,6 +38,13 @@ function readTrust(config: Config, file: string | undefined): TrustFile {
   return parsed.trust ?? parsed;
 }
 
+/** A database nothing was ever migrated into holds no ledger to verify: say so, not "relation … does not exist". */
+async function requireLedgerTables(db: Database): Promise<void> {
+  if (!(await db.knex.schema.withSchema(db.schema).hasTable('ledger_checkpoints'))) {
+    throw new Error(`no ledger in this database (schema ${db.schema}): nothing was ever migrated here; start the gateway once (hgd start) or run hgd migrate`);
+  }
+}
+
 /** Exit code: 0 intact, 1 damaged. */
 export async function ledgerVerify(config: Config, opts: VerifyCliOptions): Promise<number> {
   const trustFile = readTrust(config, opts.trust);
@@ -44,6 +52,7 @@ export async function ledgerVerify(config: Config, opts: VerifyCliOptions): Prom
   const external = (opts.checkpoint ?? []).map((f) => parseExportedCheckpoint(fs.readFileSync(f, 'utf8'), f));
   const db = await openConfiguredDatabase(config);
   try {
+    await requireLedgerTables(db);
     const report = await verifyLedger(db, { trust, external });
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatReport(report));
     return report.ok ? 0 : 1;

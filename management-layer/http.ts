@@ -10,6 +10,7 @@ import { NulBodyError } from './errors';
 import { formatForContentType, type SourcePosition } from './parse';
 import { getIndicator, publicCatalogue } from './catalogue';
 import { CSV_COLUMNS, CSV_OPTIONAL_COLUMNS } from './parse/csv';
+import { demographicColumns } from './demographics';
 import { DOWNLOAD_FORMATS, downloadOf, type DownloadFormat } from './ingest/quarantine';
 import type { IngestService } from './ingest/ingest-service';
 
@@ -100,7 +101,8 @@ export function managementRouter(ingest: IngestService): Router {
   const router = Router();
 
   router.get('/catalogue', (_req, res) => {
-    res.json({ ...publicCatalogue(), csv: { columns: CSV_COLUMNS, optionalColumns: CSV_OPTIONAL_COLUMNS, delimiters: [',', ';', 'tab'] } });
+    const demographics = Object.fromEntries([...demographicColumns()].map(([column, ind]) => [column, ind.name]));
+    res.json({ ...publicCatalogue(), csv: { columns: CSV_COLUMNS, optionalColumns: CSV_OPTIONAL_COLUMNS, demographicColumns: demographics, delimiters: [',', ';', 'tab'] } });
   });
 
   router.post('/ingest', allow('provider'), async (req, res) => {

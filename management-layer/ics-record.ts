@@ -67,7 +67,8 @@ export function draftToRecord(draft: IcsRecordDraft, patient: string): IcsRecord
 
 /**
  * Problems with a record: the JSON Schema, then the catalogue (known indicator, canonical unit, plausible range,
- * no more decimals than the indicator's scale, effectiveEnd not before effectiveStart). Empty when valid.
+ * one of the codes of a coded demographic, no more decimals than the indicator's scale, effectiveEnd not before
+ * effectiveStart). Empty when valid.
  */
 export function validateIcsRecord(record: unknown): SchemaIssue[] {
   const validate = validatorFor('ics-record.schema.json');
@@ -79,6 +80,9 @@ export function validateIcsRecord(record: unknown): SchemaIssue[] {
   if (r.unit !== ind.canonicalUnit) issues.push({ pointer: '/unit', reason: `must be ${ind.canonicalUnit}, the canonical unit of ${ind.name}` });
   if (r.value < ind.range.min || r.value > ind.range.max) {
     issues.push({ pointer: '/value', reason: `outside the plausible range ${ind.range.min} to ${ind.range.max}` });
+  }
+  if (ind.codes && !Object.values(ind.codes).includes(r.value)) {
+    issues.push({ pointer: '/value', reason: `is not one of the codes of ${ind.name} (${Object.entries(ind.codes).map(([c, v]) => `${c} ${v}`).join(', ')})` });
   }
   if (!Number.isInteger(Number((r.value * 10 ** ind.scale).toPrecision(15)))) {
     issues.push({ pointer: '/value', reason: `has more than ${ind.scale} decimal digits` });

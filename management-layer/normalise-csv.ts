@@ -1,9 +1,13 @@
-/** One CSV row -> one ICS record draft, or the errors of its fields (pointers '/N/<column>'). */
+/**
+ * One CSV row -> its ICS record drafts (the observation, and the demographics of birth_date / sex when the row
+ * gives them), or the errors of its fields (pointers '/N/<column>').
+ */
 import { createHash } from 'node:crypto';
 import { LOINC_SYSTEM, catalogue, type Indicator } from './catalogue';
 import { UnitError, ValueError } from './errors';
+import { demographicColumns, demographicDraft, demographicValue } from './demographics';
 import { toUtcInstant } from './fhir-time';
-import type { IcsRecordDraft } from './ics-record';
+import type { IcsRecordDraft, SubjectIdentifier } from './ics-record';
 import { EntryFailure, checkedDraft } from './normalise-draft';
 import type { CsvFields, CsvItem, EntryError } from './parse/types';
 import { escapePointer } from './schemas';
@@ -16,6 +20,8 @@ const LOINC_ALIASES = new Set(['http://loinc.org', 'loinc', 'ln']);
 export interface RowContext {
   provider: string;
   sourceSystem: string;
+  /** When the upload came in (UTC instant): the effective time of demographics. */
+  receivedAt?: string;
 }
 
 /**
@@ -90,18 +96,29 @@ function rowTimes(f: CsvFields, err: Fail): { start: string; end: string | null 
   return start === undefined ? undefined : { start, end };
 }
 
-/** One CSV row -> one draft, or the errors of every field that is wrong. */
-export function normaliseCsvRow(item: CsvItem, ctx: RowContext): { records: IcsRecordDraft[]; errors: EntryError[] } {
+/** The columns of an observation (every required one but patient_id). */
+const OBSERVATION_FIELDS = ['code_system', 'code', 'value', 'unit', 'effective_start', 'effective_end'] as const;
+
+/** A row of a long-format file gives an observation unless those columns are all blank and it gives demographics. */
+const givesObservation = (item: CsvItem): boolean =>
+  !item.demographicsOnly && (!item.fields.demographics || OBSERVATION_FIELDS.some((c) => item.fields[c] !== ''));
+
+type Subject = SubjectResult & { ok: true };
+
+/** The row's observation -> its draft, or undefined with the errors of every field that is wrong. */
+function rowObservation(item: CsvItem, subject: Subject | undefined, ctx: RowContext, err: Fail): IcsRecordDraft | undefined {
   const f = item.fields;
-  const errors: EntryError[] = [];
-  const err: Fail = (column, reason) => errors.push({ ref: item.ref, pointer: `${item.pointer}/${escapePointer(column)}`, reason, line: item.line });
-  const subject = rowSubject(f, ctx, err);
-  const indicator = rowIndicator(f, err);
-  const measured = rowValue(f, indicator, err);
-  const times = rowTimes(f, err);
-  if (errors.length > 0 || !subject || !indicator || !measured || !times) return { records: [], errors };
+  let failures = 0;
+  const count: Fail = (column, reason) => {
+    failures++;
+    err(column, reason);
+  };
+  const indicator = rowIndicator(f, count);
+  const measured = rowValue(f, indicator, count);
+  const times = rowTimes(f, count);
+  if (failures > 0 || !subject || !indicator || !measured || !times) return undefined;
   try {
-    const draft = checkedDraft({
+    return checkedDraft({
       subject: subject.subject,
       ...(subject.legacy ? { legacySubject: subject.legacy } : {}),
       indicator: indicator.name,
@@ -119,9 +136,50 @@ export function normaliseCsvRow(item: CsvItem, ctx: RowContext): { records: IcsR
         unitAsReceived: f.unit,
       },
     });
-    return { records: [draft], errors };
   } catch (e) {
     if (!(e instanceof EntryFailure)) throw e;
-    return { records: [], errors: [{ ref: item.ref, pointer: item.pointer, reason: e.reason, line: item.line }] };
+    err('', e.reason);
+    return undefined;
   }
+}
+
+/** The row's birth_date / sex -> their drafts (effective at the upload), each bad one an error of its column. */
+function rowDemographics(item: CsvItem, subject: Subject, ctx: RowContext & { receivedAt: string }, err: Fail): IcsRecordDraft[] {
+  const out: IcsRecordDraft[] = [];
+  const columns = demographicColumns();
+  for (const [column, text] of Object.entries(item.fields.demographics ?? {})) {
+    const ind = columns.get(column)!;
+    try {
+      const value = demographicValue(ind, text, { receivedAt: ctx.receivedAt, ignoreCase: true });
+      out.push(demographicDraft(ind, value, {
+        subject: subject.subject as SubjectIdentifier, ...(subject.legacy ? { legacySubject: subject.legacy } : {}), effective: ctx.receivedAt,
+        provider: ctx.provider, sourceSystem: ctx.sourceSystem, sourceId: csvDemographicSourceId(item.fields.patient_id, column), sourceVersion: null,
+      }));
+    } catch (e) {
+      if (!(e instanceof EntryFailure)) throw e;
+      err(column, `${column}: ${e.reason}`);
+    }
+  }
+  return out;
+}
+
+/** A patient's demographic column is identified by the patient and the column (its value is in the record's keys). */
+function csvDemographicSourceId(patientId: string, column: string): string {
+  return `csv-sha256:${createHash('sha256').update([patientId, column].join('\u001f')).digest('hex').slice(0, 32)}`;
+}
+
+/** One CSV row -> its drafts, or the errors of every field that is wrong. */
+export function normaliseCsvRow(item: CsvItem, ctx: RowContext): { records: IcsRecordDraft[]; errors: EntryError[] } {
+  const errors: EntryError[] = [];
+  const err: Fail = (column, reason) => errors.push({ ref: item.ref, pointer: column === '' ? item.pointer : `${item.pointer}/${escapePointer(column)}`, reason, line: item.line });
+  const subject = rowSubject(item.fields, ctx, err);
+  const records: IcsRecordDraft[] = [];
+  if (givesObservation(item)) {
+    const draft = rowObservation(item, subject, ctx, err);
+    if (draft) records.push(draft);
+  } else if (!item.fields.demographics) {
+    err([...demographicColumns().keys()][0]!, `the row gives none of ${[...demographicColumns().keys()].join(', ')}`);
+  }
+  if (subject) records.push(...rowDemographics(item, subject, { ...ctx, receivedAt: ctx.receivedAt ?? new Date().toISOString() }, err));
+  return { records, errors };
 }

@@ -13,6 +13,7 @@ import { toUtcInstant } from './fhir-time';
 import { validateIcsRecord, type IcsRecordDraft, type SubjectIdentifier } from './ics-record';
 import { EntryFailure, checkedDraft } from './normalise-draft';
 import { normaliseCsvRow, csvRowSourceId, type RowContext } from './normalise-csv';
+import { normalisePatient } from './normalise-patient';
 import type { EntryError, InheritedContext, PanelMembers, ParsedItem, ParseResult, PatientScope, RejectedEntry } from './parse/types';
 import { describeAjvErrors, validatorFor } from './schemas';
 import { resolveSubject, type SubjectResult } from './subject';
@@ -323,8 +324,17 @@ export interface NormalisedUpload {
 
 const withLine = (errors: EntryError[], line: number | undefined): EntryError[] => (line === undefined ? errors : errors.map((e) => ({ ...e, line })));
 
-function normaliseItem(item: ParsedItem, ctx: RowContext): NormaliseResult {
+/** A Patient item (it carries demographics): normalise-patient.ts. */
+function normalisePatientItem(item: ParsedItem & { kind: 'fhir' }, ctx: RowContext & { receivedAt: string }): NormaliseResult {
+  const r = normalisePatient(item.resource as Obj, {
+    provider: ctx.provider, sourceSystem: ctx.sourceSystem, ref: item.ref, pointer: item.pointer, receivedAt: ctx.receivedAt, ...(item.fullUrl ? { fullUrl: item.fullUrl } : {}),
+  });
+  return { ...r, errors: withLine(r.errors, item.line) };
+}
+
+function normaliseItem(item: ParsedItem, ctx: RowContext & { receivedAt: string }): NormaliseResult {
   if (item.kind === 'csv') return normaliseCsvRow(item, ctx);
+  if (isObject(item.resource) && item.resource.resourceType === 'Patient') return normalisePatientItem(item, ctx);
   const r = normaliseObservation(item.resource, {
     provider: ctx.provider,
     sourceSystem: ctx.sourceSystem,
@@ -350,8 +360,12 @@ function documentOrder(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** Every entry of a parsed upload -> drafts and errors, entries in the order of the upload. */
-export function normaliseAll(parsed: ParseResult, ctx: RowContext): NormalisedUpload {
+/**
+ * Every entry of a parsed upload -> drafts and errors, entries in the order of the upload. `ctx.receivedAt`
+ * (default: now) is the effective time of demographics that give none of their own.
+ */
+export function normaliseAll(parsed: ParseResult, rowContext: RowContext): NormalisedUpload {
+  const ctx = { ...rowContext, receivedAt: rowContext.receivedAt ?? new Date().toISOString() };
   const entries: NormalisedEntry[] = parsed.errors.map((rejected) => {
     const { sent: _sent, ...error } = rejected;
     return { rejected, records: [], errors: [error] };

@@ -27,6 +27,21 @@ export function fromBase64(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * A 32-byte hash in standard base64, or the error `fail` makes: `fail('base64')` when the text is not
+ * base64, `fail('length')` when it decodes to another length.
+ */
+export function hashFromBase64(text: string, fail: (why: 'base64' | 'length') => Error): Uint8Array {
+  let hash: Uint8Array;
+  try {
+    hash = fromBase64(text);
+  } catch {
+    throw fail('base64');
+  }
+  if (hash.length !== 32) throw fail('length');
+  return hash;
+}
+
 export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text);
 }

@@ -12,7 +12,7 @@
  * key ID || uint64 timestamp || Ed25519 signature. A key ID is SHA-256(name || "\n" || type || public key)[:4].
  */
 import type { LedgerCrypto } from './crypto';
-import { concatBytes, equalBytes, fromBase64, toBase64, utf8 } from './bytes';
+import { concatBytes, equalBytes, fromBase64, hashFromBase64, toBase64, utf8 } from './bytes';
 
 export const SIG_ED25519 = 0x01;
 export const SIG_COSIGNATURE_V1 = 0x04;
@@ -56,13 +56,7 @@ export function parseCheckpointBody(body: string): CheckpointBody {
   if (lines.length < 4 || lines.at(-1) !== '' || lines.slice(0, -1).some((l) => l === '')) throw new NoteFormatError('a checkpoint has an origin, a size and a root hash line');
   const [origin, size, root] = lines as [string, string, string];
   if (!/^(0|[1-9][0-9]{0,15})$/.test(size)) throw new NoteFormatError('checkpoint tree size must be a decimal without leading zeroes');
-  let rootHash: Uint8Array;
-  try {
-    rootHash = fromBase64(root);
-  } catch {
-    throw new NoteFormatError('checkpoint root hash must be standard base64');
-  }
-  if (rootHash.length !== 32) throw new NoteFormatError('checkpoint root hash must be 32 bytes');
+  const rootHash = hashFromBase64(root, (why) => new NoteFormatError(why === 'base64' ? 'checkpoint root hash must be standard base64' : 'checkpoint root hash must be 32 bytes'));
   return { origin, treeSize: Number(size), rootHash };
 }
 

@@ -25,6 +25,14 @@ const MATRIX: Record<string, Caller[]> = {
   'GET /quarantine': ['provider'],
   'GET /quarantine/:batchId': ['provider'],
   'GET /patients/me/observations': ['patient'],
+  'GET /admin/organisations': ['admin'],
+  'POST /admin/organisations': ['admin'],
+  'GET /admin/users': ['admin'],
+  'POST /admin/users': ['admin'],
+  'GET /admin/api-keys': ['admin'],
+  'POST /admin/api-keys': ['admin'],
+  'DELETE /admin/api-keys/:keyId': ['admin'],
+  'GET /admin/studies': ['admin'],
   'POST /admin/studies': ['admin'],
   'POST /admin/studies/:id/researchers': ['admin'],
   'DELETE /admin/studies/:id/researchers/:researcher': ['admin'],
@@ -56,7 +64,7 @@ const MATRIX: Record<string, Caller[]> = {
 };
 
 const SAMPLE_PARAMS: Record<string, string> = {
-  seq: '0', batchId: '00000000-0000-4000-8000-000000000000', id: '00000000-0000-4000-8000-000000000000', researcher: 'r-nobody',
+  seq: '0', batchId: '00000000-0000-4000-8000-000000000000', id: '00000000-0000-4000-8000-000000000000', researcher: 'r-nobody', keyId: '0000000000000000',
 };
 const QUERIES: Record<string, string> = { 'GET /ledger/consistency': '?from=1&to=1' };
 /** Endpoints that answer with a stream that never ends: read the status, then hang up. */

@@ -9,11 +9,15 @@ import {
   loadCatalogue,
   panelByCode,
   type CatalogueData,
+  type DemographicEntry,
+  type MeasurementEntry,
 } from '../management-layer/catalogue';
 import { CatalogueError } from '../management-layer/errors';
 import { catalogueUnitProblems, isValidUcum } from '../management-layer/units';
 
 const raw = (): CatalogueData => JSON.parse(readFileSync(new URL('../schema/ics-catalogue.json', import.meta.url), 'utf8'));
+/** A measurement of the raw catalogue, by name. */
+const measurement = (data: CatalogueData, name: string) => data.indicators.find((i) => i.name === name && i.kind !== 'demographic') as MeasurementEntry | undefined;
 
 const STARTER = [
   'heart_rate', 'bp_systolic', 'bp_diastolic', 'resp_rate', 'spo2', 'body_temp', 'body_weight', 'body_height', 'bmi',
@@ -87,12 +91,42 @@ describe('ICS catalogue', () => {
     assert.equal(getIndicator('steps')?.valueType, 'integer');
   });
 
+  it('has the demographics birth_year and sex: no LOINC code, unit 1, codes for sex, decades for birth_year', () => {
+    const sex = getIndicator('sex');
+    const year = getIndicator('birth_year');
+    assert.deepEqual([sex?.kind, sex?.loinc, sex?.canonicalUnit, sex?.source], ['demographic', [], '1', { fhir: 'gender', csv: 'sex' }]);
+    assert.deepEqual(sex?.codes, { unknown: 0, female: 1, male: 2, other: 3 });
+    assert.deepEqual(sex?.histogramEdges, [0, 1, 2, 3, 4]);
+    assert.deepEqual([year?.kind, year?.valueType, year?.scale, year?.source?.fhir], ['demographic', 'integer', 0, 'birthDate']);
+    assert.ok(year?.histogramEdges.every((e, k, all) => k === 0 || e - all[k - 1]! === 10), 'one bucket a decade');
+    assert.equal(getIndicator('heart_rate')?.kind, 'measurement');
+    assert.deepEqual(catalogue().demographics().map((d) => d.name), ['birth_year', 'sex']);
+  });
+
   describe('rejects a broken catalogue with a clear error', () => {
     it('schema violation', () => {
       const data = raw();
-      delete (data.indicators[0] as Partial<(typeof data.indicators)[0]>).canonicalUnit;
+      delete (data.indicators[0] as Partial<MeasurementEntry>).canonicalUnit;
       assert.throws(() => loadCatalogue(data), (e: unknown) =>
         e instanceof CatalogueError && /ICS catalogue is invalid/.test(e.message) && /canonicalUnit/.test(e.message));
+    });
+
+    it('a demographic with a LOINC code or a unit is a schema violation', () => {
+      const data = raw();
+      (data.indicators.find((i) => i.name === 'sex') as DemographicEntry & { loinc?: string[] }).loinc = ['76689-9'];
+      assert.throws(() => loadCatalogue(data), (e: unknown) => e instanceof CatalogueError && /\/loinc is not allowed/.test(e.message));
+    });
+
+    it('demographics sharing a source, codes outside the range or repeated, gender without codes, a panel component on a demographic', () => {
+      const data = raw();
+      const demo = (name: string) => data.indicators.find((i) => i.name === name) as DemographicEntry;
+      demo('birth_year').source = { fhir: 'gender', csv: 'sex' };
+      demo('sex').codes = { unknown: 0, female: 1, male: 1, other: 4 };
+      data.panels[0]!.components['8480-6'] = 'sex';
+      const problems = catalogueProblems(data);
+      for (const p of ['a demographic read from gender needs codes', 'source fhir:gender is already read', 'source csv:sex is already read', 'two codes are stored as the same integer', 'code value 4 is outside', 'maps to sex, but sex does not list that code']) {
+        assert.ok(problems.some((x) => x.includes(p)), `${p}\n${problems.join('\n')}`);
+      }
     });
 
     it('diastolic mapped to 8867-4 (heart rate)', () => {
@@ -106,8 +140,8 @@ describe('ICS catalogue', () => {
 
     it('alias to a unit that is not accepted, duplicate code, edges not increasing', () => {
       const data = raw();
-      const temp = data.indicators.find((i) => i.name === 'body_temp');
-      const hr = data.indicators.find((i) => i.name === 'heart_rate');
+      const temp = measurement(data, 'body_temp');
+      const hr = measurement(data, 'heart_rate');
       assert.ok(temp && hr);
       temp.aliases.C = 'K';
       hr.loinc.push('8310-5');

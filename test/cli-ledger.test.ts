@@ -19,6 +19,18 @@ function hgd(dataDir: string, ...args: string[]) {
 describe('hgd ledger (CLI, separate processes)', function () {
   this.timeout(120_000);
 
+  it('says there is no ledger yet, instead of a missing relation, on a data folder nothing was migrated into', () => {
+    const dataDir = fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'hgd-empty-'));
+    try {
+      const r = hgd(dataDir, 'ledger', 'verify');
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, /no ledger in this database/);
+      assert.doesNotMatch(r.err, /does not exist/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('exports a checkpoint, verifies, and names the first bad entry after a superuser edit', async () => {
     const config = testConfig({ HGD_LOG: 'silent' });
     const gateway = await createGateway(config);

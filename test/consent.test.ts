@@ -168,6 +168,22 @@ describe('patients’ per-indicator grants and studies (HTTP)', function () {
       assert.equal(other.status, 403);
     });
 
+    it('grants demographics like indicators; a Consent codes them by name (urn:hgd:indicator, no LOINC) and round-trips', async () => {
+      const r = await post('/patients/me/grants', alice, { study: 'cardio-2025', indicators: ['sex', 'birth_year', 'heart_rate'], purpose: 'HRESCH' });
+      assert.equal(r.status, 201, r.text);
+      assert.deepEqual(r.body.indicators, ['birth_year', 'heart_rate', 'sex']);
+      const exported = (await t.request('GET', `/patients/me/grants/${r.body.id}/consent`, { token: alice })).body;
+      assert.deepEqual(exported.provision.code.map((cc: { coding: Array<{ system: string; code: string }> }) => `${cc.coding[0]!.system}|${cc.coding[0]!.code}`), ['urn:hgd:indicator|birth_year', 'http://loinc.org|8867-4', 'urn:hgd:indicator|sex']);
+      const back = await t.request('POST', '/patients/me/consents', { token: alice, body: JSON.stringify(exported), contentType: FHIR });
+      assert.equal(back.status, 201, back.text);
+      assert.deepEqual(back.body.indicators, ['birth_year', 'heart_rate', 'sex']);
+      exported.provision.code[0].coding[0].code = 'shoe_size';
+      const bad = await t.request('POST', '/patients/me/consents', { token: alice, body: JSON.stringify(exported), contentType: FHIR });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.field, '/provision/code/0/coding/0/code');
+      for (const id of [r.body.id, back.body.id]) assert.equal((await t.request('DELETE', `/patients/me/grants/${id}`, { token: alice })).status, 200);
+    });
+
     it('imports a Consent derived from the FHIR R4 examples, mapping LOINC codes back to indicators', async () => {
       const r = await t.request('POST', '/patients/me/consents', { token: bob, body: fixture('Consent-hgd-research.json'), contentType: FHIR });
       assert.equal(r.status, 201, r.text);

@@ -8,7 +8,9 @@
 import { describeAjvErrors, validatorFor } from '../management-layer/schemas';
 import { ValidationError } from '../storage-layer/errors';
 
-export type ApiSchema = 'study' | 'study-researcher' | 'grant' | 'query' | 'login' | 'alert-rule' | 'care-alert-rule' | 'webhook';
+export type ApiSchema =
+  | 'study' | 'study-researcher' | 'admin-organisation' | 'admin-user' | 'admin-api-key' | 'admin-study-researcher'
+  | 'grant' | 'query' | 'login' | 'alert-rule' | 'care-alert-rule' | 'webhook';
 
 /** `/options/epsilon` → `options.epsilon`; array indices are dropped; '' → 'body'. */
 export function fieldOfPointer(pointer: string): string {

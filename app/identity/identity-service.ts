@@ -9,6 +9,7 @@ import { HgdError, NotFoundError, ValidationError } from '../../storage-layer/er
 import { UnauthenticatedError, type Identity, type Role } from '../../storage-layer/http-identity';
 import { dummyHash, hashPassword, verifyPassword } from './passwords';
 import { generateApiKey, parseApiKey, secretMatches } from './api-keys';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../../storage-layer/pg-errors';
 
 export const USER_ROLES: readonly Role[] = ['admin', 'provider', 'patient', 'researcher', 'auditor'];
 const ORG_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -21,6 +22,23 @@ export class IdentityConflictError extends HgdError {
   constructor(message: string, field?: string) {
     super(message, 'conflict', { field });
   }
+}
+
+/**
+ * The checks above an insert run inside its transaction but cannot see a concurrent one's row: the
+ * primary key decides, and its violation is the same 409 as the check's.
+ */
+async function conflictOnDuplicate<T>(insert: PromiseLike<T>, conflict: () => IdentityConflictError): Promise<T> {
+  try {
+    return await insert;
+  } catch (err) {
+    throw pgErrorCode(err) === PG_UNIQUE_VIOLATION ? conflict() : err;
+  }
+}
+
+/** 404 naming the field: a body referred to an organisation that does not exist. */
+function unknownOrganisation(org: string): HgdError {
+  return new HgdError(`no organisation "${org}" (create it first)`, 'not_found', { field: 'org' });
 }
 
 export interface NewUser {
@@ -38,6 +56,27 @@ export interface UserInfo {
   sub: string;
   org?: string;
 }
+
+export interface OrganisationInfo {
+  id: string;
+  createdAt: string;
+}
+
+export interface UserListing {
+  username: string;
+  role: Role;
+  org?: string;
+  createdAt: string;
+}
+
+export interface ApiKeyInfo {
+  keyId: string;
+  org: string;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
 
 interface UserRow {
   username: string;
@@ -68,7 +107,7 @@ export class IdentityService {
     return this.db.knex.transaction(async (trx) => {
       if (await trx('organisations').where({ id }).first('id')) throw new IdentityConflictError(`organisation "${id}" already exists`, 'org');
       await this.ledger.appendWithin(trx, [{ kind: 'admin', actor: `admin:${admin.sub}`, payload: { action: 'organisation-created', org: id } }]);
-      await trx('organisations').insert({ id });
+      await conflictOnDuplicate(trx('organisations').insert({ id }), () => new IdentityConflictError(`organisation "${id}" already exists`, 'org'));
       return { id };
     });
   }
@@ -87,15 +126,45 @@ export class IdentityService {
     }
     const passwordHash = await hashPassword(u.password);
     return this.db.knex.transaction(async (trx) => {
-      if (u.org && !(await trx('organisations').where({ id: u.org }).first('id'))) throw new NotFoundError(`no organisation "${u.org}"`);
+      if (u.org && !(await trx('organisations').where({ id: u.org }).first('id'))) throw unknownOrganisation(u.org);
       if (await trx('users').where({ username: u.username }).first('username')) throw new IdentityConflictError(`user "${u.username}" already exists`, 'username');
       if (role === 'patient' && (await trx('users').where({ role, sub }).first('username'))) throw new IdentityConflictError('this patient already has a user', 'patientIdentifier');
       // Patients' usernames stay off the (readable) ledger: they would link a person to activity.
       const payload = { action: 'user-created', role, ...(role === 'patient' ? {} : { username: u.username }), ...(u.org ? { org: u.org } : {}) };
       await this.ledger.appendWithin(trx, [{ kind: 'admin', actor: `admin:${admin.sub}`, payload }]);
-      await trx('users').insert({ username: u.username, role, sub, org: u.org ?? null, password_hash: passwordHash });
+      const row = { username: u.username, role, sub, org: u.org ?? null, password_hash: passwordHash };
+      await conflictOnDuplicate(trx('users').insert(row), () => new IdentityConflictError(`user "${u.username}" already exists`, 'username'));
       return { username: u.username, role, sub, ...(u.org ? { org: u.org } : {}) };
     });
+  }
+
+  async listOrganisations(): Promise<OrganisationInfo[]> {
+    const rows = (await this.db.knex('organisations').orderBy('id').select('id', 'created_at')) as Array<{ id: string; created_at: Date }>;
+    return rows.map((r) => ({ id: r.id, createdAt: iso(r.created_at) }));
+  }
+
+  /** Every user without secrets or subjects (a patient's subject is their pseudonym). */
+  async listUsers(): Promise<UserListing[]> {
+    const rows = (await this.db.knex('users').orderBy('username').select('username', 'role', 'org', 'created_at')) as Array<Pick<UserRow, 'username' | 'role' | 'org'> & { created_at: Date }>;
+    return rows.map((r) => ({ username: r.username, role: r.role, ...(r.org ? { org: r.org } : {}), createdAt: iso(r.created_at) }));
+  }
+
+  /** Researcher users' subjects (what study membership records) with their usernames. */
+  async listResearcherSubjects(): Promise<Array<{ username: string; sub: string }>> {
+    return (await this.db.knex('users').where({ role: 'researcher' }).select('username', 'sub')) as Array<{ username: string; sub: string }>;
+  }
+
+  /** Whether any user has role admin (the gateway's first start creates one when none has). */
+  async hasAdmin(): Promise<boolean> {
+    return Boolean(await this.db.knex('users').where({ role: 'admin' }).first('username'));
+  }
+
+  /** API keys (ids and dates only; the secret is never stored), of one organisation when given. */
+  async listApiKeys(org?: string): Promise<ApiKeyInfo[]> {
+    const q = this.db.knex('api_keys').orderBy([{ column: 'org' }, { column: 'created_at' }, { column: 'key_id' }]).select('key_id', 'org', 'created_at', 'revoked_at');
+    if (org !== undefined) q.where({ org });
+    const rows = (await q) as Array<{ key_id: string; org: string; created_at: Date; revoked_at: Date | null }>;
+    return rows.map((r) => ({ keyId: r.key_id, org: r.org, createdAt: iso(r.created_at), ...(r.revoked_at ? { revokedAt: iso(r.revoked_at) } : {}) }));
   }
 
   async findUser(username: string): Promise<UserInfo | undefined> {
@@ -116,7 +185,7 @@ export class IdentityService {
   async createApiKey(admin: Identity, org: string): Promise<{ keyId: string; key: string; org: string }> {
     const k = generateApiKey();
     return this.db.knex.transaction(async (trx) => {
-      if (!(await trx('organisations').where({ id: org }).first('id'))) throw new NotFoundError(`no organisation "${org}"`);
+      if (!(await trx('organisations').where({ id: org }).first('id'))) throw unknownOrganisation(org);
       await this.ledger.appendWithin(trx, [{ kind: 'admin', actor: `admin:${admin.sub}`, payload: { action: 'api-key-created', keyId: k.keyId, org } }]);
       await trx('api_keys').insert({ key_id: k.keyId, org, secret_sha256: k.secretSha256 });
       return { keyId: k.keyId, key: k.key, org };

@@ -74,7 +74,17 @@ function padded(records: Rec[]): string[] {
   return out;
 }
 
-/** Patient lines of the folder this chunk's Observations reference but do not hold (appended after them). */
+/**
+ * A carried Patient line with only what links it (id, identifier): its demographics (birthDate, gender) are
+ * stored from its own chunk, where its line number is the file's; a copy appended here would be an entry at a
+ * line number the file does not have.
+ */
+function linkOnly(text: string): string {
+  const r = JSON.parse(text) as Record<string, unknown>;
+  return JSON.stringify({ resourceType: 'Patient', id: r.id, identifier: r.identifier });
+}
+
+/** Patient lines of the folder this chunk's Observations reference but do not hold (appended after them, link only). */
 function carriedPatients(records: Rec[], registry: PatientRegistry): string[] {
   const present = new Set<string>();
   const wanted = new Set<string>();
@@ -85,7 +95,7 @@ function carriedPatients(records: Rec[], registry: PatientRegistry): string[] {
   }
   return [...wanted].flatMap((key) => {
     const carried = present.has(key) ? undefined : registry.get(key);
-    return carried ? [carried.text] : [];
+    return carried ? [linkOnly(carried.text)] : [];
   });
 }
 

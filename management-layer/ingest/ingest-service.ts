@@ -170,7 +170,7 @@ export class IngestService {
 
   async ingest(req: IngestRequest): Promise<IngestSummary> {
     const parsed = parseUpload(req.format, req.body, req.position);
-    const upload = normaliseAll(parsed, { provider: req.provider, sourceSystem: req.sourceSystem ?? req.provider });
+    const upload = normaliseAll(parsed, { provider: req.provider, sourceSystem: req.sourceSystem ?? req.provider, receivedAt: new Date().toISOString() });
     const { plan, stored } = await this.db.knex.transaction(async (trx) => {
       const plan = await planUpload(trx, this.keys, this.links, req.provider, parsed, upload, req.reporter);
       return { plan, stored: await this.store(trx, req, parsed, plan) };

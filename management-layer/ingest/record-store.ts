@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { asBuffer } from '../../storage-layer/db';
 import { canonicalJson } from '../../storage-layer/canonical-json';
+import { getIndicator, isDemographic } from '../catalogue';
 import type { IcsRecord } from '../ics-record';
 import { open, seal, type KeyRing } from './envelope';
 
@@ -18,14 +19,28 @@ export interface PreparedRecord {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** (provider-scoped) source identity: the same Observation (id, version, indicator, code) is stored once. */
+/** A demographic's keys hold its value and not its time: the same value again is a duplicate, another a newer record. */
+const isDemographicRecord = (r: IcsRecord): boolean => {
+  const ind = getIndicator(r.indicator);
+  return ind !== undefined && isDemographic(ind);
+};
+
+/**
+ * (provider-scoped) source identity: the same Observation (id, version, indicator, code) is stored once; the same
+ * Patient (id, version) once per value of each demographic.
+ */
 export function sourceKeyOf(r: IcsRecord): string {
   const p = r.provenance;
-  return sha256(canonicalJson([p.sourceSystem, p.sourceId, p.sourceVersion, r.indicator, p.code.code]));
+  const value = isDemographicRecord(r) ? [r.value] : [];
+  return sha256(canonicalJson([p.sourceSystem, p.sourceId, p.sourceVersion, r.indicator, p.code.code, ...value]));
 }
 
-/** (provider-scoped) content identity: the same value of the same patient at the same time is stored once. */
+/**
+ * (provider-scoped) content identity: the same value of the same patient at the same time is stored once; a
+ * demographic value of a patient once, whenever it is sent.
+ */
 export function contentKeyOf(r: IcsRecord): string {
+  if (isDemographicRecord(r)) return sha256(canonicalJson(['demographic', r.patient, r.indicator, r.value]));
   return sha256(canonicalJson([r.patient, r.indicator, r.effectiveStart, r.effectiveEnd, r.value]));
 }
 

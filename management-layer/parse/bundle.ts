@@ -5,7 +5,7 @@
  * its own error, so no Observation of the upload disappears without a word.
  */
 import { attachContext, type ReportEntry } from './context';
-import { PatientCollector } from './patients';
+import { PatientCollector, hasDemographics } from './patients';
 import type { FhirItem, PatientScope, RejectedEntry, SentEntry } from './types';
 
 export const ACCEPTED_BUNDLE_TYPES = ['transaction', 'batch', 'collection', 'searchset'] as const;
@@ -37,7 +37,7 @@ interface Level {
   parent?: PatientScope;
 }
 
-/** Walks one Bundle (whose type was checked) and returns its Patient scope. */
+/** Walks one Bundle (whose type was checked) and returns its Patient scope. Patients with demographics are items too. */
 export function walkBundle(bundle: Obj, level: Level, out: BundleWalk): PatientScope {
   const scope: PatientScope = { patients: new Map(), ...(level.parent ? { parent: level.parent } : {}) };
   const items: FhirItem[] = [];
@@ -64,6 +64,7 @@ export function walkBundle(bundle: Obj, level: Level, out: BundleWalk): PatientS
         break;
       case 'Patient':
         out.collector.add(scope.patients, resource, fullUrl);
+        if (hasDemographics(resource)) items.push({ kind: 'fhir', ref, pointer: at.pointer, ...(fullUrl ? { fullUrl } : {}), resource, sent: sentEntry(entry) });
         break;
       case 'DiagnosticReport':
         reports.push({ ref, ...(fullUrl ? { fullUrl } : {}), resource });
@@ -75,7 +76,7 @@ export function walkBundle(bundle: Obj, level: Level, out: BundleWalk): PatientS
         out.ignored.push({ ref, resourceType: typeof resource.resourceType === 'string' ? resource.resourceType : 'unknown' });
     }
   });
-  attachContext(items, reports);
+  attachContext(items.filter((item) => (item.resource as Obj).resourceType === 'Observation'), reports);
   out.items.push(...items);
   return scope;
 }

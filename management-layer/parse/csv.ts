@@ -1,12 +1,15 @@
 /**
  * Long-format CSV: one value per row, header
  *   patient_id, code_system, code, value, unit, effective_start, effective_end   (+ optional source_id)
+ * plus, optionally, the demographic columns (birth_date, sex: the catalogue's `source.csv`); a header of patient_id
+ * and demographic columns alone is a demographics file (one patient a row, no observation columns).
  * Header names are matched case-insensitively, in any order; unknown columns are ignored. The delimiter (',', ';'
  * or tab) is detected from the header line and named in errors. Quoting, CRLF/LF/CR and a UTF-8 BOM are handled
  * by csv-parse. Rows count the file's data rows from 1 (the header and blank rows are not counted); pointers are
  * '/N/<column>'; `line` is the row's first line in the file. `position` says where a part of a file starts.
  */
 import { parse } from 'csv-parse/sync';
+import { demographicColumns } from '../demographics';
 import { ParseError } from '../errors';
 import {
   CSV_COLUMNS, CSV_OPTIONAL_COLUMNS, csvParseOptions, delimiterName, detectCsvDelimiter, firstNonBlankLine, headerName, isBlankRecord,
@@ -69,30 +72,40 @@ function readRecords(buf: Buffer, delimiter: string): Array<Parsed & { slice: Bu
   });
 }
 
+interface Header {
+  index: Map<string, number>;
+  /** The demographic columns the header has. */
+  demographics: string[];
+  demographicsOnly: boolean;
+}
+
 /** Column name -> index; throws naming missing or repeated columns and the delimiter the header was read with. */
-function headerIndex(header: string[], delimiter: string): Map<string, number> {
+function headerIndex(header: string[], delimiter: string): Header {
   const index = new Map<string, number>();
   const duplicates: string[] = [];
   header.map(headerName).forEach((name, i) => {
     if (index.has(name)) duplicates.push(name);
     else index.set(name, i);
   });
+  const demographics = [...demographicColumns().keys()].filter((c) => index.has(c));
   const missing = CSV_COLUMNS.filter((c) => !index.has(c));
-  if (missing.length > 0) {
+  const demographicsOnly = demographics.length > 0 && index.has('patient_id') && missing.length === CSV_COLUMNS.length - 1;
+  if (missing.length > 0 && !demographicsOnly) {
     const found = header.length === 1 ? 'one column' : `${header.length} columns`;
     throw new ParseError(
       `CSV header is missing required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')} (expected ${CSV_COLUMNS.join(', ')}; `
-      + `the header was read with delimiter ${delimiterName(delimiter)} and has ${found}; HGD detects ",", ";" and tab)`,
+      + `the header was read with delimiter ${delimiterName(delimiter)} and has ${found}; HGD detects ",", ";" and tab; `
+      + `a demographics file has patient_id and ${[...demographicColumns().keys()].join(' and/or ')} only)`,
       `/0/${missing[0]}`,
     );
   }
-  const relevant = [...CSV_COLUMNS, ...CSV_OPTIONAL_COLUMNS] as readonly string[];
+  const relevant = [...CSV_COLUMNS, ...CSV_OPTIONAL_COLUMNS, ...demographics] as readonly string[];
   const dup = duplicates.find((d) => relevant.includes(d));
   if (dup) throw new ParseError(`CSV header has column ${dup} more than once`, `/0/${dup}`);
-  return index;
+  return { index, demographics, demographicsOnly };
 }
 
-function fieldsOf(record: string[], index: Map<string, number>): CsvFields {
+function fieldsOf(record: string[], { index, demographics }: Header): CsvFields {
   const get = (c: string): string => {
     const at = index.get(c);
     return at === undefined ? '' : (record[at] ?? '').trim();
@@ -102,6 +115,8 @@ function fieldsOf(record: string[], index: Map<string, number>): CsvFields {
     effective_start: get('effective_start'), effective_end: get('effective_end'),
   };
   if (index.has('source_id') && get('source_id') !== '') fields.source_id = get('source_id');
+  const given = demographics.filter((c) => get(c) !== '');
+  if (given.length) fields.demographics = Object.fromEntries(given.map((c) => [c, get(c)]));
   return fields;
 }
 
@@ -111,7 +126,7 @@ export function parseCsv(body: string | Buffer, position: SourcePosition = {}): 
   const records = readRecords(buf, delimiter).filter((r) => !isBlankRecord(r.record));
   const header = records.shift();
   if (!header) throw new ParseError('CSV is empty: expected a header row', '/0');
-  const index = headerIndex(header.record, delimiter);
+  const columns = headerIndex(header.record, delimiter);
 
   // Body line -> file line, body data row -> file row.
   // The first body line after the header is the file's line `firstLine`.
@@ -130,7 +145,7 @@ export function parseCsv(body: string | Buffer, position: SourcePosition = {}): 
       errors.push({ ...at, reason: `row has ${r.record.length} fields but the header has ${header.record.length} (delimiter ${delimiterName(delimiter)})`, sent });
       return;
     }
-    items.push({ kind: 'csv', ...at, row, fields: fieldsOf(r.record, index), sent });
+    items.push({ kind: 'csv', ...at, row, fields: fieldsOf(r.record, columns), ...(columns.demographicsOnly ? { demographicsOnly: true as const } : {}), sent });
   });
 
   return { kind: 'csv', items, patients: new Map(), links: [], errors, ignored: [], csvHeader: recordText(header.slice) };

@@ -5,7 +5,7 @@
 import { MalformedJsonError, ParseError } from '../errors';
 import { ACCEPTED_BUNDLE_TYPES, MAX_BUNDLE_NESTING, isAcceptedBundleType, walkBundle, type BundleWalk } from './bundle';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './nesting';
-import { PatientCollector } from './patients';
+import { PatientCollector, hasDemographics } from './patients';
 import type { FhirItem, ParseResult, PatientMap } from './types';
 
 export { ACCEPTED_BUNDLE_TYPES, MAX_BUNDLE_NESTING };
@@ -35,15 +35,21 @@ function loneObservation(doc: Obj): FhirParseResult {
   return { kind: 'observation', items: [item], ...empty() };
 }
 
+/** A lone Patient links the provider's references to its identifier, and is an item when it carries demographics. */
 function lonePatient(doc: Obj): FhirParseResult {
   const collector = new PatientCollector();
   const patients: PatientMap = new Map();
   collector.add(patients, doc, undefined);
   const links = collector.links();
+  const sent = { shape: 'resource' as const, text: () => JSON.stringify(doc) };
+  if (hasDemographics(doc)) {
+    // Its entry's outcome is its demographics' (a missing identifier is their error).
+    return { kind: 'patient', items: [{ kind: 'fhir', ref: 'resource', pointer: '', resource: doc, sent }], patients, links, errors: [], ignored: [] };
+  }
   const errors = links.length ? [] : [{
     ref: 'resource', pointer: '/identifier',
     reason: 'a Patient is uploaded to link the provider\'s references to it: it needs an id and an identifier with system and value',
-    sent: { shape: 'resource' as const, text: () => JSON.stringify(doc) },
+    sent,
   }];
   return { kind: 'patient', items: [], patients, links, errors, ignored: [] };
 }

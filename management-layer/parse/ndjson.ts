@@ -1,12 +1,13 @@
 /**
  * FHIR bulk-data NDJSON: one resource per line. Blank lines are skipped (but counted); a line that is not a JSON
  * object is an error for that line only. Observations become candidates, Patients feed the patient map (every
- * line's Observation sees every Patient of the upload), a Bundle line is an error (send Bundles as FHIR JSON),
+ * line's Observation sees every Patient of the upload) and, with a birthDate or gender, are candidates too
+ * (their demographics), a Bundle line is an error (send Bundles as FHIR JSON),
  * others are ignored. Refs are 'line N' and pointers start with '/N', N the line of the provider's file
  * (`firstLine` when the body is a part of it).
  */
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './nesting';
-import { PatientCollector } from './patients';
+import { PatientCollector, hasDemographics } from './patients';
 import type { FhirItem, ParseResult, PatientScope, RejectedEntry, SentEntry, SourcePosition } from './types';
 
 export type NdjsonParseResult = ParseResult<FhirItem> & { kind: 'ndjson' };
@@ -47,7 +48,10 @@ export function parseNdjson(body: string | Buffer, position: SourcePosition = {}
     }
     const r = read.resource;
     if (r.resourceType === 'Observation') items.push({ kind: 'fhir', ...at, resource: r, scope, sent: sentLine(line) });
-    else if (r.resourceType === 'Patient') collector.add(scope.patients, r, undefined);
+    else if (r.resourceType === 'Patient') {
+      collector.add(scope.patients, r, undefined);
+      if (hasDemographics(r)) items.push({ kind: 'fhir', ...at, resource: r, sent: sentLine(line) });
+    }
     else if (r.resourceType === 'Bundle') errors.push({ ...at, reason: 'an NDJSON line holds one resource, not a Bundle: send Bundles as application/fhir+json', sent: sentLine(line) });
     else ignored.push({ ref: at.ref, resourceType: typeof r.resourceType === 'string' ? r.resourceType : 'unknown' });
   });

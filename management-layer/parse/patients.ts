@@ -17,6 +17,11 @@ export function patientIdentifier(patient: unknown): PatientIdentifier | undefin
   return undefined;
 }
 
+/** Whether a Patient gives a demographic HGD stores (birthDate or gender, either possibly invalid). */
+export function hasDemographics(patient: Record<string, unknown>): boolean {
+  return patient.birthDate !== undefined || patient.gender !== undefined;
+}
+
 /** Collects the Patients of one upload: per-scope maps for subjects, and the links to keep for the provider. */
 export class PatientCollector {
   /** key -> identifier, or null when two Patients of the upload give the key different identifiers. */

@@ -62,7 +62,10 @@ export interface SentEntry {
   text(): string;
 }
 
-/** A candidate FHIR Observation with its location in the upload. */
+/**
+ * A candidate FHIR Observation with its location in the upload, or a Patient that carries demographics
+ * (birthDate or gender: normalise-patient.ts); the resource's resourceType tells which.
+ */
 export interface FhirItem {
   kind: 'fhir';
   /** 'entry[3]', the entry's fullUrl, 'line 7' or 'resource'. */
@@ -90,6 +93,8 @@ export interface CsvItem {
   /** The row's first line in the provider's file. */
   line: number;
   fields: CsvFields;
+  /** The header has patient_id and demographic columns only: the row gives no observation. */
+  demographicsOnly?: true;
   sent: SentEntry;
 }
 
@@ -103,6 +108,8 @@ export interface CsvFields {
   effective_end: string;
   /** Optional column: the provider's own id for the row. */
   source_id?: string;
+  /** Demographic columns (birth_date, sex: the catalogue's `source.csv`) that are not blank in the row: column -> text. */
+  demographics?: Record<string, string>;
 }
 
 export type ParsedItem = FhirItem | CsvItem;
@@ -131,7 +138,7 @@ export interface ParseResult<T extends ParsedItem = ParsedItem> {
   /** Every Patient of the upload with an identifier, by the keys later uploads may refer to it with. */
   links: PatientLink[];
   errors: RejectedEntry[];
-  /** Entries skipped on purpose because they are neither Observations nor Patients (nor DiagnosticReports in a Bundle). */
+  /** Entries skipped on purpose because they are neither Observations nor Patients (nor DiagnosticReports in a Bundle). A Patient is an item of its own only when it carries demographics. */
   ignored: Array<{ ref: string; resourceType: string }>;
   /** CSV: the header line as sent (quarantined rows are downloaded under it). */
   csvHeader?: string;

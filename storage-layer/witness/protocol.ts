@@ -7,7 +7,7 @@
  * 404 unknown origin; 409 (text/x.tlog.size, "<latest cosigned size>\n") when old is not the witness's
  * latest size, or the same size with another root; 422 when the consistency proof does not verify.
  */
-import { fromBase64, toBase64 } from '../bytes';
+import { hashFromBase64, toBase64 } from '../bytes';
 
 export const MAX_PROOF_LINES = 63;
 export const SIZE_CONTENT_TYPE = 'text/x.tlog.size';
@@ -47,16 +47,8 @@ export function parseAddCheckpoint(body: string): AddCheckpointRequest {
   const m = /^old (0|[1-9][0-9]{0,15})$/.exec(oldLine ?? '');
   if (!m) throw new AddCheckpointFormatError('the first line must be "old <size>" in decimal without leading zeroes');
   if (proofLines.length > MAX_PROOF_LINES) throw new AddCheckpointFormatError(`at most ${MAX_PROOF_LINES} consistency proof lines`);
-  const proof = proofLines.map((line) => {
-    let hash: Uint8Array;
-    try {
-      hash = fromBase64(line);
-    } catch {
-      throw new AddCheckpointFormatError('a consistency proof line is not base64');
-    }
-    if (hash.length !== 32) throw new AddCheckpointFormatError('a consistency proof line is not a 32-byte hash');
-    return hash;
-  });
+  const proof = proofLines.map((line) =>
+    hashFromBase64(line, (why) => new AddCheckpointFormatError(why === 'base64' ? 'a consistency proof line is not base64' : 'a consistency proof line is not a 32-byte hash')));
   return { oldSize: Number(m[1]), proof, note: body.slice(end + 2) };
 }
 

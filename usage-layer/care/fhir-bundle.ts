@@ -5,7 +5,7 @@
  * patient-reported value carries a meta.tag and its device.
  */
 import type { Bundle, BundleEntry, BundleLink, Observation } from '@medplum/fhirtypes';
-import { getIndicator, LOINC_SYSTEM } from '../../management-layer/catalogue';
+import { indicatorCoding } from '../../management-layer/catalogue';
 import type { IcsRecord } from '../../management-layer/ics-record';
 
 export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
@@ -24,9 +24,9 @@ function effective(r: StoredRecord): Pick<Observation, 'effectiveDateTime' | 'ef
 }
 
 export function toObservation(r: StoredRecord, subject: { system: string; value: string }): Observation {
-  const ind = getIndicator(r.indicator);
   const patientReported = r.provenance.origin === 'patient-reported';
-  const codings = [{ system: LOINC_SYSTEM, code: ind?.loinc[0] ?? r.indicator, display: ind?.display ?? r.indicator }];
+  // A demographic has no LOINC code: it is coded by its name (urn:hgd:indicator), never as a made-up LOINC code.
+  const codings = [indicatorCoding(r.indicator)];
   if (r.provenance.code.code !== codings[0]!.code) codings.push({ system: r.provenance.code.system, code: r.provenance.code.code, display: r.provenance.code.display ?? r.indicator });
   return {
     resourceType: 'Observation',

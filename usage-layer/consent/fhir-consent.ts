@@ -5,14 +5,15 @@
  * pseudonym identifier, policyRule OPTIN, and one permit provision with the grant's period, the study
  * as actor (role v3-ParticipationType#IRCP, information recipient: a Group reference by the study's
  * identifier, since R4 does not allow ResearchStudy there) and as the consent-ResearchStudyContext
- * extension, the purpose coding and the indicators' LOINC codes. status: active while the grant can
+ * extension, the purpose coding and the indicators' LOINC codes (a demographic, which has none, by its
+ * name in urn:hgd:indicator). status: active while the grant can
  * still apply (active or not yet started), inactive once revoked or expired.
  *
  * Import: the resource is checked against schema/fhir-consent-subset.schema.json (ajv), then mapped
  * back; every problem names the JSON pointer of the field.
  */
 import type { Consent } from '@medplum/fhirtypes';
-import { getIndicator, indicatorByCode, LOINC_SYSTEM } from '../../management-layer/catalogue';
+import { getIndicator, indicatorByCode, indicatorCoding, INDICATOR_SYSTEM, LOINC_SYSTEM, type Indicator } from '../../management-layer/catalogue';
 import { describeAjvErrors, validatorFor } from '../../management-layer/schemas';
 import { ValidationError } from '../../storage-layer/errors';
 import { ForbiddenError } from '../../storage-layer/http-identity';
@@ -28,6 +29,10 @@ const PARTICIPATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-Participa
 const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const RESEARCH_STUDY_CONTEXT = 'http://hl7.org/fhir/StructureDefinition/consent-ResearchStudyContext';
 const CONSENT_SCHEMA = 'fhir-consent-subset.schema.json';
+/** The indicator of an imported coding (LOINC, or an HGD name), or undefined. */
+function codedIndicator(cd: Coding): Indicator | undefined {
+  return cd.system === INDICATOR_SYSTEM ? getIndicator(cd.code ?? '') : indicatorByCode(cd.system, cd.code);
+}
 
 export function grantToConsent(grant: Grant, study: { id: string; title: string }): Consent {
   const studyIdentifier = { system: STUDY_SYSTEM, value: study.id };
@@ -49,10 +54,7 @@ export function grantToConsent(grant: Grant, study: { id: string; title: string 
         reference: { type: 'Group', identifier: studyIdentifier, display: `researchers of study "${study.title}"` },
       }],
       purpose: [{ system: PURPOSE_SYSTEM, code: grant.purpose.code, display: grant.purpose.display }],
-      code: grant.indicators.map((name) => {
-        const ind = getIndicator(name);
-        return { coding: [{ system: LOINC_SYSTEM, code: ind?.loinc[0] ?? name, display: ind?.display ?? name }], text: name };
-      }),
+      code: grant.indicators.map((name) => ({ coding: [indicatorCoding(name)], text: name })),
     },
   };
 }
@@ -146,15 +148,15 @@ export function consentToGrantInput(resource: unknown, patient: string, now = ne
   const other = studies.find((s) => s.id !== studies[0]!.id);
   if (other) throw new ValidationError(`the Consent names two studies, "${studies[0]!.id}" and "${other.id}"; a grant is for one`, other.pointer);
 
-  // Codes: every CodeableConcept must carry a LOINC code of an HGD indicator.
+  // Codes: every CodeableConcept must carry a LOINC code of an HGD indicator (or an indicator's name in urn:hgd:indicator).
   const indicators: string[] = [];
   (provision.code ?? []).forEach((concept, k) => {
     const codings = concept.coding ?? [];
-    const loinc = codings.map((cd, j) => ({ cd, j })).filter(({ cd }) => cd.system === LOINC_SYSTEM);
-    if (loinc.length === 0) throw new ValidationError(`provision.code[${k}] has no LOINC coding (${LOINC_SYSTEM})`, `/provision/code/${k}/coding`);
+    const loinc = codings.map((cd, j) => ({ cd, j })).filter(({ cd }) => cd.system === LOINC_SYSTEM || cd.system === INDICATOR_SYSTEM);
+    if (loinc.length === 0) throw new ValidationError(`provision.code[${k}] has no LOINC coding (${LOINC_SYSTEM}) nor an HGD indicator name (${INDICATOR_SYSTEM})`, `/provision/code/${k}/coding`);
     for (const { cd, j } of loinc) {
-      const ind = indicatorByCode(cd.system, cd.code);
-      if (!ind) throw new ValidationError(`LOINC ${JSON.stringify(cd.code)} is not an HGD indicator (see schema/ics-catalogue.json)`, `/provision/code/${k}/coding/${j}/code`);
+      const ind = codedIndicator(cd);
+      if (!ind) throw new ValidationError(`${cd.system === LOINC_SYSTEM ? 'LOINC' : INDICATOR_SYSTEM} ${JSON.stringify(cd.code)} is not an HGD indicator (see schema/ics-catalogue.json)`, `/provision/code/${k}/coding/${j}/code`);
       if (!indicators.includes(ind.name)) indicators.push(ind.name);
     }
   });

@@ -1,4 +1,4 @@
-/** HTTP routes for studies (admin), patients' grants and their FHIR Consent form. */
+/** HTTP routes for reading studies, patients' grants and their FHIR Consent form. */
 import { Router } from 'express';
 import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import { allow, identityOf } from '../../storage-layer/http-identity';
@@ -19,19 +19,7 @@ function publicStudy(s: Study) {
 export function consentRouter(studies: StudyService, consents: ConsentService): Router {
   const router = Router();
 
-  // ---- studies -------------------------------------------------------------------------------------
-  router.post('/admin/studies', allow('admin'), async (req, res) => {
-    res.status(201).json(await studies.register(identityOf(res), req.body));
-  });
-
-  router.post('/admin/studies/:id/researchers', allow('admin'), async (req, res) => {
-    res.status(201).json(await studies.addResearcher(identityOf(res), String(req.params.id), req.body));
-  });
-
-  router.delete('/admin/studies/:id/researchers/:researcher', allow('admin'), async (req, res) => {
-    res.json(await studies.removeResearcher(identityOf(res), String(req.params.id), String(req.params.researcher)));
-  });
-
+  // ---- studies (registering them and their members: app/admin-routes.ts) ------------------------
   /** Every study's public description (patients choose whom to grant to). */
   router.get('/studies', allow('admin', 'patient', 'researcher'), async (_req, res) => {
     res.json({ studies: (await studies.list()).map(publicStudy) });

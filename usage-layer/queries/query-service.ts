@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { getIndicator, type Indicator } from '../../management-layer/catalogue';
+import { getIndicator, isDemographic, type Indicator } from '../../management-layer/catalogue';
 import type { Database } from '../../storage-layer/db';
 import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../../storage-layer/errors';
 import type { Identity } from '../../storage-layer/http-identity';
@@ -214,7 +214,9 @@ export class QueryService {
     if (this.closed) throw new UnavailableError('the gateway is shutting down');
     const req = parseQueryRequest(raw, this.options);
     const study = await this.studies.requireMember(identity, req.study);
-    const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions);
+    // A demographic is one value a patient (the latest record counts): L = 1.
+    const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!));
+    const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
     const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient });
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
