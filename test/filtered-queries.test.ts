@@ -28,6 +28,7 @@ describe('filtered research queries (HTTP, three nodes)', function () {
     return { id: `G${i}`, hba1c: [i % 2 ? 13 - latest : latest, latest], sbp: [Math.round(110 + next() * 50), Math.round(110 + next() * 50)] };
   });
   patients.push({ id: 'G-equal', hba1c: [5, 6.5], sbp: [150, 152] });
+  const birthYear = (i: number) => 1935 + ((i * 7) % 60);
   const target: Patient = { id: 'TARGET', hba1c: [7, 9], sbp: [200, 210] };
   const noGrant: Patient = { id: 'NOGRANT', hba1c: [9.5, 9.5], sbp: [295, 298] };
 
@@ -54,6 +55,10 @@ describe('filtered research queries (HTTP, three nodes)', function () {
       p.sbp.forEach((v, k) => rows.push([`${MRN}|${p.id}`, SBP, v, 'mm[Hg]', `2024-03-0${2 + 2 * k}T08:00:00Z`]));
     }
     await s.ingestCsv(rows);
+    // Demographics (a patient's birth year), ingested as a demographics CSV.
+    const demo = ['patient_id,birth_date,sex', ...patients.map((p, i) => `"${MRN}|${p.id}",${birthYear(i)},female`)].join('\n');
+    const d = await s.request('POST', '/ingest', { token: s.provider, body: demo, contentType: 'text/csv' });
+    assert.equal(d.status, 200, d.text);
     const r = await post('/admin/studies', s.admin, { id: 'filt', title: 'filt', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 1000 });
     assert.equal(r.status, 201, r.text);
     await post('/admin/studies/filt/researchers', s.admin, { researcher: 'r-alice' });
@@ -92,6 +97,21 @@ describe('filtered research queries (HTTP, three nodes)', function () {
     const unfiltered = await query({ study: 'filt', indicators: ['bp_systolic'], aggregate: 'mean', options: { epsilon: 20 } });
     assert.equal((await contributors(unfiltered.id)).length, patients.length + 2, 'NOGRANT contributes where the filter is not used');
     assert.ok((await accessLog(noGrant.id)).some((e) => e.queryId === unfiltered.id));
+  });
+
+  it('demographics filter unchanged: patients born in 1960 or before whose latest HbA1c ≥ 6.5 (granted birth_year too)', async () => {
+    const r = await post('/admin/studies', s.admin, { id: 'demo', title: 'demo', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 1000 });
+    assert.equal(r.status, 201, r.text);
+    await post('/admin/studies/demo/researchers', s.admin, { researcher: 'r-alice' });
+    for (const p of patients) {
+      const g = await post('/patients/me/grants', await s.patientToken(MRN, p.id), { study: 'demo', indicators: ['bp_systolic', 'hba1c', 'birth_year'], purpose: 'HRESCH' });
+      assert.equal(g.status, 201, g.text);
+    }
+    const truth = patients.filter((p, i) => birthYear(i) <= 1960 && p.hba1c[1] >= 6.5).length;
+    assert.ok(truth >= 3, `a real selection: ${truth}`);
+    const q = await query({ study: 'demo', indicators: ['bp_systolic'], aggregate: 'count', filter: { and: [{ indicator: 'birth_year', op: '<=', value: 1960 }, { indicator: 'hba1c', op: '>=', value: 6.5 }] }, options: { epsilon: 20 } });
+    assert.equal(q.status, 'done', q.message);
+    assert.ok(Math.abs(q.result.value - truth) < 3, `noisy ${q.result.value} vs ${truth} (one record a patient: L = 1)`);
   });
 
   it('refuses a filter on a kind without filters and on an unknown indicator, naming the field', async () => {
