@@ -12,25 +12,30 @@ export interface FilterLeaf {
   value: number;
 }
 
-export type FilterTree<L extends FilterLeaf = FilterLeaf> = L | { and: Array<FilterTree<L>> } | { or: Array<FilterTree<L>> };
+/** Anything a tree's leaves are: the nodes' FilterLeaf, or the API's form (usage-layer/queries/query-filter.ts). */
+interface AnyLeaf {
+  indicator: string;
+}
 
-export const isAnd = <L extends FilterLeaf>(t: FilterTree<L>): t is { and: Array<FilterTree<L>> } => 'and' in t;
-export const isOr = <L extends FilterLeaf>(t: FilterTree<L>): t is { or: Array<FilterTree<L>> } => 'or' in t;
+export type FilterTree<L extends AnyLeaf = FilterLeaf> = L | { and: Array<FilterTree<L>> } | { or: Array<FilterTree<L>> };
+
+export const isAnd = <L extends AnyLeaf>(t: FilterTree<L>): t is { and: Array<FilterTree<L>> } => 'and' in t;
+export const isOr = <L extends AnyLeaf>(t: FilterTree<L>): t is { or: Array<FilterTree<L>> } => 'or' in t;
 
 /** The leaves, depth first, left to right: the order in which every node lays out their bits. */
-export function filterLeaves<L extends FilterLeaf>(t: FilterTree<L>): L[] {
+export function filterLeaves<L extends AnyLeaf>(t: FilterTree<L>): L[] {
   if (isAnd(t)) return t.and.flatMap((c) => filterLeaves(c));
   if (isOr(t)) return t.or.flatMap((c) => filterLeaves(c));
   return [t];
 }
 
 /** The distinct indicators a filter reads (consent must cover each). */
-export function filterIndicators(t: FilterTree): string[] {
+export function filterIndicators<L extends AnyLeaf>(t: FilterTree<L>): string[] {
   return [...new Set(filterLeaves(t).map((l) => l.indicator))];
 }
 
-/** The same tree with each leaf replaced by `f(leaf)`. */
-export function mapLeaves<A extends FilterLeaf, B extends FilterLeaf>(t: FilterTree<A>, f: (leaf: A) => B): FilterTree<B> {
+/** The same tree with each leaf replaced by `f(leaf)` (a leaf or a subtree). */
+export function mapLeaves<A extends AnyLeaf, B extends AnyLeaf>(t: FilterTree<A>, f: (leaf: A) => FilterTree<B>): FilterTree<B> {
   if (isAnd(t)) return { and: t.and.map((c) => mapLeaves(c, f)) };
   if (isOr(t)) return { or: t.or.map((c) => mapLeaves(c, f)) };
   return f(t);

@@ -19,7 +19,7 @@ import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../.
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
 import { aggregateSpec, measureScale, type AggregateKind, type Measure } from '../../mpc/aggregates';
-import { filterIndicators, type FilterTree } from '../../mpc/filters';
+import { filterIndicators } from '../../mpc/filters';
 import { MpcError } from '../../mpc/errors';
 import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
@@ -31,7 +31,7 @@ import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
 import { noiseScale, noiseStdDev, part, planPrivacy, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
-import { checkQueryFilter, filterWithDomains } from './query-filter';
+import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -57,7 +57,7 @@ export interface QueryRequest {
   /** A lower contribution bound than the study's, or null. */
   perPatient: number | null;
   /** Cohort filter on the patients' latest values (query-filter.ts), or null. */
-  filter: FilterTree | null;
+  filter: QueryFilter | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -144,14 +144,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; filter?: FilterTree };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; filter?: QueryFilter };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: FilterTree; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
