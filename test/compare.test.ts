@@ -11,7 +11,7 @@ import { dealCompareMaterial, decodeMaterial, encodeMaterial, integersOfPlanes, 
 import { deterministicRandom } from '../mpc/random';
 import type { RoundName } from '../mpc/rounds';
 import { interpolateAt, shareMany } from '../mpc/shamir';
-import { CHI2_15, prng } from './support/mpc';
+import { CHI2_15, prng, uniformity } from './support/mpc';
 
 const open = (out: Map<number, bigint[]>, k: number) => toSigned(interpolateAt([...out].map(([x, v]) => ({ x, y: v[k] as bigint })), 0));
 
@@ -145,6 +145,18 @@ describe('secure comparison (pure, simulated)', () => {
       return got;
     }
     const m = 4000;
+
+    it("node 1's dealt material is uniform: its [r] and [s] shares, and each XOR component a fair coin", () => {
+      const [mine] = dealCompareMaterial(m, 52);
+      assert.ok(uniformity((mine as CompareMaterial).r).pass, 'shares of r');
+      assert.ok(uniformity((mine as CompareMaterial).s).pass, 'shares of s (of a bit!)');
+      for (const words of [mine!.rBits.a, mine!.rBits.b, mine!.sBits.a, mine!.sBits.b]) {
+        let ones = 0;
+        for (const w of words) for (let i = 0; i < 32; i++) ones += (w >>> i) & 1;
+        const total = words.length * 32;
+        assert.ok(Math.abs(ones / total - 0.5) / Math.sqrt(0.25 / total) < 5, `${ones}/${total}`);
+      }
+    });
 
     it('the opened c is the same distribution for the smallest and the largest values', () => {
       const lo = view(new Array<number>(m).fill(-50), 'view-lo');

@@ -155,6 +155,16 @@ describe('filtered aggregates (three nodes, no noise)', function () {
     }
   });
 
+  it('needs all three nodes: with one down it fails before dealing anything (insufficient_nodes)', async () => {
+    await tc.cluster.stop(3);
+    try {
+      await assert.rejects(run('count', leaf('f-hba1c', '>=', 6.5)), (e: unknown) => (e as { code?: string }).code === 'insufficient_nodes');
+    } finally {
+      await tc.cluster.restart(3);
+    }
+    assert.equal((await run('count', leaf('f-hba1c', '>=', 6.5))).value, plain(recs, everyone, (l) => passes(l('f-hba1c'), (v) => v >= 6.5)).count);
+  });
+
   it('refuses a kind that takes no filter, and a filter without a cohort', async () => {
     await assert.rejects(tc.coordinator.aggregate({ indicator: 'f-sbp', indicator2: 'f-hba1c', aggregate: 'correlation', cohort: everyone, filter: leaf('f-hba1c', '>=', 1) }), /does not take a filter/);
     await assert.rejects(tc.coordinator.aggregate({ indicator: 'f-sbp', aggregate: 'count', filter: leaf('f-hba1c', '>=', 1) }), /needs its cohort/);
