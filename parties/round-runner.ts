@@ -1,7 +1,8 @@
 /**
- * Runs declared rounds (mpc/rounds.ts) between compute nodes. Per round: deal, send each other
- * participant its part while collecting theirs from the inbox, then combine. What a party deals to
- * itself never leaves it. The transport is injected, so the same runner serves the HTTP nodes and tests.
+ * Runs declared rounds (mpc/rounds.ts) between compute nodes. Per round: deal, send each party of the
+ * step's links (by default every other participant) its part while collecting theirs from the inbox,
+ * then combine. What a party deals to itself never leaves it. The transport is injected, so the same
+ * runner serves the HTTP nodes and tests.
  */
 import { linksOf, type Round, type RoundContext, type RoundName, type Step } from '../mpc/rounds';
 
