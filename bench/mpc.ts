@@ -72,7 +72,7 @@ const SCALE = 2;
 const ROWS_PER_INSERT = 1000;
 
 /** Deterministic pseudo-random integers in fixed point (no crypto needed for bench data). */
-function dataset(size: number, seed: number): bigint[] {
+export function dataset(size: number, seed: number): bigint[] {
   let a = seed >>> 0;
   const out = new Array<bigint>(size);
   for (let k = 0; k < size; k++) {
@@ -84,9 +84,9 @@ function dataset(size: number, seed: number): bigint[] {
   return out;
 }
 
-type Layout = 'in-process' | 'processes';
+export type Layout = 'in-process' | 'processes';
 
-interface BenchDatabases {
+export interface BenchDatabases {
   engine: 'PGlite' | 'PostgreSQL';
   /** Node databases (open while loading). */
   nodes: Database[];
@@ -95,7 +95,7 @@ interface BenchDatabases {
   dataDir: string;
 }
 
-async function openBenchDatabases(dataDir: string, layout: Layout): Promise<BenchDatabases> {
+export async function openBenchDatabases(dataDir: string, layout: Layout): Promise<BenchDatabases> {
   const perNode = process.env.HGD_NODE_DATABASE_URLS?.split(',').map((s) => s.trim());
   const shared = process.env.HGD_BENCH_DATABASE_URL;
   const nodes: Database[] = [];
@@ -133,7 +133,7 @@ interface Row {
 }
 
 /** Loads shares of `ints` into every node and the plaintext into bench_plain. */
-async function load(dbs: BenchDatabases, indicator: string, ints: bigint[], meta: (k: number) => Row): Promise<void> {
+export async function load(dbs: BenchDatabases, indicator: string, ints: bigint[], meta: (k: number) => Row): Promise<void> {
   const dealing = nextDealing();
   for (let start = 0; start < ints.length; start += ROWS_PER_INSERT) {
     const chunk = ints.slice(start, start + ROWS_PER_INSERT);
@@ -174,13 +174,13 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-interface RunningNodes {
+export interface RunningNodes {
   config: Config;
   close(): Promise<void>;
 }
 
 /** Starts the nodes: in this process on the open databases, or one child process per node. */
-async function startNodes(base: Config, dbs: BenchDatabases, layout: Layout): Promise<RunningNodes> {
+export async function startNodes(base: Config, dbs: BenchDatabases, layout: Layout): Promise<RunningNodes> {
   if (layout === 'in-process') {
     const cluster = await startLocalCluster(base, { dbs: dbs.nodes, log: () => {} });
     return { config: cluster.config, close: () => cluster.close() };

@@ -19,6 +19,12 @@ const suites: Record<string, () => Promise<unknown>> = {
       target: r.measure === 'correlation' ? '< 5 s at 100k pairs' : r.measure === 'mean' || r.measure === 'sum' ? '<= 3x' : '',
     })));
   },
+  compare: async () => {
+    // Secure comparisons and filtered aggregates through three node processes vs plain SQL (bench/compare.ts).
+    const size = Number(process.env.HGD_BENCH_COMPARE_SIZE ?? 100_000);
+    const baselineN = Number(process.env.HGD_BENCH_MPC_FRAMEWORK_N ?? 1_000);
+    printTable('Secure comparisons (filters) vs plain SQL and mpc-framework (same run)', await (await import('./compare')).runCompareBench({ size, baselineN, log: (m) => console.error(m) }));
+  },
   load: async () => (await import('./load')).runLoadBench(), // gateway process under sustained ingest + ledger reads (bench/load.ts)
   privacy: async () => (await import('./privacy')).runPrivacyBench(), // released error vs plaintext truth (bench/privacy.ts)
   monitoring: async () => (await import('./monitoring')).runMonitoringBench(), // rules' cost and alert latency (bench/monitoring.ts)

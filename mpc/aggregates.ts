@@ -15,6 +15,15 @@
  * centre m̂ (Σ(x − m̂)², Σ(x − m̂)(y − m̂y)), computed linearly in shares. Around the mean no Σ(x − m̂)
  * is needed, whose noise the formula would multiply by 2|x̄ − c|; the price is a sensitivity of
  * max|x − m̂|² instead of r² (docs/privacy.md compares the two).
+ * Filters. A `filterable` kind also runs with a cohort filter (mpc/filters.ts): the same measures and
+ * formula, but every measure becomes Σ_p b_p·m_p over patients p, b_p the patient's shared filter bit
+ * (mpc/compare.ts) and m_p the patient's share of the measure over its records. `count` is then
+ * Σ_p b_p·n_p (n_p public to the nodes: linear in b), no longer known to any node, so it is opened
+ * only as a noisy sharing; the sums are products of two shared values (zero and reshare rounds). The
+ * privacy plan is the same: one patient still moves each measure by at most its sensitivity.
+ * The pilot kinds (variance, stddev) are filterable at the coordinator, but the query service does not
+ * take a filter on them yet: their pilot mean and their count (the gate's, at L = 1) would have to be
+ * filtered noisy runs of their own (docs/usage.md).
  */
 import * as stats from './statistics';
 import type { Scaled } from './statistics';
@@ -123,6 +132,8 @@ export interface AggregateSpec {
   pilot: { x: number; y?: number } | null;
   /** Nodes that must take part: t + 1 to open a linear sum, 2t + 1 for the product protocol. */
   nodesNeeded(t: number): number;
+  /** Runs with a cohort filter (then on all three nodes: comparisons and products, see above). */
+  filterable: boolean;
   /** The statistic from the opened measures; null where undefined. Histograms have none. */
   finish(m: OpenedMeasures): number | null;
   /** Post-processing of a noisy release with public bounds (never touches the privacy guarantee). */
@@ -154,38 +165,43 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
   count: {
-    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear,
+    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true,
     finish: (m) => Number(m.count), release: (v) => Math.max(0, v),
   },
   sum: {
-    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear,
+    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true,
     finish: (m) => stats.toNumber(need(m, 'sum')), release: keep,
   },
   mean: {
-    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear,
+    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear, filterable: true,
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear,
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true,
     finish: (m) => varianceOf(m), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear,
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true,
     finish: (m) => { const v = varianceOf(m); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear,
+    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false,
     finish: (m) => (!m.sumXY ? null : m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, m.sumXY) : stats.covarianceAbout(m.count, m.sumXY)), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product,
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false,
     finish: (m) => correlationOf(m), release: (v) => clamp(v, -1, 1),
   },
 });
+
+/** Nodes a filtered query needs: the product protocol's 2t + 1, and exactly three for the comparisons. */
+export function filteredNodesNeeded(t: number): number {
+  return product(t);
+}
 
 export function isAggregateKind(x: unknown): x is AggregateKind {
   return typeof x === 'string' && (AGGREGATE_KINDS as readonly string[]).includes(x);

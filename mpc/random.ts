@@ -4,7 +4,7 @@
  * test/vectors/ pass `deterministicRandom(seed)` so that a run can be replayed, as noble-curves does
  * with its optional `rng` argument.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 export interface RandomSource {
   /** Fills `out` with random bytes. */
@@ -40,4 +40,10 @@ export function randomWord(rng: RandomSource): bigint {
   const bytes = new Uint8Array(8);
   rng.fill(bytes);
   return new DataView(bytes.buffer).getBigUint64(0);
+}
+
+/** Fills `out` from `rng`, or from node:crypto's CSPRNG when none is given. */
+export function fillRandom(out: Uint8Array, rng?: RandomSource): void {
+  if (rng) rng.fill(out);
+  else randomFillSync(out);
 }

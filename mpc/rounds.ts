@@ -14,6 +14,11 @@
  *   noise    every party samples its part of the discrete-Laplace noise per element (any |P| − t of the
  *            parts make the full noise, mpc/dp-noise.ts) and deals degree-t shares; combine adds
  *            every participant's noise (needs |P| ≥ t + 1).
+ * The secure comparison (mpc/compare.ts) adds cmp-open, cmp-and and cmp-b2a. A round is a `Step` from
+ * one party state to the next: the product and noise rounds map a vector of field elements to a vector
+ * (`Round`), the comparison's rounds carry bitsliced words. A step may talk to fewer parties than all
+ * (`links`: the replicated AND only sends to the previous party). A protocol that runs a round more than
+ * once in a query numbers it (`numbered`: zero.1, zero.2, …), so that every message has its own name.
  */
 import { noiseShare } from './dp-noise';
 import { ProtocolMismatchError } from './errors';
@@ -21,11 +26,15 @@ import { add } from './field';
 import { combineReshares, jointZeroShare, rerandomise, reshare, zeroSharing } from './products';
 import type { RandomSource } from './random';
 
-export const ROUND_NAMES = ['zero', 'reshare', 'noise'] as const;
-export type RoundName = (typeof ROUND_NAMES)[number];
+export const ROUND_NAMES = ['zero', 'reshare', 'noise', 'cmp-open', 'cmp-and', 'cmp-b2a'] as const;
+type BaseRoundName = (typeof ROUND_NAMES)[number];
+/** A round's name: its kind, numbered when a query runs the kind more than once. */
+export type RoundName = BaseRoundName | `${BaseRoundName}.${number}`;
+
+const ROUND_NAME = new RegExp(`^(${ROUND_NAMES.join('|')})(\\.[1-9][0-9]{0,3})?$`);
 
 export function isRoundName(x: unknown): x is RoundName {
-  return typeof x === 'string' && (ROUND_NAMES as readonly string[]).includes(x);
+  return typeof x === 'string' && ROUND_NAME.test(x);
 }
 
 export interface RoundContext {
@@ -38,10 +47,39 @@ export interface RoundContext {
   rng?: RandomSource;
 }
 
-export interface Round {
+/** Whom a party sends to and hears from in a step (besides itself). */
+export interface Links {
+  to: number[];
+  from: number[];
+}
+
+/**
+ * One round from a party's state `In` to its state `Out`. `deal` says what the party sends to each
+ * participant in `links(ctx).to` (an entry for itself is kept local, not sent); `combine` gets what every
+ * party in `links(ctx).from` dealt to it (and its own entry, when it dealt one).
+ */
+export interface Step<In, Out> {
   readonly name: RoundName;
-  deal(values: readonly bigint[], ctx: RoundContext): Map<number, bigint[]>;
-  combine(values: readonly bigint[], inbound: ReadonlyMap<number, readonly bigint[]>, ctx: RoundContext): bigint[];
+  /** Default: every other participant, both ways. */
+  links?(ctx: RoundContext): Links;
+  deal(state: In, ctx: RoundContext): Map<number, bigint[]>;
+  combine(state: In, inbound: ReadonlyMap<number, readonly bigint[]>, ctx: RoundContext): Out;
+}
+
+/** A round over a vector of field elements (one per element of the computation). */
+export type Round = Step<readonly bigint[], bigint[]>;
+
+/** The parties a step links this party with. */
+export function linksOf<In, Out>(step: Step<In, Out>, ctx: RoundContext): Links {
+  if (step.links) return step.links(ctx);
+  const others = ctx.participants.filter((j) => j !== ctx.self);
+  return { to: others, from: others };
+}
+
+/** The same step under the name `<name>.<k>` (a kind run k-th time in one query). */
+export function numbered<In, Out>(step: Step<In, Out>, k: number): Step<In, Out> {
+  const base = step.name.split('.')[0] as BaseRoundName;
+  return { ...step, name: `${base}.${k}` };
 }
 
 /** One element to noise: the DP parameters and the fixed-point scale it is encoded at. */
@@ -117,17 +155,37 @@ export function noiseRound(elements: readonly NoiseElement[]): Round {
 export function simulateRounds(
   rounds: readonly Round[],
   vectors: ReadonlyMap<number, readonly bigint[]>,
-  base: { n: number; t: number; rng?: RandomSource },
+  base: SimulationBase,
 ): Map<number, bigint[]> {
-  const participants = [...vectors.keys()].sort((a, b) => a - b);
   let state = new Map([...vectors].map(([j, v]) => [j, [...v]]));
-  for (const round of rounds) {
-    const ctxOf = (self: number): RoundContext => ({ ...base, self, participants });
-    const dealt = new Map(participants.map((i) => [i, round.deal(state.get(i) as bigint[], ctxOf(i))]));
-    state = new Map(participants.map((j) => {
-      const inbound = new Map(participants.map((i) => [i, (dealt.get(i) as Map<number, bigint[]>).get(j) as bigint[]]));
-      return [j, round.combine(state.get(j) as bigint[], inbound, ctxOf(j))];
-    }));
-  }
+  for (const round of rounds) state = simulateStep(round, state, base);
   return state;
+}
+
+export interface SimulationBase {
+  n: number;
+  t: number;
+  rng?: RandomSource;
+  /** Called with every message a party receives (tests of a party's view). */
+  observe?: (to: number, from: number, round: RoundName, values: readonly bigint[]) => void;
+}
+
+/** Runs one step for every party in `states` (the participants) in one process. */
+export function simulateStep<In, Out>(step: Step<In, Out>, states: ReadonlyMap<number, In>, base: SimulationBase): Map<number, Out> {
+  const participants = [...states.keys()].sort((a, b) => a - b);
+  const ctxOf = (self: number): RoundContext => ({ n: base.n, t: base.t, rng: base.rng, self, participants });
+  const dealt = new Map(participants.map((i) => [i, step.deal(states.get(i) as In, ctxOf(i))]));
+  return new Map(participants.map((j) => {
+    const ctx = ctxOf(j);
+    const inbound = new Map<number, bigint[]>();
+    for (const i of linksOf(step, ctx).from) {
+      const msg = (dealt.get(i) as Map<number, bigint[]>).get(j);
+      if (!msg) throw new ProtocolMismatchError(`${step.name}: node-${i} dealt nothing to node-${j}`);
+      base.observe?.(j, i, step.name, msg);
+      inbound.set(i, msg);
+    }
+    const own = (dealt.get(j) as Map<number, bigint[]>).get(j);
+    if (own) inbound.set(j, own);
+    return [j, step.combine(states.get(j) as In, inbound, ctx)];
+  }));
 }

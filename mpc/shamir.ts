@@ -171,6 +171,11 @@ export function lagrangeCoefficientsAtZero(xs: number[]): bigint[] {
   return coefficientsAt(xs, 0).slice();
 }
 
+/** Coefficients μ_i with f(at) = Σ μ_i f(x_i) for any polynomial of degree < xs.length (cached; a fresh array). */
+export function lagrangeCoefficientsAt(xs: number[], at: number): bigint[] {
+  return coefficientsAt(xs, at).slice();
+}
+
 /** Value at `at` of the polynomial of degree < points.length through `points`. */
 export function interpolateAt(points: readonly SharePoint[], at: number): bigint {
   const lambdas = coefficientsAt(

@@ -5,7 +5,7 @@
  * accepted once; buffered entries expire, and the inbox is bounded. (That a query id runs once at a
  * node is kept in the node's database, usage-layer/node/query-ids.ts.)
  */
-import { ROUND_NAMES, type RoundName } from '../mpc/rounds';
+import type { RoundName } from '../mpc/rounds';
 import { DuplicateMessageError, InboxFullError, PeerTimeoutError } from './errors';
 
 interface Slot {
@@ -74,6 +74,7 @@ export class MpcInbox {
 
   /** Drops everything buffered for a query (after a failure). */
   discard(queryId: string): void {
-    for (const round of ROUND_NAMES) this.slots.delete(`${queryId}\u0000${round}`);
+    const prefix = `${queryId}\u0000`;
+    for (const key of [...this.slots.keys()]) if (key.startsWith(prefix)) this.slots.delete(key);
   }
 }

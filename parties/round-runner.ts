@@ -1,9 +1,10 @@
 /**
- * Runs declared rounds (mpc/rounds.ts) between compute nodes. Per round: deal, send each other
- * participant its part while collecting theirs from the inbox, then combine. What a party deals to
- * itself never leaves it. The transport is injected, so the same runner serves the HTTP nodes and tests.
+ * Runs declared rounds (mpc/rounds.ts) between compute nodes. Per round: deal, send each party of the
+ * step's links (by default every other participant) its part while collecting theirs from the inbox,
+ * then combine. What a party deals to itself never leaves it. The transport is injected, so the same
+ * runner serves the HTTP nodes and tests.
  */
-import type { Round, RoundContext, RoundName } from '../mpc/rounds';
+import { linksOf, type Round, type RoundContext, type RoundName, type Step } from '../mpc/rounds';
 
 export interface RoundTransport {
   /** Sends `values` for `round` to node `to`; resolves with the bytes sent. */
@@ -18,15 +19,22 @@ export interface RoundsResult {
   bytes: number;
 }
 
-async function runRound(round: Round, values: bigint[], ctx: RoundContext, transport: RoundTransport): Promise<RoundsResult> {
-  const outbound = round.deal(values, ctx);
-  const others = ctx.participants.filter((j) => j !== ctx.self);
+/** Runs one step of any state type: sends to `links.to`, collects from `links.from`, combines. */
+export async function runStep<In, Out>(step: Step<In, Out>, state: In, ctx: RoundContext, transport: RoundTransport): Promise<{ state: Out; bytes: number }> {
+  const outbound = step.deal(state, ctx);
+  const links = linksOf(step, ctx);
   const [sizes, inbound] = await Promise.all([
-    Promise.all(others.map((j) => transport.send(j, round.name, outbound.get(j) as bigint[]))),
-    transport.collect(round.name, others),
+    Promise.all(links.to.map((j) => transport.send(j, step.name, outbound.get(j) as bigint[]))),
+    transport.collect(step.name, links.from),
   ]);
-  inbound.set(ctx.self, outbound.get(ctx.self) as bigint[]);
-  return { values: round.combine(values, inbound, ctx), bytes: sizes.reduce((a, b) => a + b, 0) };
+  const own = outbound.get(ctx.self);
+  if (own) inbound.set(ctx.self, own);
+  return { state: step.combine(state, inbound, ctx), bytes: sizes.reduce((a, b) => a + b, 0) };
+}
+
+async function runRound(round: Round, values: bigint[], ctx: RoundContext, transport: RoundTransport): Promise<RoundsResult> {
+  const r = await runStep(round, values, ctx, transport);
+  return { values: r.state, bytes: r.bytes };
 }
 
 /** Runs `rounds` in order on this party's vector. */

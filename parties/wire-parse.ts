@@ -3,14 +3,22 @@
  * parsed JSON body and returns a typed value or throws ValidationError naming the field.
  */
 import { LINEAR_MEASURES, PRODUCT_MEASURES, type LinearMeasure, type ProductMeasure } from '../mpc/aggregates';
+import { COMPARISON_OPS, type ComparisonOp } from '../mpc/compare';
+import type { FilterTree } from '../mpc/filters';
+import { MAX_MASK_BITS } from '../mpc/preprocessing';
 import { histogramKey } from '../mpc/histogram';
 import { isRoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
-import type { CentreSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
+import type { CentreSpec, FilteredRequest, FilterLeafSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
 
 const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
-/** Largest number of records in one share batch, and of values in one round message. */
+/** Largest number of records in one share batch. */
 export const MAX_ITEMS = 100_000;
+/** Largest number of values in one round message (a comparison opens one value per patient and filter leaf). */
+const MAX_ROUND_VALUES = 400_000;
+/** Largest filter: leaves, and depth of and/or nesting. */
+const MAX_FILTER_LEAVES = 16;
+const MAX_FILTER_DEPTH = 4;
 const MAX_SEALED_CHARS = 64 * 1024 * 1024;
 const MAX_WINDOW_SECONDS = 366 * 86400;
 const MAX_PER_PATIENT = 10_000;
@@ -187,14 +195,64 @@ export function parseShareBatch(raw: unknown): ShareBatch {
   return { v: 1, dealing, items, histograms, sealed: str(body.sealed, 'sealed', MAX_SEALED_CHARS) };
 }
 
-/** Characters of the largest sealed round message: MAX_ITEMS packed elements, base64url, plus the envelope. */
-const MAX_SEALED_ROUND_CHARS = Math.ceil(((MAX_ITEMS * 16 + 60) * 4) / 3) + 64;
+/** Characters of the largest sealed round message: MAX_ROUND_VALUES packed elements, base64url, plus the envelope. */
+const MAX_SEALED_ROUND_CHARS = Math.ceil(((MAX_ROUND_VALUES * 16 + 60) * 4) / 3) + 64;
 
 /** A round message; its envelope is still sealed (the node opens it, parties/round-message.ts). */
 export function parsePeerMessage(raw: unknown): PeerMessage {
   const body = asBody(raw);
   if (body.v !== 1) throw new ValidationError('unsupported round message version', 'v');
   const queryId = parseQueryId(body.queryId);
-  if (!isRoundName(body.round)) throw new ValidationError('round must be zero, reshare or noise', 'round');
+  if (!isRoundName(body.round)) throw new ValidationError('round must be one of the protocol rounds (zero, reshare, noise, cmp-open, cmp-and, cmp-b2a, optionally numbered .k)', 'round');
   return { v: 1, queryId, round: body.round, sealed: str(body.sealed, 'sealed', MAX_SEALED_ROUND_CHARS) };
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function parseFilterLeaf(o: Body, at: string): FilterLeafSpec {
+  if (!(COMPARISON_OPS as readonly string[]).includes(o.op as string)) throw new ValidationError(`${at}.op must be one of ${COMPARISON_OPS.join(', ')}`, 'filter');
+  if (!finite(o.value)) throw new ValidationError(`${at}.value must be a finite number`, 'filter');
+  const d = asBody(o.domain);
+  if (!finite(d.min) || !finite(d.max) || d.max < d.min || !Number.isInteger(d.scale) || (d.scale as number) < 0 || (d.scale as number) > 18) {
+    throw new ValidationError(`${at}.domain must be {min ≤ max, scale in [0, 18]}`, 'filter');
+  }
+  return { indicator: str(o.indicator, `${at}.indicator`), op: o.op as ComparisonOp, value: o.value, domain: { min: d.min, max: d.max, scale: d.scale as number } };
+}
+
+/** A filter tree of at most MAX_FILTER_LEAVES leaves and MAX_FILTER_DEPTH levels. */
+export function parseFilterTree(x: unknown, at = 'filter', depth = 1, leaves = { count: 0 }): FilterTree<FilterLeafSpec> {
+  const o = asBody(x);
+  if (depth > MAX_FILTER_DEPTH) throw new ValidationError(`${at}: filters nest at most ${MAX_FILTER_DEPTH} levels`, 'filter');
+  for (const key of ['and', 'or'] as const) {
+    if (!(key in o)) continue;
+    const children = o[key];
+    if (!Array.isArray(children) || children.length === 0 || Object.keys(o).length !== 1) throw new ValidationError(`${at}.${key} must be the only key, with a non-empty list`, 'filter');
+    const parsed = children.map((c, i) => parseFilterTree(c, `${at}.${key}[${i}]`, depth + 1, leaves));
+    return key === 'and' ? { and: parsed } : { or: parsed };
+  }
+  if (++leaves.count > MAX_FILTER_LEAVES) throw new ValidationError(`${at}: a filter has at most ${MAX_FILTER_LEAVES} predicates`, 'filter');
+  return parseFilterLeaf(o, at);
+}
+
+export function parseFilteredRequest(raw: unknown, n: number, self: number, t: number): FilteredRequest {
+  const body = asBody(raw);
+  const f = parseFilter(body);
+  if (f.cohort === null) throw new ValidationError('a filtered query needs its cohort', 'cohort');
+  const measures = parseMeasures(body.measures, ['sum', 'sumSquares'] as LinearMeasure[], 0);
+  const maskBits = body.maskBits;
+  if (!Number.isInteger(maskBits) || (maskBits as number) < 2 || (maskBits as number) > MAX_MASK_BITS) throw new ValidationError(`maskBits must be an integer in [2, ${MAX_MASK_BITS}]`, 'maskBits');
+  const material = body.material === null ? null : str(body.material, 'material', MAX_SEALED_CHARS);
+  if ((material === null) !== (f.cohort.length === 0)) throw new ValidationError('material must be given exactly when the cohort is not empty', 'material');
+  return {
+    queryId: parseQueryId(body.queryId),
+    ...f,
+    cohort: f.cohort,
+    measures,
+    filter: parseFilterTree(body.filter),
+    maskBits: maskBits as number,
+    material,
+    participants: parseParticipants(body.participants, n, self, 2 * t + 1),
+    noise: body.noise ? parseNoiseMap<LinearMeasure>(body.noise, ['count', ...measures], 'noise') : null,
+    centre: parseCentre(body.centre, false),
+  };
 }

@@ -9,10 +9,13 @@
  *   POST /shares                 gateway   → ShareBatch → ShareBatchReceipt
  *   POST /aggregate/linear       gateway   → LinearRequest → LinearResponse
  *   POST /aggregate/product      gateway   → ProductRequest → ProductResponse (runs the product protocol)
+ *   POST /aggregate/filtered     gateway   → FilteredRequest → FilteredResponse (comparisons, products)
  *   POST /mpc/message            node-j    → PeerMessage (sealed to the recipient) → { ok: true }
  */
 import { createHash } from 'node:crypto';
 import type { LinearMeasure, ProductMeasure } from '../mpc/aggregates';
+import type { ValueDomain } from '../mpc/compare';
+import type { FilterLeaf, FilterTree } from '../mpc/filters';
 import { bucketCount } from '../mpc/histogram';
 import type { RoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
@@ -187,6 +190,50 @@ export interface ProductResponse {
   pairsShare?: string;
   /** True when the listed measures include every participant's noise. */
   noised?: boolean;
+  peerBytesSent: number;
+}
+
+// ---- filtered queries (coordinator → node) ------------------------------------------------------
+
+/** A filter leaf as the nodes get it: with the public domain (catalogue range and scale) it compares in. */
+export interface FilterLeafSpec extends FilterLeaf {
+  domain: ValueDomain;
+}
+
+/**
+ * Body of POST /aggregate/filtered: a linear kind's measures over the cohort patients whose latest
+ * value of each leaf's indicator in the window satisfies the filter. `cohort` is required and its
+ * order is the order of the dealt material: element (leaf l, patient k) is l·|cohort| + k.
+ */
+export interface FilteredRequest extends RecordFilter {
+  queryId: string;
+  cohort: string[];
+  /** Besides the count (always computed): 'sum', 'sumSquares'. */
+  measures: LinearMeasure[];
+  filter: FilterTree<FilterLeafSpec>;
+  /** Mask bits K of the dealt material (valueBits + σ). */
+  maskBits: number;
+  /**
+   * The dealer's comparison material for this node (mpc/preprocessing.ts encodeMaterial), sealed to the
+   * node (parties/compare-material.ts); null when the cohort is empty.
+   */
+  material: string | null;
+  participants: number[];
+  noise?: NoiseByMeasure<LinearMeasure> | null;
+  centre?: CentreSpec | null;
+}
+
+export interface FilteredResponse {
+  node: number;
+  /** Records of the queried indicator of the cohort in the window (before the filter; metadata). */
+  records: number;
+  digest: string;
+  scale: number | null;
+  /** Share of Σ b_p·n_p, the filtered number of records: only noised, or when nothing is noised. */
+  countShare?: string;
+  sum?: string;
+  sumSquares?: string;
+  noised: boolean;
   peerBytesSent: number;
 }
 

@@ -1,4 +1,5 @@
 /** What the coordinator's linear and product runs share: the nodes' clients, (n, t) and health checks. */
+import type { KeyObject } from 'node:crypto';
 import type { NodeClient } from '../../parties/client';
 
 export interface CoordinatorContext {
@@ -8,6 +9,8 @@ export interface CoordinatorContext {
   ids: number[];
   urls: string[];
   client(id: number): NodeClient;
+  /** A node's X25519 public key (the dealer seals comparison material to it); undefined when unknown. */
+  encryptionKey(id: number): KeyObject | undefined;
 }
 
 export interface Health {

@@ -1,7 +1,7 @@
 /**
  * The MPC coordinator: runs an aggregate over the compute nodes and opens ONLY the aggregate. What a
  * kind computes, noises and how it finishes comes from the registry (mpc/aggregates.ts); the linear
- * run is linear.ts, the product protocol product.ts.
+ * run is linear.ts, the product protocol product.ts, a filtered query (comparisons) filtered.ts.
  *
  * A node that does not answer is listed in `nodesDown`. With more than t + 1 answers the extra shares
  * are checked (mpc/open.ts): a wrong share is located and corrected when the redundancy allows
@@ -20,6 +20,7 @@ import { gatewayIdentity, KeyDirectory, nodeParty } from '../../parties/key-dire
 import type { SigningKey } from '../../storage-layer/signing-key';
 import { checkHealth, type CoordinatorContext } from './context';
 import { runLinear } from './linear';
+import { runFiltered } from './filtered';
 import { runProduct } from './product';
 import type { AggregateQuery, AggregateResult, Coordinator, CoordinatorOptions } from './types';
 import { validateQuery } from './validate';
@@ -31,12 +32,15 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   const self = gatewayIdentity(config.nodes.keysDir, signingKey, config.nodes.gatewayEncryptionKeyFile);
   const directory = new KeyDirectory(config.nodes.keysDir);
   const clients = urls.map((baseUrl, i) => new NodeClient({ baseUrl, self, recipient: nodeParty(i + 1), keys: directory, timeoutMs }));
-  const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient };
+  const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient,
+    encryptionKey: (id) => directory.encryptionKey(nodeParty(id)),
+  };
 
   return {
     async aggregate(q: AggregateQuery): Promise<AggregateResult> {
       validateQuery(q);
       const started = performance.now();
+      if (q.filter) return runFiltered(ctx, q, started);
       return aggregateSpec(q.aggregate).protocol === 'product' ? runProduct(ctx, q, started) : runLinear(ctx, q, started);
     },
     async health() {

@@ -53,7 +53,7 @@ function productRequest(q: AggregateQuery, participants: number[]): ProductReque
 }
 
 /** A participant's failed request. */
-interface NodeFailure {
+export interface NodeFailure {
   id: number;
   status: number;
   message: string;
@@ -63,13 +63,13 @@ interface NodeFailure {
  * The error for a failed protocol run. The first failure is often a survivor reporting that a peer
  * did not take its round message; a health check then names the node that is down.
  */
-async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts): Promise<MpcProtocolError> {
+export async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts, protocol = 'the product protocol'): Promise<MpcProtocolError> {
   const h = await checkHealth(ctx);
   bytes.nodesToCoordinator += h.bytes;
   const down = participants.filter((id) => h.down.includes(id));
   const reason = `${first.status || 'unreachable'}): ${first.message}`;
-  if (down.length === 0 || down.includes(first.id)) return new MpcProtocolError(`node ${first.id} failed during the product protocol (${reason}`, first.id);
-  return new MpcProtocolError(`node ${down.join(', ')} failed during the product protocol (unreachable now; node ${first.id} reported ${reason}`, down[0] as number);
+  if (down.length === 0 || down.includes(first.id)) return new MpcProtocolError(`node ${first.id} failed during ${protocol} (${reason}`, first.id);
+  return new MpcProtocolError(`node ${down.join(', ')} failed during ${protocol} (unreachable now; node ${first.id} reported ${reason}`, down[0] as number);
 }
 
 /** Every participant must answer: the protocol needs all of them; the first failure fails the run. */

@@ -1,7 +1,8 @@
 /** What the coordinator is asked and what it answers (usage-layer/coordinator/coordinator.ts). */
 import type { AggregateKind, Centre, LinearMeasure, OpenedMeasures, ProductMeasure, ValueBounds } from '../../mpc/aggregates';
 import type { HistogramCounts } from '../../mpc/histogram';
-import type { NoiseByMeasure, NoiseSpec } from '../../parties/wire';
+import type { FilterTree } from '../../mpc/filters';
+import type { FilterLeafSpec, NoiseByMeasure, NoiseSpec } from '../../parties/wire';
 
 export type { AggregateKind } from '../../mpc/aggregates';
 
@@ -47,6 +48,11 @@ export interface AggregateQuery {
    * the statistic is the same (the mean adds c back). Unset = uncentred sums.
    */
   centre?: Centre;
+  /**
+   * Cohort filter on each patient's latest value of the leaves' indicators in the window (filterable
+   * kinds only, mpc/aggregates.ts; needs `cohort` and all three nodes): see filtered.ts.
+   */
+  filter?: FilterTree<FilterLeafSpec>;
 }
 
 export interface HistogramResult extends HistogramCounts {

@@ -1,7 +1,8 @@
 /**
  * What a compute node does, without HTTP: store the share batches the dealer sealed to it, answer
  * linear aggregates (sums in SQL, optionally a noise round) and run the product protocol (zero and
- * reshare rounds, optionally a noise round) with its peers. The rounds are mpc/rounds.ts step
+ * reshare rounds, optionally a noise round) with its peers, and filtered aggregates (comparisons and
+ * products, filtered.ts). The rounds are mpc/rounds.ts step
  * functions run by parties/round-runner.ts; every round message is sealed to its recipient
  * (parties/round-message.ts). A query id runs once at a node: it is recorded in the node's database
  * before the query runs (query-ids.ts), so it stays used across restarts. The node's routes
@@ -20,8 +21,9 @@ import { nodeParty, type EncryptionKey } from '../../parties/key-directory';
 import { openRoundMessage, sealRoundMessage } from '../../parties/round-message';
 import { runRounds, type RoundTransport } from '../../parties/round-runner';
 import { openShareBatch } from '../../parties/share-batch';
-import { elementsPerItem, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
+import { elementsPerItem, type FilteredRequest, type FilteredResponse, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
+import { filteredMeasures } from './filtered';
 import { claimQueryId } from './query-ids';
 import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type PairLocal, type ShareRow } from './store';
 
@@ -108,13 +110,36 @@ export class ComputeNodeService {
     });
   }
 
+  /** A filtered linear kind: comparisons on the cohort's latest values, the filter tree, Σ b·x; then noise. */
+  async filtered(req: FilteredRequest): Promise<FilteredResponse> {
+    return this.once(req.queryId, 'filtered', async () => {
+      const { encryptionKey, db } = this.deps;
+      const r = await filteredMeasures({ db, encryptionKey, ctx: this.context(req.participants), transport: this.transport(req.queryId) }, req);
+      const scale = r.local.scale ?? 0;
+      // The filtered count is known to no one: it leaves only noised, or in a query without noise.
+      const withCount = !req.noise || Boolean(req.noise.count);
+      const elements: Element[] = [
+        ...(withCount ? [{ measure: 'count' as const, value: r.count, scale: 0 }] : []),
+        ...req.measures.map((m) => ({ measure: m, value: m === 'sumSquares' ? r.sumSquares : r.sum, scale: measureScale(m, scale) })),
+      ];
+      const noised = req.noise ? await this.noise(req.queryId, req.participants, req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
+      const out: FilteredResponse = { node: this.deps.id, records: r.local.records, digest: r.local.digest, scale: r.local.scale, noised: Boolean(req.noise), peerBytesSent: r.bytes + noised.bytes };
+      elements.forEach((e, k) => {
+        const hex = shareToHex(noised.values[k] as bigint);
+        if (e.measure === 'count') out.countShare = hex;
+        else if (e.measure === 'sum' || e.measure === 'sumSquares') out[e.measure] = hex;
+      });
+      return out;
+    });
+  }
+
   /** A peer's sealed round message for a query (it may arrive before this node starts the query). */
   deliver(from: number, msg: PeerMessage): void {
     this.deps.inbox.deliver(msg.queryId, msg.round, from, openRoundMessage(this.deps.encryptionKey, from, this.deps.id, msg));
   }
 
   /** Runs a query id once at this node (recorded before it runs); on failure its buffered messages are dropped. */
-  private async once<T>(queryId: string, kind: 'linear' | 'product', run: () => Promise<T>): Promise<T> {
+  private async once<T>(queryId: string, kind: 'linear' | 'product' | 'filtered', run: () => Promise<T>): Promise<T> {
     await claimQueryId(this.deps.db, queryId, kind);
     try {
       return await run();

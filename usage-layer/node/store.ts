@@ -334,3 +334,59 @@ export async function pairAggregate(db: Database, f: RecordFilter, indicator2: s
     sumXY2t: total((g) => g.xy, (g) => dx(g) + dy(g)),
   };
 }
+
+/** One patient's latest share of an indicator in the window (ties: the smaller record id). */
+export interface LatestShare {
+  share: bigint;
+  scale: number;
+}
+
+/** Every cohort patient's latest record of `f.indicator` in the window: the input of a filter leaf. */
+export async function latestShares(db: Database, f: RecordFilter): Promise<Map<string, LatestShare>> {
+  const w = selection({ ...f, perPatient: 1 });
+  const res = await db.knex.raw(`SELECT s.pseudonym AS p, s.share::text AS share, s.scale AS scale FROM ${w.from}`, w.bindings);
+  const rows = (res.rows ?? []) as Array<{ p: string; share: string; scale: number | string }>;
+  return new Map(rows.map((r) => [r.p, { share: aggregateFromNumeric(r.share), scale: Number(r.scale) }]));
+}
+
+/** One patient's records in a filtered query: their number and the sums of their shares (and squares). */
+export interface PatientSums {
+  n: number;
+  sum: bigint;
+  sumSquares: bigint;
+}
+
+export interface PatientSumsLocal {
+  records: number;
+  digest: string;
+  scale: number | null;
+  byPatient: Map<string, PatientSums>;
+}
+
+/** Per patient Σ shares over the selected records (the contribution bound applies), at the largest scale. */
+export async function patientSums(db: Database, f: RecordFilter, withSquares: boolean): Promise<PatientSumsLocal> {
+  const w = selection(f);
+  const res = await db.knex.raw(
+    `SELECT s.pseudonym AS p, s.scale AS scale, count(*) AS n, sum(s.rid_hash)::text AS digest, sum(s.share)::text AS total${withSquares ? ', sum(s.square)::text AS squares' : ''}
+     FROM ${w.from} GROUP BY s.pseudonym, s.scale`,
+    w.bindings,
+  );
+  const rows = (res.rows ?? []) as Array<{ p: string; scale: number | string; n: number | string; digest: string; total: string; squares?: string }>;
+  const scale = rows.length ? Math.max(...rows.map((r) => Number(r.scale))) : null;
+  const byPatient = new Map<string, PatientSums>();
+  for (const r of rows) {
+    const by = (scale as number) - Number(r.scale);
+    const prev = byPatient.get(r.p) ?? { n: 0, sum: 0n, sumSquares: 0n };
+    byPatient.set(r.p, {
+      n: prev.n + Number(r.n),
+      sum: sumRescaled([{ share: prev.sum, by: 0 }, { share: aggregateFromNumeric(r.total), by }]),
+      sumSquares: withSquares ? sumRescaled([{ share: prev.sumSquares, by: 0 }, { share: aggregateFromNumeric(r.squares ?? null), by: 2 * by }]) : 0n,
+    });
+  }
+  return {
+    records: rows.reduce((acc, r) => acc + Number(r.n), 0),
+    digest: rows.reduce((acc, r) => acc + BigInt(r.digest), 0n).toString(),
+    scale,
+    byPatient,
+  };
+}

@@ -19,6 +19,7 @@ import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../.
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
 import { aggregateSpec, type AggregateKind, type Centre } from '../../mpc/aggregates';
+import { filterIndicators } from '../../mpc/filters';
 import { MpcError } from '../../mpc/errors';
 import { countHalfWidth, releaseInterval } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
@@ -32,6 +33,7 @@ import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, p
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
+import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -58,6 +60,8 @@ export interface QueryRequest {
   perPatient: number | null;
   /** Whether patients' own readings count (default false: providers' records only). */
   includePatientReported: boolean;
+  /** Cohort filter on the patients' latest values (query-filter.ts), or null. */
+  filter: QueryFilter | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -95,7 +99,7 @@ export interface QueryView {
   indicators: string[];
   aggregate: string;
   window: { from: string | null; to: string | null };
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean };
+  options: QueryOptions;
   status: QueryStatus;
   message: string | null;
   result: ReleasedResult | null;
@@ -130,7 +134,7 @@ interface QueryRow {
   aggregate: AggregateKind;
   window_from: Date | null;
   window_to: Date | null;
-  options: { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } | string;
+  options: QueryOptions | string;
   epsilon: string | number;
   privacy: PrivacyPlan | string;
   status: QueryStatus;
@@ -145,12 +149,15 @@ interface QueryRow {
   finished_at: Date | null;
 }
 
+/** What a query row keeps of the request besides indicators, aggregate and window. */
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter };
+
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -173,7 +180,8 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
     pairWindowSeconds = o.pairWindowSeconds;
   }
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false };
+  const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -227,7 +235,13 @@ export class QueryService {
       aggregate: req.aggregate,
       window_from: req.from,
       window_to: req.to,
-      options: JSON.stringify({ epsilon: req.epsilon, ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}), ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}), ...(req.includePatientReported ? { includePatientReported: true } : {}) }),
+      options: JSON.stringify({
+        epsilon: req.epsilon,
+        ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
+        ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}),
+        ...(req.includePatientReported ? { includePatientReported: true } : {}),
+        ...(req.filter !== null ? { filter: req.filter } : {}),
+      }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
     };
@@ -400,6 +414,7 @@ export class QueryService {
       pairWindowSeconds: options.pairWindowSeconds ?? null,
       perPatient: options.perPatient ?? null,
       includePatientReported: options.includePatientReported ?? false,
+      filter: options.filter ?? null,
     };
   }
 
@@ -415,6 +430,7 @@ export class QueryService {
         aggregate: req.aggregate,
         window: { from: req.from, to: req.to },
         includePatientReported: req.includePatientReported,
+        ...(req.filter ? { filter: req.filter } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -434,7 +450,9 @@ export class QueryService {
     const study = (await this.studies.get(row.study)) as Study;
     try {
       const at = new Date();
-      const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators: req.indicators, at });
+      // Consent must cover every indicator the query reads, the filter's included.
+      const indicators = [...new Set([...req.indicators, ...(req.filter ? filterIndicators(req.filter) : [])])];
+      const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators, at });
       const admitted = await this.admitPatients(row, await this.contributorsOf(req, cohort), at);
       // The DP threshold: suppression is decided on the noisy count, which is also what is released.
       const gate = thresholdContributors(admitted.length, part(plan, 'contributors'), study.minCohort);
@@ -550,6 +568,7 @@ export class QueryService {
       ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
+      ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}),
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);

@@ -1,0 +1,175 @@
+/**
+ * `npm run bench -- compare`: secure comparisons (mpc/compare.ts) through three compute-node
+ * processes, against plain SQL on the plaintext in the same run and engine (PostgreSQL when
+ * HGD_BENCH_DATABASE_URL or DATABASE_URL is set, else PGlite, one folder per node process). Shares are
+ * loaded straight into the node tables (bench/mpc.ts `load`; ingest is benchmarked elsewhere). Rows:
+ *   count(x ≥ t)     one value per patient, N patients: a filtered count of the patients whose latest x
+ *                    is ≥ t (N comparisons), no noise, checked against SQL; comparisons/s and the bytes
+ *                    the nodes sent each other;
+ *   filtered mean    mean of y over the patients whose latest x ≥ t (N patients), vs the same in SQL;
+ *   simulated        the three parties' comparison steps in this one thread, no network, no database;
+ *   mpc-framework    count(x ≥ t) as a garbled circuit at `baselineN` values (bench/compare-baseline.ts).
+ * Every timing is the median of `repeats` runs after one warm-up run. The machine's cores are shared
+ * by the three nodes, the coordinator (dealer) and whatever else runs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../config';
+import { simulateComparison, STATISTICAL_BITS, comparisonPlan, offsetShares } from '../mpc/compare';
+import { mod } from '../mpc/field';
+import { dealCompareMaterial, materialBytes } from '../mpc/preprocessing';
+import { shareMany } from '../mpc/shamir';
+import { publishPartyKeys } from '../parties/key-directory';
+import type { FilterLeafSpec } from '../parties/wire';
+import { generateSigningKey } from '../storage-layer/signing-key';
+import { createCoordinator, type AggregateQuery, type Coordinator } from '../usage-layer/coordinator';
+import { runMpcFrameworkBaseline } from './compare-baseline';
+import { dataset, load, openBenchDatabases, startNodes, type BenchDatabases, type RunningNodes } from './mpc';
+import type { BenchRow } from './support';
+
+const DOMAIN = { min: -120, max: 280, scale: 2 }; // bench/mpc.ts dataset: −120.00 … 280.00
+const THRESHOLD = 80;
+
+export interface CompareBenchOptions {
+  size?: number;
+  baselineN?: number;
+  repeats?: number;
+  log?: (msg: string) => void;
+}
+
+async function medianMs(fn: () => Promise<unknown>, repeats: number): Promise<number> {
+  await fn(); // warm-up
+  const runs: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await fn();
+    runs.push(performance.now() - t0);
+  }
+  return runs.sort((a, b) => a - b)[Math.floor(runs.length / 2)] as number;
+}
+
+const leaf = (): FilterLeafSpec => ({ indicator: 'cmp_x', op: '>=', value: THRESHOLD, domain: DOMAIN });
+
+async function countRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
+  const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'count', cohort, filter: leaf(), perPatient: 1 };
+  let value: number | null = null;
+  let nodeBytes = 0;
+  const ms = await medianMs(async () => {
+    const r = await coordinator.aggregate(q);
+    value = r.value;
+    nodeBytes = r.bytes.nodeToNode;
+  }, repeats);
+  const sql = 'SELECT count(*) AS n FROM bench_plain WHERE indicator = ? AND value >= ?';
+  let plain = 0;
+  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, ['cmp_x', THRESHOLD])).rows[0].n); }, repeats);
+  if (value !== plain) throw new Error(`count(x ≥ t): secure ${value} differs from SQL ${plain}`);
+  const perComparison = nodeBytes / cohort.length;
+  return {
+    measure: `count(x ≥ t), ${cohort.length.toLocaleString('en-US')} values, 3 node processes`,
+    value: cohort.length / (ms / 1000),
+    unit: 'comparisons/s',
+    baseline: `${(ms / 1000).toFixed(2)} s vs plain SQL ${sqlMs.toFixed(1)} ms (${(ms / sqlMs).toFixed(0)}x); nodes sent ${(nodeBytes / 2 ** 20).toFixed(1)} MiB = ${perComparison.toFixed(0)} B a comparison`,
+    target: '≥ 10,000/s',
+  };
+}
+
+async function meanRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
+  const q: AggregateQuery = { indicator: 'cmp_y', aggregate: 'mean', cohort, filter: leaf(), perPatient: 1, centre: { x: 80 } };
+  let value: number | null = null;
+  let nodeBytes = 0;
+  const ms = await medianMs(async () => {
+    const r = await coordinator.aggregate(q);
+    value = r.value;
+    nodeBytes = r.bytes.nodeToNode;
+  }, repeats);
+  const sql = `SELECT avg(y.value) AS v FROM bench_plain y JOIN (
+      SELECT DISTINCT ON (pseudonym) pseudonym, value FROM bench_plain WHERE indicator = 'cmp_x' ORDER BY pseudonym, effective_start DESC, record_id) x
+    ON x.pseudonym = y.pseudonym WHERE y.indicator = 'cmp_y' AND x.value >= ?`;
+  let plain = 0;
+  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, [THRESHOLD])).rows[0].v); }, repeats);
+  if (value === null || Math.abs(value - plain) > 1e-9 * Math.max(1, Math.abs(plain))) throw new Error(`filtered mean: secure ${value} differs from SQL ${plain}`);
+  return {
+    measure: `filtered mean (y where latest x ≥ t), ${cohort.length.toLocaleString('en-US')} patients`,
+    value: ms / 1000,
+    unit: 's',
+    baseline: `plain SQL ${sqlMs.toFixed(1)} ms: ${(ms / sqlMs).toFixed(0)}x; nodes sent ${(nodeBytes / 2 ** 20).toFixed(1)} MiB`,
+    target: '< 10 s',
+  };
+}
+
+/** The comparison steps for three parties in this thread: no network, no database, no sealing. */
+function simulatedRow(size: number): BenchRow {
+  const plan = comparisonPlan('>=', THRESHOLD, DOMAIN);
+  const maskBits = plan.valueBits + STATISTICAL_BITS;
+  const shares = shareMany(dataset(size, 11).map(mod), 3, 1);
+  const t0 = performance.now();
+  const material = dealCompareMaterial(size, maskBits);
+  const t1 = performance.now();
+  const inputs = new Map([1, 2, 3].map((node) => [node, { y: offsetShares(shares[node - 1] as bigint[], plan.offset), material: material[node - 1]! }]));
+  let sent = 0;
+  simulateComparison({ m: size, maskBits, valueBits: plan.valueBits, thresholds: new Array<bigint>(size).fill(plan.threshold) }, inputs, { n: 3, t: 1, observe: (_to, _from, _round, v) => { sent += v.length * 16; } });
+  const ms = performance.now() - t1;
+  return {
+    measure: `simulated, ${size.toLocaleString('en-US')} comparisons, 3 parties in one thread`,
+    value: size / (ms / 1000),
+    unit: 'comparisons/s',
+    baseline: `${ms.toFixed(0)} ms (all three parties); dealing ${(t1 - t0).toFixed(0)} ms, ${(materialBytes(size, maskBits) / size).toFixed(0)} B a node a comparison; messages ${(sent / size).toFixed(0)} B a comparison`,
+    target: '',
+  };
+}
+
+async function baselineRow(n: number): Promise<BenchRow> {
+  const r = await runMpcFrameworkBaseline(n);
+  if (r.count !== r.expected) throw new Error(`mpc-framework counted ${r.count}, expected ${r.expected}`);
+  return {
+    measure: `mpc-framework count(x ≥ t), ${n.toLocaleString('en-US')} values, 2 parties in one process`,
+    value: n / (r.runMs / 1000),
+    unit: 'comparisons/s',
+    baseline: `run ${(r.runMs / 1000).toFixed(1)} s, compile ${(r.compileMs / 1000).toFixed(1)} s, ${(r.bytes / 2 ** 20).toFixed(0)} MiB sent`,
+    target: 'baseline',
+  };
+}
+
+export async function runCompareBench(opts: CompareBenchOptions = {}): Promise<BenchRow[]> {
+  const log = opts.log ?? (() => {});
+  const size = opts.size ?? 100_000;
+  const repeats = opts.repeats ?? 3;
+  if (!process.env.HGD_BENCH_DATABASE_URL && process.env.DATABASE_URL) process.env.HGD_BENCH_DATABASE_URL = process.env.DATABASE_URL;
+  // A filtered query's request carries the cohort and the node's sealed material (≈ 60 B a patient).
+  process.env.HGD_BODY_LIMIT ??= '64mb';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgd-bench-compare-'));
+  const base = loadConfig({ HGD_DATA_DIR: dir, HGD_NODES: '3', HGD_THRESHOLD: '1' } as NodeJS.ProcessEnv);
+  const dbs = await openBenchDatabases(dir, 'processes');
+  log(`engine: ${dbs.engine}; nodes in 3 child processes`);
+  const rows: BenchRow[] = [];
+  let nodes: RunningNodes | undefined;
+  try {
+    const t0 = Date.UTC(2024, 0, 1);
+    const meta = (tag: string) => (k: number) => ({ id: `${tag}-${k}`, pseudonym: `c${k}`, start: new Date(t0 + k * 1000).toISOString() });
+    await load(dbs, 'cmp_x', dataset(size, 11), meta('x'));
+    await load(dbs, 'cmp_y', dataset(size, 12), meta('y'));
+    for (const db of [...dbs.nodes, dbs.plain]) await db.knex.raw('ANALYZE');
+    log(`loaded 2 × ${size} values`);
+    const gatewayKey = generateSigningKey();
+    publishPartyKeys(base.nodes.keysDir, 'gateway', { sign: gatewayKey.publicKeyBase64 });
+    nodes = await startNodes(base, dbs, 'processes');
+    const coordinator = createCoordinator(nodes.config, gatewayKey, { timeoutMs: 600_000 });
+    const cohort = Array.from({ length: size }, (_, k) => `c${k}`);
+    rows.push(await countRow(coordinator, dbs, cohort, repeats));
+    log(rows.at(-1)!.baseline ?? '');
+    rows.push(await meanRow(coordinator, dbs, cohort, repeats));
+    log(rows.at(-1)!.baseline ?? '');
+  } finally {
+    await nodes?.close();
+    // PGlite node folders were closed for the node processes; PostgreSQL schemas are dropped here.
+    for (const db of dbs.engine === 'PGlite' ? [dbs.plain] : [...dbs.nodes, dbs.plain]) {
+      if (db.kind === 'postgres') await db.knex.raw(`DROP SCHEMA IF EXISTS ${db.schema} CASCADE`).catch(() => undefined);
+      await db.close();
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  rows.push(simulatedRow(size));
+  rows.push(await baselineRow(opts.baselineN ?? 1_000));
+  return rows;
+}
