@@ -109,6 +109,11 @@ export interface Config {
     webhookTimeoutMs: number;
     /** Allow http:// webhook URLs (tests, local use); otherwise https:// only. */
     allowHttpWebhooks: boolean;
+    /**
+     * Host names (or literal addresses) a webhook may target even when they are, or resolve to, a
+     * loopback, private or link-local address (HGD_WEBHOOK_ALLOW_HOSTS, comma-separated); default none.
+     */
+    webhookAllowHosts: readonly string[];
   };
   /** The compute nodes that hold secret shares. */
   nodes: {
@@ -126,6 +131,8 @@ export interface Config {
     keysDir: string;
     /** The gateway's Ed25519 key for signing its requests to the nodes. */
     gatewayKeyFile: string;
+    /** The gateway's X25519 key: the nodes seal their answers to it (published in keysDir as gateway.pub.json). */
+    gatewayEncryptionKeyFile: string;
     /** How often the gateway retries sharing records a node missed (the outbox). */
     outboxIntervalMs: number;
   };
@@ -269,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webhookMaxAttempts: intFrom(env, 'HGD_WEBHOOK_MAX_ATTEMPTS', 15, 1),
       webhookTimeoutMs: intFrom(env, 'HGD_WEBHOOK_TIMEOUT_MS', 5000, 1),
       allowHttpWebhooks: env.HGD_WEBHOOK_ALLOW_HTTP === '1' || env.HGD_WEBHOOK_ALLOW_HTTP === 'true',
+      webhookAllowHosts: Object.freeze((env.HGD_WEBHOOK_ALLOW_HOSTS ?? '').split(',').map((h) => h.trim()).filter(Boolean)),
     }),
     nodes: Object.freeze({
       count: nodeCount,
@@ -278,6 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       databaseUrls,
       keysDir: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys')),
       gatewayKeyFile: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys'), 'gateway-nodes-ed25519.pem'),
+      gatewayEncryptionKeyFile: path.resolve(env.HGD_KEYS_DIR ?? path.join(dataDir, 'keys'), 'gateway-nodes-x25519.pem'),
       outboxIntervalMs: intFrom(env, 'HGD_OUTBOX_SECONDS', 10, 1) * 1000,
     }),
   });

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'bin/'] },
+  { ignores: ['node_modules/', 'data/', 'bin/', 'web/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -61,6 +61,19 @@ export default tseslint.config(
         { group: ['../db', '../merkle', '../node-crypto', '../signing-key', './db', './merkle', './node-crypto', './signing-key'], message: 'browser-safe module: these use Node.' },
       ] }],
       'no-restricted-globals': ['error', { name: 'Buffer', message: 'browser-safe module: use Uint8Array (storage-layer/bytes.ts).' }],
+    },
+  },
+  {
+    // The web app runs in the browser: it reaches the gateway over HTTP only, and of the repository
+    // it may import just the browser-safe ledger modules (the verifier's note, Merkle and trust code).
+    files: ['web/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: ['crypto', 'fs', 'path', 'buffer'], patterns: [
+        { group: ['node:*'], message: 'the web app runs in the browser.' },
+        { group: ['**/app/**', '**/management-layer/**', '**/usage-layer/**', '**/parties/**', '**/mpc/**', '**/config', '**/test/**'], message: 'the web app talks to the gateway over HTTP; it imports only browser-safe storage-layer modules.' },
+        { group: ['**/storage-layer/*', '!**/storage-layer/bytes', '!**/storage-layer/crypto', '!**/storage-layer/merkle-core', '!**/storage-layer/note', '!**/storage-layer/noble-crypto', '!**/storage-layer/verify'], message: 'only the browser-safe storage-layer modules (see the entry above).' },
+      ] }],
+      'no-restricted-globals': ['error', { name: 'Buffer', message: 'the web app runs in the browser: use Uint8Array.' }],
     },
   },
 );

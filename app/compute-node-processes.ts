@@ -9,7 +9,7 @@
  *   when the gateway dies, even by `kill -9`, and `hgd node` exits when it closes (cli/hgd.ts); a
  *   node started by hand (`hgd node --id N`) has no channel and runs on its own.
  * - A node counts as up only once it answers `GET /health` signed with the key that the key
- *   directory holds for it (the node client's `publicKeys` check), and says it is node N.
+ *   directory holds for it (the node client's answer check), and says it is node N.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -19,7 +19,7 @@ import type { Config } from '../config';
 import { HgdError } from '../storage-layer/errors';
 import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { NodeClient } from '../parties/client';
-import { KeyDirectory, nodeParty, publishPartyKeys } from '../parties/key-directory';
+import { gatewayIdentity, KeyDirectory, nodeParty } from '../parties/key-directory';
 import type { Logger } from './logger';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'hgd.ts');
@@ -101,14 +101,13 @@ function spawnNode(slot: NodeSlot, log: Logger): ChildProcess {
 }
 
 export async function spawnComputeNodes(config: Config, log: Logger): Promise<{ stop(): Promise<void>; pids: number[] }> {
-  // The gateway's node key, published so the nodes accept its signed health checks.
-  const key = loadOrCreateSigningKey(config.nodes.gatewayKeyFile);
-  publishPartyKeys(config.nodes.keysDir, 'gateway', { sign: key.publicKeyBase64 });
+  // The gateway's node keys, published so the nodes accept its signed health checks and seal their answers to it.
+  const self = gatewayIdentity(config.nodes.keysDir, loadOrCreateSigningKey(config.nodes.gatewayKeyFile), config.nodes.gatewayEncryptionKeyFile);
   const directory = new KeyDirectory(config.nodes.keysDir);
   const slots: NodeSlot[] = config.nodes.urls.map((url, i) => ({
     id: i + 1,
     url,
-    client: new NodeClient({ baseUrl: url, key, party: 'gateway', recipient: nodeParty(i + 1), publicKeys: (p) => directory.signingKey(p) }),
+    client: new NodeClient({ baseUrl: url, self, recipient: nodeParty(i + 1), keys: directory }),
   }));
   await requireFreePorts(slots, config.nodes.keysDir);
   const children = slots.map((slot) => spawnNode(slot, log));

@@ -5,9 +5,10 @@
  * - Own database (its own PGlite folder or PostgreSQL URL), own migrations (ids prefixed 'node-').
  * - Own Ed25519 signing key and X25519 encryption key under config.nodes.keysDir, created on first
  *   start (mode 0600); public keys published as `${keysDir}/node-<id>.pub.json`.
- * - Every request must be signed by the gateway or a peer node and addressed to this node
- *   (parties/middleware.ts); shares and peers' round messages arrive sealed to the node's X25519 key. Errors are answered by the same handler and status table as the
- *   gateway's (app/errors-middleware.ts, app/error-status.ts).
+ * - Every request must be signed by the gateway or a peer node and addressed to this node, and its body
+ *   is sealed to the node's X25519 key; every answer is sealed to the party that asked and signed
+ *   (parties/middleware.ts, parties/sealed-body.ts). Errors are answered by the same handler and
+ *   status table as the gateway's (app/errors-middleware.ts, app/error-status.ts).
  * - Logs carry method, path, status, duration and party, never a body, a share or a database error text
  *   (PostgreSQL messages can quote input values).
  */
@@ -18,14 +19,14 @@ import type { Config } from '../config';
 import { NodeClient } from '../parties/client';
 import { SignedRequestError } from '../parties/errors';
 import { MpcInbox } from '../parties/inbox';
-import { KeyDirectory, loadOrCreateEncryptionKey, nodeKeyFiles, nodeParty, publishPartyKeys } from '../parties/key-directory';
+import { KeyDirectory, loadOrCreateEncryptionKey, nodeKeyFiles, nodeParty, publishPartyKeys, type PartyIdentity } from '../parties/key-directory';
 import type { PeerMessage } from '../parties/wire';
 import { openDatabase, type Database } from '../storage-layer/db';
 import { ValidationError } from '../storage-layer/errors';
 import { runMigrations } from '../storage-layer/migrate';
 import { openNodeWitness, WITNESS_ROUTE } from '../storage-layer/witness/host';
 import type { Witness } from '../storage-layer/witness/witness';
-import { loadOrCreateSigningKey, type SigningKey } from '../storage-layer/signing-key';
+import { loadOrCreateSigningKey } from '../storage-layer/signing-key';
 import { ComputeNodeService, computeNodeRouter, nodeMigrations } from '../usage-layer/node';
 import { errorHandler, notFoundHandler } from './errors-middleware';
 import { isCodedError } from './error-status';
@@ -120,12 +121,9 @@ async function listen(app: Express, port: number, host: string): Promise<{ serve
 }
 
 /** Sends a sealed round message to a peer; a failure names the peer (the coordinator reports it). */
-function peerSender(party: string, signingKey: SigningKey, directory: KeyDirectory, peerUrls: () => string[], timeoutMs: number) {
+function peerSender(self: PartyIdentity, directory: KeyDirectory, peerUrls: () => string[], timeoutMs: number) {
   return async (to: number, msg: PeerMessage) => {
-    const client = new NodeClient({
-      baseUrl: peerUrls()[to - 1] as string, key: signingKey, party, recipient: nodeParty(to), timeoutMs,
-      publicKeys: (p) => directory.signingKey(p),
-    });
+    const client = new NodeClient({ baseUrl: peerUrls()[to - 1] as string, self, recipient: nodeParty(to), keys: directory, timeoutMs });
     try {
       return (await client.message(msg)).bytesSent;
     } catch (err) {
@@ -144,6 +142,7 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
   const signingKey = loadOrCreateSigningKey(files.signing);
   const encryptionKey = loadOrCreateEncryptionKey(files.encryption);
   publishPartyKeys(keysDir, party, { sign: signingKey.publicKeyBase64, encrypt: encryptionKey.publicKeyBase64 });
+  const self: PartyIdentity = { party, signingKey, encryptionKey };
   const db = await openNodeDatabase(config, id, log, opts.db);
   // Each node is also a witness of the gateway's ledger, on its own database and key (storage-layer/witness).
   const witness = await openNodeWitness(config, id, db);
@@ -154,9 +153,9 @@ export async function startComputeNode(config: Config, id: number, opts: Compute
   const service = new ComputeNodeService({
     id, n, t, db, encryptionKey, inbox: new MpcInbox(), peerTimeoutMs,
     peerEncryptionKey: (node) => directory.encryptionKey(nodeParty(node)),
-    sendToPeer: peerSender(party, signingKey, directory, () => peerUrls, peerTimeoutMs),
+    sendToPeer: peerSender(self, directory, () => peerUrls, peerTimeoutMs),
   });
-  const app = nodeApp(computeNodeRouter(service, { id, n, t, party, signingKey, directory }), log, config.http.bodyLimit, witness);
+  const app = nodeApp(computeNodeRouter(service, { id, n, t, self, directory }), log, config.http.bodyLimit, witness);
   const host = opts.host ?? config.host;
   let bound: { server: Server; url: string };
   try {

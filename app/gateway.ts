@@ -35,8 +35,9 @@ import { AdminOperations } from './admin-operations';
 import { WriterLease, writerLeaseMigrations } from './writer-lease';
 import { patientLedgerEntry } from './patient-ledger';
 import { patientSourceRouter } from '../management-layer/patient-source';
-import { AlertHub, Monitor, RuleService, WebhookService, alertId, monitoringMigrations, type MonitoringServices } from '../management-layer/monitoring';
+import { AlertHub, Monitor, MonitoringSealer, RuleService, WebhookService, alertId, monitoringDataMigrations, monitoringMigrations, type MonitoringServices } from '../management-layer/monitoring';
 import { monitoringRouter } from '../usage-layer/care/monitoring-http';
+import { webAppRouter } from './static';
 
 export interface Gateway {
   app: Express;
@@ -67,7 +68,7 @@ export function configuredKeyRing(config: Config): KeyRing {
 
 /** Every migration, including those that rewrite stored data with the key ring. */
 export function migrationsWith(keys: KeyRing): Migration[] {
-  return [...allMigrations, ...ingestDataMigrations(keys)];
+  return [...allMigrations, ...ingestDataMigrations(keys), ...monitoringDataMigrations(new MonitoringSealer(keys.monitoringKey))];
 }
 
 export interface GatewayOptions {
@@ -79,6 +80,8 @@ export interface GatewayOptions {
   coordinator?: Coordinator;
   /** Carries add-checkpoint requests to the configured witnesses; default: HTTP to their URLs. */
   witnessTransport?: WitnessTransport;
+  /** The built web app served at / (app/static.ts); default: web/dist. */
+  webDist?: string;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -161,10 +164,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     onAcquired: () => usage.queries.recoverInterrupted(),
     log: (msg, extra) => log.info(msg, extra),
   });
-  const monitoring = await startMonitoring(config, db, ledger, ingest, usage, log);
+  const monitoring = await startMonitoring(config, { db, ledger, sealer: new MonitoringSealer(keys.monitoringKey) }, ingest, usage, log);
   app.use(adminRouter(new AdminOperations(identity, usage.studies)));
   app.use(usageRouter(usage));
   app.use(monitoringRouter(monitoring, usage.care));
+  // After every API route, so the JSON API answers first and unchanged.
+  app.use(webAppRouter(options.webDist));
   app.use(notFoundHandler);
   app.use(errorHandler((msg, err) => log.error(msg, err)));
 
@@ -196,13 +201,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
  * to the patient, provider recipients only while their TREAT grant covers the indicator, webhook
  * delivery kicked by each alert; batches a crash left unevaluated are evaluated first.
  */
-async function startMonitoring(config: Config, db: Database, ledger: Ledger, ingest: IngestService, usage: UsageServices, log: Logger): Promise<MonitoringServices> {
+async function startMonitoring(config: Config, stores: { db: Database; ledger: Ledger; sealer: MonitoringSealer }, ingest: IngestService, usage: UsageServices, log: Logger): Promise<MonitoringServices> {
+  const { db, ledger, sealer } = stores;
   const hub = new AlertHub();
   const m = config.monitoring;
-  const webhooks = new WebhookService(db, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks });
-  const monitor = new Monitor(db, ledger, hub, {
-    mayNotify: async (recipient, patient, indicator) => {
-      const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date());
+  const webhooks = new WebhookService(db, sealer, { pollMs: m.webhookPollMs, retryBaseMs: m.webhookRetryBaseMs, maxBackoffMs: m.webhookMaxBackoffMs, maxAttempts: m.webhookMaxAttempts, timeoutMs: m.webhookTimeoutMs, allowHttp: m.allowHttpWebhooks, allowHosts: m.webhookAllowHosts });
+  const monitor = new Monitor(db, ledger, hub, sealer, {
+    mayNotify: async (recipient, patient, indicator, knex) => {
+      const grants = await usage.consents.activeTreatmentGrants(patient, recipient.slice('org:'.length), new Date(), knex);
       return grants.some((g) => g.indicators.includes(indicator));
     },
     onAlerts: () => webhooks.kick(),
@@ -220,5 +226,5 @@ async function startMonitoring(config: Config, db: Database, ledger: Ledger, ing
   const recovered = await monitor.catchUp(ingest);
   if (recovered) log.info(`monitoring: evaluated ${recovered} batches left unevaluated`);
   webhooks.start();
-  return { db, hub, monitor, rules: new RuleService(db, ledger), webhooks };
+  return { db, sealer, hub, monitor, rules: new RuleService(db, ledger), webhooks };
 }

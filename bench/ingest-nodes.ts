@@ -43,8 +43,45 @@ export interface NodeCluster {
   config: Config;
   /** Each node's database (open here, to count what it holds). */
   dbs: Database[];
+  /** CPU seconds used so far (see CpuReading). */
+  cpu(): Promise<CpuReading>;
   close(): Promise<void>;
 }
+
+/**
+ * CPU seconds used so far, by whom: this process (the gateway), the PostgreSQL backends of the bench's
+ * own database (BENCH_DATABASE_URL: use a scratch database, other users of it would be counted), the three
+ * node processes and the backends of their databases. Linux only (/proc); the server must run here.
+ */
+export interface CpuReading {
+  gateway: number;
+  gatewayPostgres: number;
+  nodes: number;
+  nodesPostgres: number;
+}
+
+/** CPU seconds (user + system) a Linux process has used, from /proc; 0 once it is gone. */
+function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU seconds used so far by the PostgreSQL backends now serving these databases. A backend that has
+ * exited is no longer counted: read before and after a measure while its pools are open.
+ */
+async function postgresCpuSeconds(admin: Database, databases: string[]): Promise<number> {
+  const rows = (await admin.knex.raw('SELECT pid FROM pg_stat_activity WHERE datname = ANY(?::text[]) AND pid <> pg_backend_pid()', [`{${databases.join(',')}}`])).rows as Array<{ pid: number }>;
+  return rows.reduce((acc, r) => acc + processCpuSeconds(r.pid), 0);
+}
+
+/** What each part used between two readings. */
+export const cpuBetween = (a: CpuReading, b: CpuReading): CpuReading =>
+  ({ gateway: b.gateway - a.gateway, gatewayPostgres: b.gatewayPostgres - a.gatewayPostgres, nodes: b.nodes - a.nodes, nodesPostgres: b.nodesPostgres - a.nodesPostgres });
 
 async function waitUntilUp(config: Config, children: ChildProcess[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -76,8 +113,19 @@ export async function startNodeProcesses(dataDir: string): Promise<NodeCluster> 
     HGD_OUTBOX_SECONDS: '3600',
   };
   const config = loadConfig(env);
-  const children = names.map((_, i) => spawn(process.execPath, ['--import', 'tsx', CLI, 'node', '--id', String(i + 1)], { env, stdio: ['ignore', 'inherit', 'inherit'] }));
+  // HGD_BENCH_NODE_FLAGS: extra runtime flags for the node processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
+  const flags = (process.env.HGD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const children = names.map((_, i) => spawn(process.execPath, [...flags, '--import', 'tsx', CLI, 'node', '--id', String(i + 1)], { env, stdio: ['ignore', 'inherit', 'inherit'] }));
   const dbs: Database[] = [];
+  const cpu = async (): Promise<CpuReading> => {
+    const own = process.cpuUsage();
+    return {
+      gateway: (own.user + own.system) / 1e6,
+      gatewayPostgres: await postgresCpuSeconds(admin, [new URL(BENCH_DATABASE_URL).pathname.slice(1)]),
+      nodes: children.reduce((acc, c) => acc + processCpuSeconds(c.pid), 0),
+      nodesPostgres: await postgresCpuSeconds(admin, names),
+    };
+  };
   const close = async () => {
     await Promise.all(children.map((c) => new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
@@ -95,7 +143,7 @@ export async function startNodeProcesses(dataDir: string): Promise<NodeCluster> 
     await close();
     throw err;
   }
-  return { env, config, dbs, close };
+  return { env, config, dbs, cpu, close };
 }
 
 /** Resolves once every node's node_shares holds `expected` rows. */

@@ -11,7 +11,9 @@
  * End to end with the compute nodes (bench/ingest-nodes.ts): the gateway in this process with its
  * default share sink and three `hgd node` processes on PostgreSQL, timed until every node's node_shares
  * holds every record; beside it the same uploads with sharing off. HGD_BENCH_E2E_N sets the
- * Observations (default 20,000); HGD_BENCH_E2E_ONLY=1 runs only this part.
+ * Observations (default 20,000); HGD_BENCH_E2E_ONLY=1 runs only this part. Both of its measures also
+ * print the CPU each part used per 1,000 Observations (gateway, its PostgreSQL backends, nodes, theirs):
+ * on a shared machine the rates swing from run to run, the CPU per record much less.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { createGateway } from '../app/gateway';
 import { runIngest } from '../cli/ingest-command';
-import { benchTmpDir, gatewayFor, startNodeProcesses, untilNodesHold } from './ingest-nodes';
+import { benchTmpDir, cpuBetween, gatewayFor, startNodeProcesses, untilNodesHold, type CpuReading, type NodeCluster } from './ingest-nodes';
 import { machine, openBenchDatabase, printTable, timed, type BenchRow } from './support';
 
 const N = Number(process.env.HGD_BENCH_INGEST_N ?? 40_000);
@@ -70,6 +72,23 @@ async function ingestThrough(gateway: Awaited<ReturnType<typeof createGateway>>,
   });
 }
 
+/** `fn` timed, with the CPU each part of the cluster used meanwhile. */
+async function timedWithCpu(cluster: NodeCluster, fn: () => Promise<void>): Promise<{ ms: number; cpu: CpuReading }> {
+  const before = await cluster.cpu();
+  const { ms } = await timed(fn);
+  return { ms, cpu: cpuBetween(before, await cluster.cpu()) };
+}
+
+/** CPU ms per 1,000 Observations, by part: what the ratio of two rates cannot tell on a shared machine. */
+function cpuRow(label: string, cpu: CpuReading, n: number): BenchRow {
+  const per = (s: number) => ((s * 1000 * 1000) / n).toFixed(0);
+  const total = cpu.gateway + cpu.gatewayPostgres + cpu.nodes + cpu.nodesPostgres;
+  return {
+    measure: `CPU per 1,000 Observations, ${label}`, value: (total * 1e6) / n, unit: 'ms',
+    baseline: `gateway ${per(cpu.gateway)}, its PostgreSQL ${per(cpu.gatewayPostgres)}, nodes ${per(cpu.nodes)}, their PostgreSQL ${per(cpu.nodesPostgres)}`,
+  };
+}
+
 /** Gateway + three node processes on PostgreSQL, against the same uploads with sharing off. */
 export async function runEndToEndBench(): Promise<BenchRow[]> {
   const dataDir = benchTmpDir();
@@ -81,14 +100,15 @@ export async function runEndToEndBench(): Promise<BenchRow[]> {
     const rate = (ms: number) => E2E_N / (ms / 1000);
     const off = await gatewayFor(cluster, plainDb, false, path.join(dataDir, 'no-sharing'));
     await ingestThrough(off, observationLines('warm', PATIENTS * 2));
-    const noSharing = await timed(() => ingestThrough(off, observationLines('e2e', E2E_N, PATIENTS * 2)));
+    const lines = observationLines('e2e', E2E_N, PATIENTS * 2); // the same uploads for both measures
+    const noSharing = await timedWithCpu(cluster, () => ingestThrough(off, lines));
     await off.close();
 
     const on = await gatewayFor(cluster, sharedDb, true);
     await ingestThrough(on, observationLines('warm', PATIENTS * 2));
     await untilNodesHold(cluster.dbs, PATIENTS * 2);
-    const withNodes = await timed(async () => {
-      await ingestThrough(on, observationLines('e2e', E2E_N, PATIENTS * 2));
+    const withNodes = await timedWithCpu(cluster, async () => {
+      await ingestThrough(on, lines);
       await untilNodesHold(cluster.dbs, PATIENTS * 2 + E2E_N);
     });
     await on.close();
@@ -100,6 +120,8 @@ export async function runEndToEndBench(): Promise<BenchRow[]> {
         value: rate(withNodes.ms), unit: 'obs/s', baseline: `${share.toFixed(0)}% of no sharing`,
         target: `>= ${TARGET.toLocaleString('en-US')} obs/s and >= 60 % of no sharing`,
       },
+      cpuRow('no sharing', noSharing.cpu, E2E_N),
+      cpuRow('end to end', withNodes.cpu, E2E_N),
     ];
   } finally {
     await plainDb.close();

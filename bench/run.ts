@@ -28,6 +28,10 @@ const suites: Record<string, () => Promise<unknown>> = {
   load: async () => (await import('./load')).runLoadBench(), // gateway process under sustained ingest + ledger reads (bench/load.ts)
   privacy: async () => (await import('./privacy')).runPrivacyBench(), // released error vs plaintext truth (bench/privacy.ts)
   monitoring: async () => (await import('./monitoring')).runMonitoringBench(), // rules' cost and alert latency (bench/monitoring.ts)
+  transport: async () => {
+    // Sealing every body between the parties vs signing the same body in clear (bench/transport.ts).
+    printTable('Sealed bodies between the parties, per message (both ends; baseline: the same body signed in clear)', (await import('./transport')).runTransportBench());
+  },
 };
 
 const wanted = process.argv.slice(2);

@@ -10,12 +10,20 @@
  * metadata, so it is only ever opened as a noisy sharing. Product kinds pair two indicators and need
  * Σxy from the product protocol (mpc/products.ts); their `count` is the number of pairs.
  *
+ * Pilot kinds (variance, stddev, covariance, correlation) run in two phases: a pilot noisy mean of each
+ * indicator (centred at the range's midpoint), then the kind's second moments around that public
+ * centre m̂ (Σ(x − m̂)², Σ(x − m̂)(y − m̂y)), computed linearly in shares. Around the mean no Σ(x − m̂)
+ * is needed, whose noise the formula would multiply by 2|x̄ − c|; the price is a sensitivity of
+ * max|x − m̂|² instead of r² (docs/privacy.md compares the two).
  * Filters. A `filterable` kind also runs with a cohort filter (mpc/filters.ts): the same measures and
  * formula, but every measure becomes Σ_p b_p·m_p over patients p, b_p the patient's shared filter bit
  * (mpc/compare.ts) and m_p the patient's share of the measure over its records. `count` is then
  * Σ_p b_p·n_p (n_p public to the nodes: linear in b), no longer known to any node, so it is opened
  * only as a noisy sharing; the sums are products of two shared values (zero and reshare rounds). The
  * privacy plan is the same: one patient still moves each measure by at most its sensitivity.
+ * The pilot kinds (variance, stddev) are filterable at the coordinator, but the query service does not
+ * take a filter on them yet: their pilot mean and their count (the gate's, at L = 1) would have to be
+ * filtered noisy runs of their own (docs/usage.md).
  */
 import * as stats from './statistics';
 import type { Scaled } from './statistics';
@@ -84,9 +92,12 @@ export function measureScale(measure: Measure, scaleX: number, scaleY = 0): numb
 
 /**
  * Opened measures as signed fixed-point integers; `count` is exact or noisy. For a centred kind the
- * sums are of x − centre.x (and y − centre.y), and `centre` says so.
+ * sums are of x − centre.x (and y − centre.y), and `centre` says so. `floors` are the public positive
+ * values a correlation raises a noisy Σ(x − m̂)² to (fixed point; default 1). `centreError` is the
+ * public expected square of a pilot centre's error, E(m̂ − x̄)² (natural units²), that a variance
+ * subtracts (mpc/statistics.ts varianceAbout).
  */
-export type OpenedMeasures = { count: bigint; centre?: Centre } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
+export type OpenedMeasures = { count: bigint; centre?: Centre; floors?: { sumXX: bigint; sumYY: bigint }; centreError?: number } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
 
 /** The catalogue range of the (first) indicator, for post-processing a noisy release. */
 export interface ReleaseRange {
@@ -98,9 +109,15 @@ export interface AggregateSpec {
   kind: AggregateKind;
   protocol: 'linear' | 'product';
   indicators: 1 | 2;
-  /** Measures the nodes compute and the coordinator opens (besides the count). */
+  /**
+   * Measures the nodes compute and the coordinator opens (besides the count) for an exact query; a
+   * noised one computes and opens only the measures it noises (`queriedMeasures`).
+   */
   measures: readonly Measure[];
-  /** Measures a differentially private release noises, and the weight of each in the ε split. */
+  /**
+   * Measures a differentially private release noises, and the weight of each in the ε split. A pilot
+   * kind noises only its second moments (around the pilot centre) and the count.
+   */
   dpMeasures: readonly Measure[];
   epsilonWeights: readonly number[];
   /**
@@ -108,6 +125,11 @@ export interface AggregateSpec {
    * mean adds c back): the sensitivity is half the range instead of the largest |x|.
    */
   centred: boolean;
+  /**
+   * Pilot kinds: the centre is a pilot noisy mean of each indicator, with these ε weights (beside
+   * `epsilonWeights`); null: the centre (if any) is the midpoint.
+   */
+  pilot: { x: number; y?: number } | null;
   /** Nodes that must take part: t + 1 to open a linear sum, 2t + 1 for the product protocol. */
   nodesNeeded(t: number): number;
   /** Runs with a cohort filter (then on all three nodes: comparisons and products, see above). */
@@ -127,40 +149,52 @@ const need = (m: OpenedMeasures, k: Exclude<Measure, 'count'>): Scaled => {
   return x;
 };
 const width = (r: ReleaseRange) => r.max - r.min;
+
+/** With Σ(x − c) opened, the full formula (any centre); without it (a noised pilot kind), around the pilot centre. */
+function varianceOf(m: OpenedMeasures): number | null {
+  if (!m.sumSquares) return null; // a noised query that noised neither moment opened none
+  return m.sum ? stats.variance(m.count, m.sum, need(m, 'sumSquares')) : stats.varianceAbout(m.count, need(m, 'sumSquares'), m.centreError);
+}
+
+function correlationOf(m: OpenedMeasures): number | null {
+  if (!m.sumXX || !m.sumYY || !m.sumXY) return null;
+  if (m.sumX && m.sumY) return stats.correlation(m.count, m.sumX, m.sumY, need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'));
+  return m.count < 2n ? null : stats.correlationAbout(need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors?.sumXX, m.floors?.sumYY);
+}
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
   count: {
-    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, nodesNeeded: linear, filterable: true,
+    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true,
     finish: (m) => Number(m.count), release: (v) => Math.max(0, v),
   },
   sum: {
-    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, nodesNeeded: linear, filterable: true,
+    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true,
     finish: (m) => stats.toNumber(need(m, 'sum')), release: keep,
   },
   mean: {
-    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, nodesNeeded: linear, filterable: true,
+    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear, filterable: true,
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear, filterable: true,
-    finish: (m) => stats.variance(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r) ** 2),
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true,
+    finish: (m) => varianceOf(m), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 3, 5], centred: true, nodesNeeded: linear, filterable: true,
-    finish: (m) => stats.stddev(m.count, need(m, 'sum'), need(m, 'sumSquares')), release: (v, r) => clamp(v, 0, width(r)),
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true,
+    finish: (m) => { const v = varianceOf(m); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, nodesNeeded: linear, filterable: false,
+    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXY'], epsilonWeights: [1, 1, 1, 4], centred: true, nodesNeeded: product, filterable: false,
-    finish: (m) => stats.covariance(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXY')), release: keep,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false,
+    finish: (m) => (!m.sumXY ? null : m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, m.sumXY) : stats.covarianceAbout(m.count, m.sumXY)), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 2, 2, 4, 4, 5], centred: true, nodesNeeded: product, filterable: false,
-    finish: (m) => stats.correlation(m.count, need(m, 'sumX'), need(m, 'sumY'), need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY')), release: (v) => clamp(v, -1, 1),
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false,
+    finish: (m) => correlationOf(m), release: (v) => clamp(v, -1, 1),
   },
 });
 
@@ -175,6 +209,15 @@ export function isAggregateKind(x: unknown): x is AggregateKind {
 
 export function aggregateSpec(kind: AggregateKind): AggregateSpec {
   return AGGREGATES[kind];
+}
+
+/**
+ * The measures a query of this kind computes and opens (besides the count): all of the kind's when
+ * exact; with noise only those the noise names, so that nothing is ever opened without noise.
+ */
+export function queriedMeasures(kind: AggregateKind, noised: readonly string[] | null): Measure[] {
+  const all = AGGREGATES[kind].measures;
+  return noised ? all.filter((m) => noised.includes(m)) : [...all];
 }
 
 /** Measures a query of this kind may noise: the ones it opens, and the count. */

@@ -1,11 +1,13 @@
 /**
  * 95 % intervals for released statistics, from the public noise distribution only (post-processing:
- * no privacy cost). Every noised measure carries the sum of `sources` independent discrete-Laplace
- * samples of scale b (fixed-point units); the interval of a statistic f is the 2.5 and 97.5 percentiles
- * of f(released measures + fresh noise) over many draws (a parametric bootstrap), so non-linear
- * statistics (a ratio, a variance, a correlation) get intervals without a delta-method approximation.
- * Sampling here is in floating point (a difference of two geometric variables): it never touches a
- * secret, so the exactness that dp-noise.ts needs does not apply.
+ * no privacy cost). The total noise on a measure is NB(s, q) − NB(s, q), q = e^{−1/b} (fixed-point
+ * units): s = 1 is one discrete Laplace (the gate's count), and |P| compute nodes that each add
+ * NB(1/k) − NB(1/k) give s = |P|/k (mpc/dp-noise.ts; 3/2 for three nodes, t = 1). The interval of a
+ * statistic f is the 2.5 and 97.5 percentiles of f(released measures + fresh noise) over many draws (a
+ * parametric bootstrap), so non-linear statistics (a ratio, a variance, a correlation) get intervals
+ * without a delta-method approximation. A pilot kind's centre is taken as given (its noise only adds
+ * the small bias of mpc/statistics.ts). Sampling here is in floating point (NB as a Gamma–Poisson
+ * mixture): it never touches a secret, so the exactness that dp-noise.ts needs does not apply.
  */
 import type { AggregateSpec, Measure, OpenedMeasures, ReleaseRange } from './aggregates';
 import type { Scaled } from './statistics';
@@ -14,23 +16,47 @@ export interface MeasureNoise {
   measure: Measure;
   /** Discrete-Laplace scale in fixed-point units of the measure. */
   b: number;
-  /** Independent samples added (one per compute node). */
-  sources: number;
+  /** Shape s of the total noise NB(s, q) − NB(s, q): 1 for one discrete Laplace. */
+  shape: number;
 }
 
 /** A uniform in (0, 1) from `random` (default Math.random; tests inject a seeded one). */
 type Uniform = () => number;
 
-function geometric(q: number, u: Uniform): number {
-  return Math.floor(Math.log(1 - u()) / Math.log(q));
+function normal(u: Uniform): number {
+  return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
 }
 
-/** One draw of the total noise on a measure: Σ over sources of (G1 − G2), G ~ Geometric(1 − e^{−1/b}). */
+/** Gamma(a, 1) (Marsaglia & Tsang; a < 1 boosted by U^{1/a}). */
+function gamma(a: number, u: Uniform): number {
+  if (a < 1) return gamma(a + 1, u) * (1 - u()) ** (1 / a);
+  const d = a - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    const x = normal(u);
+    const v = (1 + c * x) ** 3;
+    if (v > 0 && Math.log(1 - u()) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
+  }
+}
+
+/** Poisson(λ): by multiplication below 30, else the normal approximation (beside the Gamma's spread of ~λ, Poisson's √λ barely matters). */
+function poisson(lambda: number, u: Uniform): number {
+  if (lambda >= 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * normal(u)));
+  const limit = Math.exp(-lambda);
+  let k = 0;
+  for (let p = u(); p > limit; p *= u()) k++;
+  return k;
+}
+
+/** NB(s, q): the number of failures before s successes, as Poisson(Gamma(s)·q/(1 − q)). */
+function negativeBinomial(s: number, q: number, u: Uniform): number {
+  return poisson((gamma(s, u) * q) / (1 - q), u);
+}
+
+/** One draw of the total noise on a measure: NB(s, q) − NB(s, q), q = e^{−1/b}. */
 export function drawNoise(n: MeasureNoise, u: Uniform = Math.random): number {
   const q = Math.exp(-1 / n.b);
-  let total = 0;
-  for (let i = 0; i < n.sources; i++) total += geometric(q, u) - geometric(q, u);
-  return total;
+  return negativeBinomial(n.shape, q, u) - negativeBinomial(n.shape, q, u);
 }
 
 function shifted(m: OpenedMeasures, noise: readonly MeasureNoise[], u: Uniform): OpenedMeasures {

@@ -11,8 +11,9 @@
  *            degree-2t product sharing, mpc/products.ts step 2);
  *   reshare  every party reshares its value with degree t; combine takes the Lagrange combination at 0
  *            over P (degree reduction, Gennaro–Rabin–Rabin; needs |P| ≥ 2t + 1);
- *   noise    every party samples its own discrete-Laplace noise per element and deals degree-t shares;
- *            combine adds every participant's noise (mpc/dp-noise.ts; needs |P| ≥ t + 1).
+ *   noise    every party samples its part of the discrete-Laplace noise per element (any |P| − t of the
+ *            parts make the full noise, mpc/dp-noise.ts) and deals degree-t shares; combine adds
+ *            every participant's noise (needs |P| ≥ t + 1).
  * The secure comparison (mpc/compare.ts) adds cmp-open, cmp-and and cmp-b2a. A round is a `Step` from
  * one party state to the next: the product and noise rounds map a vector of field elements to a vector
  * (`Round`), the comparison's rounds carry bitsliced words. A step may talk to fewer parties than all
@@ -138,7 +139,7 @@ export function noiseRound(elements: readonly NoiseElement[]): Round {
     name: 'noise',
     deal(values, ctx) {
       if (values.length !== elements.length) throw new ProtocolMismatchError(`noise: ${values.length} values for ${elements.length} noise specifications`);
-      return dealColumns(elements.map((e) => noiseShare(e.epsilon, e.sensitivity, e.scale, ctx.n, ctx.t, ctx.rng)), ctx);
+      return dealColumns(elements.map((e) => noiseShare(e.epsilon, e.sensitivity, e.scale, ctx.n, ctx.t, ctx.rng, ctx.participants.length)), ctx);
     },
     combine(values, inbound, ctx) {
       inboundFromAll('noise', inbound, values.length, ctx);

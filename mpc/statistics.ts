@@ -3,6 +3,11 @@
  * sum, or a noisy one (discrete noise keeps sums integral), so one exact formula serves both and the
  * only floating-point step is the final division. Variance and covariance are the sample versions
  * (n − 1); correlation is Pearson's r. Each returns null where the statistic is undefined.
+ *
+ * The "about" formulas take sums around a public centre m that is itself a noisy estimate of the mean
+ * (the pilot kinds of mpc/aggregates.ts): Σ(x − m)² = Σ(x − x̄)² + n(x̄ − m)², so they leave out the
+ * Σ(x − m) terms (not computed, so not noised) at the cost of a bias n(x̄ − m)²/(n − 1), the pilot's
+ * noise squared; the variance subtracts its public expectation (docs/privacy.md gives its size).
  */
 
 /** A signed fixed-point integer and its decimal scale: value · 10^−scale. */
@@ -50,4 +55,31 @@ export function correlation(count: bigint, sumX: Scaled, sumY: Scaled, sumXX: Sc
   const vy = count * sumYY.value - sumY.value * sumY.value;
   if (vx <= 0n || vy <= 0n) return null;
   return Math.max(-1, Math.min(1, Number(cov) / Math.sqrt(Number(vx) * Number(vy))));
+}
+
+/**
+ * Sample variance from Σ(x − m)² around a centre m near the mean: (Σ(x − m)² − n·e)/(n − 1), at least
+ * 0, with e = E(m − x̄)² the centre's expected squared error (0 for an exact centre).
+ */
+export function varianceAbout(count: bigint, sumSquares: Scaled, centreError = 0): number | null {
+  if (count < 2n) return null;
+  const n = Number(count);
+  return Math.max(0, ratio(sumSquares.value, count - 1n, sumSquares.scale) - (centreError * n) / (n - 1));
+}
+
+/** Sample covariance from Σ(x − mx)(y − my) around centres near the means. */
+export function covarianceAbout(count: bigint, sumXY: Scaled): number | null {
+  if (count < 2n) return null;
+  return ratio(sumXY.value, count - 1n, sumXY.scale);
+}
+
+/**
+ * Pearson's r from sums around centres near the means, never undefined: a noisy Σ(x − m)² below its
+ * floor (a public positive value: mpc/aggregates.ts takes it from the noise scale) is raised to the
+ * floor, and r is clamped to [−1, 1]. Post-processing of the noisy sums only.
+ */
+export function correlationAbout(sumXX: Scaled, sumYY: Scaled, sumXY: Scaled, floorXX = 1n, floorYY = 1n): number {
+  const vx = sumXX.value > floorXX ? sumXX.value : floorXX;
+  const vy = sumYY.value > floorYY ? sumYY.value : floorYY;
+  return Math.max(-1, Math.min(1, Number(sumXY.value) / Math.sqrt(Number(vx) * Number(vy))));
 }

@@ -1,33 +1,36 @@
 /**
- * The parties' client: signed JSON requests with global fetch (fetchSigned), and a client for one
- * compute node on top of it. Every request is signed as `party` (the gateway or a peer node) for one
- * `recipient`; when the caller says where public keys are found (`publicKeys`), every answer must be
- * signed by that recipient, or the node is treated as unreachable. Errors are SignedRequestError
- * (peerStatus 0 when the node is unreachable or timed out).
+ * The parties' client: sealed, signed JSON requests with global fetch (fetchSigned), and a client for
+ * one compute node on top of it. Every request is sent by `self` (the gateway or a peer node) for one
+ * `recipient`: its body is sealed to the recipient's X25519 key and the sealed bytes are signed
+ * (sealed-body.ts, request-signing.ts); every answer must be signed by that recipient and sealed to
+ * `self`, or the node is treated as unreachable. This is the one place where requests are sealed and
+ * answers opened: the routes see plaintext JSON only (middleware.ts). Errors are SignedRequestError
+ * (peerStatus 0 when the node is unreachable, timed out, or its answer is not its own).
  */
 import type { KeyObject } from 'node:crypto';
-import type { SigningKey } from '../storage-layer/signing-key';
 import { SignedRequestError } from './errors';
-import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, signRequest, verifyResponse } from './request-signing';
+import type { PartyIdentity, PartyKeyLookup } from './key-directory';
+import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, signRequest, verifyResponse, type RequestTarget } from './request-signing';
+import { openAnswerBody, SEALED_CONTENT_TYPE, sealRequestBody } from './sealed-body';
 import type { FilteredRequest, FilteredResponse, LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
 
 export interface SignedFetchOptions {
-  key: SigningKey;
-  /** The sender. */
-  party: string;
-  /** The party the request is for (signed: any other party refuses it). */
+  /** The sender: it signs the request and opens the answer. */
+  self: PartyIdentity;
+  /** The party the request is for (signed: any other party refuses it; sealed: no other can read it). */
   recipient: string;
+  /** Where the recipient's keys are found: X25519 to seal the request, Ed25519 to check the answer. */
+  keys: PartyKeyLookup;
   method?: string;
   /** Serialised as JSON unless it is already a string. */
   body?: unknown;
   timeoutMs?: number;
-  /** Where public keys are found: when set, the answer must be signed by `recipient`. */
-  publicKeys?: (party: string) => KeyObject | undefined;
 }
 
 export interface SignedFetchResult<T> {
   status: number;
   body: T;
+  /** Bytes of the sealed request and answer bodies, as they crossed the link. */
   bytesSent: number;
   bytesReceived: number;
 }
@@ -50,69 +53,87 @@ export interface SignedAnswer {
 export function checkAnswer(answer: SignedAnswer, requestSignature: string, recipient: string, publicKey: KeyObject | undefined, what = 'request'): void {
   const ok = publicKey !== undefined && answer.party === recipient &&
     verifyResponse(publicKey, answer.status, requestSignature, answer.body, answer.signature ?? '');
-  if (!ok) throw new SignedRequestError(`${what}: the answer is not signed by ${recipient}`, 0);
+  if (!ok) throw new SignedRequestError(`${what}: the answer (status ${answer.status}) is not signed by ${recipient}`, 0);
 }
 
-/**
- * A signed JSON request with global fetch. Resolves with the parsed answer on 2xx; throws
- * SignedRequestError on any other status (peerStatus = status) or when the peer is unreachable or
- * times out (peerStatus = 0). The error message never contains the request body.
- */
-export async function fetchSigned<T>(baseUrl: string, path: string, opts: SignedFetchOptions): Promise<SignedFetchResult<T>> {
-  const method = (opts.method ?? (opts.body === undefined ? 'GET' : 'POST')).toUpperCase();
+type Target = RequestTarget & { url: URL; what: string };
+
+/** The request body sealed to the recipient ('' for none); peerStatus 0 when it has no X25519 key. */
+function sealedBody(opts: SignedFetchOptions, target: RequestTarget): string {
   const text = opts.body === undefined ? '' : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-  let res: Response | undefined;
-  let requestSignature = '';
-  for (let attempt = 0; !res; attempt++) {
-    const signed = signRequest(opts.key, { party: opts.party, recipient: opts.recipient, method, path }, text);
-    requestSignature = signed[SIGNATURE_HEADER];
-    const headers: Record<string, string> = { ...signed };
-    if (text) headers['content-type'] = 'application/json';
+  if (text === '') return '';
+  const key = opts.keys.encryptionKey(opts.recipient);
+  if (!key) throw new SignedRequestError(`${opts.recipient} has published no encryption key: nothing can be sealed to it`, 0);
+  return sealRequestBody(key, target, text);
+}
+
+/** Signs and sends the sealed body; resolves with the answer and the signature it must answer. */
+async function send(opts: SignedFetchOptions, target: Target, body: string): Promise<{ res: Response; requestSignature: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const signed = signRequest(opts.self.signingKey, target, body);
+    const headers: Record<string, string> = { ...signed, ...(body ? { 'content-type': SEALED_CONTENT_TYPE } : {}) };
     try {
-      res = await fetch(new URL(path, baseUrl), {
-        method,
-        headers,
-        body: text ? text : undefined,
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-      });
+      const res = await fetch(target.url, { method: target.method, headers, body: body || undefined, signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
+      return { res, requestSignature: signed[SIGNATURE_HEADER] };
     } catch (err) {
       const code = (err as { cause?: { code?: string } }).cause?.code;
       // A pooled keep-alive connection the peer closed (e.g. it restarted): the request did not reach
       // it, so one retry on a new connection is safe (and every endpoint is idempotent or single-use).
       if (attempt === 0 && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) continue;
       const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : (code ?? (err as Error).message);
-      throw new SignedRequestError(`${method} ${baseUrl}${path} failed: ${reason}`, 0);
+      throw new SignedRequestError(`${target.what} failed: ${reason}`, 0);
     }
   }
-  const raw = await res.text();
-  const bytesReceived = Buffer.byteLength(raw);
-  if (opts.publicKeys) {
-    const answer = { status: res.status, party: res.headers.get(PARTY_HEADER), signature: res.headers.get(RESPONSE_SIGNATURE_HEADER), body: raw };
-    checkAnswer(answer, requestSignature, opts.recipient, opts.publicKeys(opts.recipient), `${method} ${baseUrl}${path}`);
-  }
-  let parsed: unknown = undefined;
+}
+
+/** The answer's plaintext, once its signature is the recipient's and it opens with `self`'s key. */
+function openAnswer(opts: SignedFetchOptions, status: number, headers: Headers, raw: string, requestSignature: string, what: string): string {
+  const answer = { status, party: headers.get(PARTY_HEADER), signature: headers.get(RESPONSE_SIGNATURE_HEADER), body: raw };
+  checkAnswer(answer, requestSignature, opts.recipient, opts.keys.signingKey(opts.recipient), what);
   try {
-    parsed = raw ? JSON.parse(raw) : undefined;
+    return openAnswerBody(opts.self.encryptionKey, { signer: opts.recipient, recipient: opts.self.party, status, requestSignature }, raw);
   } catch {
-    parsed = undefined;
+    throw new SignedRequestError(`${what}: the answer of ${opts.recipient} is not sealed to ${opts.self.party}`, 0);
   }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A sealed, signed JSON request with global fetch. Resolves with the opened, parsed answer on 2xx;
+ * throws SignedRequestError on any other status (peerStatus = status) or when the peer is unreachable,
+ * times out or its answer is not its own (peerStatus = 0). The error message never contains the body.
+ */
+export async function fetchSigned<T>(baseUrl: string, path: string, opts: SignedFetchOptions): Promise<SignedFetchResult<T>> {
+  const method = (opts.method ?? (opts.body === undefined ? 'GET' : 'POST')).toUpperCase();
+  const what = `${method} ${baseUrl}${path}`;
+  const target: Target = { party: opts.self.party, recipient: opts.recipient, method, path, url: new URL(path, baseUrl), what };
+  const body = sealedBody(opts, target);
+  const { res, requestSignature } = await send(opts, target, body);
+  const raw = await res.text();
+  const parsed = parseJson(openAnswer(opts, res.status, res.headers, raw, requestSignature, what));
   if (!res.ok) {
     const p = parsed as { error?: string; message?: string } | undefined;
-    throw new SignedRequestError(`${method} ${baseUrl}${path} answered ${res.status}${p?.message ? `: ${p.message}` : ''}`, res.status, p?.error);
+    throw new SignedRequestError(`${what} answered ${res.status}${p?.message ? `: ${p.message}` : ''}`, res.status, p?.error);
   }
-  return { status: res.status, body: parsed as T, bytesSent: Buffer.byteLength(text), bytesReceived };
+  return { status: res.status, body: parsed as T, bytesSent: Buffer.byteLength(body), bytesReceived: Buffer.byteLength(raw) };
 }
 
 export interface NodeClientOptions {
   baseUrl: string;
-  key: SigningKey;
   /** The sender. */
-  party: string;
-  /** The node this client talks to (every request is signed for it). */
+  self: PartyIdentity;
+  /** The node this client talks to (every request is sealed and signed for it). */
   recipient: string;
+  /** Where the node's public keys are found (usually the KeyDirectory). */
+  keys: PartyKeyLookup;
   timeoutMs?: number;
-  /** Where public keys are found: every answer must then be signed by `recipient` (the gateway and peers always set it). */
-  publicKeys?: SignedFetchOptions['publicKeys'];
 }
 
 export class NodeClient {
@@ -123,15 +144,8 @@ export class NodeClient {
   }
 
   request<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<SignedFetchResult<T>> {
-    return fetchSigned<T>(this.opts.baseUrl, path, {
-      key: this.opts.key,
-      party: this.opts.party,
-      recipient: this.opts.recipient,
-      method,
-      body,
-      timeoutMs: timeoutMs ?? this.opts.timeoutMs,
-      publicKeys: this.opts.publicKeys,
-    });
+    const { self, recipient, keys } = this.opts;
+    return fetchSigned<T>(this.opts.baseUrl, path, { self, recipient, keys, method, body, timeoutMs: timeoutMs ?? this.opts.timeoutMs });
   }
 
   health(timeoutMs = 2_000): Promise<SignedFetchResult<{ node: number; status: string }>> {

@@ -1,12 +1,13 @@
 /**
- * The key directory of the MPC deployment: every party's public keys, and the compute nodes' X25519
- * encryption keys.
+ * The key directory of the MPC deployment: every party's Ed25519 signing and X25519 encryption public
+ * keys (every request and answer body between the parties is sealed to its recipient, sealed-body.ts).
  *
  * Layout under `config.nodes.keysDir` (one file per party, so parties that start together never race
  * on a shared file; each file is written to a temporary name and renamed into place):
- *   gateway.pub.json   { "party": "gateway", "sign": "<raw Ed25519 public key, base64>" }
- *   node-1.pub.json    { "party": "node-1", "sign": "...", "encrypt": "<raw X25519 public key, base64>" }
- * Private keys stay with their owner: node-<i>-ed25519.pem, node-<i>-x25519.pem (PKCS#8, mode 0600).
+ *   gateway.pub.json   { "party": "gateway", "sign": "<raw Ed25519 public key, base64>", "encrypt": "<raw X25519 public key, base64>" }
+ *   node-1.pub.json    { "party": "node-1", "sign": "...", "encrypt": "..." }
+ * Private keys stay with their owner: node-<i>-ed25519.pem, node-<i>-x25519.pem, and the gateway's
+ * gateway-nodes-ed25519.pem, gateway-nodes-x25519.pem (PKCS#8, mode 0600).
  * `readKeyDirectory` returns the combined view { parties: { gateway: {sign}, 'node-1': {sign, encrypt} } }.
  *
  * Trust assumption (deployment): whoever can write to keysDir can impersonate a party. In production the
@@ -16,12 +17,12 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ValidationError } from '../storage-layer/errors';
-import { loadOrCreatePrivateKey, publicKeyFromBase64 } from '../storage-layer/signing-key';
+import { loadOrCreatePrivateKey, publicKeyFromBase64, type SigningKey } from '../storage-layer/signing-key';
 
 export interface PartyKeys {
   /** Raw 32-byte Ed25519 public key, base64. */
   sign: string;
-  /** Raw 32-byte X25519 public key, base64 (compute nodes only). */
+  /** Raw 32-byte X25519 public key, base64 (a party without one can be neither asked nor answered). */
   encrypt?: string;
 }
 
@@ -34,6 +35,19 @@ export interface EncryptionKey {
   publicKey: KeyObject;
   /** Raw 32-byte X25519 public key, base64. */
   publicKeyBase64: string;
+}
+
+/** A party as it sends and receives: its name and its two private keys. */
+export interface PartyIdentity {
+  party: string;
+  signingKey: SigningKey;
+  encryptionKey: EncryptionKey;
+}
+
+/** Where the other parties' public keys are found (a KeyDirectory, or fixed keys in tests). */
+export interface PartyKeyLookup {
+  signingKey(party: string): KeyObject | undefined;
+  encryptionKey(party: string): KeyObject | undefined;
 }
 
 const PARTY = /^(?:gateway|node-[1-9][0-9]{0,3})$/;
@@ -93,6 +107,16 @@ export function publishPartyKeys(keysDir: string, party: string, keys: PartyKeys
   fs.renameSync(tmp, file);
 }
 
+/**
+ * The gateway as a party: `signingKey`, and its X25519 key at `encryptionKeyFile` (created on first
+ * use, mode 0600); publishes both public keys as gateway.pub.json.
+ */
+export function gatewayIdentity(keysDir: string, signingKey: SigningKey, encryptionKeyFile: string): PartyIdentity {
+  const encryptionKey = loadOrCreateEncryptionKey(encryptionKeyFile);
+  publishPartyKeys(keysDir, 'gateway', { sign: signingKey.publicKeyBase64, encrypt: encryptionKey.publicKeyBase64 });
+  return { party: 'gateway', signingKey, encryptionKey };
+}
+
 /** All published public keys. Malformed files are skipped. */
 export function readKeyDirectory(keysDir: string): KeyDirectoryView {
   const parties: Record<string, PartyKeys> = {};
@@ -121,7 +145,7 @@ export function readKeyDirectory(keysDir: string): KeyDirectoryView {
  * A cached reader of the key directory. It re-reads the folder when a party is unknown or the cache is
  * older than `maxAgeMs` (so a node that starts later, or a rotated key, is picked up).
  */
-export class KeyDirectory {
+export class KeyDirectory implements PartyKeyLookup {
   private view: KeyDirectoryView = { parties: {} };
   private readAt = -Infinity;
   private readonly signKeys = new Map<string, KeyObject>();
@@ -139,10 +163,10 @@ export class KeyDirectory {
     this.encryptKeys.clear();
   }
 
-  private entry(party: string): PartyKeys | undefined {
+  /** The keys of `party`; re-read when stale, or (at most once a second) when it or its `need` key is missing. */
+  private entry(party: string, need: keyof PartyKeys = 'sign'): PartyKeys | undefined {
     const stale = Date.now() - this.readAt > this.maxAgeMs;
-    if (stale || !this.view.parties[party]) {
-      // An unknown party triggers at most one re-read a second.
+    if (stale || this.view.parties[party]?.[need] === undefined) {
       if (stale || Date.now() - this.readAt > 1_000) this.refresh();
     }
     return this.view.parties[party];
@@ -170,7 +194,7 @@ export class KeyDirectory {
 
   /** X25519 public key of `party`, undefined when unknown. */
   encryptionKey(party: string): KeyObject | undefined {
-    return this.cached(this.encryptKeys, party, this.entry(party)?.encrypt, x25519PublicKeyFromBase64);
+    return this.cached(this.encryptKeys, party, this.entry(party, 'encrypt')?.encrypt, x25519PublicKeyFromBase64);
   }
 
   parties(): KeyDirectoryView {

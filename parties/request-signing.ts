@@ -6,17 +6,20 @@
  *   x-hgd-recipient  the party the request is for, e.g. 'node-1'; the receiver refuses any other
  *   x-hgd-timestamp  milliseconds since the epoch; the receiver rejects more than 60 s of skew
  *   x-hgd-signature  base64 Ed25519 signature over signingPayload:
- *                    'hgd-request-v1\n' sender '\n' recipient '\n' METHOD '\n' path '\n' timestamp '\n' sha256hex(body)
- * where `path` is the request target as sent (path and query string). The receiver looks the sender's
+ *                    'hgd-request-v2\n' sender '\n' recipient '\n' METHOD '\n' path '\n' timestamp '\n' sha256hex(body)
+ * where `path` is the request target as sent (path and query string) and `body` the bytes on the wire:
+ * since v2 every non-empty body is sealed to the recipient (sealed-body.ts), and the signature covers
+ * the sealed bytes (v1 signed the same lines over a body in clear). The receiver looks the sender's
  * public key up in the key directory (key-directory.ts). Because the recipient is signed, a request one
  * node answered cannot be replayed to another; inside the skew window a replay to the same node is
  * harmless by construction of the endpoints (share storage is idempotent, query ids are single-use at
  * every node and persist in its database, round messages are accepted once per query, round and sender).
  *
- * Answers are signed too (signResponse): 'hgd-response-v1\n' status '\n' the request's signature '\n'
- * sha256hex(body), so an answer is bound to the one request it answers (and through it to the
- * recipient). The client that sends and checks is parties/client.ts; the receiving middleware is
- * parties/middleware.ts. Fixed vectors: test/vectors/request-signing.json.
+ * Answers are signed too (signResponse): 'hgd-response-v2\n' status '\n' the request's signature '\n'
+ * sha256hex(body), the body again as sealed (to the party that asked), so an answer is bound to the one
+ * request it answers (and through it to the recipient). The client that seals, sends and checks is
+ * parties/client.ts; the receiving middleware is parties/middleware.ts. Fixed vectors:
+ * test/vectors/request-signing.json.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { signBytes, verifyBytes, type SigningKey } from '../storage-layer/signing-key';
@@ -29,8 +32,8 @@ export const SIGNATURE_HEADER = 'x-hgd-signature';
 /** Largest accepted difference between the sender's timestamp and the receiver's clock. */
 export const MAX_CLOCK_SKEW_MS = 60_000;
 
-const REQUEST_CONTEXT = 'hgd-request-v1';
-const RESPONSE_CONTEXT = 'hgd-response-v1';
+const REQUEST_CONTEXT = 'hgd-request-v2';
+const RESPONSE_CONTEXT = 'hgd-response-v2';
 
 export interface SignedHeaders {
   [PARTY_HEADER]: string;

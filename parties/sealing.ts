@@ -1,9 +1,10 @@
 /**
- * Sealing shares to one compute node (ECIES): an ephemeral X25519 key agreement with the node's
- * public key, HKDF-SHA256 to a 256-bit key, AES-256-GCM. Only the holder of the node's X25519 private
- * key can open the envelope; the sender cannot either once it has dropped the ephemeral key (it is
- * never stored). The associated data binds the envelope to its context (node, dealing, item count), so
- * an envelope cannot be replayed into another node's or another batch's request.
+ * Sealing data to one party (ECIES): an ephemeral X25519 key agreement with the party's public key,
+ * HKDF-SHA256 to a 256-bit key, AES-256-GCM. Only the holder of the party's X25519 private key can
+ * open the envelope; the sender cannot either once it has dropped the ephemeral key (it is never
+ * stored). The associated data binds the envelope to its context (share batches: node, dealing and
+ * record ids, share-batch.ts; round messages: round-message.ts; request and answer bodies:
+ * sealed-body.ts), so an envelope cannot be replayed into another context.
  *
  * Envelope (one string): 'hgd-seal-v1.' + base64url( epk[32] ‖ iv[12] ‖ tag[16] ‖ ciphertext ).
  * HKDF: ikm = X25519(eph, node), salt = epk ‖ node public key, info = 'hgd-seal-v1'.
@@ -52,7 +53,7 @@ export function sealToParty(recipient: KeyObject, plaintext: Uint8Array, aad: st
 
 /** Opens an envelope sealed to `key` with the same `aad`; throws SealError otherwise. */
 export function openSealed(key: EncryptionKey, sealed: string, aad: string): Buffer {
-  if (typeof sealed !== 'string' || !sealed.startsWith(SEAL_PREFIX)) throw new SealError('sealed shares must be an hgd-seal-v1 envelope');
+  if (typeof sealed !== 'string' || !sealed.startsWith(SEAL_PREFIX)) throw new SealError('sealed data must be an hgd-seal-v1 envelope');
   const raw = Buffer.from(sealed.slice(SEAL_PREFIX.length), 'base64url');
   if (raw.length < 60) throw new SealError('sealed envelope is truncated');
   const epk = raw.subarray(0, 32);
@@ -67,6 +68,6 @@ export function openSealed(key: EncryptionKey, sealed: string, aad: string): Buf
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(ct), decipher.final()]);
   } catch {
-    throw new SealError('sealed envelope cannot be opened by this node (wrong key, context or tampered)');
+    throw new SealError('sealed envelope cannot be opened by this party (wrong key, context or tampered)');
   }
 }

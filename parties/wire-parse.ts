@@ -42,6 +42,19 @@ export function parseQueryId(x: unknown): string {
   return x;
 }
 
+function flag(x: unknown, field: string): boolean {
+  if (x === undefined || x === null) return false;
+  if (typeof x !== 'boolean') throw new ValidationError(`${field} must be a boolean`, field);
+  return x;
+}
+
+/** An item's source: true for `patient`, false when absent (a provider's record). */
+function source(x: unknown, k: number): boolean {
+  if (x === undefined || x === null) return false;
+  if (x !== 'patient') throw new ValidationError(`items[${k}].source must be "patient" or absent`, 'source');
+  return true;
+}
+
 export function parseFilter(body: Body): RecordFilter {
   const cohort = body.cohort;
   if (cohort !== null && cohort !== undefined) {
@@ -59,6 +72,7 @@ export function parseFilter(body: Body): RecordFilter {
     to: instantOrNull(body.to, 'to'),
     cohort: (cohort as string[] | null | undefined) ?? null,
     perPatient: perPatient as number | null,
+    includePatientReported: flag(body.includePatientReported, 'includePatientReported'),
   };
 }
 
@@ -151,6 +165,7 @@ function parseItem(x: unknown, k: number, histograms: Record<string, number[]>):
     effectiveEnd: instantOrNull(it.effectiveEnd, `items[${k}].effectiveEnd`),
     scale: scale as number,
     hist: hist as string | null,
+    ...(source(it.source, k) ? { source: 'patient' as const } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Wire formats between the gateway (dealer and coordinator) and the compute nodes, and between nodes
- * (all JSON, all signed, see request-signing.ts). Field elements travel as 32 lower-case hex characters
+ * (all JSON, each body sealed to its recipient on the wire and signed, see sealed-body.ts and
+ * request-signing.ts; the types below are the plaintexts). Field elements travel as 32 lower-case hex characters
  * (mpc/codec.ts shareToHex). Every share a node returns is a degree-t Shamir share; degree-2t product
  * shares never leave a node except inside a fresh degree-t resharing.
  *
@@ -32,11 +33,16 @@ export interface ShareBatchItem {
   scale: number;
   /** Key into ShareBatch.histograms, null when the record has no histogram vector. */
   hist: string | null;
+  /**
+   * Who reported the record: `patient` for a patient's own device reading; absent = a provider's
+   * record. Public metadata like the indicator, so a node can select on it (RecordFilter).
+   */
+  source?: 'patient';
 }
 
 /**
- * Body of POST /shares: item metadata in clear, and one envelope (parties/sealing.ts, sealed to the
- * node) holding that node's shares of every item, 16 bytes each (mpc/codec.ts packElements), item by
+ * Body of POST /shares: item metadata (sealed on the wire with the whole body, but in clear in the
+ * gateway's outbox), and one envelope (parties/sealing.ts, sealed to the node) holding that node's shares of every item, 16 bytes each (mpc/codec.ts packElements), item by
  * item: x, x², then the one-hot entries when `hist` is set. AAD: shareBatchAad.
  */
 export interface ShareBatch {
@@ -88,6 +94,8 @@ export interface RecordFilter {
    * smaller record id); null = every record. Decided from metadata every node holds, so all agree.
    */
   perPatient?: number | null;
+  /** Whether patient-reported records (ShareBatchItem.source) count; absent/false = provider records only. */
+  includePatientReported?: boolean;
 }
 
 /** Public centre of a centred kind (natural units); the node computes Σ(x − c) etc. in shares. */
@@ -233,9 +241,9 @@ export interface FilteredResponse {
 
 /**
  * Body of POST /mpc/message: one round's sub-shares for the receiving node, sealed to its X25519 key
- * (parties/round-message.ts), so that a passive observer of every link learns none of them. The query
- * id and the round stay in clear (the receiver files the message by them); the AAD binds the envelope
- * to the sender, the recipient, the query id and the round.
+ * (parties/round-message.ts), inside the transport's envelope of the whole body. The query id and the
+ * round are outside this inner envelope (the receiver files the message by them); its AAD binds it to
+ * the sender, the recipient, the query id and the round, so it opens in no other query or round.
  */
 export interface PeerMessage {
   v: 1;

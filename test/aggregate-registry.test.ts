@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
-import { AGGREGATE_KINDS, AGGREGATES, LINEAR_MEASURES, PRODUCT_MEASURES, measureSensitivity, noisableMeasures } from '../mpc/aggregates';
+import { AGGREGATE_KINDS, AGGREGATES, LINEAR_MEASURES, PRODUCT_MEASURES, measureSensitivity, noisableMeasures, queriedMeasures } from '../mpc/aggregates';
 import { parseLinearRequest, parseProductRequest } from '../parties/wire-parse';
-import { planPrivacy, valueBounds } from '../usage-layer/queries/disclosure';
+import { centrePlan, mainParts, planPrivacy, valueBounds } from '../usage-layer/queries/disclosure';
 import { validateQuery } from '../usage-layer/coordinator/validate';
 
 const heart = getIndicator('heart_rate') as Indicator;
@@ -29,15 +29,24 @@ describe('the registry of aggregate kinds', () => {
     const spec = AGGREGATES[kind];
     describe(kind, () => {
       it('opens no measure that its DP release does not noise', () => {
-        for (const m of spec.measures) assert.ok(spec.dpMeasures.includes(m), `${kind} opens ${m} without noise`);
-        for (const m of spec.dpMeasures) assert.ok(m === 'count' || spec.measures.includes(m), `${kind} noises ${m} but never computes it`);
+        const noised = queriedMeasures(kind, spec.dpMeasures);
+        for (const m of noised) assert.ok(spec.dpMeasures.includes(m), `${kind} opens ${m} without noise`);
+        for (const m of spec.dpMeasures) assert.ok(m === 'count' || noised.includes(m), `${kind} noises ${m} but never computes it`);
+        if (spec.pilot) assert.ok(!noised.includes('sum') && !noised.includes('sumX'), 'a pilot kind opens no Σ(x − m̂)');
+        assert.deepEqual(queriedMeasures(kind, null), [...spec.measures], 'an exact query computes all of the kind’s measures');
       });
 
       it('its privacy plan noises exactly the registered measures, with the registered sensitivities', () => {
-        const plan = planFor(kind);
-        const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
-        assert.deepEqual(nodeParts.map((p) => p.measure), [...spec.dpMeasures]);
         const bounds = valueBounds(heart, spec.indicators === 2 ? sbp : undefined);
+        const submitted = planFor(kind);
+        // A pilot kind's sensitivities are set around the pilot centre (here: some centre in the ranges).
+        const plan = spec.pilot ? centrePlan(submitted, bounds, { x: 80, ...(spec.indicators === 2 ? { y: 130 } : {}) }) : submitted;
+        const nodeParts = mainParts(plan);
+        assert.deepEqual(nodeParts.map((p) => p.measure), [...spec.dpMeasures]);
+        if (spec.pilot) {
+          assert.deepEqual(plan.parts.filter((p) => p.measure.startsWith('pilot')).map((p) => p.measure), spec.indicators === 2 ? ['pilotSumX', 'pilotCountX', 'pilotSumY', 'pilotCountY'] : ['pilotSumX', 'pilotCountX']);
+          for (const p of mainParts(submitted)) assert.ok(p.sensitivity >= (mainParts(plan).find((q) => q.measure === p.measure)?.sensitivity ?? 0), `before the pilot ${p.measure}'s sensitivity is an upper bound`);
+        }
         const centre = plan.centre ?? undefined;
         assert.equal(Boolean(plan.centre), spec.centred, 'centred kinds carry their centre');
         for (const p of nodeParts) assert.equal(p.sensitivity, measureSensitivity(p.measure as never, bounds, { perPatient: 3, ...(centre ? { centre } : {}) }));
@@ -52,13 +61,14 @@ describe('the registry of aggregate kinds', () => {
         for (const m of spec.dpMeasures) assert.ok(noisableMeasures(kind).includes(m));
         validateQuery({ indicator: 'x', aggregate: kind, ...(spec.indicators === 2 ? { indicator2: 'y' } : {}), noise });
         const base = { queryId: 'q-registry-1', indicator: 'x', from: null, to: null, cohort: null, participants: [1, 2, 3], noise };
+        const queried = queriedMeasures(kind, spec.dpMeasures);
         if (spec.protocol === 'linear') {
           for (const m of spec.measures) assert.ok((LINEAR_MEASURES as readonly string[]).includes(m));
-          const measures = noise.count || spec.measures.length === 0 ? ['count', ...spec.measures] : [...spec.measures];
+          const measures = noise.count || queried.length === 0 ? ['count', ...queried] : [...queried];
           assert.deepEqual(parseLinearRequest({ ...base, measures }, 3, 1, 1).measures, measures);
         } else {
           for (const m of spec.measures) assert.ok((PRODUCT_MEASURES as readonly string[]).includes(m));
-          const req = parseProductRequest({ ...base, indicator2: 'y', windowSeconds: 60, measures: [...spec.measures] }, 3, 1, 1);
+          const req = parseProductRequest({ ...base, indicator2: 'y', windowSeconds: 60, measures: queried }, 3, 1, 1);
           assert.deepEqual(Object.keys(req.noise ?? {}).sort(), [...spec.dpMeasures].sort());
         }
       });

@@ -7,11 +7,17 @@ import { KeyDirectory, nodeKeyFiles, readKeyDirectory } from '../parties/key-dir
 import { SealError, openSealed } from '../parties/sealing';
 import { fetchSigned } from '../parties/client';
 import { RequestAuthError, SignedRequestError } from '../parties/errors';
-import { signRequest, verifyRequest, verifyResponse, type SignedHeaders } from '../parties/request-signing';
+import { MAX_CLOCK_SKEW_MS, signRequest, verifyRequest, verifyResponse, type SignedHeaders } from '../parties/request-signing';
+import { QUERY_ID_RETENTION_MS } from '../usage-layer/node/query-ids';
+import { openAnswerBody, sealRequestBody, SEALED_CONTENT_TYPE } from '../parties/sealed-body';
 import { generateSigningKey, loadOrCreateSigningKey } from '../storage-layer/signing-key';
-import { loadOrCreateEncryptionKey } from '../parties/key-directory';
+import { loadOrCreateEncryptionKey, type PartyIdentity } from '../parties/key-directory';
 import { NodeClient } from '../parties/client';
+import { requireSignedRequest } from '../parties/middleware';
+import { errorHandler } from '../app/errors-middleware';
 import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
+import { clientAs, gatewayParty, nodeIdentity, openExchange, privateKeys } from './support/parties';
+import type { Exchange } from './support/tap';
 
 async function rawRequest(url: string, method: string, p: string, headers: Record<string, string>, body?: string): Promise<{ status: number; json: { error?: string; message?: string } }> {
   const res = await fetch(new URL(p, url), { method, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body });
@@ -24,9 +30,15 @@ async function countRows(tc: TestCluster, node: number, indicator: string): Prom
 }
 
 let tc: TestCluster;
+let gateway: PartyIdentity;
+let node2: PartyIdentity;
+/** A client sending as `self` to node `node`'s URL, addressed to `recipient` (default: that node). */
+const client = (self: PartyIdentity, node: number, recipient = `node-${node}`) => clientAs(tc.config, self, tc.config.nodes.urls[node - 1]!, recipient);
 before(async function () {
   this.timeout(60_000);
   tc = await startTestCluster();
+  gateway = gatewayParty(tc);
+  node2 = nodeIdentity(tc.config, 2);
 });
 after(async () => tc?.close());
 
@@ -44,7 +56,9 @@ describe('compute nodes: keys and authentication', function () {
     const dir = readKeyDirectory(keysDir);
     assert.deepEqual(Object.keys(dir.parties).sort(), ['gateway', 'node-1', 'node-2', 'node-3']);
     assert.equal(dir.parties.gateway!.sign, tc.gatewayKey.publicKeyBase64);
-    assert.equal(dir.parties.gateway!.encrypt, undefined);
+    // The gateway has an X25519 key too (the nodes seal their answers to it), in its own file.
+    assert.equal(dir.parties.gateway!.encrypt, gateway.encryptionKey.publicKeyBase64);
+    assert.equal(fs.statSync(tc.config.nodes.gatewayEncryptionKeyFile).mode & 0o777, 0o600);
     assert.equal(dir.parties['node-2']!.sign, loadOrCreateSigningKey(nodeKeyFiles(keysDir, 2).signing).publicKeyBase64);
     assert.equal(dir.parties['node-2']!.encrypt, loadOrCreateEncryptionKey(nodeKeyFiles(keysDir, 2).encryption).publicKeyBase64);
     // Restarting a node keeps its keys.
@@ -55,10 +69,9 @@ describe('compute nodes: keys and authentication', function () {
 
   it('signs its answers: the caller accepts node 1\'s answer only as node 1, and refuses an unsigned impostor', async () => {
     const directory = new KeyDirectory(tc.config.nodes.keysDir);
-    const publicKey = (p: string) => directory.signingKey(p);
-    const asNode1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1', publicKeys: publicKey });
+    const asNode1 = client(gateway, 1);
     assert.deepEqual((await asNode1.health()).body, { node: 1, status: 'ok' });
-    const asNode2 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-2', publicKeys: publicKey });
+    const asNode2 = client(gateway, 1, 'node-2');
     await assert.rejects(asNode2.health(), (err: unknown) => err instanceof SignedRequestError && /not signed by node-2/.test(err.message));
     // An impostor on another port answering like a node, without node 1's key.
     const express = (await import('express')).default;
@@ -67,7 +80,7 @@ describe('compute nodes: keys and authentication', function () {
     const server = await new Promise<import('node:http').Server>((resolve) => { const srv = fake.listen(0, '127.0.0.1', () => resolve(srv)); });
     try {
       const port = (server.address() as import('node:net').AddressInfo).port;
-      const toImpostor = new NodeClient({ baseUrl: `http://127.0.0.1:${port}`, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1', publicKeys: publicKey });
+      const toImpostor = new NodeClient({ baseUrl: `http://127.0.0.1:${port}`, self: gateway, recipient: 'node-1', keys: directory });
       await assert.rejects(toImpostor.health(), /not signed by node-1/);
     } finally {
       server.close();
@@ -75,11 +88,8 @@ describe('compute nodes: keys and authentication', function () {
   });
 
   it('answers a request signed by the gateway or a peer with 200', async () => {
-    const gw = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1' });
-    assert.deepEqual((await gw.health()).body, { node: 1, status: 'ok' });
-    const node2Key = loadOrCreateSigningKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).signing);
-    const peer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2', recipient: 'node-1' });
-    assert.equal((await peer.health()).status, 200);
+    assert.deepEqual((await client(gateway, 1).health()).body, { node: 1, status: 'ok' });
+    assert.equal((await client(node2, 1).health()).status, 200);
   });
 
   it('rejects unsigned, wrongly signed, stale and unknown-party requests with 401 and a JSON message', async () => {
@@ -110,10 +120,9 @@ describe('compute nodes: keys and authentication', function () {
   });
 
   it('enforces which party may call which route (403)', async () => {
-    const node2Key = loadOrCreateSigningKey(nodeKeyFiles(tc.config.nodes.keysDir, 2).signing);
-    const asPeer = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: node2Key, party: 'node-2', recipient: 'node-1' });
+    const asPeer = client(node2, 1);
     await assert.rejects(asPeer.linear({ queryId: 'q-peer-0001', indicator: 'x', from: null, to: null, cohort: null, measures: ['sum'] }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
-    const asGateway = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1' });
+    const asGateway = client(gateway, 1);
     await assert.rejects(asGateway.message({ v: 1, queryId: 'q-gw-000001', round: 'zero', sealed: 'hgd-seal-v1.AAAA' }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 403);
     // No route hands out rows.
     await assert.rejects(asGateway.request('GET', '/shares'), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 404);
@@ -130,8 +139,31 @@ describe('compute nodes: keys and authentication', function () {
     assert.throws(() => verifyRequest({ method: 'POST', path: '/x?a=1', headers: { ...headers }, body: 'body' }, lookup, { self: 'node-2' }), /addressed to node-1, not to node-2/);
   });
 
+  it('a node neither answers nor serves a party with no published X25519 key (v1 gateway): 401 in clear, the caller counts it as down', async () => {
+    const express = (await import('express')).default;
+    const node1 = nodeIdentity(tc.config, 1);
+    const directory = new KeyDirectory(tc.config.nodes.keysDir);
+    // What node 1 knows: the gateway's signing key, but no encryption key for it.
+    const withoutGatewayKey = { signingKey: (p: string) => directory.signingKey(p), encryptionKey: (p: string) => (p === 'gateway' ? undefined : directory.encryptionKey(p)) };
+    let reached = false;
+    const app = express().use(express.raw({ type: () => true }), requireSignedRequest(withoutGatewayKey, node1), (_req, res) => { reached = true; res.json({ ok: true }); });
+    app.use(errorHandler(() => {}));
+    const server = await new Promise<import('node:http').Server>((resolve) => { const srv = app.listen(0, '127.0.0.1', () => resolve(srv)); });
+    try {
+      const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+      const headers = signRequest(tc.gatewayKey, { party: 'gateway', recipient: 'node-1', method: 'GET', path: '/health' });
+      const raw = await rawRequest(url, 'GET', '/health', { ...headers });
+      assert.deepEqual([raw.status, raw.json.error], [401, 'unauthenticated']);
+      assert.match(raw.json.message!, /gateway has published no encryption key/);
+      await assert.rejects(new NodeClient({ baseUrl: url, self: gateway, recipient: 'node-1', keys: directory }).health(), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0 && /status 401/.test(e.message));
+      assert.equal(reached, false);
+    } finally {
+      server.close();
+    }
+  });
+
   it('a request to a node that is not running fails with peerStatus 0', async () => {
-    await assert.rejects(fetchSigned('http://127.0.0.1:9', '/health', { key: tc.gatewayKey, party: 'gateway', recipient: 'node-1', timeoutMs: 2000 }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0);
+    await assert.rejects(fetchSigned('http://127.0.0.1:9', '/health', { self: gateway, recipient: 'node-1', keys: new KeyDirectory(tc.config.nodes.keysDir), timeoutMs: 2000 }), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 0);
   });
 });
 
@@ -144,17 +176,22 @@ describe('compute nodes: requests bound to their recipient, query ids single use
   });
 
   const linearBody = (queryId: string) => JSON.stringify({ queryId, indicator, from: null, to: null, cohort: null, measures: ['count', 'sum'] });
-  /** A raw signed POST /aggregate/linear for `recipient` (the exact bytes can then be replayed elsewhere). */
+  /** A raw sealed, signed POST /aggregate/linear for `recipient` (the exact bytes can then be replayed elsewhere). */
   const signedLinear = (queryId: string, recipient: string) => {
-    const body = linearBody(queryId);
-    return { body, headers: signRequest(tc.gatewayKey, { party: 'gateway', recipient, method: 'POST', path: '/aggregate/linear' }, body) };
+    const target = { party: 'gateway', recipient, method: 'POST', path: '/aggregate/linear' };
+    const body = sealRequestBody(new KeyDirectory(tc.config.nodes.keysDir).encryptionKey(recipient)!, target, linearBody(queryId));
+    return { queryId, body, headers: signRequest(tc.gatewayKey, target, body) };
   };
+  /** Sends the exact bytes to node `node`; a sealed answer (to an authenticated request) is opened with the gateway's key. */
   async function post(node: number, req: { body: string; headers: SignedHeaders }) {
-    const send = () => fetch(new URL('/aggregate/linear', tc.config.nodes.urls[node - 1]), { method: 'POST', headers: { ...req.headers, 'content-type': 'application/json' }, body: req.body });
+    const send = () => fetch(new URL('/aggregate/linear', tc.config.nodes.urls[node - 1]), { method: 'POST', headers: { ...req.headers, 'content-type': SEALED_CONTENT_TYPE }, body: req.body });
     // A pooled connection to a restarted node is closed: the request did not reach it, send it again.
     const res = await send().catch(send);
     const text = await res.text();
-    return { status: res.status, text, json: JSON.parse(text) as { error?: string; message?: string; node?: number }, headers: res.headers };
+    const sealed = res.headers.get('content-type')?.startsWith(SEALED_CONTENT_TYPE) === true;
+    const context = { signer: `node-${node}`, recipient: 'gateway', status: res.status, requestSignature: req.headers['x-hgd-signature'] };
+    const plain = sealed ? openAnswerBody(gateway.encryptionKey, context, text) : text;
+    return { status: res.status, text, sealed, json: JSON.parse(plain) as { error?: string; message?: string; node?: number }, headers: res.headers };
   }
 
   it('a request node 1 answered is refused by nodes 2 and 3, and node 1 answers it only once', async () => {
@@ -176,13 +213,33 @@ describe('compute nodes: requests bound to their recipient, query ids single use
       assert.match(replayed.json.message!, new RegExp(`addressed to node-1, not to node-${node}`));
     }
     // Refused before anything ran: node 2 has not used the query id and runs it when it is asked.
-    const queryId = JSON.parse(req.body).queryId as string;
-    const forNode2 = await post(2, { body: req.body, headers: signRequest(tc.gatewayKey, { party: 'gateway', recipient: 'node-2', method: 'POST', path: '/aggregate/linear' }, req.body) });
+    const queryId = req.queryId;
+    const forNode2 = await post(2, signedLinear(queryId, 'node-2'));
     assert.equal(forNode2.status, 200, forNode2.text);
+    assert.ok(forNode2.sealed && first.sealed, 'the answers are sealed to the gateway');
     const again = await post(1, req);
     assert.equal(again.status, 409, again.text);
     assert.equal(again.json.error, 'duplicate_message');
     assert.match(again.json.message!, new RegExp(`query ${queryId} was already run`));
+  });
+
+  it('refuses a signed body that is in clear or sealed for another recipient or path (400, sealed answer), before it runs', async () => {
+    const keys = new KeyDirectory(tc.config.nodes.keysDir);
+    const target = (recipient: string, path = '/aggregate/linear') => ({ party: 'gateway', recipient, method: 'POST', path });
+    const signedBody = (body: string) => ({ body, headers: signRequest(tc.gatewayKey, target('node-1'), body) });
+    const ids = [1, 2, 3].map(() => `clear-${randomUUID()}`);
+    const cases: Array<[string, { body: string; headers: SignedHeaders }]> = [
+      ['in clear', signedBody(linearBody(ids[0]!))],
+      ['sealed to node 2', signedBody(sealRequestBody(keys.encryptionKey('node-2')!, target('node-2'), linearBody(ids[1]!)))],
+      ['sealed for another path', signedBody(sealRequestBody(keys.encryptionKey('node-1')!, target('node-1', '/aggregate/product'), linearBody(ids[2]!)))],
+    ];
+    for (const [name, req] of cases) {
+      const r = await post(1, req);
+      assert.equal(r.status, 400, `${name}: ${r.text}`);
+      assert.ok(r.sealed, `${name}: the error answer is sealed to the gateway`);
+      assert.deepEqual([r.json.error, (r.json as { field?: string }).field], ['invalid_input', 'sealed'], name);
+    }
+    assert.deepEqual(await tc.dbs[0]!.knex('node_query_ids').whereIn('query_id', ids).select('query_id'), [], 'no query id was used');
   });
 
   it('a used query id is refused after the node restarts (it is kept in the node database)', async () => {
@@ -196,6 +253,31 @@ describe('compute nodes: requests bound to their recipient, query ids single use
     assert.deepEqual(rows, [{ kind: 'linear' }]);
     // A fresh id still works after the restart.
     assert.equal((await post(1, signedLinear(`restart-${randomUUID()}`, 'node-1'))).status, 200);
+  });
+
+  it('keeps used query ids only while a replay could pass the timestamp check: older rows go when an id is claimed', async () => {
+    const db = tc.dbs[0]!;
+    const aged = async (queryId: string, ageMs: number) => db.knex.raw("INSERT INTO node_query_ids (query_id, kind, started_at) VALUES (?, 'linear', now() - (? * interval '1 millisecond'))", [queryId, ageMs]);
+    const [old, older, recent] = [`old-${randomUUID()}`, `older-${randomUUID()}`, `recent-${randomUUID()}`];
+    await aged(old, QUERY_ID_RETENTION_MS + 5_000);
+    await aged(older, 30 * 86_400_000);
+    await aged(recent, QUERY_ID_RETENTION_MS - 20_000); // still inside the window
+    await tc.cluster.restart(1);
+    const fresh = `fresh-${randomUUID()}`;
+    assert.equal((await post(1, signedLinear(fresh, 'node-1'))).status, 200);
+    const left = (await db.knex('node_query_ids').whereIn('query_id', [old, older, recent, fresh]).pluck('query_id')).sort();
+    assert.deepEqual(left, [fresh, recent].sort());
+    // The id still inside the window is refused after the restart; every row left is younger than the window.
+    const replay = await post(1, signedLinear(recent, 'node-1'));
+    assert.equal(replay.status, 409, replay.text);
+    const oldest = await db.knex.raw("SELECT count(*)::int AS n FROM node_query_ids WHERE started_at < now() - (? * interval '1 millisecond')", [QUERY_ID_RETENTION_MS]);
+    assert.equal(oldest.rows[0].n, 0);
+    // What a pruned id protected against: its request replayed after the window. Claimed RETENTION ago,
+    // its timestamp is at least RETENTION − skew old (it was at most skew ahead then): it is stale.
+    const req = signedLinear(`stale-${randomUUID()}`, 'node-1');
+    const latest = Date.now() - (QUERY_ID_RETENTION_MS - MAX_CLOCK_SKEW_MS) - 1_000;
+    const stale = { ...req, headers: signRequest(tc.gatewayKey, { party: 'gateway', recipient: 'node-1', method: 'POST', path: '/aggregate/linear' }, req.body, latest) };
+    assert.equal((await post(1, stale)).status, 401);
   });
 });
 
@@ -211,10 +293,12 @@ describe('compute nodes: storing shares', function () {
     for (let id = 1; id <= 3; id++) assert.equal(await countRows(tc, id, 'glucose'), 4);
 
     // A retried request (the gateway crashed before it saw the answer) stores nothing twice.
-    const sent: string[] = [];
+    const sent: Exchange[] = [];
     const realFetch = globalThis.fetch;
     globalThis.fetch = (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
-      if (String(input).endsWith('/shares') && typeof init?.body === 'string') sent.push(init.body);
+      if (String(input).endsWith('/shares') && typeof init?.body === 'string') {
+        sent.push({ node: 0, method: 'POST', path: '/shares', headers: init.headers as Record<string, string>, body: init.body });
+      }
       return realFetch(input, init);
     };
     let second;
@@ -225,13 +309,14 @@ describe('compute nodes: storing shares', function () {
     }
     assert.deepEqual(second.delivered, [1, 2, 3]);
     assert.equal(sent.length, 3);
-    const bodies = sent;
+    // What the gateway sent, opened with each recipient's key: the share batches in clear (their shares still sealed).
+    const bodies = sent.map((x) => openExchange(x, privateKeys(tc.config)).request);
+    for (const body of bodies) assert.deepEqual(Object.keys(JSON.parse(body)).sort(), ['dealing', 'histograms', 'items', 'sealed', 'v']);
     for (let id = 1; id <= 3; id++) {
-      const client = new NodeClient({ baseUrl: tc.config.nodes.urls[id - 1]!, key: tc.gatewayKey, party: 'gateway', recipient: `node-${id}` });
       let accepted = 0;
       for (const body of bodies) {
         try {
-          const r = await client.storeShares(body); // only the envelope sealed to this node opens
+          const r = await client(gateway, id).storeShares(body); // only the envelope sealed to this node opens
           assert.deepEqual([r.body.inserted, r.body.replaced, r.body.unchanged], [0, 0, 2]);
           accepted++;
         } catch (e) {
@@ -318,10 +403,9 @@ describe('compute nodes: storing shares', function () {
     const r = await tc.distributor.distribute(makeValues('sodium', [140.1, 138.7]));
     await tc.cluster.restart(1);
     const body = JSON.parse(r.pending[0]!.body) as ShareBatch;
-    const node2 = new NodeClient({ baseUrl: tc.config.nodes.urls[1]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-2' });
     // Node 1's envelope sent to node 2: node 2 cannot open it.
-    await assert.rejects(node2.storeShares(body), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
-    const node1 = new NodeClient({ baseUrl: tc.config.nodes.urls[0]!, key: tc.gatewayKey, party: 'gateway', recipient: 'node-1' });
+    await assert.rejects(client(gateway, 2).storeShares(body), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);
+    const node1 = client(gateway, 1);
     // Metadata changed (another record id): the envelope's associated data no longer matches.
     const renamed = { ...body, items: body.items.map((it, k) => (k === 0 ? { ...it, recordId: 'other' } : it)) };
     await assert.rejects(node1.storeShares(renamed), (e: unknown) => e instanceof SignedRequestError && e.peerStatus === 400);

@@ -1,12 +1,14 @@
 /**
  * The disclosure mechanisms on their own, with the project's exact sampler: the DP threshold, window
- * snapping, one-to-one pairing, and a differencing attack on histograms measured against e^ε.
+ * snapping, one-to-one pairing, the plan of the pilot kinds, and differencing attacks (histograms, a
+ * variance release) measured against e^ε.
  */
 import assert from 'node:assert/strict';
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
-import { sampleDiscreteLaplace, laplaceScale } from '../mpc/dp-noise';
+import { honestParts, laplaceScale, sampleDiscreteLaplace, sampleNoisePart } from '../mpc/dp-noise';
+import { deterministicRandom } from '../mpc/random';
 import { pairOneToOne } from '../usage-layer/node/store';
-import { part, planPrivacy, snapWindow, thresholdContributors, thresholdMargin } from '../usage-layer/queries/disclosure';
+import { centrePlan, part, planPrivacy, snapWindow, thresholdContributors, thresholdMargin, type NoisePart } from '../usage-layer/queries/disclosure';
 
 const hr = getIndicator('heart_rate') as Indicator;
 
@@ -41,12 +43,14 @@ describe('disclosure control mechanisms', () => {
 
   it('a differencing pair of histograms moves the posterior on the target’s bucket by no more than e^ε allows', () => {
     // The target is in bucket a or bucket b. A query's histogram part is ε_h with sensitivity L = 1 per
-    // bucket vector; each of three nodes adds Lap(1/ε_h) to every bucket. The attacker sees the two
-    // buckets and runs the likelihood-ratio test; its accuracy is at most e^ε/(1 + e^ε).
+    // bucket vector; each of three nodes adds its noise part to every bucket. The attacker colludes with
+    // one node (it knows, and subtracts, that node's part), so two honest parts remain. It sees the
+    // two buckets and runs the likelihood-ratio test; its accuracy is at most e^ε/(1 + e^ε).
     const plan = planPrivacy({ aggregate: 'histogram', ind: hr, epsilon: 1, perPatient: 1 });
     const h = part(plan, 'histogram');
     const b = laplaceScale(h.epsilon, h.sensitivity, 0);
-    const noise = () => Number(sampleDiscreteLaplace(b) + sampleDiscreteLaplace(b) + sampleDiscreteLaplace(b));
+    const parts = honestParts(3, 1, b);
+    const noise = () => Number(sampleNoisePart(b, parts) + sampleNoisePart(b, parts));
     const N = 3000;
     let correct = 0;
     for (let i = 0; i < N; i++) {
@@ -60,6 +64,49 @@ describe('disclosure control mechanisms', () => {
     const bound = Math.exp(eps) / (1 + Math.exp(eps));
     assert.ok(accuracy <= bound + 3 * Math.sqrt(0.25 / N), `attack accuracy ${accuracy} exceeds the DP bound ${bound}`);
     assert.ok(accuracy > 0.5 - 3 * Math.sqrt(0.25 / N), 'the test itself is not broken (chance level at least)');
+  });
+
+  it('a differencing attack on a variance release (researcher + one corrupt node) is bounded by the charged ε', () => {
+    // With and without the target (at the range's edge): the gate's count, the pilot sum and Σ(x − m̂)²
+    // each move by their full sensitivity. In units of each sensitivity the attacker sees 0 or 1 plus
+    // noise: the gate's Laplace, and two honest nodes' parts on the node-noised values (the corrupt
+    // node's own part is known), each exactly Lap_Z. It runs the likelihood-ratio test: for Lap_Z with
+    // shift 1 a value's log-ratio is +ε_i when it is ≥ 1, else −ε_i.
+    const plan = planPrivacy({ aggregate: 'variance', ind: hr, epsilon: 1, perPatient: 1 });
+    assert.deepEqual(plan.parts.map((p) => p.measure), ['pilotSumX', 'sumSquares', 'contributors']);
+    const rng = deterministicRandom('variance-differencing');
+    const noise = (p: NoisePart) => {
+      const b = laplaceScale(p.epsilon, 1, 0);
+      return p.addedBy === 'gateway' ? sampleDiscreteLaplace(b, rng) : sampleNoisePart(b, 2, rng) + sampleNoisePart(b, 2, rng);
+    };
+    const N = 4000;
+    let correct = 0;
+    for (let i = 0; i < N; i++) {
+      const present = i % 2 === 0;
+      const score = plan.parts.reduce((acc, p) => acc + (Number(noise(p)) + (present ? 1 : 0) >= 1 ? p.epsilon : -p.epsilon), 0);
+      if (score > 0 === present) correct++;
+    }
+    const accuracy = correct / N;
+    const bound = Math.exp(plan.epsilon) / (1 + Math.exp(plan.epsilon));
+    assert.ok(accuracy <= bound + 3 * Math.sqrt(0.25 / N), `attack accuracy ${accuracy} exceeds the DP bound ${bound}`);
+    assert.ok(accuracy > 0.6, `the attack is a real one (accuracy ${accuracy})`);
+  });
+
+  it('plans a pilot kind: the gate ε min(ε/5, 0.1), the pilot, the second moments; L = 1 reuses the gate count', () => {
+    const one = planPrivacy({ aggregate: 'correlation', ind: hr, ind2: getIndicator('bp_systolic') as Indicator, epsilon: 1, perPatient: 1 });
+    assert.deepEqual(one.parts.map((p) => p.measure), ['pilotSumX', 'pilotSumY', 'sumXX', 'sumYY', 'sumXY', 'contributors']);
+    assert.equal(part(one, 'contributors').epsilon, 0.1);
+    assert.equal(part(one, 'pilotSumX').sensitivity, 140, 'a midpoint-centred sum of heart rate');
+    assert.equal(one.centre, null, 'no centre before the pilot');
+    assert.equal(part(one, 'sumXX').sensitivity, 280 ** 2, 'before the pilot: the width, an upper bound');
+    const centred = centrePlan(one, { x: hr.range, y: { min: 40, max: 300 } }, { x: 72, y: 125 });
+    assert.equal(part(centred, 'sumXX').sensitivity, (300 - 72) ** 2);
+    assert.equal(part(centred, 'sumXY').sensitivity, (300 - 72) * (300 - 125));
+    assert.equal(part(centred, 'pilotSumX').epsilon, part(one, 'pilotSumX').epsilon, 'the ε split is fixed at submission');
+    const three = planPrivacy({ aggregate: 'variance', ind: hr, epsilon: 0.5, perPatient: 3 });
+    assert.deepEqual(three.parts.map((p) => p.measure), ['pilotSumX', 'pilotCountX', 'count', 'sumSquares', 'contributors']);
+    assert.equal(part(three, 'contributors').epsilon, 0.1, 'ε/5 at ε 0.5, as before');
+    assert.equal(part(planPrivacy({ aggregate: 'count', ind: hr, epsilon: 20, perPatient: 1 }), 'contributors').epsilon, 4, 'ε/5 above the default cap');
   });
 
   it('pairs are one to one: one record never enters two pairs, and L bounds the pairs of a patient', () => {

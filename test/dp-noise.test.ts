@@ -6,11 +6,17 @@ import { type SharePoint, checkConsistency, reconstruct, share } from '../mpc/sh
 import {
   bernoulliExp,
   discreteLaplaceVariance,
+  honestParts,
   laplaceScale,
+  MAX_SPLIT_SCALE,
   noiseShare,
   sampleDiscreteLaplace,
+  sampleGeometric,
+  sampleNoisePart,
+  samplePolyaHalfPair,
   toRational,
 } from '../mpc/dp-noise';
+import { deterministicRandom } from '../mpc/random';
 
 const points = (ys: readonly bigint[]): SharePoint[] => ys.map((y, i) => ({ x: i + 1, y }));
 
@@ -93,7 +99,7 @@ describe('DP noise: distributed, in shares', () => {
     }
   });
 
-  it('noised aggregate = aggregate + Σ of n full-scale contributions (variance n·Var)', () => {
+  it('noised aggregate = aggregate + Σ of n noise parts (variance n/2·Var with t = 1: any two parts are one Laplace)', () => {
     const n = 3;
     const t = 1;
     const epsilon = 0.5;
@@ -111,8 +117,78 @@ describe('DP noise: distributed, in shares', () => {
       noise.push(Math.round((opened - 123.4) * 10 ** scale));
     }
     const { mean, variance } = moments(noise);
-    const expected = n * discreteLaplaceVariance(b);
+    const expected = (n / 2) * discreteLaplaceVariance(b);
     assert.ok(Math.abs(mean) < 5 * Math.sqrt(expected / noise.length), `mean ${mean}`);
     assert.ok(Math.abs(variance / expected - 1) < 0.2, `variance ${variance} vs ${expected}`);
+  });
+});
+
+/** Pearson's χ² of observed integer samples against a pmf over `cells` (the last cell takes the rest). */
+function chiSquare(samples: readonly number[], pmf: (k: number) => number, cells: readonly number[]): number {
+  const N = samples.length;
+  const probs = cells.map(pmf);
+  probs.push(1 - probs.reduce((a, b) => a + b, 0));
+  const counts = new Array<number>(probs.length).fill(0);
+  for (const x of samples) {
+    const i = cells.indexOf(x);
+    counts[i === -1 ? probs.length - 1 : i]! += 1;
+  }
+  return counts.reduce((acc, o, i) => acc + (o - N * probs[i]!) ** 2 / (N * probs[i]!), 0);
+}
+
+/** χ² critical values at p = 0.001 (df = cells − 1 + 1 for the rest cell − 1). */
+const CHI2_999: Record<number, number> = { 8: 26.12, 12: 32.91, 16: 39.25 };
+
+describe('DP noise: parts over the honest nodes (exact NB(½) split)', () => {
+  const b = 2.5;
+  const q = Math.exp(-1 / b);
+  const laplacePmf = (z: number) => ((1 - q) / (1 + q)) * q ** Math.abs(z);
+  const central = (m: number) => { let u = 1; for (let i = 1; i <= m; i++) u *= (2 * i - 1) / (2 * i); return u; }; // C(2m, m)/4^m
+  const polyaHalfPmf = (a: number) => Math.sqrt(1 - q) * q ** a * central(a);
+
+  it('Geometric(1 − q) has P(G = g) = (1 − q)q^g', () => {
+    const rng = deterministicRandom('geometric');
+    const xs = Array.from({ length: 20000 }, () => Number(sampleGeometric(b, rng)));
+    const cells = Array.from({ length: 8 }, (_, k) => k);
+    assert.ok(chiSquare(xs, (g) => (1 - q) * q ** g, cells) < CHI2_999[8]!);
+  });
+
+  it('the arcsine split of a geometric gives two independent NB(½, q) variables', () => {
+    const rng = deterministicRandom('polya-half');
+    const pairs = Array.from({ length: 20000 }, () => samplePolyaHalfPair(b, rng).map(Number) as [number, number]);
+    const cells = Array.from({ length: 8 }, (_, k) => k);
+    for (const side of [0, 1] as const) assert.ok(chiSquare(pairs.map((p) => p[side]), polyaHalfPmf, cells) < CHI2_999[8]!, `side ${side}`);
+    // Independence: P(A = a, B = c) = P(a)·P(c) on the small cells.
+    const joint = pairs.map(([a, c]) => (a < 3 && c < 3 ? a * 3 + c : -1));
+    const grid = Array.from({ length: 9 }, (_, k) => k);
+    assert.ok(chiSquare(joint, (k) => polyaHalfPmf(Math.floor(k / 3)) * polyaHalfPmf(k % 3), grid) < CHI2_999[8]! + 2, 'independent halves');
+  });
+
+  it('any two nodes’ noise parts together are exactly the full-scale discrete Laplace', () => {
+    const rng = deterministicRandom('two-parts');
+    const sums = Array.from({ length: 20000 }, () => Number(sampleNoisePart(b, 2, rng) + sampleNoisePart(b, 2, rng)));
+    const cells = Array.from({ length: 15 }, (_, k) => k - 7);
+    assert.ok(chiSquare(sums, laplacePmf, cells) < CHI2_999[16]!, 'two parts = Lap_Z(b)');
+    // One part alone is NOT enough (its variance is half the Laplace's): the guarantee needs two honest nodes.
+    const one = moments(Array.from({ length: 20000 }, () => Number(sampleNoisePart(b, 2, rng))));
+    assert.ok(Math.abs(one.variance / discreteLaplaceVariance(b) - 0.5) < 0.05, `one part: ${one.variance}`);
+  });
+
+  it('large scales: two parts keep the Laplace variance, and three parts have 3/2 of it', () => {
+    const big = 8_000;
+    const rng = deterministicRandom('big-parts');
+    const three = Array.from({ length: 2000 }, () => Number(sampleNoisePart(big, 2, rng) + sampleNoisePart(big, 2, rng) + sampleNoisePart(big, 2, rng)));
+    const { mean, variance } = moments(three);
+    const lap = discreteLaplaceVariance(big);
+    assert.ok(Math.abs(mean) < 5 * Math.sqrt((1.5 * lap) / three.length), `mean ${mean}`);
+    assert.ok(Math.abs(variance / (1.5 * lap) - 1) < 0.15, `variance ratio ${variance / lap}`);
+  });
+
+  it('splits into two parts only when two honest nodes remain and the walk is affordable', () => {
+    assert.equal(honestParts(3, 1), 2);
+    assert.equal(honestParts(5, 1), 2);
+    assert.equal(honestParts(2, 1), 1, 'two participants, one may be corrupt: each adds full-scale noise');
+    assert.equal(honestParts(3, 1, { num: BigInt(MAX_SPLIT_SCALE) * 2n, den: 1n }), 1);
+    assert.throws(() => honestParts(1, 1), DpParameterError);
   });
 });

@@ -17,6 +17,9 @@ import { tapCluster, type Exchange, type TapAction, type TapHook, type TappedClu
 type Moment = (x: Exchange, phase: 'request' | 'answer') => boolean;
 /** The first round message from or to node 2. */
 const firstRoundMessageOfNode2: Moment = (x, phase) => phase === 'request' && x.path === '/mpc/message' && (x.node === 2 || x.headers['x-hgd-party'] === 'node-2');
+/** Node 2's first message of the product protocol (its zero round; a pilot kind runs linear pilot means first). */
+const firstProductMessageOfNode2 = (tap: () => TappedCluster): Moment => (x, phase) =>
+  firstRoundMessageOfNode2(x, phase) && (JSON.parse(tap().plainRequest(x)) as { round?: string }).round === 'zero';
 /** Node 2's answer to an aggregate request. */
 const answerOfNode2: Moment = (x, phase) => phase === 'answer' && x.node === 2 && x.path.startsWith('/aggregate/');
 
@@ -44,8 +47,8 @@ function killer(stop: () => Promise<void>, after: TapAction = 'drop') {
   };
 }
 
-/** The distinct query ids of the aggregate requests that reached node `node`. */
-const queryIdsAt = (xs: readonly Exchange[], node: number) => [...new Set(xs.filter((x) => x.node === node && x.path.startsWith('/aggregate/')).map((x) => JSON.parse(x.body).queryId as string))];
+/** The distinct query ids of the aggregate requests that reached node `node` (bodies opened with the node's key). */
+const queryIdsAt = (tap: TappedCluster, node: number) => [...new Set(tap.exchanges().filter((x) => x.node === node && x.path.startsWith('/aggregate/')).map((x) => JSON.parse(tap.plainRequest(x)).queryId as string))];
 
 describe('fault: a compute node killed mid-protocol (n = 3, t = 1)', function () {
   this.timeout(120_000);
@@ -80,12 +83,12 @@ describe('fault: a compute node killed mid-protocol (n = 3, t = 1)', function ()
     // Node 1 could not send node 2 its noise (or waited for node 2's in vain).
     assert.match(res.failedAttempts![0]!.nodeErrors[1]!, /node-2 did not take the noise message|no noise message from node\(s\) 2/);
     // Two attempts, each its own query id; the failed one released nothing: no node answered it.
-    const ids = queryIdsAt(tap.exchanges(), 1);
+    const ids = queryIdsAt(tap, 1);
     assert.equal(ids.length, 2);
-    const answered = tap.exchanges().filter((x) => x.path === '/aggregate/linear' && x.status === 200 && JSON.parse(x.body).queryId === ids[0]);
+    const answered = tap.exchanges().filter((x) => x.path === '/aggregate/linear' && x.status === 200 && JSON.parse(tap.plainRequest(x)).queryId === ids[0]);
     assert.equal(answered.length, 0);
-    const retry = tap.exchanges().find((x) => x.node === 1 && x.path === '/aggregate/linear' && JSON.parse(x.body).queryId === ids[1])!;
-    assert.deepEqual(JSON.parse(retry.body).participants, [1, 3]);
+    const retry = tap.exchanges().find((x) => x.node === 1 && x.path === '/aggregate/linear' && JSON.parse(tap.plainRequest(x)).queryId === ids[1])!;
+    assert.deepEqual(JSON.parse(tap.plainRequest(retry)).participants, [1, 3]);
   });
 
   it('a noised sum survives node 2 hanging at its first round message (it answers nothing, not even health checks)', async () => {
@@ -193,7 +196,7 @@ describe('fault: a node killed mid-protocol, through the query service (ε charg
     await s.cluster.restart(2);
     s.cluster.nodes[1]!.setPeerUrls(s.tap!.config.nodes.urls);
     const spent = (await study()).epsilonSpent;
-    kill.arm(firstRoundMessageOfNode2);
+    kill.arm(firstProductMessageOfNode2(() => s.tap!));
     const failed = await query({ indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 20 } });
     assert.ok(kill.killed());
     assert.equal(failed.status, 'failed');

@@ -136,19 +136,20 @@ describe('filtered aggregates (three nodes, no noise)', function () {
       const r = await coordinator.aggregate({ indicator: 'f-sbp', aggregate: 'mean', cohort: everyone, filter: { or: [leaf('f-hba1c', '>=', 6.5), leaf('f-sbp', '<', 120)] } });
       assert.ok(r.value !== null);
       const seen = tap.exchanges();
-      const rounds = new Set(seen.filter((x) => x.path === '/mpc/message').map((x) => JSON.parse(x.body).round as string));
+      const rounds = new Set(seen.filter((x) => x.path === '/mpc/message').map((x) => JSON.parse(tap.plainRequest(x)).round as string));
       for (const name of ['cmp-open', 'cmp-and.1', 'cmp-and.6', 'cmp-b2a', 'zero.1', 'reshare.1', 'zero', 'reshare']) assert.ok(rounds.has(name), `round ${name} ran: ${[...rounds].join(', ')}`);
       for (const x of seen.filter((e) => e.path === '/mpc/message')) {
-        const body = JSON.parse(x.body) as Record<string, unknown>;
+        assert.match(x.body, /^hgd-seal-v/, 'the body is sealed on the wire');
+        const body = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
         assert.deepEqual(Object.keys(body).sort(), ['queryId', 'round', 'sealed', 'v']);
         assert.match(body.sealed as string, /^hgd-seal-v1\.[A-Za-z0-9_-]+$/);
       }
       const requests = seen.filter((x) => x.path === '/aggregate/filtered');
       assert.equal(requests.length, 3);
       for (const x of requests) {
-        const req = JSON.parse(x.body) as Record<string, unknown>;
-        assert.match(req.material as string, /^hgd-seal-v1\./, 'the material travels sealed to its node');
-        assert.deepEqual(Object.keys(JSON.parse(x.responseBody as string)).sort(), ['countShare', 'digest', 'node', 'noised', 'peerBytesSent', 'records', 'scale', 'sum'], 'answers carry the measures only: no c, no e, no bit');
+        const req = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
+        assert.match(req.material as string, /^hgd-seal-v1\./, 'the material is sealed to its node inside the sealed body too');
+        assert.deepEqual(Object.keys(JSON.parse(tap.plainAnswer(x) as string)).sort(), ['countShare', 'digest', 'node', 'noised', 'peerBytesSent', 'records', 'scale', 'sum'], 'answers carry the measures only: no c, no e, no bit');
       }
     } finally {
       await tap.close();

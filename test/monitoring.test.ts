@@ -3,7 +3,8 @@ import { strict as assert } from 'node:assert';
 import { createHmac } from 'node:crypto';
 import express from 'express';
 import { createGateway } from '../app/gateway';
-import { MRN, observation } from './support/care';
+import { alertsAbout } from '../management-layer/monitoring';
+import { MRN, WEBHOOK_TEST_ENV, observation } from './support/care';
 import { testConfig } from './support/config';
 import { openTestDatabase } from './support/db';
 import { startTestGateway, type TestGateway } from './support/gateway';
@@ -22,7 +23,7 @@ describe('remote monitoring: rules at ingest, alerts over SSE and webhooks', fun
   const upload = (token: string, resources: unknown[]) => post('/patients/me/readings', token, { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) });
 
   before(async () => {
-    t = await startTestGateway({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });
+    t = await startTestGateway(WEBHOOK_TEST_ENV);
     alice = await t.patientToken(MRN, 'A-1');
   });
   after(() => t.close());
@@ -160,10 +161,9 @@ describe('remote monitoring across a gateway restart', function () {
       g = await open(); // the window's state survived
       await upload(g, [4, 5, 6, 7].map((m) => hr(`r-${m}`, m, 150)));
       await upload(g, [4, 5].map((m) => hr(`r-${m}`, m, 150))); // a resend after the restart: duplicates, nothing new
-      const alerts = (await g.gateway.db.knex('monitoring_alerts').select('detail')) as Array<{ detail: any }>;
+      const alerts = await alertsAbout(g.gateway.db.knex, g.gateway.monitoring.sealer, pseudonym(g));
       assert.equal(alerts.length, 1);
-      const detail = typeof alerts[0]!.detail === 'string' ? JSON.parse(alerts[0]!.detail) : alerts[0]!.detail;
-      assert.equal(detail.effectiveStart, minute(5));
+      assert.equal(alerts[0]!.detail.effectiveStart, minute(5));
     } finally {
       await g.server.close();
       await g.gateway.close();

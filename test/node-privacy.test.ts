@@ -72,7 +72,7 @@ describe('node privacy', function () {
     }
   });
 
-  it('a node stores only record id, pseudonym, indicator, time, scale, dealing, digest term and shares (and the query ids it ran)', async () => {
+  it('a node stores only record id, pseudonym, indicator, time, scale, dealing, digest term, source kind and shares (and the query ids it ran)', async () => {
     const cols = await tc.dbs[0]!.knex.raw("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name LIKE 'node_%' ORDER BY table_name, ordinal_position");
     const byTable: Record<string, string[]> = {};
     for (const c of cols.rows as Array<{ table_name: string; column_name: string }>) (byTable[c.table_name] ??= []).push(c.column_name);
@@ -81,7 +81,7 @@ describe('node privacy', function () {
       node_histograms: ['key', 'edges'],
       node_indicator_scales: ['indicator', 'scale'],
       node_query_ids: ['query_id', 'kind', 'started_at'],
-      node_shares: ['record_id', 'pseudonym', 'indicator', 'effective_start', 'effective_end', 'scale', 'dealing', 'rid_hash', 'share', 'square'],
+      node_shares: ['record_id', 'pseudonym', 'indicator', 'effective_start', 'effective_end', 'scale', 'dealing', 'rid_hash', 'share', 'square', 'source'],
     });
   });
 

@@ -3,6 +3,12 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { MRN, observation } from './support/care';
+import { startTestStack, type TestStack } from './support/cluster';
+import { openTestDatabase } from './support/db';
+import { nodeMigrations } from '../usage-layer/node';
+import { linearAggregate, pairAggregate, recordHash, storeShareRows, type ShareRow } from '../usage-layer/node/store';
+import { runMigrations } from '../storage-layer/migrate';
+import type { Database } from '../storage-layer/db';
 
 const points = fs.readFileSync(new URL('./fixtures/open-mhealth/data-points.json', import.meta.url), 'utf8');
 
@@ -59,5 +65,119 @@ describe('patients as a source (FHIR Observations and Open mHealth data points)'
   it('refuses CSV and empty uploads naming the problem', async () => {
     assert.equal((await upload('a,b\n1,2', 'text/csv')).status, 415);
     assert.equal((await upload('', 'application/fhir+ndjson')).status, 400);
+  });
+});
+
+/**
+ * Research queries leave patients' own readings out unless `options.includePatientReported`: the
+ * compute nodes select on the source dealt with each share, before the contribution bound L.
+ */
+describe('research queries and patient-reported data (gateway + 3 compute nodes)', function () {
+  this.timeout(90_000);
+  let s: TestStack;
+  let researcher: string;
+  const HR = '8867-4';
+  const provider = ['P-1', 'P-2', 'P-3', 'P-4', 'P-5', 'P-6']; // a provider's heart rate 60 each
+  const selfToo = ['P-1', 'P-2', 'P-3']; // and a later reading of their own, 250
+  const selfOnly = ['P-7', 'P-8', 'P-9', 'P-10']; // only their own reading, 250
+
+  const query = async (options: Record<string, unknown>, aggregate = 'count') => {
+    const r = await s.request('POST', '/queries', { token: researcher, contentType: 'application/json', body: JSON.stringify({ study: 'selfrep', indicators: ['heart_rate'], aggregate, from: '2024-01-01T00:00:00Z', to: '2025-01-01T00:00:00Z', options: { epsilon: 20, perPatient: 1, ...options } }) });
+    assert.equal(r.status, 202, r.text);
+    const done = await s.waitForQuery(r.body.id, researcher);
+    assert.equal(done.status, 'done', JSON.stringify(done));
+    return { done, ledger: JSON.parse((await s.gateway.ledger.getEntry(done.ledgerSeq)).canonical).payload };
+  };
+
+  before(async () => {
+    s = await startTestStack({ env: { HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '100000' } });
+    researcher = await s.token({ role: 'researcher', sub: 'r-self' });
+    const admin = (path: string, body: unknown) => s.request('POST', path, { token: s.admin, contentType: 'application/json', body: JSON.stringify(body) });
+    assert.equal((await admin('/admin/studies', { id: 'selfrep', title: 'Self-reported', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 1000 })).status, 201);
+    assert.equal((await admin('/admin/studies/selfrep/researchers', { researcher: 'r-self' })).status, 201);
+    await s.ingestCsv(provider.map((p) => [`${MRN}|${p}`, HR, 60, '/min', '2024-03-01T08:00:00Z']));
+    for (const p of [...selfToo, ...selfOnly]) {
+      const token = await s.patientToken(MRN, p);
+      const own = { ...observation(`own-${p}`, p, 'heart_rate', 250, '2024-03-02T08:00:00Z'), subject: undefined };
+      const r = await s.request('POST', '/patients/me/readings', { token, contentType: 'application/fhir+json', body: JSON.stringify(own) });
+      assert.equal(r.status, 200, r.text);
+    }
+    for (const p of [...provider, ...selfOnly]) {
+      const r = await s.request('POST', '/patients/me/grants', { token: await s.patientToken(MRN, p), contentType: 'application/json', body: JSON.stringify({ study: 'selfrep', indicators: ['heart_rate'], purpose: 'HRESCH' }) });
+      assert.equal(r.status, 201, r.text);
+    }
+    await s.gateway.ingest.shareOutstanding();
+    const unshared = await s.gateway.db.knex('records').whereNull('shared_at').count<Array<{ n: number | string }>>('* as n');
+    assert.equal(Number(unshared[0]!.n), 0, 'every record reached the nodes');
+  });
+  after(async () => s?.close());
+
+  it('marks the shares of a patient’s own reading as patient-reported at every node, and only those', async () => {
+    for (const { db } of s.cluster.nodes) {
+      const rows = (await db.knex('node_shares').select('source')) as Array<{ source: string }>;
+      assert.deepEqual([rows.filter((r) => r.source === 'patient').length, rows.filter((r) => r.source === 'provider').length], [7, 6]);
+    }
+  });
+
+  it('counts providers’ records only by default, with the bound L over those (the ledger says so)', async () => {
+    const { done, ledger } = await query({});
+    // Six patients' provider reading each; with L = 1 taken before the source selection, P-1..P-3 would drop out (3).
+    assert.ok(Math.abs(done.result.records - 6) <= 1, `records ${done.result.records}`);
+    assert.equal(done.options.includePatientReported, undefined);
+    assert.equal(ledger.includePatientReported, false);
+    const mean = await query({}, 'mean');
+    assert.ok(Math.abs(mean.done.result.value - 60) < 10, `mean ${mean.done.result.value}`);
+  });
+
+  it('counts patients’ own readings with options.includePatientReported (the ledger says so)', async () => {
+    const { done, ledger } = await query({ includePatientReported: true });
+    // Ten patients, each its latest reading (L = 1): P-1..P-3 and P-7..P-10 their own 250, P-4..P-6 60.
+    assert.ok(Math.abs(done.result.records - 10) <= 1, `records ${done.result.records}`);
+    assert.equal(done.options.includePatientReported, true);
+    assert.equal(ledger.includePatientReported, true);
+    const mean = await query({ includePatientReported: true }, 'mean');
+    assert.ok(Math.abs(mean.done.result.value - (7 * 250 + 3 * 60) / 10) < 15, `mean ${mean.done.result.value}`);
+  });
+
+  it('refuses a non-boolean option naming it', async () => {
+    const r = await s.request('POST', '/queries', { token: researcher, contentType: 'application/json', body: JSON.stringify({ study: 'selfrep', indicators: ['heart_rate'], aggregate: 'count', options: { includePatientReported: 'yes' } }) });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.body.field ?? r.body.pointer ?? r.text, /includePatientReported/);
+  });
+});
+
+/** At a node: patient-reported rows leave the selection before the bound L and before the pairing. */
+describe('a compute node’s selection by source (bound L and pairing over the counted records only)', function () {
+  this.timeout(30_000);
+  let db: Database;
+  const t0 = Date.UTC(2024, 2, 1, 8);
+  const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+  const row = (recordId: string, pseudonym: string, indicator: string, s: number, source?: 'patient'): ShareRow => ({ recordId, pseudonym, indicator, effectiveStart: at(s), effectiveEnd: null, scale: 0, hist: null, share: 1n, square: 1n, ...(source ? { source } : {}) });
+  const h = (...ids: string[]) => ids.reduce((acc, id) => acc + BigInt(recordHash(id, '1')), 0n).toString();
+  const filter = (indicator: string, includePatientReported: boolean, perPatient: number | null = null) => ({ indicator, from: null, to: null, cohort: null, perPatient, includePatientReported });
+
+  before(async () => {
+    db = await openTestDatabase();
+    await runMigrations(db, nodeMigrations);
+    await storeShareRows(db, '1', [
+      row('a1', 'A', 'heart_rate', 0), row('a2', 'A', 'bp_systolic', 60, 'patient'), // A: a pair only with its own reading
+      row('b1', 'B', 'heart_rate', 0), row('b2', 'B', 'bp_systolic', 600), row('b3', 'B', 'bp_systolic', 60, 'patient'), // B: the nearest is its own
+      row('c1', 'C', 'heart_rate', 0), row('c2', 'C', 'heart_rate', 3600, 'patient'), // C: its latest is its own
+    ], {});
+  });
+  after(() => db.close());
+
+  it('takes each patient’s latest L counted records', async () => {
+    const without = await linearAggregate(db, filter('heart_rate', false, 1), false);
+    const withOwn = await linearAggregate(db, filter('heart_rate', true, 1), false);
+    assert.deepEqual([without.count, without.digest], [3, h('a1', 'b1', 'c1')]);
+    assert.deepEqual([withOwn.count, withOwn.digest], [3, h('a1', 'b1', 'c2')]);
+  });
+
+  it('pairs counted records only, nearest first among them', async () => {
+    const without = await pairAggregate(db, filter('heart_rate', false), 'bp_systolic', 3600);
+    const withOwn = await pairAggregate(db, filter('heart_rate', true), 'bp_systolic', 3600);
+    assert.deepEqual([without.pairs, without.digest], [1, `${h('b1')}:${h('b2')}`]);
+    assert.deepEqual([withOwn.pairs, withOwn.digest], [2, `${h('a1', 'b1')}:${h('a2', 'b3')}`]);
   });
 });

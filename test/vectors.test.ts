@@ -14,8 +14,9 @@ import { checkAnswer } from '../parties/client';
 import { rawX25519PublicKey, type EncryptionKey } from '../parties/key-directory';
 import { responsePayload, signingPayload, signRequest, signResponse, verifyRequest, verifyResponse } from '../parties/request-signing';
 import { openRoundMessage, roundMessageAad, sealRoundMessage } from '../parties/round-message';
+import { answerBodyAad, openAnswerBody, openRequestBody, requestBodyAad, sealAnswerBody, sealRequestBody } from '../parties/sealed-body';
 import { openSealed, sealToParty } from '../parties/sealing';
-import { openShareBatch, sealShareBatch } from '../parties/share-batch';
+import { openShareBatch, sealShareBatch, shareBatchBodies } from '../parties/share-batch';
 import type { ShareBatchItem } from '../parties/wire';
 import { shareBatchAad } from '../parties/wire';
 import { parsePeerMessage, parseShareBatch } from '../parties/wire-parse';
@@ -97,6 +98,47 @@ describe('vectors: request signatures (test/vectors/request-signing.json)', () =
   });
 });
 
+describe('vectors: sealed request and answer bodies (test/vectors/sealed-body.json)', () => {
+  const v = load('sealed-body.json');
+  const signing = load('request-signing.json');
+  const keys = new Map(Object.entries(v.parties as Record<string, { x25519Seed: string; publicKey: string }>).map(([party, k]) => {
+    const key = x25519FromSeed(k.x25519Seed);
+    assert.equal(key.publicKeyBase64, k.publicKey, `${party}'s public key`);
+    return [party, key];
+  }));
+  const signers = new Map(Object.entries(signing.parties as Record<string, { ed25519Seed: string }>).map(([party, k]) => [party, ed25519FromSeed(k.ed25519Seed)]));
+  const target = (c: { party: string; recipient: string; method: string; path: string }) => ({ party: c.party, recipient: c.recipient, method: c.method, path: c.path });
+  const context = (c: { signer: string; recipient: string; status: number; requestSignature: string }) => ({ signer: c.signer, recipient: c.recipient, status: c.status, requestSignature: c.requestSignature });
+
+  it('every good request seals to exactly its body, is signed over the sealed bytes, and opens at its recipient', () => {
+    assert.ok(v.requests.length >= 3);
+    for (const c of v.requests) {
+      const t = target(c);
+      assert.equal(requestBodyAad(t), c.aad, c.name);
+      assert.equal(sealRequestBody(keys.get(c.recipient)!.publicKey, t, c.plaintext, sealRandomnessOf(c)), c.sealed, c.name);
+      assert.deepEqual({ ...signRequest(signers.get(c.party)!, t, c.sealed, Number(c.timestamp)) }, c.headers, c.name);
+      assert.equal(verifyRequest({ method: c.method, path: c.path, headers: c.headers, body: c.sealed }, (p) => signers.get(p)?.publicKey, { self: c.recipient, now: signing.now }), c.party, c.name);
+      assert.equal(openRequestBody(keys.get(c.recipient)!, t, c.sealed), c.plaintext, c.name);
+    }
+  });
+
+  it('every good answer seals to exactly its body, is signed over the sealed bytes, and opens at the party that asked', () => {
+    for (const c of v.answers) {
+      const ctx = context(c);
+      assert.equal(answerBodyAad(ctx), c.aad, c.name);
+      assert.equal(sealAnswerBody(keys.get(c.recipient)!.publicKey, ctx, c.plaintext, sealRandomnessOf(c)), c.sealed, c.name);
+      checkAnswer({ status: c.status, party: c.signer, signature: c.signature, body: c.sealed }, c.requestSignature, c.signer, signers.get(c.signer)!.publicKey);
+      assert.equal(openAnswerBody(keys.get(c.recipient)!, ctx, c.sealed), c.plaintext, c.name);
+    }
+  });
+
+  it('every bad request or answer body is refused by the party that opens it', () => {
+    assert.ok(v.badRequests.length >= 5 && v.badAnswers.length >= 4);
+    for (const c of v.badRequests) assertRefused(c.name, c.error, () => openRequestBody(keys.get(c.opener)!, target(c), c.sealed));
+    for (const c of v.badAnswers) assertRefused(c.name, c.error, () => openAnswerBody(keys.get(c.opener)!, context(c), c.sealed));
+  });
+});
+
 describe('vectors: hgd-seal-v1 envelopes (test/vectors/sealing.json)', () => {
   const v = load('sealing.json');
   const keys = nodeKeys(v.recipients);
@@ -154,7 +196,9 @@ describe('vectors: share batches (test/vectors/share-batch.json)', () => {
       const shares = p.shares.map(shareFromHex);
       assert.equal(shareBatchAad(p.node, v.dealing, meta.items.map((i) => i.recordId)), p.aad);
       assert.equal(Buffer.from(packElements(shares)).toString('hex'), p.plaintext);
-      assert.equal(JSON.stringify(sealShareBatch(p.node, meta, shares, keys.get(p.node)!.publicKey, sealRandomnessOf(p))), p.body, `node ${p.node}`);
+      const batch = sealShareBatch(p.node, meta, shares, keys.get(p.node)!.publicKey, sealRandomnessOf(p));
+      assert.equal(JSON.stringify(batch), p.body, `node ${p.node}`);
+      assert.equal(shareBatchBodies(meta)(batch), p.body, `node ${p.node}: the body with the metadata serialised once`);
       assert.deepEqual(openShareBatch(keys.get(p.node)!, p.node, parseShareBatch(JSON.parse(p.body))).map(shareToHex), p.shares);
     }
   });

@@ -10,7 +10,7 @@ import { ValidationError } from '../storage-layer/errors';
 
 export type ApiSchema =
   | 'study' | 'study-researcher' | 'admin-organisation' | 'admin-user' | 'admin-api-key' | 'admin-study-researcher'
-  | 'grant' | 'query' | 'login' | 'alert-rule' | 'care-alert-rule' | 'webhook';
+  | 'grant' | 'query' | 'login' | 'alert-rule' | 'alert-rule-change' | 'care-alert-rule' | 'webhook';
 
 /** `/options/epsilon` → `options.epsilon`; array indices are dropped; '' → 'body'. */
 export function fieldOfPointer(pointer: string): string {

@@ -25,6 +25,7 @@ import { LegacyRelink } from './legacy-relink';
 import { PatientLinks } from './patient-links';
 import { planUpload, type Plan } from './plan';
 import { QuarantineStore } from './quarantine';
+import { ShareClaims } from './share-claims';
 import { patientKeys, storeRecords, type PreparedRecord } from './record-store';
 import type { ShareableValue } from '../sharing/distribute';
 
@@ -116,6 +117,8 @@ interface Stored {
   inserted: Array<{ prepared: PreparedRecord; commitment: string }>;
   relinked: number;
   repeated: boolean;
+  /** The records were stored marked shared and the batch flagged (share-claims.ts): share them now. */
+  claimed: boolean;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -135,6 +138,7 @@ export class IngestService {
   private readonly links: PatientLinks;
   private readonly legacy: LegacyRelink;
   readonly quarantine: QuarantineStore;
+  private readonly claims: ShareClaims;
 
   constructor(
     private readonly db: Database,
@@ -145,6 +149,7 @@ export class IngestService {
     this.links = new PatientLinks(keys);
     this.legacy = new LegacyRelink(keys);
     this.quarantine = new QuarantineStore(db, keys);
+    this.claims = new ShareClaims(db);
   }
 
   /** The pseudonym HGD uses for a provider's patient identifier (e.g. when issuing a patient's token). */
@@ -175,7 +180,7 @@ export class IngestService {
       const plan = await planUpload(trx, this.keys, this.links, req.provider, parsed, upload, req.reporter);
       return { plan, stored: await this.store(trx, req, parsed, plan) };
     });
-    if (stored.inserted.length && this.sink) await this.shareAndMark(stored.inserted.map((r) => r.prepared));
+    if (stored.claimed) await this.shareClaimed(stored.batchId, stored.inserted.map((r) => r.prepared));
     if (stored.inserted.length) await this.notifyStored(stored.batchId, req.provider, stored.inserted.map((r) => r.prepared));
     return this.summary(req, parsed, plan, stored);
   }
@@ -213,9 +218,11 @@ export class IngestService {
     if (batch.repeatOf) {
       const row = await trx('ledger_entries').where({ seq: batch.repeatOf.ledgerSeq }).first('leaf_hash');
       const ledger = { seq: batch.repeatOf.ledgerSeq, leafHash: asBuffer(row.leaf_hash).toString('hex') };
-      return { batchId: batch.id, ledger, inserted: [], relinked: 0, repeated: true };
+      return { batchId: batch.id, ledger, inserted: [], relinked: 0, repeated: true, claimed: false };
     }
-    const inserted = plan.toStore.length ? await storeRecords(trx, this.keys, req.provider, batch.id, plan.toStore) : [];
+    const sharedAt = this.sink ? new Date() : null;
+    const inserted = plan.toStore.length ? await storeRecords(trx, this.keys, req.provider, batch.id, plan.toStore, sharedAt) : [];
+    const claimed = sharedAt !== null && inserted.length > 0;
     if (plan.links.length) await this.links.save(trx, req.provider, plan.links);
     const relinked = plan.moves.size && (await this.legacy.applies(trx, req.provider)) ? await this.legacy.relink(trx, req.provider, plan.moves) : 0;
     const rejected = plan.entries.filter((e) => e.errors.length);
@@ -227,8 +234,8 @@ export class IngestService {
     }
     const ledger = await this.appendLedger(trx, req, parsed, plan, batch.id, inserted, relinked);
     const duplicate = plan.toStore.length - inserted.length;
-    await trx('ingest_batches').where({ id: batch.id }).update({ accepted: inserted.length, duplicate, rejected: plan.errors.length, ledger_seq: ledger.seq });
-    return { batchId: batch.id, ledger, inserted, relinked, repeated: false };
+    await trx('ingest_batches').where({ id: batch.id }).update({ accepted: inserted.length, duplicate, rejected: plan.errors.length, ledger_seq: ledger.seq, shares_pending: claimed });
+    return { batchId: batch.id, ledger, inserted, relinked, repeated: false, claimed };
   }
 
   private async appendLedger(trx: Knex.Transaction, req: IngestRequest, parsed: ParseResult, plan: Plan, batchId: string, inserted: Stored['inserted'], relinked: number) {
@@ -291,9 +298,9 @@ export class IngestService {
     };
   }
 
-  /** Sends values to the compute nodes and marks their records shared; what fails stays in the outbox. */
-  private async shareAndMark(recs: PreparedRecord[]): Promise<void> {
-    const values: ShareableValue[] = recs.map((p) => {
+  /** The values of records, as secret sharing takes them. */
+  private shareable(recs: PreparedRecord[]): ShareableValue[] {
+    return recs.map((p) => {
       const ind = getIndicator(p.record.indicator);
       if (!ind) throw new Error(`validated record has unknown indicator ${p.record.indicator}`);
       return {
@@ -305,21 +312,48 @@ export class IngestService {
         value: p.record.value,
         scale: ind.scale,
         histogramEdges: ind.histogramEdges,
+        ...(p.record.provenance.origin === 'patient-reported' ? { source: 'patient' as const } : {}),
       };
     });
+  }
+
+  /** Whether every node now holds shares of `recs` (false when a node failed or the call threw). */
+  private async distribute(recs: PreparedRecord[]): Promise<boolean> {
     try {
-      const result = await this.sink!.distribute(values);
-      if (result.failed.length === 0) {
-        for (let i = 0; i < recs.length; i += 1000) await this.db.knex('records').whereIn('id', recs.slice(i, i + 1000).map((r) => r.id)).update({ shared_at: new Date() });
-      }
+      return (await this.sink!.distribute(this.shareable(recs))).failed.length === 0;
     } catch {
-      // Left unshared: the outbox (shareOutstanding) retries.
+      return false;
     }
   }
 
-  /** The outbox: shares every stored record not yet held by all nodes. Returns how many were shared. */
+  /** Shares a claimed batch's records (stored marked shared); what fails is unmarked for the outbox. */
+  private async shareClaimed(batchId: string, recs: PreparedRecord[]): Promise<void> {
+    this.claims.begin(batchId);
+    const delivered = this.sink ? await this.distribute(recs) : false;
+    try {
+      await this.claims.settle(batchId, recs.map((r) => r.id), delivered);
+    } catch {
+      // The upload is committed; its batch stays flagged and the outbox's recovery shares it again later.
+    }
+  }
+
+  /** Sends values to the compute nodes and marks their records shared; what fails stays in the outbox. */
+  private async shareAndMark(recs: PreparedRecord[]): Promise<void> {
+    if (!(await this.distribute(recs))) return; // left unshared: the next outbox pass retries
+    try {
+      for (let i = 0; i < recs.length; i += 1000) await this.db.knex('records').whereIn('id', recs.slice(i, i + 1000).map((r) => r.id)).update({ shared_at: new Date() });
+    } catch {
+      // Left unshared: the outbox shares them again (a newer dealing supersedes this one).
+    }
+  }
+
+  /**
+   * The outbox: shares every stored record not yet held by all nodes (after unmarking the records of batches
+   * a stopped gateway left claimed, share-claims.ts). Returns how many were shared.
+   */
   async shareOutstanding(limit = 5000): Promise<number> {
     if (!this.sink) return 0;
+    await this.claims.recover();
     const rows = (await this.db.knex('records').whereNull('shared_at').whereNull('erased_at').select('id', 'patient', 'body').limit(limit)) as Array<{ id: string; patient: string; body: Buffer | Uint8Array }>;
     if (!rows.length) return 0;
     const keys = await this.db.knex.transaction((trx) => patientKeys(trx, this.keys, [...new Set(rows.map((r) => r.patient))]));

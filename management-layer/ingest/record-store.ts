@@ -68,13 +68,17 @@ export async function patientKeys(trx: Knex.Transaction, keys: KeyRing, patients
   return out;
 }
 
-/** Inserts new records (skipping duplicates) and returns the ones that were new, with their commitments. */
-export async function storeRecords(trx: Knex.Transaction, keys: KeyRing, provider: string, batchId: string, recs: PreparedRecord[]) {
+/**
+ * Inserts new records (skipping duplicates) and returns the ones that were new, with their commitments.
+ * `sharedAt` stores them already marked shared (a claimed batch, share-claims.ts); otherwise they wait for the outbox.
+ */
+export async function storeRecords(trx: Knex.Transaction, keys: KeyRing, provider: string, batchId: string, recs: PreparedRecord[], sharedAt: Date | null = null) {
   const dataKeys = await patientKeys(trx, keys, [...new Set(recs.map((r) => r.record.patient))]);
   const inserted: Array<{ prepared: PreparedRecord; commitment: string }> = [];
   for (let i = 0; i < recs.length; i += 1000) {
     const chunk = recs.slice(i, i + 1000);
-    const rows = chunk.map((p) => ({
+    const salts = randomBytes(16 * chunk.length); // one CSPRNG call a chunk, not one a record
+    const rows = chunk.map((p, j) => ({
       id: p.id,
       patient: p.record.patient,
       indicator: p.record.indicator,
@@ -84,8 +88,9 @@ export async function storeRecords(trx: Knex.Transaction, keys: KeyRing, provide
       source_key: p.sourceKey,
       content_key: p.contentKey,
       body: seal(dataKeys.get(p.record.patient)!, Buffer.from(JSON.stringify(p.record)), p.id),
-      salt: randomBytes(16),
+      salt: salts.subarray(16 * j, 16 * j + 16),
       batch_id: batchId,
+      shared_at: sharedAt,
     }));
     const ids = new Set((await trx('records').insert(rows).onConflict().ignore().returning('id')).map((r: { id: string }) => r.id));
     rows.forEach((row, j) => {

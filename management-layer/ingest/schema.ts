@@ -90,5 +90,13 @@ export function ingestDataMigrations(keys: KeyRing): Migration[] {
       statements: [],
       run: (trx) => sealLegacyQuarantine(trx, keys),
     },
+    {
+      // A batch whose records were stored marked shared before the nodes answered (share-claims.ts).
+      id: 'management-004-share-claims',
+      statements: [
+        'ALTER TABLE ingest_batches ADD COLUMN shares_pending boolean NOT NULL DEFAULT false',
+        'CREATE INDEX ingest_batches_shares_pending ON ingest_batches (received_at) WHERE shares_pending',
+      ],
+    },
   ];
 }

@@ -3,19 +3,22 @@
  * plaintext exists; compute nodes never see a rule), keeping each rule's window state durably.
  *
  * Steps per stored batch (IngestService.onStored, after the batch committed): pick the records of
- * patients and indicators with active rules → in one transaction, lock the rules' states, step every
- * reading in effective-time order, insert the alerts that fire (with ledger entries and webhook
- * deliveries), save the states and mark the batch evaluated → publish the alerts to live subscribers.
+ * patients and indicators with active rules → in one transaction, mark the batch evaluated and lock
+ * the rules with their states (one statement), step every reading in effective-time order, save the
+ * states (one statement) and insert the alerts that fire (one ledger append and one INSERT a table
+ * for all of them, alerts.ts insertAlerts) → publish the alerts to live subscribers.
  * Batches are evaluated one at a time. A batch marked evaluated is never evaluated again, and alert
  * ids derive from (rule, record), so a restart neither repeats an alert nor, with catchUp(), loses one.
  */
+import type { Knex } from 'knex';
 import type { Database } from '../../storage-layer/db';
 import type { Ledger } from '../../storage-layer/ledger';
 import type { IcsRecord } from '../ics-record';
-import { alertId, insertAlert, type Alert, type Recipient } from './alerts';
+import { alertId, insertAlert, insertAlerts, type Alert, type NewAlert, type Recipient } from './alerts';
 import { parseCondition, step, type Condition, type ConditionState } from './conditions';
+import type { MonitoringSealer } from './at-rest';
 import type { AlertHub } from './hub';
-import { fromRuleRow, type Rule } from './rules';
+import { fromRuleRow, liveRulesWithState, type Rule } from './rules';
 
 type StoredRecord = IcsRecord & { id: string };
 
@@ -25,11 +28,40 @@ export interface MonitorRecordReader {
 }
 
 export interface MonitorOptions {
-  /** Whether a recipient may still be told about this patient's indicator (e.g. its TREAT grant is active). */
-  mayNotify?: (recipient: Recipient, patient: string, indicator: string) => Promise<boolean>;
+  /**
+   * Whether a recipient may still be told about this patient's indicator (e.g. its TREAT grant is
+   * active); reads through `knex`, the evaluation's transaction (a one-connection pool has no other).
+   */
+  mayNotify?: (recipient: Recipient, patient: string, indicator: string, knex: Knex) => Promise<boolean>;
   /** Called after alerts were committed (webhook delivery kick). */
   onAlerts?: (alerts: Alert[]) => void;
   log?: (msg: string, err: unknown) => void;
+}
+
+/** The rules' new window states, in one statement (the rows are locked by the caller). */
+async function saveStates(trx: Knex.Transaction, states: ReadonlyArray<{ rule_id: string; state: ConditionState }>): Promise<void> {
+  if (!states.length) return;
+  await trx.raw(
+    `UPDATE monitoring_rule_state s SET state = u.state
+       FROM jsonb_to_recordset(?::jsonb) AS u(rule_id text, state jsonb) WHERE s.rule_id = u.rule_id`,
+    [JSON.stringify(states)],
+  );
+}
+
+/**
+ * One statement: marks the batch evaluated and returns the live rules of these patients with their
+ * states, rule and state rows locked (FOR UPDATE OF both, in rule-id order); nothing when the batch was
+ * marked already (an earlier or concurrent evaluation). A locked row is read as committed after any
+ * wait, so an edit in flight finishes first and is seen whole; RuleService.update locks the same rows
+ * the same way.
+ */
+function markAndLock(trx: Knex.Transaction, batchId: string, patients: string[]): Promise<unknown[]> {
+  return liveRulesWithState(trx)
+    .with('marked', trx.raw('INSERT INTO monitoring_batches (batch_id) VALUES (?) ON CONFLICT DO NOTHING RETURNING batch_id', [batchId]))
+    .whereIn('r.patient', patients)
+    .whereExists((q) => q.select(trx.raw('1')).from('marked'))
+    .forUpdate('r', 's')
+    .select('r.*', 's.state');
 }
 
 export class Monitor {
@@ -39,6 +71,7 @@ export class Monitor {
     private readonly db: Database,
     private readonly ledger: Ledger,
     private readonly hub: AlertHub,
+    private readonly sealer: MonitoringSealer,
     private readonly options: MonitorOptions = {},
   ) {}
 
@@ -64,7 +97,7 @@ export class Monitor {
 
   /** Records an alert that is not a rule's (a break-the-glass read), and publishes it. */
   async raise(alert: { id: string; kind: Alert['kind']; patient: string; detail: Record<string, unknown>; recipients: Recipient[] }, ledgerPayload: Record<string, unknown>): Promise<Alert | null> {
-    const inserted = await this.db.knex.transaction((trx) => insertAlert(trx, this.ledger, { ...alert, ruleId: null }, ledgerPayload));
+    const inserted = await this.db.knex.transaction((trx) => insertAlert(trx, this.ledger, this.sealer, { ...alert, ruleId: null }, ledgerPayload));
     if (inserted) this.published([inserted]);
     return inserted;
   }
@@ -86,24 +119,20 @@ export class Monitor {
     // Most batches concern no patient with a rule: no transaction for them (catchUp finds no rule either).
     if (!(await this.db.knex('monitoring_rules').whereIn('patient', patients).whereNull('deleted_at').first('id'))) return;
     const raised = await this.db.knex.transaction(async (trx) => {
-      if (await trx('monitoring_batches').where({ batch_id: batchId }).first('batch_id')) return [];
-      await trx('monitoring_batches').insert({ batch_id: batchId });
-      const rows = await trx('monitoring_rules as r').join('monitoring_rule_state as s', 's.rule_id', 'r.id')
-        .whereIn('r.patient', patients).whereNull('r.deleted_at').orderBy('r.id').forUpdate('s').select('r.*', 's.state');
-      const alerts: Alert[] = [];
+      const rows = await markAndLock(trx, batchId, patients);
+      const states: Array<{ rule_id: string; state: ConditionState }> = [];
+      const fired: NewAlert[] = [];
       for (const row of rows as Array<Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string }>) {
         const rule = fromRuleRow(row);
         const readings = records.filter((r) => r.patient === rule.patient && r.indicator === rule.indicator);
         if (!readings.length) continue;
         const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
-        const { state, fired } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
-        await trx('monitoring_rule_state').where({ rule_id: rule.id }).update({ state: JSON.stringify(state) });
-        for (const reading of fired) {
-          const a = await insertAlert(trx, this.ledger, await this.ruleAlert(rule, reading), { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition });
-          if (a) alerts.push(a);
-        }
+        const { state, fired: hits } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
+        states.push({ rule_id: rule.id, state });
+        for (const reading of hits) fired.push({ alert: await this.ruleAlert(trx, rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
       }
-      return alerts;
+      await saveStates(trx, states);
+      return insertAlerts(trx, this.ledger, this.sealer, fired);
     });
     this.published(raised);
   }
@@ -120,11 +149,11 @@ export class Monitor {
     return { state, fired };
   }
 
-  private async ruleAlert(rule: Rule, reading: StoredRecord): Promise<Omit<Alert, 'seq' | 'ledgerSeq' | 'raisedAt'>> {
+  private async ruleAlert(trx: Knex.Transaction, rule: Rule, reading: StoredRecord): Promise<Omit<Alert, 'seq' | 'ledgerSeq' | 'raisedAt'>> {
     const recipients: Recipient[] = [];
     for (const who of rule.notify) {
       const recipient = who === 'patient' ? `patient:${rule.patient}` : who;
-      if (recipient.startsWith('patient:') || !this.options.mayNotify || (await this.options.mayNotify(recipient, rule.patient, rule.indicator))) recipients.push(recipient);
+      if (recipient.startsWith('patient:') || !this.options.mayNotify || (await this.options.mayNotify(recipient, rule.patient, rule.indicator, trx))) recipients.push(recipient);
     }
     return {
       id: alertId('rule', rule.id, reading.id),

@@ -63,4 +63,31 @@ export const monitoringMigrations: Migration[] = [
       'CREATE INDEX monitoring_deliveries_due ON monitoring_deliveries (next_attempt_at) WHERE delivered_at IS NULL',
     ],
   },
+  {
+    // Rules edited in place: each version of a rule (created, changed, deleted) with its ledger entry,
+    // so the patient sees a rule's history. Rules from before are backfilled with their creation (and,
+    // when deleted, a deletion whose actor and ledger seq were not kept; its entry is on the ledger).
+    id: 'monitoring-002-rule-versions',
+    statements: [
+      'ALTER TABLE monitoring_rules ADD COLUMN version integer NOT NULL DEFAULT 1',
+      'ALTER TABLE monitoring_rules ADD COLUMN updated_at timestamptz',
+      `CREATE TABLE monitoring_rule_versions (
+        rule_id text NOT NULL REFERENCES monitoring_rules(id),
+        version integer NOT NULL,
+        action text NOT NULL CHECK (action IN ('created', 'changed', 'deleted')),
+        condition text NOT NULL,
+        notify jsonb NOT NULL,
+        state_reset boolean NOT NULL DEFAULT false,
+        changed_by text NOT NULL,
+        changed_at timestamptz NOT NULL DEFAULT now(),
+        ledger_seq bigint,
+        PRIMARY KEY (rule_id, version)
+      )`,
+      `INSERT INTO monitoring_rule_versions (rule_id, version, action, condition, notify, changed_by, changed_at, ledger_seq)
+        SELECT id, 1, 'created', condition, notify, created_by, created_at, ledger_seq FROM monitoring_rules`,
+      `INSERT INTO monitoring_rule_versions (rule_id, version, action, condition, notify, changed_by, changed_at, ledger_seq)
+        SELECT id, 2, 'deleted', condition, notify, '(not recorded)', deleted_at, NULL FROM monitoring_rules WHERE deleted_at IS NOT NULL`,
+      'UPDATE monitoring_rules SET version = 2 WHERE deleted_at IS NOT NULL',
+    ],
+  },
 ];

@@ -4,12 +4,17 @@
  * a failed one with exponential backoff (base · 2^(attempt-1), capped) until it gets a 2xx or runs
  * out of attempts. Retries repeat the alert's id (body `id`, header X-HGD-Event-Id), so a receiver
  * drops duplicates by id. Each request is signed: X-HGD-Signature: t=<unix seconds>,v1=<hex
- * HMAC-SHA-256 over "<t>.<body>"> with the webhook's secret (shown once, at registration).
+ * HMAC-SHA-256 over "<t>.<body>"> with the webhook's secret (shown once, at registration; stored
+ * sealed, at-rest.ts). A URL
+ * pointing into the gateway's own network is refused at registration and before every attempt
+ * (webhook-target.ts), unless its host is on the allow-list.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Database } from '../../storage-layer/db';
 import { NotFoundError, ValidationError } from '../../storage-layer/errors';
 import { fromAlertRow, type AlertRow, type Recipient } from './alerts';
+import type { MonitoringSealer } from './at-rest';
+import { refusedTarget } from './webhook-target';
 
 export interface WebhookOptions {
   pollMs: number;
@@ -18,6 +23,8 @@ export interface WebhookOptions {
   maxAttempts: number;
   timeoutMs: number;
   allowHttp: boolean;
+  /** Hosts allowed although internal (webhook-target.ts). */
+  allowHosts: readonly string[];
 }
 
 export interface Webhook {
@@ -30,12 +37,15 @@ export function signPayload(secret: string, timestamp: number, body: string): st
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
+/** A due delivery: the alert's row, its webhook's URL and secret (sealed; in clear only before monitoring-003). */
+type DueDelivery = AlertRow & { webhook_id: string; attempts: number; url: string; secret: string | null; secret_sealed: Uint8Array | null };
+
 export class WebhookService {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
 
-  constructor(private readonly db: Database, private readonly options: WebhookOptions) {}
+  constructor(private readonly db: Database, private readonly sealer: MonitoringSealer, private readonly options: WebhookOptions) {}
 
   async register(owner: Recipient, url: string): Promise<Webhook & { secret: string }> {
     let parsed: URL;
@@ -46,8 +56,10 @@ export class WebhookService {
     }
     const schemes = this.options.allowHttp ? ['https:', 'http:'] : ['https:'];
     if (!schemes.includes(parsed.protocol)) throw new ValidationError(`"url" must use ${schemes.join(' or ')}`, 'url');
+    const refused = await refusedTarget(parsed, this.options.allowHosts);
+    if (refused) throw new ValidationError(`"url" is refused: ${refused}`, 'url');
     const hook = { id: randomUUID(), owner, url: parsed.toString(), secret: randomBytes(32).toString('base64url') };
-    const [row] = (await this.db.knex('monitoring_webhooks').insert(hook).returning(['created_at'])) as Array<{ created_at: Date }>;
+    const [row] = (await this.db.knex('monitoring_webhooks').insert({ id: hook.id, owner, url: hook.url, secret: null, secret_sealed: this.sealer.sealSecret(hook.id, hook.secret) }).returning(['created_at'])) as Array<{ created_at: Date }>;
     return { id: hook.id, url: hook.url, secret: hook.secret, createdAt: new Date(row!.created_at).toISOString() };
   }
 
@@ -97,30 +109,18 @@ export class WebhookService {
       .andWhere('d.next_attempt_at', '<=', new Date())
       .andWhere('d.attempts', '<', this.options.maxAttempts)
       .orderBy('d.alert_seq').limit(200)
-      .select('d.webhook_id', 'd.attempts', 'w.url', 'w.secret', 'a.*')) as Array<AlertRow & { webhook_id: string; attempts: number; url: string; secret: string }>;
+      .select('d.webhook_id', 'd.attempts', 'w.url', 'w.secret', 'w.secret_sealed', 'a.*')) as DueDelivery[];
     const results = await Promise.all(due.map((d) => this.attempt(d)));
     return results.filter(Boolean).length;
   }
 
-  private async attempt(d: AlertRow & { webhook_id: string; attempts: number; url: string; secret: string }): Promise<boolean> {
-    const { recipients: _r, ...alert } = fromAlertRow(d, []);
+  private async attempt(d: DueDelivery): Promise<boolean> {
+    const { recipients: _r, ...alert } = fromAlertRow(d, [], this.sealer);
+    const secret = d.secret_sealed ? this.sealer.openSecret(d.webhook_id, d.secret_sealed) : (d.secret as string);
     const body = JSON.stringify(alert);
-    const timestamp = Math.floor(Date.now() / 1000);
     const attempt = d.attempts + 1;
-    let error: string | null = null;
-    try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hgd-event-id': alert.id, 'x-hgd-delivery-attempt': String(attempt), 'x-hgd-signature': signPayload(d.secret, timestamp, body) },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-    } catch (err) {
-      error = (err as Error).message.slice(0, 200);
-    }
+    const refused = await refusedTarget(new URL(d.url), this.options.allowHosts);
+    const error = refused ? `refused: ${refused}` : await this.post(d.url, { 'x-hgd-event-id': alert.id, 'x-hgd-delivery-attempt': String(attempt), 'x-hgd-signature': signPayload(secret, Math.floor(Date.now() / 1000), body) }, body);
     const where = { webhook_id: d.webhook_id, alert_seq: d.seq };
     if (error === null) {
       await this.db.knex('monitoring_deliveries').where(where).update({ attempts: attempt, delivered_at: new Date(), last_error: null });
@@ -129,5 +129,16 @@ export class WebhookService {
     const backoff = Math.min(this.options.maxBackoffMs, this.options.retryBaseMs * 2 ** (attempt - 1));
     await this.db.knex('monitoring_deliveries').where(where).update({ attempts: attempt, next_attempt_at: new Date(Date.now() + backoff), last_error: error });
     return false;
+  }
+
+  /** One POST; null on a 2xx, else what went wrong. Redirects are not followed (a 3xx is a failure). */
+  private async post(url: string, headers: Record<string, string>, body: string): Promise<string | null> {
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual' });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`;
+    } catch (err) {
+      return (err as Error).message.slice(0, 200);
+    }
   }
 }

@@ -18,8 +18,10 @@
  * dealings. The gateway keeps no share: for a node that is down it returns the SEALED envelope (only that
  * node can open it) for the caller's outbox.
  *
- * Wire format (POST /shares, JSON, signed as gateway): parties/wire.ts ShareBatch. One envelope per
- * batch instead of per item: one seal costs about 0.1–0.3 ms
+ * Wire format (POST /shares, JSON, signed as gateway): parties/wire.ts ShareBatch, whose shares are
+ * sealed to the node inside it (so the outbox holds no share in clear); on the wire the whole body,
+ * record metadata included, is sealed to the node once more by the transport (parties/client.ts,
+ * parties/sealed-body.ts). One envelope per batch instead of per item: one seal costs about 0.1–0.3 ms
  * (ephemeral X25519 key, agreement, HKDF) whatever its size, so sealing per record would cost 0.3–1 ms per
  * record for three nodes, far more than the sharing; a 2000-record envelope (480 kB) costs under 1 ms.
  */
@@ -30,9 +32,9 @@ import { checkEdges, histogramKey, oneHot } from '../../mpc/histogram';
 import type { RandomSource } from '../../mpc/random';
 import { shareMany } from '../../mpc/shamir';
 import { fetchSigned } from '../../parties/client';
-import { KeyDirectory, nodeParty, publishPartyKeys } from '../../parties/key-directory';
-import { sealShareBatch } from '../../parties/share-batch';
-import type { ShareBatchItem, ShareBatchReceipt } from '../../parties/wire';
+import { gatewayIdentity, KeyDirectory, nodeParty } from '../../parties/key-directory';
+import { sealShareBatch, shareBatchBodies } from '../../parties/share-batch';
+import type { ShareBatch, ShareBatchItem, ShareBatchReceipt } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
 import type { SigningKey } from '../../storage-layer/signing-key';
 
@@ -47,6 +49,8 @@ export interface ShareableValue {
   value: number;
   scale: number;
   histogramEdges?: number[];
+  /** `patient` for a patient-reported record (the nodes may then leave it out); absent = a provider's. */
+  source?: 'patient';
 }
 
 /** A sealed batch that could not be delivered; keep it in an outbox and pass it to redeliver(). */
@@ -149,7 +153,7 @@ export function dealChunk(chunk: readonly ShareableValue[], n: number, t: number
       histograms[hist] ??= [...v.histogramEdges];
       secrets.push(...oneHot(v.value, v.scale, v.histogramEdges));
     }
-    items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, hist });
+    items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, hist, ...(v.source ? { source: v.source } : {}) });
   }
   const perNode = shareMany(secrets, n, t, undefined, rng);
   secrets.fill(0n);
@@ -160,15 +164,12 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
   const { count: n, threshold: t, urls, keysDir } = config.nodes;
   const batchSize = opts.batchSize ?? 2000;
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  publishPartyKeys(keysDir, 'gateway', { sign: gatewaySigningKey.publicKeyBase64 });
+  const self = gatewayIdentity(keysDir, gatewaySigningKey, config.nodes.gatewayEncryptionKeyFile);
   const directory = new KeyDirectory(keysDir);
   const nodeIds = Array.from({ length: n }, (_, i) => i + 1);
 
   async function post(node: number, body: string): Promise<ShareBatchReceipt> {
-    const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', {
-      key: gatewaySigningKey, party: 'gateway', recipient: nodeParty(node), body, timeoutMs,
-      publicKeys: (p) => directory.signingKey(p),
-    });
+    const res = await fetchSigned<ShareBatchReceipt>(urls[node - 1] as string, '/shares', { self, recipient: nodeParty(node), keys: directory, body, timeoutMs });
     return res.body;
   }
 
@@ -182,7 +183,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
   }
 
   /** Seals node `node`'s shares of a chunk to its key and posts them (or keeps the envelope pending). */
-  async function deliverToNode(node: number, dealt: DealtChunk, p: Progress): Promise<void> {
+  async function deliverToNode(node: number, dealt: DealtChunk, bodyOf: (batch: ShareBatch) => string, p: Progress): Promise<void> {
     const shares = dealt.perNode[node - 1] as bigint[];
     const key = directory.encryptionKey(nodeParty(node));
     if (!key) {
@@ -193,7 +194,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
     }
     const batch = sealShareBatch(node, { dealing: p.dealing, items: dealt.items, histograms: dealt.histograms }, shares, key);
     shares.fill(0n); // the gateway keeps no share once sealed
-    const body = JSON.stringify(batch);
+    const body = bodyOf(batch);
     const pending = { node, dealing: p.dealing, records: dealt.items.length, body };
     if (p.failed.has(node)) {
       p.pending.push(pending);
@@ -212,7 +213,8 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
     const p: Progress = { dealing: nextDealing(), failed: new Map(), noKey: new Set(), pending: [], receipts: [] };
     for (let start = 0; start < values.length; start += batchSize) {
       const dealt = dealChunk(values.slice(start, start + batchSize), n, t);
-      await Promise.all(nodeIds.map((node) => deliverToNode(node, dealt, p)));
+      const bodyOf = shareBatchBodies({ dealing: p.dealing, items: dealt.items, histograms: dealt.histograms });
+      await Promise.all(nodeIds.map((node) => deliverToNode(node, dealt, bodyOf, p)));
     }
     return {
       dealing: p.dealing,

@@ -26,3 +26,9 @@ export function observation(id: string, mrn: string, indicator: string, value: n
 export function bundle(resources: unknown[]): Record<string, unknown> {
   return { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) };
 }
+
+/**
+ * Gateway settings for webhook tests: http targets, listening on 127.0.0.1 (allowed explicitly:
+ * internal addresses are refused otherwise), fast retries and polling.
+ */
+export const WEBHOOK_TEST_ENV: Readonly<Record<string, string>> = Object.freeze({ HGD_WEBHOOK_ALLOW_HTTP: '1', HGD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', HGD_WEBHOOK_RETRY_BASE_MS: '20', HGD_WEBHOOK_POLL_MS: '20' });

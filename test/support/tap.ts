@@ -3,12 +3,15 @@
  * passes it, is recorded with its answer (a passive tap of the link) and can be acted on before it is
  * forwarded or before its answer is passed back: dropped (the connection is cut), or used as the
  * moment to kill the node. `tapCluster` puts one in front of every node of a cluster, for the
- * coordinator and the peers alike.
+ * coordinator and the peers alike. Bodies are recorded as they crossed the link (sealed to their
+ * recipients); `plainRequest` and `plainAnswer` open them with the parties' private keys, which the
+ * test holds and an observer of the link does not.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { LocalCluster } from '../../app/local-cluster';
 import type { Config } from '../../config';
+import { openExchange, privateKeys } from './parties';
 
 /** One request as it crossed the link, and its answer once it came back. */
 export interface Exchange {
@@ -19,6 +22,7 @@ export interface Exchange {
   headers: Record<string, string>;
   body: string;
   status?: number;
+  responseHeaders?: Record<string, string>;
   responseBody?: string;
 }
 
@@ -56,6 +60,7 @@ function forward(target: URL, x: Exchange, body: Buffer, req: http.IncomingMessa
     void (async () => {
       const buf = await readBody(answer);
       x.status = answer.statusCode;
+      x.responseHeaders = flatHeaders(answer.headers);
       x.responseBody = buf.toString('utf8');
       const action = hook ? await hook(x, 'answer') : 'forward';
       if (action === 'drop') return cut();
@@ -106,6 +111,10 @@ export interface TappedCluster {
   config: Config;
   /** Every exchange on every link, in the order the requests arrived. */
   exchanges(): Exchange[];
+  /** The request body of `x` in clear (opened with its recipient's key). */
+  plainRequest(x: Exchange): string;
+  /** The answer body of `x` in clear (opened with the asking party's key); undefined before it came back. */
+  plainAnswer(x: Exchange): string | undefined;
   close(): Promise<void>;
 }
 
@@ -116,10 +125,13 @@ export async function tapCluster(tc: { cluster: LocalCluster; config: Config }, 
   const taps = await Promise.all(urls.map((url, i) => startTap(i + 1, url, hook, all)));
   const tapped = taps.map((t) => t.url);
   for (const node of tc.cluster.nodes) node.setPeerUrls(tapped);
+  const keys = privateKeys(tc.config);
   return {
     taps,
     config: { ...tc.config, nodes: { ...tc.config.nodes, urls: tapped } },
     exchanges: () => all,
+    plainRequest: (x) => openExchange(x, keys).request,
+    plainAnswer: (x) => openExchange(x, keys).answer,
     async close() {
       for (const node of tc.cluster.nodes) node.setPeerUrls([...urls]);
       await Promise.all(taps.map((t) => t.close()));

@@ -1,7 +1,8 @@
 /**
  * Writes the fixed vectors of HGD's own formats (test/vectors/*.json), from fixed keys and fixed
  * randomness, with the production code:
- *   request-signing.json  signed requests (x-hgd-* headers, hgd-request-v1) and signed answers (hgd-response-v1)
+ *   request-signing.json  signed requests (x-hgd-* headers, hgd-request-v2) and signed answers (hgd-response-v2)
+ *   sealed-body.json      request and answer bodies sealed to their recipient (parties/sealed-body.ts)
  *   sealing.json          hgd-seal-v1 envelopes (X25519 + HKDF-SHA256 + AES-256-GCM), with the intermediate values
  *   share-batch.json      a dealt and sealed share batch (POST /shares) for each of three nodes
  *   round-message.json    sealed round messages between nodes (POST /mpc/message)
@@ -25,6 +26,7 @@ import type { RoundName } from '../../mpc/rounds';
 import { checkAnswer } from '../../parties/client';
 import { rawX25519PublicKey } from '../../parties/key-directory';
 import { openRoundMessage, roundMessageAad, sealRoundMessage } from '../../parties/round-message';
+import { answerBodyAad, openAnswerBody, openRequestBody, requestBodyAad, sealAnswerBody, sealRequestBody, type AnswerContext } from '../../parties/sealed-body';
 import { openSealed, sealToParty } from '../../parties/sealing';
 import { openShareBatch, sealShareBatch } from '../../parties/share-batch';
 import { responsePayload, signingPayload, signRequest, signResponse, verifyRequest, type RequestTarget } from '../../parties/request-signing';
@@ -57,7 +59,8 @@ function refused(name: string, expected: ExpectedError, fn: () => unknown): Expe
 }
 
 const signingKeyOf = (party: string) => ed25519FromSeed(seedOf(`${party}/ed25519`));
-const encryptionKeyOf = (node: number) => x25519FromSeed(seedOf(`node-${node}/x25519`));
+const encryptionKeyOfParty = (party: string) => x25519FromSeed(seedOf(`${party}/x25519`));
+const encryptionKeyOf = (node: number) => encryptionKeyOfParty(`node-${node}`);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 /** Flips one bit of byte `at` (negative: from the end) of an envelope's raw bytes (after the prefix). */
 function flipEnvelopeByte(sealed: string, at: number): string {
@@ -88,12 +91,20 @@ function badRequest(name: string, verifier: string, base: RequestCase, change: P
   return { name, verifier, now, ...req, error };
 }
 
-function requestSigningVectors(roundBody: string) {
-  const linearBody = JSON.stringify({ queryId: 'vector-query-0001', indicator: 'heart_rate', from: null, to: null, cohort: null, measures: ['count', 'sum'] });
+/** The sealed bodies of sealed-body.json that request-signing.json signs (the bytes on the wire). */
+interface WireBodies {
+  linear: string;
+  round: string;
+  linearAnswer: string;
+  healthAnswer: string;
+  refusal: string;
+}
+
+function requestSigningVectors(bodies: WireBodies) {
   const good = [
-    requestCase('gateway asks node 1 for a linear aggregate', { party: 'gateway', recipient: 'node-1', method: 'POST', path: '/aggregate/linear' }, linearBody),
-    requestCase('gateway checks the health of node 2 (no body, a query string)', { party: 'gateway', recipient: 'node-2', method: 'GET', path: '/health?probe=1' }, ''),
-    requestCase('node 1 sends node 2 a sealed round message', { party: 'node-1', recipient: 'node-2', method: 'POST', path: '/mpc/message' }, roundBody),
+    requestCase('gateway asks node 1 for a linear aggregate', LINEAR_TARGET, bodies.linear),
+    requestCase('gateway checks the health of node 2 (no body, a query string)', HEALTH_TARGET, ''),
+    requestCase('node 1 sends node 2 a sealed round message', ROUND_TARGET, bodies.round),
   ];
   const [linear, health, round] = good as [RequestCase, RequestCase, RequestCase];
   const { 'x-hgd-recipient': _recipient, ...noRecipient } = linear.headers;
@@ -120,9 +131,9 @@ function requestSigningVectors(roundBody: string) {
     signature: signResponse(signingKeyOf(signer), status, request.headers['x-hgd-signature'] as string, body),
   });
   const responses = [
-    answer('node 1 answers the linear aggregate', 'node-1', 200, linear, JSON.stringify({ node: 1, count: 3, digest: '1234', scale: 1, sum: shareToHex(42n), noised: false, peerBytesSent: 0 })),
-    answer('node 2 answers the health check', 'node-2', 200, health, JSON.stringify({ node: 2, status: 'ok' })),
-    answer('node 1 refuses a used query id', 'node-1', 409, linear, JSON.stringify({ error: 'duplicate_message', message: 'query vector-query-0001 was already run at this node' })),
+    answer('node 1 answers the linear aggregate', 'node-1', 200, linear, bodies.linearAnswer),
+    answer('node 2 answers the health check', 'node-2', 200, health, bodies.healthAnswer),
+    answer('node 1 refuses a used query id', 'node-1', 409, linear, bodies.refusal),
   ];
   const [ok, healthAnswer] = responses as [(typeof responses)[0], (typeof responses)[0]];
   const badAnswer = (name: string, recipient: string, a: { party: string; status: number; requestSignature: string; body: string; signature: string }) => {
@@ -134,18 +145,18 @@ function requestSigningVectors(roundBody: string) {
   const badResponses = [
     badAnswer('an answer replayed for another request', 'node-1', { ...asSent, requestSignature: healthAnswer.requestSignature }),
     badAnswer('another status', 'node-1', { ...asSent, status: 500 }),
-    badAnswer('another body', 'node-1', { ...asSent, body: ok.body.replace('"count":3', '"count":4') }),
+    badAnswer('another body (one bit of the sealed body flipped)', 'node-1', { ...asSent, body: flipEnvelopeByte(ok.body, -1) }),
     badAnswer('node 2 answering as node 1 with its own key', 'node-1', { ...asSent, signature: signResponse(signingKeyOf('node-2'), ok.status, ok.requestSignature, ok.body) }),
     badAnswer('signed by node 1 but naming node 2 as the signer', 'node-1', { ...asSent, party: 'node-2' }),
     badAnswer('no signature', 'node-1', { ...asSent, signature: '' }),
   ];
   return {
-    description: 'Signed requests between the gateway and the compute nodes (parties/request-signing.ts) and signed answers. Keys: Ed25519 seeds (RFC 8032). A good request verifies at `now` for its recipient; every bad request is refused with the error code given.',
+    description: 'Signed requests between the gateway and the compute nodes (parties/request-signing.ts) and signed answers. Keys: Ed25519 seeds (RFC 8032). The bodies are the bytes on the wire: sealed to their recipient (sealed-body.json), the signature covers the sealed bytes. A good request verifies at `now` for its recipient; every bad request is refused with the error code given.',
     format: {
       headers: ['x-hgd-party', 'x-hgd-recipient', 'x-hgd-timestamp', 'x-hgd-signature'],
-      payload: "'hgd-request-v1' \\n party \\n recipient \\n METHOD \\n path \\n timestamp \\n hex(SHA-256(body))",
+      payload: "'hgd-request-v2' \\n party \\n recipient \\n METHOD \\n path \\n timestamp \\n hex(SHA-256(sealed body))",
       responseHeaders: ['x-hgd-party', 'x-hgd-response-signature'],
-      responsePayload: "'hgd-response-v1' \\n status \\n the request's x-hgd-signature \\n hex(SHA-256(body))",
+      responsePayload: "'hgd-response-v2' \\n status \\n the request's x-hgd-signature \\n hex(SHA-256(sealed body))",
       maxClockSkewMs: 60_000,
     },
     parties: Object.fromEntries(['gateway', 'node-1', 'node-2', 'node-3'].map((p) => [p, { ed25519Seed: seedOf(`${p}/ed25519`), publicKey: signingKeyOf(p).publicKeyBase64 }])),
@@ -154,6 +165,83 @@ function requestSigningVectors(roundBody: string) {
     badRequests: bad,
     responses,
     badResponses,
+  };
+}
+
+// ---- sealed-body.json ----------------------------------------------------------------------------
+
+const LINEAR_TARGET: RequestTarget = { party: 'gateway', recipient: 'node-1', method: 'POST', path: '/aggregate/linear' };
+const HEALTH_TARGET: RequestTarget = { party: 'gateway', recipient: 'node-2', method: 'GET', path: '/health?probe=1' };
+const ROUND_TARGET: RequestTarget = { party: 'node-1', recipient: 'node-2', method: 'POST', path: '/mpc/message' };
+const LINEAR_QUERY = JSON.stringify({ queryId: 'vector-query-0001', indicator: 'heart_rate', from: null, to: null, cohort: ['p-1', 'p-2'], measures: ['count', 'sum'] });
+
+function sealedRequest(name: string, target: RequestTarget, plaintext: string) {
+  const randomness = sealRandomnessVector(`sealed-body/${name}`);
+  const sealed = sealRequestBody(encryptionKeyOfParty(target.recipient).publicKey, target, plaintext, sealRandomnessOf(randomness));
+  const headers = { ...signRequest(signingKeyOf(target.party), target, sealed, Number(TIMESTAMP)) };
+  return { name, ...target, plaintext, ...randomness, aad: requestBodyAad(target), sealed, timestamp: TIMESTAMP, headers };
+}
+
+type SealedRequestCase = ReturnType<typeof sealedRequest>;
+
+function sealedAnswer(name: string, request: SealedRequestCase, status: number, plaintext: string) {
+  const context: AnswerContext = { signer: request.recipient, recipient: request.party, status, requestSignature: request.headers['x-hgd-signature'] };
+  const randomness = sealRandomnessVector(`sealed-body/${name}`);
+  const sealed = sealAnswerBody(encryptionKeyOfParty(request.party).publicKey, context, plaintext, sealRandomnessOf(randomness));
+  return { name, ...context, plaintext, ...randomness, aad: answerBodyAad(context), sealed, signature: signResponse(signingKeyOf(context.signer), status, context.requestSignature, sealed) };
+}
+
+const sealedError = { code: 'invalid_input', field: 'sealed' };
+
+function badSealedRequest(name: string, opener: string, target: RequestTarget, sealed: string) {
+  return { name, opener, ...target, sealed, error: refused(name, sealedError, () => openRequestBody(encryptionKeyOfParty(opener), target, sealed)) };
+}
+
+function badSealedAnswer(name: string, opener: string, context: AnswerContext, sealed: string) {
+  return { name, opener, ...context, sealed, error: refused(name, sealedError, () => openAnswerBody(encryptionKeyOfParty(opener), context, sealed)) };
+}
+
+function sealedBodyVectors(roundMessage: string) {
+  const requests = [
+    sealedRequest('gateway asks node 1 for a linear aggregate', LINEAR_TARGET, LINEAR_QUERY),
+    sealedRequest('gateway checks the health of node 2 (no body stays no body)', HEALTH_TARGET, ''),
+    sealedRequest('node 1 sends node 2 a round message (sealed inside too, round-message.json)', ROUND_TARGET, roundMessage),
+  ];
+  const [linear, health] = requests as [SealedRequestCase, SealedRequestCase];
+  const answers = [
+    sealedAnswer('node 1 answers the linear aggregate', linear, 200, JSON.stringify({ node: 1, count: 3, digest: '1234', scale: 1, sum: shareToHex(42n), noised: false, peerBytesSent: 0 })),
+    sealedAnswer('node 2 answers the health check', health, 200, JSON.stringify({ node: 2, status: 'ok' })),
+    sealedAnswer('node 1 refuses a used query id', linear, 409, JSON.stringify({ error: 'duplicate_message', message: 'query vector-query-0001 was already run at this node' })),
+  ];
+  const [ok] = answers as [ReturnType<typeof sealedAnswer>];
+  const okContext: AnswerContext = { signer: ok.signer, recipient: ok.recipient, status: ok.status, requestSignature: ok.requestSignature };
+  return {
+    description: 'Request and answer bodies between the parties, sealed with hgd-seal-v1 (sealing.json) to their recipient (parties/sealed-body.ts): a request to the X25519 key of x-hgd-recipient, an answer to the key of the party that asked. `headers` and `signature` sign the sealed bytes (request-signing.json). A good case seals to exactly `sealed` with the given randomness and opens to `plaintext`; a bad case is refused by `opener`, which opens it with the context given.',
+    format: {
+      requestAad: "'hgd-request-v2|' sender '|' recipient '|' METHOD '|' path",
+      answerAad: "'hgd-response-v2|' signer '|' recipient (the party that asked) '|' status '|' the request's x-hgd-signature",
+      padding: 'before sealing, the UTF-8 plaintext is padded with spaces (0x20) to a multiple of 256 bytes; the opener strips trailing spaces',
+      emptyBody: 'an empty body is sent empty (GET /health)',
+      contentType: 'application/vnd.hgd.sealed',
+    },
+    parties: Object.fromEntries(['gateway', 'node-1', 'node-2', 'node-3'].map((p) => [p, { x25519Seed: seedOf(`${p}/x25519`), publicKey: encryptionKeyOfParty(p).publicKeyBase64 }])),
+    requests,
+    answers,
+    badRequests: [
+      badSealedRequest('opened by node 2 (sealed to node 1)', 'node-2', { ...LINEAR_TARGET, recipient: 'node-2' }, linear.sealed),
+      badSealedRequest('claimed by another sender (node 2 re-signs the gateway\'s envelope)', 'node-1', { ...LINEAR_TARGET, party: 'node-2' }, linear.sealed),
+      badSealedRequest('posted to another path', 'node-1', { ...LINEAR_TARGET, path: '/aggregate/product' }, linear.sealed),
+      badSealedRequest('sent with another method', 'node-1', { ...LINEAR_TARGET, method: 'PUT' }, linear.sealed),
+      badSealedRequest('a tampered envelope', 'node-1', LINEAR_TARGET, flipEnvelopeByte(linear.sealed, -1)),
+      badSealedRequest('a body in clear', 'node-1', LINEAR_TARGET, LINEAR_QUERY),
+    ],
+    badAnswers: [
+      badSealedAnswer('opened by node 2 (sealed to the gateway)', 'node-2', { ...okContext, recipient: 'node-2' }, ok.sealed),
+      badSealedAnswer('taken as the answer to another request', 'gateway', { ...okContext, requestSignature: health.headers['x-hgd-signature'] }, ok.sealed),
+      badSealedAnswer('taken with another status', 'gateway', { ...okContext, status: 500 }, ok.sealed),
+      badSealedAnswer('claimed by another signer', 'gateway', { ...okContext, signer: 'node-2' }, ok.sealed),
+      badSealedAnswer('a tampered envelope', 'gateway', okContext, flipEnvelopeByte(ok.sealed, -1)),
+    ],
   };
 }
 
@@ -333,8 +421,12 @@ function roundMessageVectors() {
 
 export function generateVectors(): Record<string, unknown> {
   const rounds = roundMessageVectors();
+  const sealed = sealedBodyVectors((rounds.good[0] as { body: string }).body);
+  const [linear, , round] = sealed.requests as [SealedRequestCase, SealedRequestCase, SealedRequestCase];
+  const [linearAnswer, healthAnswer, refusal] = sealed.answers.map((a) => a.sealed) as [string, string, string];
   return {
-    'request-signing.json': requestSigningVectors((rounds.good[0] as { body: string }).body),
+    'request-signing.json': requestSigningVectors({ linear: linear.sealed, round: round.sealed, linearAnswer, healthAnswer, refusal }),
+    'sealed-body.json': sealed,
     'sealing.json': sealingVectors(),
     'share-batch.json': shareBatchVectors(),
     'round-message.json': rounds,

@@ -1,13 +1,14 @@
 /**
  * Remote-monitoring routes (the engine is management-layer/monitoring):
- *   POST|GET /patients/me/alert-rules, DELETE /patients/me/alert-rules/:id   the patient's own rules
- *   POST /care/alert-rules, DELETE /care/alert-rules/:id                     a provider's rules (TREAT grant on the indicator)
+ *   POST|GET /patients/me/alert-rules, PATCH|DELETE /patients/me/alert-rules/:id   the patient's rules
+ *   GET /patients/me/alert-rules/:id/history                                      every version of one of them
+ *   POST /care/alert-rules, PATCH|DELETE /care/alert-rules/:id                    a provider's rules (TREAT grant on the indicator)
  *   GET /patients/me/alerts                                                  every alert about the patient
  *   GET /alerts/stream                                                       Server-Sent Events, Last-Event-ID resume
  *   POST|GET /webhooks, DELETE /webhooks/:id                                 the caller's webhooks
  */
 import { Router, type Request, type Response } from 'express';
-import { alertsAbout, alertsFor, type Alert, type MonitoringServices, type Recipient } from '../../management-layer/monitoring';
+import { alertsAbout, alertsFor, type Alert, type MonitoringServices, type Recipient, type RuleChange } from '../../management-layer/monitoring';
 import { ValidationError } from '../../storage-layer/errors';
 import { allow, identityOf, type Identity } from '../../storage-layer/http-identity';
 import { checkBody } from '../body-schema';
@@ -53,7 +54,8 @@ async function stream(m: MonitoringServices, req: Request, res: Response): Promi
     unsubscribe();
     clearInterval(keepalive);
   });
-  for (let page = await alertsFor(m.db.knex, recipient, sent); page.length; page = await alertsFor(m.db.knex, recipient, sent)) page.forEach(send);
+  const page = () => alertsFor(m.db.knex, m.sealer, recipient, sent);
+  for (let alerts = await page(); alerts.length; alerts = await page()) alerts.forEach(send);
   replaying = false;
   buffered.sort((a, b) => a.seq - b.seq).forEach(send);
 }
@@ -70,6 +72,16 @@ export function monitoringRouter(m: MonitoringServices, care: CareService): Rout
 
   router.get('/patients/me/alert-rules', allow('patient'), async (_req, res) => {
     res.json({ rules: (await m.rules.list(identityOf(res).sub)).map(ruleView) });
+  });
+
+  router.patch('/patients/me/alert-rules/:id', allow('patient'), async (req, res) => {
+    const change = checkBody<RuleChange>('alert-rule-change', req.body);
+    const patient = identityOf(res).sub;
+    res.json(ruleView(await m.rules.update(patient, String(req.params.id), change, `patient:${patient}`)));
+  });
+
+  router.get('/patients/me/alert-rules/:id/history', allow('patient'), async (req, res) => {
+    res.json({ versions: await m.rules.history(identityOf(res).sub, String(req.params.id)) });
   });
 
   router.delete('/patients/me/alert-rules/:id', allow('patient'), async (req, res) => {
@@ -89,6 +101,19 @@ export function monitoringRouter(m: MonitoringServices, care: CareService): Rout
     res.status(201).location(`/care/alert-rules/${rule.id}`).json(rule);
   });
 
+  // The provider's own rule, while its TREAT grant still covers the indicator (the same 403 as a read otherwise).
+  router.patch('/care/alert-rules/:id', allow('provider'), async (req, res) => {
+    const change = checkBody<RuleChange>('alert-rule-change', req.body);
+    const id = identityOf(res);
+    const org = recipientOf(id);
+    if (change.notify?.some((n) => n !== 'patient' && n !== org)) throw new ValidationError(`"notify" may name "patient" and your own "${org}" only`, 'notify');
+    const actor = `provider:${id.org}`;
+    const rule = await m.rules.get(String(req.params.id));
+    const mine = (r: { createdBy: string }) => r.createdBy === actor;
+    if (rule && mine(rule)) await care.authorise(rule.patient, id.org as string, [rule.indicator]);
+    res.json(await m.rules.update(rule?.patient ?? '', String(req.params.id), change, actor, mine));
+  });
+
   router.delete('/care/alert-rules/:id', allow('provider'), async (req, res) => {
     const id = identityOf(res);
     const actor = `provider:${recipientOf(id).slice(4)}`;
@@ -97,7 +122,7 @@ export function monitoringRouter(m: MonitoringServices, care: CareService): Rout
   });
 
   router.get('/patients/me/alerts', allow('patient'), async (_req, res) => {
-    const alerts = await alertsAbout(m.db.knex, identityOf(res).sub);
+    const alerts = await alertsAbout(m.db.knex, m.sealer, identityOf(res).sub);
     res.json({ count: alerts.length, alerts: alerts.map(alertView) });
   });
 

@@ -8,14 +8,15 @@
  * (n ≥ t + 3 answers), reported in `inconsistentShares`; otherwise the query fails with
  * InconsistentSharesError naming the suspects (never a wrong value).
  *
- * Nodes also return the record count and a digest over (record id, dealing) in the clear: nodes know
- * both anyway (each holds a share of every record). Answers are grouped by (count, digest, scale) and
+ * Nodes also return the record count and a digest over (record id, dealing) as plain numbers, not
+ * shares: nodes know both anyway (each holds a share of every record); on the wire every answer is
+ * sealed to the gateway (parties/sealed-body.ts). Answers are grouped by (count, digest, scale) and
  * only a group of ≥ t + 1 agreeing nodes is opened; the others are listed in `nodesOutOfSync`.
  */
 import type { Config } from '../../config';
 import { aggregateSpec } from '../../mpc/aggregates';
 import { NodeClient } from '../../parties/client';
-import { KeyDirectory, nodeParty, publishPartyKeys } from '../../parties/key-directory';
+import { gatewayIdentity, KeyDirectory, nodeParty } from '../../parties/key-directory';
 import type { SigningKey } from '../../storage-layer/signing-key';
 import { checkHealth, type CoordinatorContext } from './context';
 import { runLinear } from './linear';
@@ -28,12 +29,9 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   const { threshold: t, count: n } = config.nodes;
   const urls = opts.urls ?? config.nodes.urls;
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  publishPartyKeys(config.nodes.keysDir, 'gateway', { sign: signingKey.publicKeyBase64 });
+  const self = gatewayIdentity(config.nodes.keysDir, signingKey, config.nodes.gatewayEncryptionKeyFile);
   const directory = new KeyDirectory(config.nodes.keysDir);
-  const clients = urls.map((baseUrl, i) => new NodeClient({
-    baseUrl, key: signingKey, party: 'gateway', recipient: nodeParty(i + 1), timeoutMs,
-    publicKeys: (p) => directory.signingKey(p),
-  }));
+  const clients = urls.map((baseUrl, i) => new NodeClient({ baseUrl, self, recipient: nodeParty(i + 1), keys: directory, timeoutMs }));
   const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient,
     encryptionKey: (id) => directory.encryptionKey(nodeParty(id)),
   };

@@ -14,7 +14,7 @@
  * anything, so the query is charged once (usage-layer/queries).
  */
 import { randomUUID } from 'node:crypto';
-import { aggregateSpec, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
+import { aggregateSpec, queriedMeasures, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
 import { shareFromHex } from '../../mpc/codec';
 import { toSigned } from '../../mpc/field';
 import { histogramCounts } from '../../mpc/histogram';
@@ -42,6 +42,8 @@ interface Run {
   /** Whether the current attempt's failures could be a node that died (unreachable, timed out, 5xx). */
   retriable: boolean;
   failedAttempts: FailedAttempt[];
+  /** The participants of the attempt that answered (they all added noise). */
+  participants: number[];
 }
 
 /** With noise, the participants are fixed up front: the nodes up now. */
@@ -57,7 +59,7 @@ async function chooseTargets(run: Run): Promise<number[]> {
 
 function linearRequest(run: Run, participants: number[]): LinearRequest {
   const { q, spec, noise } = run;
-  const measures = spec.measures as LinearMeasure[];
+  const measures = queriedMeasures(spec.kind, noise ? Object.keys(noise) : null) as LinearMeasure[];
   return {
     queryId: randomUUID(),
     indicator: q.indicator,
@@ -65,6 +67,7 @@ function linearRequest(run: Run, participants: number[]): LinearRequest {
     to: q.to ?? null,
     cohort: q.cohort ?? null,
     perPatient: q.perPatient ?? null,
+    ...(q.includePatientReported ? { includePatientReported: true } : {}),
     centre: q.centre ? { x: q.centre.x } : null,
     measures: noise?.count || measures.length === 0 ? ['count', ...measures] : [...measures],
     ...(noise ? { noise, participants } : {}),
@@ -136,6 +139,7 @@ async function askNoised(run: Run): Promise<LinearResponse[]> {
     run.retriable = false;
     const targets = await chooseTargets(run);
     const answers = await ask(run, linearRequest(run, targets), targets);
+    run.participants = targets;
     if (answers.length >= t + 1) return answers;
     run.failedAttempts.push({ participants: targets, nodeErrors: run.nodeErrors });
     if (!run.retriable || attempt >= MAX_NOISE_ATTEMPTS) {
@@ -177,8 +181,9 @@ function openMeasures(run: Run, group: LinearResponse[], faults: OpenFaults): Op
     count: run.noise?.count ? openSigned('count', points(group, (a) => a.countShare), t, faults) : BigInt(first.count),
     ...(run.q.centre ? { centre: run.q.centre } : {}),
   };
-  if (run.spec.measures.includes('sum')) opened.sum = { value: openSigned('sum', points(group, (a) => a.sum), t, faults), scale };
-  if (run.spec.measures.includes('sumSquares')) opened.sumSquares = { value: openSigned('sumSquares', points(group, (a) => a.sumSquares), t, faults), scale: 2 * scale };
+  const queried = queriedMeasures(run.spec.kind, run.noise ? Object.keys(run.noise) : null);
+  if (queried.includes('sum')) opened.sum = { value: openSigned('sum', points(group, (a) => a.sum), t, faults), scale };
+  if (queried.includes('sumSquares')) opened.sumSquares = { value: openSigned('sumSquares', points(group, (a) => a.sumSquares), t, faults), scale: 2 * scale };
   return opened;
 }
 
@@ -200,7 +205,7 @@ function openHistograms(run: Run, group: LinearResponse[], faults: OpenFaults): 
 }
 
 export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
-  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {}, retriable: false, failedAttempts: [] };
+  const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {}, retriable: false, failedAttempts: [], participants: [] };
   const answers = run.noise ? await askNoised(run) : await ask(run, linearRequest(run, ctx.ids), ctx.ids);
   const group = agreeingGroup(run, answers);
   const first = group[0] as LinearResponse;
@@ -228,6 +233,7 @@ export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, star
     ...(run.failedAttempts.length ? { failedAttempts: run.failedAttempts } : {}),
     noised: Boolean(q.noise),
     opened,
+    ...(run.noise ? { noisedBy: { participants: run.participants.length, t: ctx.t } } : {}),
     bytes: run.bytes,
     ms: performance.now() - started,
   };

@@ -10,7 +10,7 @@
  * the query's ε back. (A product query is not retried: it needs 2t + 1 nodes, all of them with n = 3.)
  */
 import { randomUUID } from 'node:crypto';
-import { aggregateSpec, type OpenedMeasures, type ProductMeasure } from '../../mpc/aggregates';
+import { aggregateSpec, queriedMeasures, type OpenedMeasures, type ProductMeasure } from '../../mpc/aggregates';
 import { shareFromHex } from '../../mpc/codec';
 import { InconsistentSharesError } from '../../mpc/errors';
 import { newFaults, openSigned, type OpenFaults } from '../../mpc/open';
@@ -43,10 +43,11 @@ function productRequest(q: AggregateQuery, participants: number[]): ProductReque
     to: q.to ?? null,
     cohort: q.cohort ?? null,
     perPatient: q.perPatient ?? null,
+    ...(q.includePatientReported ? { includePatientReported: true } : {}),
     centre: q.centre ? { x: q.centre.x, y: q.centre.y ?? 0 } : null,
     windowSeconds: q.pairWindowSeconds ?? 3600,
     participants,
-    measures: [...aggregateSpec(q.aggregate).measures] as ProductMeasure[],
+    measures: queriedMeasures(q.aggregate, q.noise ? Object.keys(q.noise) : null) as ProductMeasure[],
     ...(q.noise ? { noise: q.noise as NoiseByMeasure<ProductMeasure> } : {}),
   };
 }
@@ -105,7 +106,7 @@ function openMeasures(q: AggregateQuery, t: number, answers: ProductResponse[], 
     count: q.noise && (q.noise as NoiseByMeasure<ProductMeasure>).count ? open('pairs', (a) => a.pairsShare) : BigInt(first.pairs),
     ...(q.centre ? { centre: q.centre } : {}),
   };
-  for (const m of aggregateSpec(q.aggregate).measures as Array<Exclude<ProductMeasure, 'count'>>) {
+  for (const m of queriedMeasures(q.aggregate, q.noise ? Object.keys(q.noise) : null) as Array<Exclude<ProductMeasure, 'count'>>) {
     opened[m] = { value: open(m, (a) => a[m]), scale: scaleOf[m] };
   }
   return opened;
@@ -144,6 +145,7 @@ export async function runProduct(ctx: CoordinatorContext, q: AggregateQuery, sta
     consistencyChecked: participants.length > ctx.t + 1,
     noised: Boolean(q.noise),
     opened,
+    ...(q.noise ? { noisedBy: { participants: participants.length, t: ctx.t } } : {}),
     bytes,
     ms: performance.now() - started,
   };

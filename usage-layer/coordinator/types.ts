@@ -41,6 +41,8 @@ export interface AggregateQuery {
   bounds?: ValueBounds;
   /** Contribution bound L: each patient's latest L records (pairs) only; unset = every record. */
   perPatient?: number | null;
+  /** Whether patient-reported records count (the nodes select on their source); unset = provider records only. */
+  includePatientReported?: boolean;
   /**
    * The public centre of a centred kind (mpc/aggregates.ts `centred`): the nodes return sums of x − c;
    * the statistic is the same (the mean adds c back). Unset = uncentred sums.
@@ -104,6 +106,8 @@ export interface AggregateResult {
    * query service never releases them as such.
    */
   opened?: OpenedMeasures;
+  /** Noised: how many nodes added noise parts, and the sharing degree t (the noise's shape, mpc/dp-noise.ts). */
+  noisedBy?: { participants: number; t: number };
   bytes: ByteCounts;
   ms: number;
 }

@@ -1,7 +1,7 @@
 /**
  * A compute node's own schema (its own database, separate from the gateway's). A node stores only what
- * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id
- * and its SHARES (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
+ * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id,
+ * source kind (provider or patient-reported) and its SHARES (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
  */
 import type { Migration } from '../../storage-layer/migrate';
 
@@ -36,8 +36,9 @@ export const nodeMigrations: Migration[] = [
     ],
   },
   {
-    // Every query id this node has run, recorded before the query runs: an id is single use, also
-    // across restarts (a replayed request is refused with DuplicateMessageError, query-ids.ts).
+    // Every query id this node has run in the last QUERY_ID_RETENTION_MS (query-ids.ts prunes older
+    // ones), recorded before the query runs: an id is single use, also across restarts (a replayed
+    // request is refused with DuplicateMessageError, or as stale once its id is pruned).
     id: 'node-002-query-ids',
     statements: [
       `CREATE TABLE node_query_ids (
@@ -47,10 +48,19 @@ export const nodeMigrations: Migration[] = [
       )`,
     ],
   },
+  {
+    // Who reported each record (ShareBatchItem.source): research queries count patient-reported records
+    // only when asked (RecordFilter.includePatientReported). Rows stored before this column are marked
+    // as a provider's: no dealer sent a source then.
+    id: 'node-003-share-source',
+    statements: [
+      "ALTER TABLE node_shares ADD COLUMN source text NOT NULL DEFAULT 'provider' CHECK (source IN ('provider', 'patient'))",
+    ],
+  },
 ];
 
 /**
  * Tables that hold a node's record data: shares and their metadata (for tests and tools that inspect
- * a node's database). The node also owns node_query_ids, which holds only the query ids it has run.
+ * a node's database). The node also owns node_query_ids, which holds only the ids of its recent queries.
  */
 export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms', 'node_indicator_scales'] as const;

@@ -1,33 +1,31 @@
 /**
- * A compute node's HTTP routes. Each route is: check the caller (signed request, right party), parse
- * the body (parties/wire-parse.ts), call the node service, answer. Errors are thrown; the app's one
- * error handler answers them (app/error-status.ts).
+ * A compute node's HTTP routes. Every request first passes parties/middleware.ts (signed for this
+ * node, body opened; every answer sealed to the caller and signed), then each route is: check the
+ * party, parse the body (parties/wire-parse.ts), call the node service, answer. Errors are thrown; the
+ * app's one error handler answers them (app/error-status.ts).
  */
 import { Router } from 'express';
-import type { KeyDirectory } from '../../parties/key-directory';
-import { nodeIdOfParty } from '../../parties/key-directory';
-import { requireSignedRequest } from '../../parties/middleware';
+import { nodeIdOfParty, type PartyIdentity, type PartyKeyLookup } from '../../parties/key-directory';
+import { allowParties, requireSignedRequest } from '../../parties/middleware';
 import { parseFilteredRequest, parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
-import type { SigningKey } from '../../storage-layer/signing-key';
 import type { ComputeNodeService } from './service';
 
 export interface NodeRouteOptions {
   id: number;
   n: number;
   t: number;
-  party: string;
-  signingKey: SigningKey;
-  directory: KeyDirectory;
+  /** This node as a party (its name and private keys). */
+  self: PartyIdentity;
+  directory: PartyKeyLookup;
 }
 
 export function computeNodeRouter(service: ComputeNodeService, o: NodeRouteOptions): Router {
-  const signed = { self: o.party, signResponsesAs: { key: o.signingKey, party: o.party } };
-  const gatewayOnly = requireSignedRequest(o.directory, { ...signed, allow: (p) => p === 'gateway' });
-  const peersOnly = requireSignedRequest(o.directory, { ...signed, allow: (p) => nodeIdOfParty(p) !== undefined && p !== o.party });
-  const anyParty = requireSignedRequest(o.directory, signed);
+  const gatewayOnly = allowParties((p) => p === 'gateway');
+  const peersOnly = allowParties((p) => nodeIdOfParty(p) !== undefined && p !== o.self.party);
   const router = Router();
+  router.use(requireSignedRequest(o.directory, o.self));
 
-  router.get('/health', anyParty, (_req, res) => {
+  router.get('/health', (_req, res) => {
     res.json({ node: o.id, status: 'ok' });
   });
   router.post('/shares', gatewayOnly, async (req, res) => {

@@ -2,7 +2,7 @@
  * A compute node's share store: idempotent batch inserts and the SQL aggregations. Sums of shares are
  * computed in SQL (`numeric` is exact) and reduced modulo P here; a node never sees a value.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { aggregateFromNumeric, shareToNumeric } from '../../mpc/codec';
 import { sumRescaled } from '../../mpc/rescale';
@@ -25,7 +25,7 @@ export interface StoreResult {
 
 /** 48-bit hash of (record id, dealing): a digest term that differs when a node holds another dealing. */
 export function recordHash(recordId: string, dealing: string): number {
-  return createHash('sha256').update(`${recordId}\n${dealing}`).digest().readUIntBE(0, 6);
+  return hash('sha256', `${recordId}\n${dealing}`, 'buffer').readUIntBE(0, 6); // one-shot: no Hash object a record
 }
 
 /** Rows a statement: a whole default batch (2000 records) in one INSERT, a 10^4-record batch in five. */
@@ -39,34 +39,48 @@ function nullableTextArray(values: ReadonlyArray<string | null>): string {
 /** A numeric[] literal of shares (decimal digits only, so nothing to quote). */
 const numericArray = (shares: readonly bigint[]): string => `{${shares.map(shareToNumeric).join(',')}}`;
 
+/** Rows of one INSERT … ON CONFLICT: written (inserted, or replaced by a newer dealing) and, of those, inserted. */
+interface Written {
+  written: number;
+  inserted: number;
+}
+
 /**
- * One statement for a chunk of rows: every column bound as ONE array and unnested in SQL (ten
- * bindings, not ten a row: knex and the driver handle a few long strings much faster than thousands
- * of placeholders). Returns which rows were inserted (the others were replaced by a newer dealing).
+ * One statement for a chunk of rows: every column bound as ONE array and unnested in SQL (eleven
+ * bindings, not eleven a row: knex and the driver handle a few long strings much faster than thousands
+ * of placeholders). Answers with one row of counts rather than a row per record for the driver to parse.
  */
-async function insertShares(trx: Knex.Transaction, dealing: string, chunk: readonly ShareRow[]): Promise<Array<{ inserted: boolean }>> {
+async function insertShares(trx: Knex.Transaction, dealing: string, chunk: readonly ShareRow[]): Promise<Written> {
   const col = <T>(f: (r: ShareRow) => T): T[] => chunk.map(f);
   const res = await trx.raw(
-    `INSERT INTO node_shares (record_id, pseudonym, indicator, effective_start, effective_end, scale, dealing, rid_hash, share, square)
-     SELECT u.record_id, u.pseudonym, u.indicator, u.effective_start, u.effective_end, u.scale, ?::bigint, u.rid_hash, u.share, u.square
-     FROM unnest(?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::smallint[], ?::bigint[], ?::numeric(39, 0)[], ?::numeric(39, 0)[])
-       AS u(record_id, pseudonym, indicator, effective_start, effective_end, scale, rid_hash, share, square)
-     ON CONFLICT (record_id) DO UPDATE SET pseudonym = EXCLUDED.pseudonym, indicator = EXCLUDED.indicator,
+    `WITH w AS (
+     INSERT INTO node_shares (record_id, pseudonym, indicator, effective_start, effective_end, scale, dealing, rid_hash, share, square, source)
+     SELECT u.record_id, u.pseudonym, u.indicator, u.effective_start, u.effective_end, u.scale, ?::bigint, u.rid_hash, u.share, u.square, u.source
+     FROM unnest(?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::smallint[], ?::bigint[], ?::numeric(39, 0)[], ?::numeric(39, 0)[], ?::text[])
+       AS u(record_id, pseudonym, indicator, effective_start, effective_end, scale, rid_hash, share, square, source)
+     ON CONFLICT (record_id) DO UPDATE SET pseudonym = EXCLUDED.pseudonym, indicator = EXCLUDED.indicator, source = EXCLUDED.source,
        effective_start = EXCLUDED.effective_start, effective_end = EXCLUDED.effective_end, scale = EXCLUDED.scale,
        dealing = EXCLUDED.dealing, rid_hash = EXCLUDED.rid_hash, share = EXCLUDED.share, square = EXCLUDED.square
      WHERE node_shares.dealing < EXCLUDED.dealing
-     RETURNING (xmax = 0) AS inserted`,
+     RETURNING (xmax = 0) AS inserted)
+     SELECT count(*) AS written, count(*) FILTER (WHERE inserted) AS inserted FROM w`,
     [
       dealing,
       textArray(col((r) => r.recordId)), textArray(col((r) => r.pseudonym)), textArray(col((r) => r.indicator)),
       textArray(col((r) => r.effectiveStart)), nullableTextArray(col((r) => r.effectiveEnd)), `{${col((r) => r.scale).join(',')}}`,
       `{${col((r) => recordHash(r.recordId, dealing)).join(',')}}`, numericArray(col((r) => r.share)), numericArray(col((r) => r.square)),
+      textArray(col((r) => r.source ?? 'provider')),
     ],
   );
-  return (res.rows ?? []) as Array<{ inserted: boolean }>;
+  const row = (res.rows ?? [])[0] as { written: number | string; inserted: number | string };
+  return { written: Number(row.written), inserted: Number(row.inserted) };
 }
 
-/** The one-hot histogram shares of rows that have them, unnested the same way (each row's array as one text element). */
+/**
+ * The one-hot histogram shares of rows that have them, unnested the same way: each row's numeric[] literal as
+ * one element of a text[] literal, quoted but not escaped (digits, commas and braces only; textArray's escaping
+ * pass over these 2000 × 13 numbers led the node's profile).
+ */
 async function insertHistShares(trx: Knex.Transaction, dealing: string, rows: readonly ShareRow[]): Promise<void> {
   const hists = rows.map((r) => r.hist as { key: string; shares: bigint[] });
   await trx.raw(
@@ -74,7 +88,7 @@ async function insertHistShares(trx: Knex.Transaction, dealing: string, rows: re
      SELECT u.record_id, ?::bigint, u.hist_key, u.hist::numeric(39, 0)[] FROM unnest(?::text[], ?::text[], ?::text[]) AS u(record_id, hist_key, hist)
      ON CONFLICT (record_id) DO UPDATE SET dealing = EXCLUDED.dealing, hist_key = EXCLUDED.hist_key, hist = EXCLUDED.hist
      WHERE node_hist_shares.dealing < EXCLUDED.dealing`,
-    [dealing, textArray(rows.map((r) => r.recordId)), textArray(hists.map((h) => h.key)), textArray(hists.map((h) => numericArray(h.shares)))],
+    [dealing, textArray(rows.map((r) => r.recordId)), textArray(hists.map((h) => h.key)), `{${hists.map((h) => `"${numericArray(h.shares)}"`).join(',')}}`],
   );
 }
 
@@ -91,17 +105,19 @@ export async function storeShareRows(db: Database, dealing: string, rows: ShareR
     }
     for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
       const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
-      const returned = await insertShares(trx, dealing, chunk);
-      const inserted = returned.filter((r) => r.inserted).length;
+      const { written, inserted } = await insertShares(trx, dealing, chunk);
       result.inserted += inserted;
-      result.replaced += returned.length - inserted;
-      result.unchanged += chunk.length - returned.length;
+      result.replaced += written - inserted;
+      result.unchanged += chunk.length - written;
       const withHist = chunk.filter((r) => r.hist !== null);
       if (withHist.length > 0) await insertHistShares(trx, dealing, withHist);
     }
   });
   return result;
 }
+
+/** Leaves out patient-reported records (selected before the contribution bound and the pairing). */
+const providerOnly = (alias: string) => `${alias}.source = 'provider'`;
 
 function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.RawBinding[] } {
   const parts = [`${alias}.indicator = ?`];
@@ -118,6 +134,7 @@ function where(f: RecordFilter, alias: string): { sql: string; bindings: Knex.Ra
     parts.push(`${alias}.pseudonym = ANY(?::text[])`);
     bindings.push(textArray(f.cohort));
   }
+  if (!f.includePatientReported) parts.push(providerOnly(alias));
   return { sql: parts.join(' AND '), bindings };
 }
 
@@ -244,7 +261,7 @@ async function pairCandidates(db: Database, f: RecordFilter, indicator2: string,
      FROM node_shares a JOIN node_shares b
        ON b.indicator = ? AND b.pseudonym = a.pseudonym
       AND b.effective_start >= a.effective_start - make_interval(secs => ?)
-      AND b.effective_start <= a.effective_start + make_interval(secs => ?)
+      AND b.effective_start <= a.effective_start + make_interval(secs => ?)${f.includePatientReported ? '' : ` AND ${providerOnly('b')}`}
      WHERE ${w.sql}`,
     [indicator2, windowSeconds, windowSeconds, ...w.bindings],
   );

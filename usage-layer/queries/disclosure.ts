@@ -9,10 +9,15 @@
  *    it). The centred kinds (mpc/aggregates.ts: mean, variance, stddev, covariance, correlation)
  *    compute on x − c, c the range's midpoint, so a record moves Σ(x − c) by at most half the range
  *    (r) and Σ(x − c)² by r². Sensitivities are L times the per-record ones (measureSensitivity).
- * 3. Pure ε-DP with the discrete Laplace mechanism, noise added in shares by every compute node. A
- *    query's ε is split: the noisy contributor count ε/5 (sensitivity 1: one patient), the rest over
- *    the kind's dpMeasures by the registry's epsilonWeights (exact in micro-units, remainder to the
- *    first). Sequential composition: the query is ε-DP for one patient.
+ * 3. Pure ε-DP with the discrete Laplace mechanism, noise added in shares by the compute nodes (each
+ *    node its part: mpc/dp-noise.ts). A query's ε is split: the noisy contributor count min(ε/5, 0.1)
+ *    (sensitivity 1: one patient), the rest over the kind's pilot means (pilot kinds) and dpMeasures
+ *    by the registry's weights (exact in micro-units, remainder to the first). With L = 1 a pilot
+ *    kind takes its count from the contributor count (one record per contributor) and noises no
+ *    other. Sequential composition: the query is ε-DP for one patient.
+ *    Pilot kinds (mpc/aggregates.ts) are planned in two steps: planPrivacy fixes every ε and the pilot
+ *    sensitivities; the main measures' sensitivities depend on the pilot's centre, so the plan carries
+ *    an upper bound (the range's width) until centrePlan sets them around the pilot centre.
  * 4. No exact bit: the "fewer than minCohort contributors" decision is made on the NOISY contributor
  *    count (thresholdContributors), the same sample that is released, so the suppression bit costs no
  *    more than the contributors part. Query windows are snapped to whole UTC days (snapWindow).
@@ -20,11 +25,15 @@
  *    every study's budget caps its researchers on top.
  */
 import type { Indicator } from '../../management-layer/catalogue';
-import { aggregateSpec, centreOf, measureSensitivity, type AggregateKind, type Centre, type Measure, type ValueBounds } from '../../mpc/aggregates';
-import { discreteLaplaceVariance, laplaceScale, sampleDiscreteLaplace } from '../../mpc/dp-noise';
+import { aggregateSpec, centreOf, measureScale, measureSensitivity, type AggregateKind, type Centre, type Measure, type OpenedMeasures, type ValueBounds } from '../../mpc/aggregates';
+import { discreteLaplaceVariance, honestParts, laplaceScale, sampleDiscreteLaplace } from '../../mpc/dp-noise';
+import type { MeasureNoise } from '../../mpc/intervals';
 import { ValidationError } from '../../storage-layer/errors';
 
-export type NoisedMeasure = Measure | 'contributors';
+/** The pilot means of a pilot kind: a noisy Σ(x − c) (and, with L > 1, a noisy record count) per indicator. */
+export const PILOT_MEASURES = ['pilotSumX', 'pilotCountX', 'pilotSumY', 'pilotCountY'] as const;
+export type PilotMeasure = (typeof PILOT_MEASURES)[number];
+export type NoisedMeasure = Measure | 'contributors' | PilotMeasure;
 
 export interface NoisePart {
   measure: NoisedMeasure;
@@ -41,8 +50,10 @@ export interface PrivacyPlan {
   neighbours: 'add or remove one patient';
   /** Contribution bound L (records or pairs per patient). */
   perPatient: number;
-  /** The centre of a centred kind (natural units), null otherwise. */
+  /** The centre of a centred kind (natural units); null otherwise, and for a pilot kind until centrePlan. */
   centre: Centre | null;
+  /** A pilot kind: the centre comes from pilot means (pilot parts); `centred` once centrePlan set it. */
+  pilot?: { centred: boolean };
   parts: NoisePart[];
 }
 
@@ -76,25 +87,76 @@ export interface PlanInput {
   perPatient: number;
 }
 
+/**
+ * The gate's share of a query's ε (micro-units): ε/5, at most 0.1 up to the default cap ε = 1 (0.1
+ * decides suppression with a margin of 24 patients; the rest goes to the measures). Above 1 (a test or
+ * deployment setting) ε/5, as before.
+ */
+function contributorsShare(total: number): number {
+  return total <= MICRO ? Math.min(Math.floor(total / 5), MICRO / 10) : Math.floor(total / 5);
+}
+
+/** The measures a plan noises and their ε weights: pilot parts first, then the kind's dpMeasures. */
+function weightedMeasures(aggregate: AggregateKind, perPatient: number): Array<[Exclude<NoisedMeasure, 'contributors'>, number]> {
+  const spec = aggregateSpec(aggregate);
+  const main = spec.dpMeasures.map((m, k): [Measure, number] => [m, spec.epsilonWeights[k] as number]);
+  if (!spec.pilot) return main;
+  const pilots: Array<[PilotMeasure, number]> = [['pilotSumX', spec.pilot.x]];
+  if (perPatient > 1) pilots.push(['pilotCountX', spec.pilot.x]);
+  if (spec.pilot.y !== undefined) pilots.push(['pilotSumY', spec.pilot.y], ...(perPatient > 1 ? [['pilotCountY', spec.pilot.y] as [PilotMeasure, number]] : []));
+  // With L = 1 every contributor has exactly one record (pair): the gate's noisy count is the count.
+  return [...pilots, ...(perPatient === 1 ? main.filter(([m]) => m !== 'count') : main)];
+}
+
+/** A pilot part's sensitivity: a count moves by L, a midpoint-centred sum by L·r. */
+function pilotSensitivity(m: PilotMeasure, i: PlanInput): number {
+  if (m === 'pilotCountX' || m === 'pilotCountY') return i.perPatient;
+  const ind = m === 'pilotSumX' ? i.ind : (i.ind2 as Indicator);
+  return measureSensitivity('sum', { x: ind.range }, { perPatient: i.perPatient, centre: { x: centreOf(ind.range, ind.scale) } });
+}
+
+/** Before the pilot: around any centre in the ranges, |x − m| ≤ the range's width (an upper bound). */
+function widthCentre(b: ValueBounds): { bounds: ValueBounds; centre: Centre } {
+  const w = (r: { min: number; max: number }) => ({ min: 0, max: r.max - r.min });
+  return { bounds: { x: w(b.x), ...(b.y ? { y: w(b.y) } : {}) }, centre: { x: 0, ...(b.y ? { y: 0 } : {}) } };
+}
+
 export function planPrivacy(i: PlanInput): PrivacyPlan {
   const spec = aggregateSpec(i.aggregate);
   if (spec.indicators === 2 && !i.ind2) throw new ValidationError(`${i.aggregate} needs a second indicator`, 'indicators');
   const total = Math.round(i.epsilon * MICRO);
-  const contributors = Math.floor(total / 5);
-  const centre = centreFor(i.aggregate, i.ind, i.ind2);
-  const bounds = valueBounds(i.ind, i.ind2);
-  const micro = splitByWeights(total - contributors, spec.epsilonWeights);
-  const parts: NoisePart[] = spec.dpMeasures.map((measure, k) => ({
+  const contributors = contributorsShare(total);
+  const centre = spec.pilot ? null : centreFor(i.aggregate, i.ind, i.ind2);
+  const around = spec.pilot ? widthCentre(valueBounds(i.ind, i.ind2)) : { bounds: valueBounds(i.ind, i.ind2), centre };
+  const measures = weightedMeasures(i.aggregate, i.perPatient);
+  const micro = splitByWeights(total - contributors, measures.map(([, w]) => w));
+  const parts: NoisePart[] = measures.map(([measure], k) => ({
     measure,
     epsilon: (micro[k] as number) / MICRO,
-    sensitivity: measureSensitivity(measure, bounds, { perPatient: i.perPatient, ...(centre ? { centre } : {}) }),
+    sensitivity: (PILOT_MEASURES as readonly string[]).includes(measure)
+      ? pilotSensitivity(measure as PilotMeasure, i)
+      : measureSensitivity(measure as Measure, around.bounds, { perPatient: i.perPatient, ...(around.centre ? { centre: around.centre } : {}) }),
     addedBy: 'compute-nodes',
   }));
   parts.push({ measure: 'contributors', epsilon: contributors / MICRO, sensitivity: 1, addedBy: 'gateway' });
   for (const p of parts) {
     if (!(p.epsilon > 0)) throw new ValidationError(`epsilon ${i.epsilon} is too small to split over ${parts.length} measures`, 'options.epsilon');
   }
-  return { epsilon: i.epsilon, mechanism: 'discrete-laplace', neighbours: 'add or remove one patient', perPatient: i.perPatient, centre, parts };
+  return { epsilon: i.epsilon, mechanism: 'discrete-laplace', neighbours: 'add or remove one patient', perPatient: i.perPatient, centre, ...(spec.pilot ? { pilot: { centred: false } } : {}), parts };
+}
+
+/** A pilot kind's plan around the pilot's centre: the main measures' sensitivities L·max|x − m̂|·… */
+export function centrePlan(plan: PrivacyPlan, bounds: ValueBounds, centre: Centre): PrivacyPlan {
+  const parts = plan.parts.map((p) => {
+    if (p.addedBy !== 'compute-nodes' || (PILOT_MEASURES as readonly string[]).includes(p.measure)) return p;
+    return { ...p, sensitivity: measureSensitivity(p.measure as Measure, bounds, { perPatient: plan.perPatient, centre }) };
+  });
+  return { ...plan, centre, pilot: { centred: true }, parts };
+}
+
+/** The parts the main query's compute nodes noise (not the pilot's, not the gate's). */
+export function mainParts(plan: PrivacyPlan): NoisePart[] {
+  return plan.parts.filter((p) => p.addedBy === 'compute-nodes' && !(PILOT_MEASURES as readonly string[]).includes(p.measure));
 }
 
 export function part(plan: PrivacyPlan, measure: NoisedMeasure): NoisePart {
@@ -103,18 +165,76 @@ export function part(plan: PrivacyPlan, measure: NoisedMeasure): NoisePart {
   return p;
 }
 
+/** The fixed-point scale a part's noise is drawn at: its measure's, a pilot sum's indicator's, 0 for counts. */
+export function noisePartScale(p: NoisePart, ind: Indicator, ind2?: Indicator): number {
+  if (p.measure === 'contributors' || p.measure === 'pilotCountX' || p.measure === 'pilotCountY') return 0;
+  if (p.measure === 'pilotSumX') return ind.scale;
+  if (p.measure === 'pilotSumY') return ind2?.scale ?? 0;
+  return measureScale(p.measure, ind.scale, ind2?.scale ?? 0);
+}
+
+/**
+ * A pilot kind's opened measures as the release uses them: the gate's noisy contributor count in
+ * place of the record count when given (L = 1; the coordinator's own count is then exact and must not
+ * be used), a correlation's floors and the pilot centre's expected squared error.
+ */
+export function releaseMeasures(opened: OpenedMeasures, gateCount: number | null, extra: Pick<OpenedMeasures, 'floors' | 'centreError'>): OpenedMeasures {
+  return { ...opened, ...(gateCount !== null ? { count: BigInt(gateCount) } : {}), ...extra };
+}
+
 /** Discrete-Laplace scale of a part in fixed-point units. */
 export function noiseScale(p: NoisePart, scale: number): number {
   return (p.sensitivity * 10 ** scale) / p.epsilon;
 }
 
 /**
- * Standard deviation (natural units) of the total noise on one released element: `sources`
- * independent discrete Laplace samples of scale sensitivity·10^scale/ε each (every compute node adds
- * its own full-scale noise; see mpc/dp-noise.ts).
+ * Standard deviation (natural units) of the total noise on one released element: `shape` times the
+ * variance of Lap_Z(sensitivity·10^scale/ε) (the gate: 1; the compute nodes: |P|/k, each adding
+ * NB(1/k) − NB(1/k), see mpc/dp-noise.ts).
  */
-export function noiseStdDev(p: NoisePart, scale: number, sources: number): number {
-  return Math.sqrt(sources * discreteLaplaceVariance(noiseScale(p, scale))) / 10 ** scale;
+export function noiseStdDev(p: NoisePart, scale: number, shape: number): number {
+  return Math.sqrt(shape * discreteLaplaceVariance(noiseScale(p, scale))) / 10 ** scale;
+}
+
+/** Who added a release's node noise: how many participants, and t (from the coordinator's result). */
+export interface NoisedBy {
+  participants: number;
+  t: number;
+}
+
+/**
+ * Shape s of the total noise NB(s) − NB(s) on a part (mpc/intervals.ts): 1 for the gate's count; for
+ * the compute nodes |P|/k, k the honest parts each node's noise was split into (mpc/dp-noise.ts).
+ */
+export function noiseShape(p: NoisePart, scale: number, by: NoisedBy): number {
+  if (p.addedBy === 'gateway') return 1;
+  return by.participants / honestParts(by.participants, by.t, laplaceScale(p.epsilon, p.sensitivity, scale));
+}
+
+/**
+ * The public noise on each opened measure of a release (mpc/intervals.ts): the main parts with their
+ * shapes, and for a pilot kind with L = 1 the gate's Laplace on the count it took from the gate.
+ */
+export function releaseNoise(plan: PrivacyPlan, ind: Indicator, ind2: Indicator | undefined, by: NoisedBy): MeasureNoise[] {
+  const noise: MeasureNoise[] = mainParts(plan).map((p) => {
+    const scale = noisePartScale(p, ind, ind2);
+    return { measure: p.measure as Measure, b: noiseScale(p, scale), shape: noiseShape(p, scale, by) };
+  });
+  if (plan.pilot && plan.perPatient === 1) noise.push({ measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 });
+  return noise;
+}
+
+/** Standard deviations of its noise a correlation's noisy Σ(x − m̂)² is raised to, at least. */
+export const CORRELATION_FLOOR_STDS = 2;
+
+/** The public floors of a correlation's Σ(x − m̂)² and Σ(y − m̂y)², in fixed point (mpc/statistics.ts). */
+export function correlationFloors(plan: PrivacyPlan, scaleX: number, scaleY: number, by: NoisedBy): { sumXX: bigint; sumYY: bigint } {
+  const floor = (m: 'sumXX' | 'sumYY', scale: number) => {
+    const p = part(plan, m);
+    const sd = Math.sqrt(noiseShape(p, scale, by) * discreteLaplaceVariance(noiseScale(p, scale)));
+    return BigInt(Math.max(1, Math.ceil(CORRELATION_FLOOR_STDS * sd)));
+  };
+  return { sumXX: floor('sumXX', 2 * scaleX), sumYY: floor('sumYY', 2 * scaleY) };
 }
 
 /**

@@ -18,10 +18,10 @@ import type { Database } from '../../storage-layer/db';
 import { HgdError, NotFoundError, UnavailableError, ValidationError } from '../../storage-layer/errors';
 import type { Identity } from '../../storage-layer/http-identity';
 import type { Ledger } from '../../storage-layer/ledger';
-import { aggregateSpec, measureScale, type AggregateKind, type Measure } from '../../mpc/aggregates';
+import { aggregateSpec, type AggregateKind, type Centre } from '../../mpc/aggregates';
 import { filterIndicators } from '../../mpc/filters';
 import { MpcError } from '../../mpc/errors';
-import { countHalfWidth, releaseInterval, type MeasureNoise } from '../../mpc/intervals';
+import { countHalfWidth, releaseInterval } from '../../mpc/intervals';
 import type { Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
@@ -29,8 +29,10 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { noiseScale, noiseStdDev, part, planPrivacy, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
+import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
@@ -56,6 +58,8 @@ export interface QueryRequest {
   pairWindowSeconds: number | null;
   /** A lower contribution bound than the study's, or null. */
   perPatient: number | null;
+  /** Whether patients' own readings count (default false: providers' records only). */
+  includePatientReported: boolean;
   /** Cohort filter on the patients' latest values (query-filter.ts), or null. */
   filter: QueryFilter | null;
 }
@@ -74,7 +78,7 @@ export interface ReleasedResult {
   interval?: [number, number] | null;
   /** Histogram: half-width of a 95 % interval on each bucket count. */
   bucketHalfWidth?: number;
-  /** Noisy number of records (count, mean); null when not released (sum, histogram). */
+  /** Noisy number of records (count, mean); null when not released (sum, histogram; a pilot kind at L = 1, whose count is `contributors`). */
   records: number | null;
   histogram?: ReleasedHistogram;
   otherHistograms?: ReleasedHistogram[];
@@ -83,6 +87,8 @@ export interface ReleasedResult {
   nodesUsed: number[];
   nodesDown: number[];
   noise: Array<NoisePart & { stdDev: number }>;
+  /** A pilot kind's centre: the pilot's noisy means the second moments were computed around. */
+  centre?: Centre | null;
 }
 
 export interface QueryView {
@@ -144,14 +150,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; filter?: QueryFilter };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -175,7 +181,7 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     pairWindowSeconds = o.pairWindowSeconds;
   }
   const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, filter };
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -233,6 +239,7 @@ export class QueryService {
         epsilon: req.epsilon,
         ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
         ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}),
+        ...(req.includePatientReported ? { includePatientReported: true } : {}),
         ...(req.filter !== null ? { filter: req.filter } : {}),
       }),
       epsilon: eps,
@@ -406,6 +413,7 @@ export class QueryService {
       epsilon: options.epsilon,
       pairWindowSeconds: options.pairWindowSeconds ?? null,
       perPatient: options.perPatient ?? null,
+      includePatientReported: options.includePatientReported ?? false,
       filter: options.filter ?? null,
     };
   }
@@ -421,6 +429,7 @@ export class QueryService {
         indicators: req.indicators,
         aggregate: req.aggregate,
         window: { from: req.from, to: req.to },
+        includePatientReported: req.includePatientReported,
         ...(req.filter ? { filter: req.filter } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
@@ -452,7 +461,7 @@ export class QueryService {
         await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null });
         return;
       }
-      const result = await this.compute(req, plan, admitted);
+      const result = await this.compute(req, plan, admitted, gate.reported);
       result.contributors = gate.reported;
       await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported: gate.reported });
     } catch (err) {
@@ -499,7 +508,7 @@ export class QueryService {
   private async contributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     if (cohort.length === 0) return [];
     if (aggregateSpec(req.aggregate).indicators === 2) return this.pairContributorsOf(req, cohort);
-    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL'];
+    const where = ['r.indicator = ANY(?::text[])', 'r.patient = ANY(?::text[])', 'r.erased_at IS NULL', ...sourceClauses(req, 'r')];
     const bindings: Knex.RawBinding[] = [textArray(req.indicators), textArray(cohort)];
     if (req.from) {
       where.push('r.effective_start >= ?::timestamptz');
@@ -516,7 +525,7 @@ export class QueryService {
 
   private async pairContributorsOf(req: QueryRequest, cohort: string[]): Promise<string[]> {
     const window = req.pairWindowSeconds ?? 3600;
-    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL'];
+    const where = ['a.indicator = ?', 'a.patient = ANY(?::text[])', 'a.erased_at IS NULL', ...sourceClauses(req, 'a')];
     const bindings: Knex.RawBinding[] = [req.indicators[1]!, window, window, req.indicators[0]!, textArray(cohort)];
     if (req.from) {
       where.push('a.effective_start >= ?::timestamptz');
@@ -528,7 +537,7 @@ export class QueryService {
     }
     const res = await this.db.knex.raw(
       `SELECT DISTINCT a.patient FROM records a JOIN records b
-         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL
+         ON b.patient = a.patient AND b.indicator = ? AND b.erased_at IS NULL${sourceClauses(req, 'b').map((c) => ` AND ${c}`).join('')}
         AND b.effective_start >= a.effective_start - make_interval(secs => ?)
         AND b.effective_start <= a.effective_start + make_interval(secs => ?)
        WHERE ${where.join(' AND ')}`,
@@ -537,35 +546,41 @@ export class QueryService {
     return ((res.rows ?? []) as Array<{ patient: string }>).map((r) => r.patient);
   }
 
-  /** Runs the noised aggregate over the compute nodes and keeps only what may be released. */
-  private async compute(req: QueryRequest, plan: PrivacyPlan, cohort: string[]): Promise<ReleasedResult> {
+  /**
+   * Runs the noised aggregate over the compute nodes (after the pilot of a pilot kind, pilot.ts) and
+   * keeps only what may be released. `contributors` is the gate's noisy count (the count of a pilot
+   * kind with L = 1).
+   */
+  private async compute(req: QueryRequest, submitted: PrivacyPlan, cohort: string[], contributors: number): Promise<ReleasedResult> {
     const ind = getIndicator(req.indicators[0]!) as Indicator;
     const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
     const spec = aggregateSpec(req.aggregate);
-    const nodeParts = plan.parts.filter((p) => p.addedBy === 'compute-nodes');
+    const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort };
+    const pilot = spec.pilot ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
+    const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
+    const nodeParts = mainParts(plan);
     const r = await this.coordinator.aggregate({
-      perPatient: plan.perPatient,
+      ...base,
       ...(plan.centre ? { centre: plan.centre } : {}),
       indicator: ind.name,
       aggregate: req.aggregate,
-      from: req.from,
-      to: req.to,
-      cohort,
       ...(ind2 ? { indicator2: ind2.name } : {}),
       ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
       ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}),
     });
+    const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
+    const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
+    const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, by, ind, ind2 }) : r.opened;
+    const raw = pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
-    const value = r.value === null ? null : spec.release(r.value, ind.range);
-    const sources = (p: NoisePart) => (p.addedBy === 'gateway' ? 1 : Math.max(1, r.nodesUsed.length));
-    const scaleOf = (p: NoisePart) => (p.measure === 'contributors' ? 0 : measureScale(p.measure, ind.scale, ind2?.scale ?? 0));
-    const noise: MeasureNoise[] = nodeParts.map((p) => ({ measure: p.measure as Measure, b: noiseScale(p, scaleOf(p)), sources: sources(p) }));
+    const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, ind.range);
+    const noise = releaseNoise(plan, ind, ind2, by);
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
-      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && r.opened ? releaseInterval(spec, r.opened, noise, ind.range) : null }),
+      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
       ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
       records: r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
@@ -573,7 +588,8 @@ export class QueryService {
       contributors: 0,
       nodesUsed: r.nodesUsed,
       nodesDown: r.nodesDown,
-      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), sources(p)) })),
+      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
+      ...(plan.pilot ? { centre: plan.centre } : {}),
     };
   }
 
