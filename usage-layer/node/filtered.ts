@@ -117,8 +117,7 @@ async function combineLeaves(run: FilterRun, req: FilteredRequest, bits: bigint[
 
 /** Runs steps 1–4 and returns the node's degree-t shares of the filtered measures (not noised yet). */
 export async function filteredMeasures(run: FilterRun, req: FilteredRequest): Promise<FilteredLocal> {
-  const withSquares = req.measures.includes('sumSquares');
-  const local = await patientSums(run.db, req, withSquares);
+  const local = await patientSums(run.db, req, { sum: req.measures.length > 0, squares: req.measures.includes('sumSquares') });
   if (req.cohort.length === 0) return { local, count: 0n, sum: 0n, sumSquares: 0n, bytes: 0 };
   const leaves = await leafBits(run, req);
   const b = await combineLeaves(run, req, leaves.bits);

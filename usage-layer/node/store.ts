@@ -363,15 +363,18 @@ export interface PatientSumsLocal {
   byPatient: Map<string, PatientSums>;
 }
 
-/** Per patient Σ shares over the selected records (the contribution bound applies), at the largest scale. */
-export async function patientSums(db: Database, f: RecordFilter, withSquares: boolean): Promise<PatientSumsLocal> {
+/**
+ * Per patient Σ shares over the selected records (the contribution bound applies), at the largest
+ * scale. Only the sums asked for are read (a count needs none); with L = 1 (the default bound) each
+ * patient has one row and nothing is grouped.
+ */
+export async function patientSums(db: Database, f: RecordFilter, want: { sum: boolean; squares: boolean }): Promise<PatientSumsLocal> {
   const w = selection(f);
-  const res = await db.knex.raw(
-    `SELECT s.pseudonym AS p, s.scale AS scale, count(*) AS n, sum(s.rid_hash)::text AS digest, sum(s.share)::text AS total${withSquares ? ', sum(s.square)::text AS squares' : ''}
-     FROM ${w.from} GROUP BY s.pseudonym, s.scale`,
-    w.bindings,
-  );
-  const rows = (res.rows ?? []) as Array<{ p: string; scale: number | string; n: number | string; digest: string; total: string; squares?: string }>;
+  const one = f.perPatient === 1;
+  const agg = (col: string) => (one ? `s.${col}::text` : `sum(s.${col})::text`);
+  const columns = [`s.pseudonym AS p`, `s.scale AS scale`, one ? '1 AS n' : 'count(*) AS n', `${agg('rid_hash')} AS digest`, ...(want.sum ? [`${agg('share')} AS total`] : []), ...(want.squares ? [`${agg('square')} AS squares`] : [])];
+  const res = await db.knex.raw(`SELECT ${columns.join(', ')} FROM ${w.from}${one ? '' : ' GROUP BY s.pseudonym, s.scale'}`, w.bindings);
+  const rows = (res.rows ?? []) as Array<{ p: string; scale: number | string; n: number | string; digest: string; total?: string; squares?: string }>;
   const scale = rows.length ? Math.max(...rows.map((r) => Number(r.scale))) : null;
   const byPatient = new Map<string, PatientSums>();
   for (const r of rows) {
@@ -379,8 +382,8 @@ export async function patientSums(db: Database, f: RecordFilter, withSquares: bo
     const prev = byPatient.get(r.p) ?? { n: 0, sum: 0n, sumSquares: 0n };
     byPatient.set(r.p, {
       n: prev.n + Number(r.n),
-      sum: sumRescaled([{ share: prev.sum, by: 0 }, { share: aggregateFromNumeric(r.total), by }]),
-      sumSquares: withSquares ? sumRescaled([{ share: prev.sumSquares, by: 0 }, { share: aggregateFromNumeric(r.squares ?? null), by: 2 * by }]) : 0n,
+      sum: want.sum ? sumRescaled([{ share: prev.sum, by: 0 }, { share: aggregateFromNumeric(r.total ?? null), by }]) : 0n,
+      sumSquares: want.squares ? sumRescaled([{ share: prev.sumSquares, by: 0 }, { share: aggregateFromNumeric(r.squares ?? null), by: 2 * by }]) : 0n,
     });
   }
   return {
