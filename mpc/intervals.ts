@@ -77,10 +77,22 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[k] as number;
 }
 
+/**
+ * Whether a correlation's released second moments are within twice their floors (4 noise standard
+ * deviations, disclosure.ts CORRELATION_FLOOR_STDS) of zero. Then the noise, not the data, decides r,
+ * and a bootstrap around the released moments would look precise while saying nothing: such a release
+ * gets the whole of [−1, 1] as its interval.
+ */
+export function noiseDominatedCorrelation(m: OpenedMeasures): boolean {
+  if (!m.floors || !m.sumXX || !m.sumYY) return false;
+  return m.sumXX.value < 2n * m.floors.sumXX || m.sumYY.value < 2n * m.floors.sumYY;
+}
+
 /** The 95 % interval of the kind's released statistic, or null when it is undefined in most draws. */
 export function releaseInterval(
   spec: AggregateSpec, opened: OpenedMeasures, noise: readonly MeasureNoise[], range: ReleaseRange, draws = 400, u: Uniform = Math.random,
 ): [number, number] | null {
+  if (spec.kind === 'correlation' && noiseDominatedCorrelation(opened)) return [-1, 1];
   const values: number[] = [];
   for (let i = 0; i < draws; i++) {
     const v = spec.finish(shifted(opened, noise, u));

@@ -37,6 +37,23 @@ describe('releases of the pilot kinds', () => {
     assert.equal(correlationAbout({ value: 100n, scale: 0 }, { value: 100n, scale: 0 }, { value: 50n, scale: 0 }), 0.5);
   });
 
+  it('a correlation whose noisy Σ² are within 4 noise σ of zero gets the whole [−1, 1] as its interval; one clear of the noise a narrow one', () => {
+    const spec = aggregateSpec('correlation');
+    const sd = 1000; // noise σ of each Σ² (the floors are 2σ)
+    const noise = (['sumXX', 'sumYY', 'sumXY'] as const).map((measure) => ({ measure, b: sd / Math.sqrt(3), shape: 1.5 }));
+    const floors = { sumXX: BigInt(2 * sd), sumYY: BigInt(2 * sd) };
+    const rng = deterministicRandom('correlation-interval');
+    const word = new Uint8Array(4);
+    const u = () => { rng.fill(word); return (new DataView(word.buffer).getUint32(0) + 0.5) / 2 ** 32; };
+    // Twelve patients of a narrow spread: the released Σ² are noise (here just above the floor), r looks like 0.3.
+    const small: OpenedMeasures = { count: 12n, sumXX: { value: 2500n, scale: 0 }, sumYY: { value: 3000n, scale: 0 }, sumXY: { value: 820n, scale: 0 }, floors };
+    assert.deepEqual(releaseInterval(spec, small, noise, { min: -1, max: 1 }, 400, u), [-1, 1]);
+    // Ten thousand patients: Σ² a thousand σ above zero, the bootstrap interval is narrow around r.
+    const large: OpenedMeasures = { count: 10_000n, sumXX: { value: 2_000_000n, scale: 0 }, sumYY: { value: 2_000_000n, scale: 0 }, sumXY: { value: 400_000n, scale: 0 }, floors };
+    const iv = releaseInterval(spec, large, noise, { min: -1, max: 1 }, 400, u)!;
+    assert.ok(iv[0] > 0.19 && iv[1] < 0.21 && iv[0] < 0.2 && iv[1] > 0.2, `interval ${iv}`);
+  });
+
   it('the noise of a pilot-kind release: three nodes’ parts (shape 3/2) and, with L = 1, the gate’s count (shape 1)', () => {
     const plan = centrePlan(planPrivacy({ aggregate: 'variance', ind: sbp, epsilon: 1, perPatient: 1 }), valueBounds(sbp), { x: 125 });
     const noise = releaseNoise(plan, sbp, undefined, by);
