@@ -18,6 +18,12 @@ const id = (i: number) => `P${String(i).padStart(2, '0')}`;
 /** Patient i: glucose 90 + 2i mg/dL, heart rate 60 + 2i /min (one time), female when i is even, born 1950 + 3i. */
 const glucoseMgDl = (i: number) => 90 + 2 * i;
 
+/** The part of GET /queries/:id these tests read. */
+interface ApiQueryView {
+  options: { filter?: unknown; includePatientReported?: boolean };
+  result: { value: number; interval: [number, number] };
+}
+
 describe('web app: cohort filters, correlation, alert rules and live alerts (headless Chromium)', function () {
   this.timeout(120_000);
   let s: TestStack;
@@ -80,11 +86,11 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
   }
 
   /** The researcher's own query whose id starts with `prefix`, as the API reports it. */
-  async function apiView(prefix: string): Promise<any> {
+  async function apiView(prefix: string): Promise<ApiQueryView> {
     const list = await s.request('GET', '/queries', { token: researcherToken });
     const found = (list.body.queries as Array<{ id: string }>).find((q) => q.id.startsWith(prefix));
     assert.ok(found, `query ${prefix} is in the researcher's list`);
-    return (await s.request('GET', `/queries/${found.id}`, { token: researcherToken })).body;
+    return (await s.request('GET', `/queries/${found.id}`, { token: researcherToken })).body as ApiQueryView;
   }
 
   describe('researcher', () => {
@@ -146,7 +152,7 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       await page.getByLabel(/Include patients’ own device readings/).uncheck();
       const prefix = await run(page);
       const view = await apiView(prefix);
-      const [value, [low, high]] = [view.result.value as number, view.result.interval as [number, number]];
+      const { value, interval: [low, high] } = view.result;
       const fmt = (n: number) => String(Number(n.toFixed(3)));
       const numbers = await page.locator('dl.numbers').innerText();
       assert.match(numbers, new RegExp(`correlation\\s+${fmt(value).replace('.', '\\.')}`));

@@ -4,7 +4,7 @@
  * fetch and parses the events itself. It resumes after a drop with `Last-Event-ID` (the id of the
  * last event seen), which the gateway answers with what came after it, none twice.
  */
-import { ApiFailure, failureOf } from './api';
+import { ApiFailure, failureOf } from './failure';
 import { currentToken } from './session';
 
 export interface StreamEvent { id: string | null; event: string; data: string }

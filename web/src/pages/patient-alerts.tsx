@@ -7,7 +7,7 @@ import { messageOf, request } from '../api';
 import { ErrorNote, Field, Section, StatusNote, TableRegion } from '../components';
 import { follow } from '../event-stream';
 import { useLoad } from '../hooks';
-import { formatDateTime, formatNumber, indicatorWords, type IndicatorInfo } from '../words';
+import { formatDateTime, formatNumber, indicatorWords, unitWords, type IndicatorInfo } from '../words';
 
 interface Rule { id: string; indicator: string; condition: string; notify: string[]; version: number; createdBy: string; createdAt: string; updatedAt: string | null }
 interface RuleVersion { version: number; action: 'created' | 'changed' | 'deleted'; condition: string; notify: string[]; stateReset: boolean; changedBy: string; changedAt: string; ledgerSeq: number | null }
@@ -21,7 +21,7 @@ function alertWords(a: Alert, catalogue: Map<string, IndicatorInfo>): string {
   const d = a.detail;
   if (a.kind === 'break-glass') return `${String(d.org)} read your records in an emergency: “${String(d.reason ?? '')}”.`;
   const indicator = indicatorWords([String(d.indicator)], catalogue);
-  return `Your ${indicator} was ${formatNumber(Number(d.value))} ${String(d.unit ?? '')} on ${formatDateTime(String(d.effectiveStart))}: rule “${String(d.condition)}”.`;
+  return `Your ${indicator} was ${formatNumber(Number(d.value))} ${unitWords(typeof d.unit === 'string' ? d.unit : '')} on ${formatDateTime(String(d.effectiveStart))}: rule “${String(d.condition)}”.`;
 }
 
 function History({ rule, version }: { rule: Rule; version: number }) {
