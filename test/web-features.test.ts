@@ -191,6 +191,12 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       assert.equal(await page.locator('#alerts li').count(), 1);
 
       await page.getByRole('button', { name: 'Edit rule “heart_rate > 120”' }).click();
+      // Another indicator is another rule: refused in words, naming the field, and the rule is unchanged.
+      await page.getByLabel('New condition for rule “heart_rate > 120”').fill('spo2 < 80');
+      await page.getByRole('button', { name: 'Save' }).click();
+      const refused = page.locator('#rules').getByRole('alert');
+      await refused.waitFor();
+      assert.match(await refused.innerText(), /\(field: condition\)$/);
       await page.getByLabel('New condition for rule “heart_rate > 120”').fill('heart_rate > 150');
       await page.getByRole('button', { name: 'Save' }).click();
       await page.getByRole('status').filter({ hasText: 'Rule changed to “heart_rate > 150” (version 2)' }).waitFor();

@@ -41,6 +41,21 @@ function History({ rule, version }: { rule: Rule; version: number }) {
   );
 }
 
+/** The condition edited in place (PATCH): same indicator, a new threshold or window. */
+function EditRule({ rule, onSave, onCancel }: { rule: Rule; onSave: (condition: string) => void; onCancel: () => void }) {
+  const submit = (e: Event) => {
+    e.preventDefault();
+    onSave(String(new FormData(e.currentTarget as HTMLFormElement).get('condition')));
+  };
+  return (
+    <form onSubmit={submit} class="inline">
+      <Field label={`New condition for rule “${rule.condition}”`}>{(id) => <input id={id} name="condition" required minLength={3} maxLength={200} defaultValue={rule.condition} />}</Field>
+      <button type="submit">Save</button>
+      <button type="button" class="secondary" onClick={onCancel}>Cancel</button>
+    </form>
+  );
+}
+
 function RuleItem({ rule, onChanged }: { rule: Rule; onChanged: (note: string) => void }) {
   const [editing, setEditing] = useState(false);
   const [showHistory, setShowHistory] = useState(false);
@@ -54,24 +69,14 @@ function RuleItem({ rule, onChanged }: { rule: Rule; onChanged: (note: string) =
       setError(messageOf(err));
     }
   };
-  const save = (e: Event) => {
-    e.preventDefault();
-    const condition = String(new FormData(e.currentTarget as HTMLFormElement).get('condition'));
-    void act(async () => {
-      const r = await request<Rule>(ruleUrl(rule.id), { method: 'PATCH', json: { condition } });
-      return `Rule changed to “${r.condition}” (version ${r.version}); it judges readings from now on.`;
-    });
-  };
+  const save = (condition: string) => act(async () => {
+    const r = await request<Rule>(ruleUrl(rule.id), { method: 'PATCH', json: { condition } });
+    return `Rule changed to “${r.condition}” (version ${r.version}); it judges readings from now on.`;
+  });
   const remove = () => act(async () => { await request(ruleUrl(rule.id), { method: 'DELETE' }); return `Rule “${rule.condition}” deleted.`; });
   return (
     <li class="rule">
-      {editing ? (
-        <form onSubmit={save} class="inline">
-          <Field label={`New condition for rule “${rule.condition}”`}>{(id) => <input id={id} name="condition" required minLength={3} maxLength={200} defaultValue={rule.condition} />}</Field>
-          <button type="submit">Save</button>
-          <button type="button" class="secondary" onClick={() => setEditing(false)}>Cancel</button>
-        </form>
-      ) : (
+      {editing ? <EditRule rule={rule} onSave={(c) => void save(c)} onCancel={() => setEditing(false)} /> : (
         <p><strong>{rule.condition}</strong> <small>(version {rule.version}, set by {whoWords(rule.createdBy)})</small></p>
       )}
       <ErrorNote message={error} />

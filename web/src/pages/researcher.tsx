@@ -138,7 +138,7 @@ export function ResearcherPage(_props: { claims: Claims }) {
             <thead><tr><th scope="col">Submitted</th><th scope="col">Study</th><th scope="col">Query</th><th scope="col">Status</th><th scope="col">ε</th></tr></thead>
             <tbody>
               {(past.data?.queries ?? []).map((q) => (
-                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
+                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}{q.options?.filter ? ' (filtered)' : ''}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
               ))}
             </tbody>
           </table>
