@@ -4,12 +4,9 @@
  * wrong with the connection), never a stack.
  */
 import { currentToken } from './session';
+import { ApiFailure, failureOf } from './failure';
 
-export class ApiFailure extends Error {
-  constructor(message: string, readonly status: number, readonly field?: string) {
-    super(message);
-  }
-}
+export { ApiFailure, failureOf };
 
 export interface RequestOptions {
   method?: string;
@@ -28,21 +25,6 @@ function headersFor(opts: RequestOptions): Record<string, string> {
   if (opts.json !== undefined) headers['content-type'] = 'application/json';
   if (opts.raw) headers['content-type'] = opts.raw.contentType;
   return headers;
-}
-
-/** The gateway's error body ({error, message, field?}) in words. */
-export function failureOf(status: number, text: string): ApiFailure {
-  type ErrorBody = { message?: unknown; field?: unknown } | null;
-  let body: ErrorBody;
-  try {
-    body = JSON.parse(text) as ErrorBody;
-  } catch {
-    body = null;
-  }
-  const field = typeof body?.field === 'string' ? body.field : undefined;
-  const said = typeof body?.message === 'string' ? body.message : null;
-  const message = said ?? (status === 401 ? 'You are not signed in, or your sign-in has expired.' : `The gateway answered ${status} without an explanation.`);
-  return new ApiFailure(field ? `${message} (field: ${field})` : message, status, field);
 }
 
 export async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {

@@ -1,4 +1,4 @@
-/** The access log in plain words (research queries with the ε they used, care reads) and the patient's alerts. */
+/** The access log in plain words: research queries with the ε they used, and care reads. */
 import { request } from '../api';
 import { ErrorNote, Section } from '../components';
 import { useLoad } from '../hooks';
@@ -31,28 +31,6 @@ export function AccessLog({ catalogue, version }: { catalogue: Map<string, Indic
       <ul class="log">
         {(data?.entries ?? []).map((e) => <li key={e.queryId}>{queryWords(e, p?.budget ?? 0, catalogue)} <small>(ledger entry {e.ledgerSeq})</small></li>)}
         {(data?.careReads ?? []).map((r) => <li key={r.readId} class={r.breakGlass ? 'warn' : ''}>{careWords(r, catalogue)}</li>)}
-      </ul>
-    </Section>
-  );
-}
-
-interface Alert { id: string; kind: 'rule' | 'break-glass'; detail: Record<string, unknown>; raisedAt: string }
-
-function alertWords(a: Alert, catalogue: Map<string, IndicatorInfo>): string {
-  const d = a.detail;
-  if (a.kind === 'break-glass') return `${String(d.org)} read your records in an emergency: “${String(d.reason ?? '')}”.`;
-  const indicator = indicatorWords([String(d.indicator)], catalogue);
-  return `Your ${indicator} was ${formatNumber(Number(d.value))} ${String(d.unit ?? '')} on ${formatDateTime(String(d.effectiveStart))}: rule “${String(d.condition)}”.`;
-}
-
-export function Alerts({ catalogue, version }: { catalogue: Map<string, IndicatorInfo>; version: number }) {
-  const { data, error } = useLoad(() => request<{ alerts: Alert[] }>('/patients/me/alerts'), [version]);
-  return (
-    <Section title="Alerts" id="alerts">
-      <ErrorNote message={error} />
-      {data && data.alerts.length === 0 ? <p>No alerts.</p> : null}
-      <ul class="log">
-        {(data?.alerts ?? []).map((a) => <li key={a.id} class="warn">{formatDateTime(a.raisedAt)}: {alertWords(a, catalogue)}</li>)}
       </ul>
     </Section>
   );

@@ -1,9 +1,10 @@
-/** The patient's page: records as charts, grants, the access log, alerts, and uploading readings. */
+/** The patient's page: records as charts, grants, the access log, live alerts and alert rules, and uploading readings. */
 import type { Claims } from '../session';
 import { useCatalogue } from '../hooks';
 import { PatientRecords } from './patient-records';
 import { PatientGrants } from './patient-grants';
-import { AccessLog, Alerts } from './patient-log';
+import { AccessLog } from './patient-log';
+import { AlertRules, Alerts } from './patient-alerts';
 import { PatientReadings } from './patient-readings';
 import { useState } from 'preact/hooks';
 
@@ -15,12 +16,13 @@ export function PatientPage(_props: { claims: Claims }) {
   return (
     <>
       <nav aria-label="Sections" class="sections">
-        <a href="#records">Records</a> <a href="#grants">Sharing</a> <a href="#access">Who used your data</a> <a href="#alerts">Alerts</a> <a href="#upload">Upload readings</a>
+        <a href="#records">Records</a> <a href="#grants">Sharing</a> <a href="#access">Who used your data</a> <a href="#alerts">Alerts</a> <a href="#rules">Alert rules</a> <a href="#upload">Upload readings</a>
       </nav>
       <PatientRecords catalogue={catalogue} version={version} />
       <PatientGrants catalogue={catalogue} onChange={changed} />
       <AccessLog catalogue={catalogue} version={version} />
       <Alerts catalogue={catalogue} version={version} />
+      <AlertRules catalogue={catalogue} />
       <PatientReadings onUploaded={changed} />
     </>
   );

@@ -1,7 +1,8 @@
 /** A query's outcome: numbers with 95 % intervals, histogram bars or the correlation on its axis, the privacy spent, and suppressions explained. */
 import { HistogramChart, IntervalChart } from '../chart';
 import { TableRegion } from '../components';
-import { formatNumber, unitWords, type IndicatorInfo } from '../words';
+import { formatNumber, indicatorWords, unitWords, type IndicatorInfo } from '../words';
+import { filterWords, type QueryFilter } from './query-filter';
 
 export interface QueryView {
   id: string;
@@ -11,6 +12,7 @@ export interface QueryView {
   status: 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
   message: string | null;
   window: { from: string | null; to: string | null };
+  options?: { includePatientReported?: boolean; filter?: QueryFilter | null } | null;
   submittedAt: string;
   result?: {
     value: number | null;
@@ -71,7 +73,24 @@ function Histogram({ view, unit }: { view: QueryView; unit: string }) {
   );
 }
 
+/** What was asked, in words: the aggregate, whose records (the filter) and which sources. */
+export function queryWords(view: QueryView, catalogue: Map<string, IndicatorInfo>): string {
+  const filter = view.options?.filter;
+  const whose = filter ? `, over ${filterWords(filter, catalogue)}` : ', over every consenting patient';
+  const sources = view.options?.includePatientReported ? 'providers’ records and patients’ own device readings' : 'providers’ records only';
+  return `The ${view.aggregate} of ${indicatorWords(view.indicators, catalogue)}${whose}; ${sources}.`;
+}
+
 export function QueryResult({ view, catalogue }: { view: QueryView; catalogue: Map<string, IndicatorInfo> }) {
+  return (
+    <>
+      <p class="asked">{queryWords(view, catalogue)}</p>
+      <Outcome view={view} catalogue={catalogue} />
+    </>
+  );
+}
+
+function Outcome({ view, catalogue }: { view: QueryView; catalogue: Map<string, IndicatorInfo> }) {
   if (view.status === 'suppressed') return <Suppressed view={view} />;
   if (view.status !== 'done' || !view.result) return <p>{SETTLED_WORDS[view.status] ?? view.status} {view.message ?? ''}</p>;
   const info = catalogue.get(view.indicators[0] ?? '');

@@ -10,6 +10,7 @@ import { useCatalogue, useLoad } from '../hooks';
 import { formatDateTime, formatNumber, type IndicatorInfo } from '../words';
 import type { Claims } from '../session';
 import { QueryResult, type QueryView } from './query-result';
+import { FilterBuilder, filterOf, type FilterDraft, type QueryFilter } from './query-filter';
 
 interface StudyBudget { id: string; title: string; minCohort: number; epsilonBudget: number; epsilonSpent: number; epsilonRemaining: number }
 const AGGREGATES = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation'];
@@ -22,7 +23,7 @@ function StudyBudgetNote({ studyId, version }: { studyId: string; version: numbe
   return <p class="budget">Budget left in “{data.title}”: ε {formatNumber(data.epsilonRemaining)} of {formatNumber(data.epsilonBudget)}. Results need at least {data.minCohort} contributing patients.</p>;
 }
 
-function queryBody(form: FormData): Record<string, unknown> {
+function queryBody(form: FormData, filter: QueryFilter | null): Record<string, unknown> {
   const aggregate = String(form.get('aggregate'));
   const indicators = [String(form.get('indicator'))];
   if (PAIRED.has(aggregate)) indicators.push(String(form.get('indicator2')));
@@ -32,20 +33,23 @@ function queryBody(form: FormData): Record<string, unknown> {
   };
   const from = day('from', false);
   const to = day('to', true);
-  const options: Record<string, number> = {};
+  const options: Record<string, number | boolean> = {};
   if (form.get('epsilon')) options.epsilon = Number(form.get('epsilon'));
   if (form.get('perPatient')) options.perPatient = Number(form.get('perPatient'));
-  return { study: form.get('study'), indicators, aggregate, ...(from !== null ? { from: new Date(from).toISOString() } : {}), ...(to !== null ? { to: new Date(to).toISOString() } : {}), options };
+  if (form.get('includePatientReported')) options.includePatientReported = true;
+  const window = { ...(from !== null ? { from: new Date(from).toISOString() } : {}), ...(to !== null ? { to: new Date(to).toISOString() } : {}) };
+  return { study: form.get('study'), indicators, aggregate, ...window, ...(filter ? { filter } : {}), options };
 }
 
 function QueryForm({ studies, catalogue, onStudy, onSubmitted }: { studies: Array<{ id: string; title: string }>; catalogue: Map<string, IndicatorInfo>; onStudy: (id: string) => void; onSubmitted: (id: string) => void }) {
   const [aggregate, setAggregate] = useState('count');
+  const [draft, setDraft] = useState<FilterDraft>({ join: 'and', leaves: [] });
   const [error, setError] = useState<string | null>(null);
   const indicators = [...catalogue.values()];
   const submit = async (e: Event) => {
     e.preventDefault();
     try {
-      const r = await request<{ id: string }>('/queries', { json: queryBody(new FormData(e.currentTarget as HTMLFormElement)) });
+      const r = await request<{ id: string }>('/queries', { json: queryBody(new FormData(e.currentTarget as HTMLFormElement), filterOf(draft, catalogue)) });
       setError(null);
       onSubmitted(r.id);
     } catch (err) {
@@ -71,6 +75,8 @@ function QueryForm({ studies, catalogue, onStudy, onSubmitted }: { studies: Arra
       <Field label="To (day, UTC, included)">{(id) => <input id={id} name="to" type="date" />}</Field>
       <Field label="ε for this query" hint="Empty: the gateway's default. Larger ε: less noise, more budget spent.">{(id, hint) => <input id={id} name="epsilon" type="number" step="any" min="0" aria-describedby={hint} />}</Field>
       <Field label="Records per patient (at most)" hint="Empty: the study's limit.">{(id, hint) => <input id={id} name="perPatient" type="number" min="1" step="1" aria-describedby={hint} />}</Field>
+      <p class="field check"><label><input name="includePatientReported" type="checkbox" /> Include patients’ own device readings (off: providers’ records only)</label></p>
+      <FilterBuilder draft={draft} catalogue={catalogue} onChange={setDraft} />
       <ErrorNote message={error} />
       <button type="submit">Run query</button>
     </form>
@@ -132,7 +138,7 @@ export function ResearcherPage(_props: { claims: Claims }) {
             <thead><tr><th scope="col">Submitted</th><th scope="col">Study</th><th scope="col">Query</th><th scope="col">Status</th><th scope="col">ε</th></tr></thead>
             <tbody>
               {(past.data?.queries ?? []).map((q) => (
-                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
+                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}{q.options?.filter ? ' (filtered)' : ''}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
               ))}
             </tbody>
           </table>
