@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestStack, type TestStack } from './support/cluster';
-import { checkPage, CHROMIUM, ensureBuilt, requireChromium } from './support/web-browser';
+import { checkPage, CHROMIUM, ensureBuilt, requireChromium, runQuery } from './support/web-browser';
 
 /**
  * The web app's views of what the API gained after issue 15's first pages (in headless Debian
@@ -77,12 +77,9 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
 
   /** Clicks Run and waits for a settled status; returns the query's id (its first 8 hex digits). */
   async function run(page: Page): Promise<string> {
-    await page.getByRole('button', { name: 'Run query' }).click();
-    const status = page.getByRole('status').filter({ hasText: /^Query [0-9a-f]{8}: (done|failed|suppressed|refused)$/ });
-    await status.waitFor();
-    const text = await status.innerText();
+    const { text, id } = await runQuery(page);
     assert.match(text, /: done$/);
-    return /Query ([0-9a-f]{8})/.exec(text)![1]!;
+    return id;
   }
 
   /** The researcher's own query whose id starts with `prefix`, as the API reports it. */

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestStack, type TestStack } from './support/cluster';
-import { CHROMIUM, checkPage, ensureBuilt, requireChromium } from './support/web-browser';
+import { CHROMIUM, checkPage, ensureBuilt, requireChromium, runQuery } from './support/web-browser';
 
 /**
  * The web app (web/) in headless Debian Chromium, served by a test gateway with three compute nodes:
@@ -127,13 +127,7 @@ describe('web app in headless Chromium (flows 1-5 of issue 15)', function () {
       await researcher.getByLabel('Aggregate').selectOption('count');
       await researcher.getByLabel('Indicator', { exact: true }).selectOption('glucose');
       await researcher.getByLabel('ε for this query').fill('20');
-      const finished = /^Query [0-9a-f]{8}: (done|failed|suppressed|refused)$/;
-      const earlier = new Set(await researcher.getByRole('status').filter({ hasText: finished }).allInnerTexts());
-      await researcher.getByRole('button', { name: 'Run query' }).click();
-      // This query's own status, not the previous query's (still shown until the new one replaces it).
-      const status = researcher.getByRole('status').filter({ hasText: finished }).filter({ hasNotText: new RegExp([...earlier].map((t) => t.slice(6, 14)).join('|') || '^$') });
-      await status.waitFor();
-      assert.match(await status.innerText(), /: done$/);
+      assert.match((await runQuery(researcher)).text, /: done$/);
       const value = await researcher.locator('dl.numbers dd strong').first().innerText();
       return Number(value);
     }

@@ -53,8 +53,8 @@ export async function checkPage(page: Page, name: string, screenshot = true): Pr
   // Responsive down to a phone: at 375 px nothing makes the page scroll sideways (tables scroll in their own regions).
   const size = page.viewportSize();
   await page.setViewportSize({ width: 375, height: 800 });
-  // Charts follow their box on a later ResizeObserver round: give the layout up to 2 s to settle.
-  await page.waitForFunction('document.documentElement.scrollWidth <= document.documentElement.clientWidth', undefined, { timeout: 2000 }).catch(() => {});
+  // Charts follow their box on a later ResizeObserver round: give the layout up to 5 s to settle (a loaded CI machine).
+  await page.waitForFunction('document.documentElement.scrollWidth <= document.documentElement.clientWidth', undefined, { timeout: 5000 }).catch(() => {});
   const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
   if (size) await page.setViewportSize(size);
   assert.ok(overflow <= 0, `${name}: at 375 px the page scrolls sideways by ${overflow} px`);
@@ -70,4 +70,21 @@ export function requireChromium(ctx: Mocha.Context): void {
   if (process.env.HGD_REQUIRE_BROWSER === '1') throw new Error(`${CHROMIUM} is missing (apt-get install chromium); CI requires the browser tests`);
   console.log(`      skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
   ctx.skip();
+}
+
+const SETTLED = /^Query ([0-9a-f]{8}): (done|failed|suppressed|refused)$/;
+
+/**
+ * Clicks "Run query" in the researcher's page and waits for THIS query's settled status: the previous
+ * query's status stays on the page until the new one replaces it, so it is excluded by its id.
+ * Returns the status text and the query's id prefix (8 hex digits).
+ */
+export async function runQuery(page: Page): Promise<{ text: string; id: string }> {
+  const earlier = (await page.getByRole('status').filter({ hasText: SETTLED }).allInnerTexts()).map((t) => SETTLED.exec(t)![1]!);
+  await page.getByRole('button', { name: 'Run query' }).click();
+  let status = page.getByRole('status').filter({ hasText: SETTLED });
+  if (earlier.length) status = status.filter({ hasNotText: new RegExp(earlier.join('|')) });
+  await status.waitFor();
+  const text = await status.innerText();
+  return { text, id: SETTLED.exec(text)![1]! };
 }
