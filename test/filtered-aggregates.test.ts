@@ -156,6 +156,25 @@ describe('filtered aggregates (three nodes, no noise)', function () {
     }
   });
 
+  it("patients' own readings count only with includePatientReported, in the filter's latest values and in the measures alike", async () => {
+    // fp2's own device says SBP 249 (the latest SBP) and HbA1c 19.9 (the latest HbA1c): provider records decide unless asked.
+    await tc.distributor.distribute([
+      { recordId: 'own-sbp', pseudonym: 'fp2', indicator: 'f-sbp', effectiveStart: new Date(T0 + 20 * DAY).toISOString(), effectiveEnd: null, value: 249, scale: SBP.scale, source: 'patient' },
+      { recordId: 'own-hba1c', pseudonym: 'fp2', indicator: 'f-hba1c', effectiveStart: new Date(T0 + 20 * DAY).toISOString(), effectiveEnd: null, value: 19.9, scale: HBA1C.scale, source: 'patient' },
+    ]);
+    const f = leaf('f-hba1c', '>=', 19);
+    const providers = await run('count', f);
+    assert.equal(providers.value, 0, 'no provider HbA1c is ≥ 19: the own reading is not counted by default');
+    const own = await run('sum', f, everyone, { includePatientReported: true });
+    assert.equal(own.value, recs.filter((r) => r.patient === 'fp2' && r.indicator === 'f-sbp').reduce((a, r) => a + r.value, 249), 'with the option fp2 passes, and its own SBP is summed beside the providers\'');
+  });
+
+  it('a noised filtered variance computes and opens only the measures its noise names (no exact Σ(x − c))', async () => {
+    const r = await run('variance', leaf('f-hba1c', '>=', 6.5), everyone, { centre: { x: 140 }, noise: { count: { epsilon: 5, sensitivity: 1 }, sumSquares: { epsilon: 5, sensitivity: 110 ** 2 } } });
+    assert.ok(r.opened?.sumSquares, 'Σ(x − c)² is opened (noised)');
+    assert.equal(r.opened?.sum, undefined, 'Σ(x − c) was not computed, so it cannot be opened exactly');
+  });
+
   it('needs all three nodes: with one down it fails before dealing anything (insufficient_nodes)', async () => {
     await tc.cluster.stop(3);
     try {

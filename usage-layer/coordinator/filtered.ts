@@ -10,7 +10,7 @@
  * its ε back).
  */
 import { randomUUID } from 'node:crypto';
-import { aggregateSpec, filteredNodesNeeded, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
+import { aggregateSpec, filteredNodesNeeded, queriedMeasures, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
 import { shareFromHex } from '../../mpc/codec';
 import { comparisonPlan, STATISTICAL_BITS } from '../../mpc/compare';
 import { filterLeaves } from '../../mpc/filters';
@@ -46,7 +46,9 @@ function filteredRequests(ctx: CoordinatorContext, q: AggregateQuery, cohort: st
     if (!key) throw new PeerKeyError(`${nodeParty(id)} has published no encryption key: its comparison material cannot be sealed`);
     return {
       queryId, indicator: q.indicator, from: q.from ?? null, to: q.to ?? null, cohort, perPatient: q.perPatient ?? null,
-      measures: aggregateSpec(q.aggregate).measures as LinearMeasure[],
+      ...(q.includePatientReported ? { includePatientReported: true } : {}),
+      // A noised query computes only the measures its noise names: nothing leaves the nodes un-noised.
+      measures: queriedMeasures(q.aggregate, noise ? Object.keys(noise) : null) as LinearMeasure[],
       filter: q.filter!, maskBits,
       material: material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null,
       participants, noise, centre: q.centre ? { x: q.centre.x } : null,
@@ -85,7 +87,8 @@ function openMeasures(q: AggregateQuery, t: number, answers: FilteredResponse[])
   const open = (name: string, pick: (a: FilteredResponse) => string | undefined) => openSigned(name, answers.map((a) => ({ x: a.node, y: shareFromHex(pick(a) as string) })), t, faults);
   const withCount = answers.every((a) => a.countShare !== undefined);
   const opened: OpenedMeasures = { count: withCount ? open('count', (a) => a.countShare) : 0n, ...(q.centre ? { centre: q.centre } : {}) };
-  for (const m of aggregateSpec(q.aggregate).measures) {
+  const noise = noiseMap(q);
+  for (const m of queriedMeasures(q.aggregate, noise ? Object.keys(noise) : null)) {
     if (m === 'sum') opened.sum = { value: open('sum', (a) => a.sum), scale };
     if (m === 'sumSquares') opened.sumSquares = { value: open('sumSquares', (a) => a.sumSquares), scale: 2 * scale };
   }

@@ -49,7 +49,7 @@ async function leafInputs(run: FilterRun, req: FilteredRequest, leaves: FilterLe
   const y: bigint[] = [];
   const has: boolean[] = [];
   for (const [l, leaf] of leaves.entries()) {
-    const latest = await latestShares(run.db, { indicator: leaf.indicator, from: req.from, to: req.to, cohort: req.cohort });
+    const latest = await latestShares(run.db, { indicator: leaf.indicator, from: req.from, to: req.to, cohort: req.cohort, includePatientReported: req.includePatientReported });
     const offset = mod((plans[l] as ComparisonPlan).offset);
     for (const p of req.cohort) {
       const rec = latest.get(p);
