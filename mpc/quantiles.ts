@@ -56,16 +56,16 @@ export function searchResult(s: SearchState): number {
 }
 
 /**
- * A half-width w such that, with probability 0.95, no round's noise exceeds w (simultaneously over k
- * rounds), by sampling the public noise distribution (post-processing: no privacy cost).
+ * A half-width w such that, with probability `level`, no round's noise exceeds w (simultaneously over
+ * k rounds), by sampling the public noise distribution (post-processing: no privacy cost).
  */
-export function simultaneousHalfWidth(noise: MeasureNoise, rounds: number, draws = 2000, u: () => number = Math.random): number {
+export function simultaneousHalfWidth(noise: MeasureNoise, rounds: number, level: number, draws = 2000, u: () => number = Math.random): number {
   const maxima = Array.from({ length: draws }, () => {
     let m = 0;
     for (let k = 0; k < rounds; k++) m = Math.max(m, Math.abs(drawNoise(noise, u)));
     return m;
   }).sort((a, b) => a - b);
-  return maxima[Math.min(draws - 1, Math.ceil(0.95 * draws) - 1)] as number;
+  return maxima[Math.min(draws - 1, Math.ceil(level * draws) - 1)] as number;
 }
 
 /** The exact q-quantile in the same convention (plaintext reference, tests): the smallest v with #{≤ v} ≥ q·N. */

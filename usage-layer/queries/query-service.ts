@@ -34,6 +34,7 @@ import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
+import { latestValueOnly, parseRankOptions, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -62,6 +63,8 @@ export interface QueryRequest {
   includePatientReported: boolean;
   /** Cohort filter on the patients' latest values (query-filter.ts), or null. */
   filter: QueryFilter | null;
+  /** Researcher's histogram edges and a quantile's q (quantile-plan.ts). */
+  rank: RankOptions;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -150,14 +153,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -181,7 +184,8 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     pairWindowSeconds = o.pairWindowSeconds;
   }
   const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter };
+  const rank = parseRankOptions(aggregate, o, getIndicator(indicators[0]!)!);
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -220,8 +224,8 @@ export class QueryService {
     if (this.closed) throw new UnavailableError('the gateway is shutting down');
     const req = parseQueryRequest(raw, this.options);
     const study = await this.studies.requireMember(identity, req.study);
-    // A demographic is one value a patient (the latest record counts): L = 1.
-    const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!));
+    // A demographic is one value a patient (the latest record counts): L = 1; so are the rank kinds and edge histograms.
+    const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!)) || latestValueOnly(req.aggregate, req.rank);
     const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
     const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient });
     const id = randomUUID();
@@ -241,6 +245,8 @@ export class QueryService {
         ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}),
         ...(req.includePatientReported ? { includePatientReported: true } : {}),
         ...(req.filter !== null ? { filter: req.filter } : {}),
+        ...(req.rank.edges ? { edges: req.rank.edges } : {}),
+        ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
       }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
@@ -415,6 +421,7 @@ export class QueryService {
       perPatient: options.perPatient ?? null,
       includePatientReported: options.includePatientReported ?? false,
       filter: options.filter ?? null,
+      rank: { edges: options.edges ?? null, q: r.aggregate === 'median' ? 0.5 : (options.q ?? null) },
     };
   }
 
@@ -431,6 +438,8 @@ export class QueryService {
         window: { from: req.from, to: req.to },
         includePatientReported: req.includePatientReported,
         ...(req.filter ? { filter: req.filter } : {}),
+        ...(req.rank.edges ? { edges: req.rank.edges } : {}),
+        ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -569,6 +578,7 @@ export class QueryService {
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
       ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}),
+      ...rankQuery(req.rank, ind, contributors),
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
@@ -580,7 +590,7 @@ export class QueryService {
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
-      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
+      ...(spec.kind === 'histogram' ? {} : { interval: spec.rankSearch ? searchInterval(r, req.rank, contributors, plan, by, ind) : value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
       ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
       records: r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
