@@ -68,7 +68,8 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       const [lo, hi] = q.result.interval as [number, number];
       assert.ok(lo <= truth && truth <= hi, `${aggregate}: plaintext ${truth} in [${lo}, ${hi}] (released ${q.result.value})`);
       assert.ok(lo <= q.result.value && q.result.value <= hi);
-      assert.ok(hi - lo < 40, `an informative interval at ε 20: [${lo}, ${hi}]`);
+      // Bounded by thresholds the search tested (coarse, but from the noise only): narrower than half the range.
+      assert.ok(hi - lo < 130, `an informative interval at ε 20: [${lo}, ${hi}]`);
       // In rank: at ε 20 (ε/9 a round) the released value is within a few patients of the truth's rank.
       const below = latest.filter((v) => v < q.result.value).length;
       const atMost = latest.filter((v) => v <= q.result.value).length;
