@@ -7,7 +7,9 @@ import { strict as assert } from 'node:assert';
 import type { ShareableValue } from '../management-layer/sharing/distribute';
 import { nextThreshold, plainQuantile, searchResult, searchRounds, searchStep, type SearchState } from '../mpc/quantiles';
 import { bucketFilters, checkEdgesInRange } from '../usage-layer/coordinator/edge-histogram';
+import { createCoordinator } from '../usage-layer/coordinator';
 import { prng, startTestCluster, type TestCluster } from './support/mpc';
+import { tapCluster } from './support/tap';
 
 const SBP = { min: 50, max: 250, scale: 0 };
 const T0 = Date.UTC(2025, 0, 1);
@@ -151,5 +153,31 @@ describe('edge histograms and quantiles (three nodes)', function () {
     const below = values.filter((v) => v < (r.value as number)).length;
     const atMost = values.filter((v) => v <= (r.value as number)).length;
     assert.ok(below <= 12 + 2 && atMost >= 12 - 2, `median ${r.value}: ${below} below, ${atMost} at most`);
+  });
+
+  it('a tap on every link: the nodes get public thresholds and sealed material, answer shares of counts only, and exchange sealed round messages', async () => {
+    const tap = await tapCluster(tc);
+    try {
+      const coordinator = createCoordinator(tap.config, tc.gatewayKey);
+      const edges = [100, 150];
+      const r = await coordinator.aggregate({ indicator: 'q-sbp', aggregate: 'histogram', cohort: patients, edges, domain: SBP });
+      assert.equal(r.histogram?.counts[0], values.filter((v) => v >= 100 && v < 150).length);
+      const seen = tap.exchanges();
+      const requests = seen.filter((x) => x.path === '/aggregate/filtered');
+      assert.equal(requests.length, 3 * (edges.length + 1), 'one filtered run of three nodes per bucket');
+      for (const x of requests) {
+        const req = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
+        assert.match(req.material as string, /^hgd-seal-v1\./, 'the comparison material is sealed to its node');
+        const leaves = JSON.stringify(req.filter);
+        assert.ok(edges.some((e) => leaves.includes(`"value":${e}`)), 'the filter holds the public edges only');
+        assert.deepEqual(Object.keys(JSON.parse(tap.plainAnswer(x) as string)).sort(), ['countShare', 'digest', 'node', 'noised', 'peerBytesSent', 'records', 'scale'], 'answers carry a count share only: no c, no e, no bucket bit');
+      }
+      for (const x of seen.filter((e) => e.path === '/mpc/message')) {
+        const body = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
+        assert.match(body.sealed as string, /^hgd-seal-v1\.[A-Za-z0-9_-]+$/, 'round messages are sealed to the recipient');
+      }
+    } finally {
+      await tap.close();
+    }
   });
 });
