@@ -29,11 +29,12 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
+import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type GroupBy, type ReleasedGroup } from './group-by';
 import { latestValueOnly, parseRankOptions, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
@@ -65,6 +66,8 @@ export interface QueryRequest {
   filter: QueryFilter | null;
   /** Researcher's histogram edges and a quantile's q (quantile-plan.ts). */
   rank: RankOptions;
+  /** Group-by over a demographic (group-by.ts), or null. */
+  groupBy: GroupBy | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -92,6 +95,8 @@ export interface ReleasedResult {
   noise: Array<NoisePart & { stdDev: number }>;
   /** A pilot kind's centre: the pilot's noisy means the second moments were computed around. */
   centre?: Centre | null;
+  /** Group-by: one entry a group (then `value` is null). */
+  groups?: ReleasedGroup[];
 }
 
 export interface QueryView {
@@ -153,14 +158,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number; groupBy?: GroupBy };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -185,7 +190,10 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
   }
   const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
   const rank = parseRankOptions(aggregate, o, getIndicator(indicators[0]!)!);
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank };
+  const groupBy = b.groupBy === undefined ? null : checkGroupBy(b.groupBy, aggregate);
+  // The group's predicate joins the filter: the comparisons' limit applies to the combination.
+  if (groupBy && filter) checkQueryFilter(groupFilter(filter, groupsOf(groupBy)[0]!), aggregate);
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank, groupBy };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -247,6 +255,7 @@ export class QueryService {
         ...(req.filter !== null ? { filter: req.filter } : {}),
         ...(req.rank.edges ? { edges: req.rank.edges } : {}),
         ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
+        ...(req.groupBy ? { groupBy: req.groupBy } : {}),
       }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
@@ -422,6 +431,7 @@ export class QueryService {
       includePatientReported: options.includePatientReported ?? false,
       filter: options.filter ?? null,
       rank: { edges: options.edges ?? null, q: r.aggregate === 'median' ? 0.5 : (options.q ?? null) },
+      groupBy: options.groupBy ?? null,
     };
   }
 
@@ -440,6 +450,7 @@ export class QueryService {
         ...(req.filter ? { filter: req.filter } : {}),
         ...(req.rank.edges ? { edges: req.rank.edges } : {}),
         ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
+        ...(req.groupBy ? { groupBy: req.groupBy } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -460,7 +471,7 @@ export class QueryService {
     try {
       const at = new Date();
       // Consent must cover every indicator the query reads, the filter's included.
-      const indicators = [...new Set([...req.indicators, ...(req.filter ? filterIndicators(req.filter) : [])])];
+      const indicators = [...new Set([...req.indicators, ...(req.filter ? filterIndicators(req.filter) : []), ...(req.groupBy ? [groupIndicator(req.groupBy)] : [])])];
       const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators, at });
       const admitted = await this.admitPatients(row, await this.contributorsOf(req, cohort), at);
       // The DP threshold: suppression is decided on the noisy count, which is also what is released.
@@ -470,7 +481,7 @@ export class QueryService {
         await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null });
         return;
       }
-      const result = await this.compute(req, plan, admitted, gate.reported);
+      const result = req.groupBy ? await this.computeGroups(req, plan, admitted, gate.reported, study) : await this.compute(req, plan, admitted, gate.reported);
       result.contributors = gate.reported;
       await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported: gate.reported });
     } catch (err) {
@@ -601,6 +612,13 @@ export class QueryService {
       noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
       ...(plan.pilot ? { centre: plan.centre } : {}),
     };
+  }
+
+  /** Group-by: every group a filtered run with the whole plan (disjoint groups), thresholded on its noisy count. */
+  private async computeGroups(req: QueryRequest, plan: PrivacyPlan, cohort: string[], contributors: number, study: Study): Promise<ReleasedResult> {
+    const floor = study.minCohort + thresholdMargin(part(plan, 'count'));
+    const { first, groups } = await runGroups(groupsOf(req.groupBy!), req.filter, floor, (filter) => this.compute({ ...req, filter }, plan, cohort, contributors));
+    return { ...first, value: null, interval: null, records: null, groups };
   }
 
   /** Records a done or suppressed outcome, unless the query was settled elsewhere (then nothing is released). */
