@@ -69,6 +69,10 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate, options: { epsilon: 20, ...(aggregate === 'quantile' ? { q: qq } : {}) } });
       assert.equal(q.status, 'done', q.message);
       assert.equal(q.privacy.perPatient, 1);
+      // The released noise is one round's: the count part's ε over the 9 rounds of a 260-unit range.
+      const countPart = q.result.noise.find((n: { measure: string }) => n.measure === 'count');
+      assert.equal(countPart.rounds, 9);
+      assert.ok(Math.abs(countPart.epsilon * 9 - q.privacy.parts.find((n: { measure: string }) => n.measure === 'count').epsilon) < 1e-9);
       const truth = plainQuantile(latest, qq) as number;
       const [lo, hi] = q.result.interval as [number, number];
       assert.ok(lo <= truth && truth <= hi, `${aggregate}: plaintext ${truth} in [${lo}, ${hi}] (released ${q.result.value})`);

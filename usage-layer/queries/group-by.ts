@@ -4,8 +4,9 @@
  * filter (query-filter.ts), run and noised like any filtered query. A patient's latest demographic
  * value lies in at most one group, so the groups are disjoint by patient and every group is released
  * with the whole plan (parallel composition: a patient is charged the query's ε once). The threshold
- * applies to every group: a group whose noisy count is below minCohort plus the count part's margin
- * is suppressed (decided on the released noisy count: post-processing).
+ * applies to every group: a group whose noisy count of records is below minCohort·L plus the count
+ * part's margin is suppressed (decided on the released noisy count: post-processing; L records a
+ * patient at most, so a released group has at least minCohort patients up to the noise).
  */
 import { getIndicator } from '../../management-layer/catalogue';
 import type { AggregateKind } from '../../mpc/aggregates';
@@ -65,7 +66,7 @@ interface GroupRun {
 
 /**
  * Runs every group (one after the other; each is a full filtered run) and applies the threshold to
- * each: `floor` is minCohort plus the count part's margin, compared with the group's noisy count.
+ * each: `floor` is minCohort·L plus the count part's margin, compared with the group's noisy count.
  */
 export async function runGroups<R extends GroupRun>(groups: Group[], filter: QueryFilter | null, floor: number, run: (f: QueryFilter) => Promise<R>): Promise<{ first: R; groups: ReleasedGroup[] }> {
   const released: ReleasedGroup[] = [];

@@ -12,7 +12,7 @@ import { simultaneousHalfWidth } from '../../mpc/quantiles';
 import { ValidationError } from '../../storage-layer/errors';
 import type { AggregateQuery, AggregateResult, SearchRound } from '../coordinator';
 import { checkEdgesInRange } from '../coordinator/edge-histogram';
-import { noiseScale, noiseShape, part, type NoisedBy, type PrivacyPlan } from './disclosure';
+import { noiseScale, noiseShape, part, type NoisePart, type NoisedBy, type PrivacyPlan } from './disclosure';
 
 export interface RankOptions {
   /** Researcher's histogram edges, or null (the catalogue's dealt edges). */
@@ -71,9 +71,17 @@ export function rankInterval(rounds: readonly SearchRound[], q: number, total: n
 export function searchInterval(r: AggregateResult, rank: RankOptions, contributors: number, plan: PrivacyPlan, by: NoisedBy, ind: Indicator): [number, number] | null {
   const rounds = r.search?.rounds ?? [];
   if (r.value === null || rank.q === null || rounds.length === 0) return null;
-  const whole = part(plan, 'count');
-  const perRound = { ...whole, epsilon: whole.epsilon / rounds.length };
+  const perRound = perRoundNoise(part(plan, 'count'), rounds.length);
   const roundNoise: MeasureNoise = { measure: 'count', b: noiseScale(perRound, 0), shape: noiseShape(perRound, 0, by) };
   const gateNoise: MeasureNoise = { measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 };
   return rankInterval(rounds, rank.q, contributors, roundNoise, gateNoise, ind);
+}
+
+/**
+ * A rank kind's count part as it was applied: ε/k in each of the k rounds (the released `noise` shows
+ * one round's; the part's ε is the whole search's). Other parts (and other kinds) unchanged.
+ */
+export function perRoundNoise<P extends NoisePart>(p: P, rounds: number | undefined): P & { rounds?: number } {
+  if (!rounds || p.measure !== 'count' || p.addedBy !== 'compute-nodes') return p;
+  return { ...p, epsilon: p.epsilon / rounds, rounds };
 }

@@ -35,7 +35,7 @@ import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './p
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
 import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type GroupBy, type ReleasedGroup } from './group-by';
-import { latestValueOnly, parseRankOptions, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
+import { latestValueOnly, parseRankOptions, perRoundNoise, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -609,14 +609,15 @@ export class QueryService {
       contributors: 0,
       nodesUsed: r.nodesUsed,
       nodesDown: r.nodesDown,
-      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
+      noise: plan.parts.map((p) => perRoundNoise(p, r.search?.rounds.length)).map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
       ...(plan.pilot ? { centre: plan.centre } : {}),
     };
   }
 
   /** Group-by: every group a filtered run with the whole plan (disjoint groups), thresholded on its noisy count. */
   private async computeGroups(req: QueryRequest, plan: PrivacyPlan, cohort: string[], contributors: number, study: Study): Promise<ReleasedResult> {
-    const floor = study.minCohort + thresholdMargin(part(plan, 'count'));
+    // The count is of records, up to L a patient: minCohort patients are minCohort·L records at most.
+    const floor = study.minCohort * plan.perPatient + thresholdMargin(part(plan, 'count'));
     const { first, groups } = await runGroups(groupsOf(req.groupBy!), req.filter, floor, (filter) => this.compute({ ...req, filter }, plan, cohort, contributors));
     return { ...first, value: null, interval: null, records: null, groups };
   }
