@@ -55,6 +55,7 @@ export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuer
   const interior = counts.slice(1, -1);
   return {
     ...r, aggregate: 'histogram', value: null, count: null, opened: undefined, noised: Boolean(noise), bytes, ms: performance.now() - started,
-    histogram: { edges: [...edges], counts: interior, below: counts[0] as number, above: counts[counts.length - 1] as number, records: 0 },
+    // `records`: the sum of the (noisy, when noised) bucket counts; no node knows the exact number.
+    histogram: { edges: [...edges], counts: interior, below: counts[0] as number, above: counts[counts.length - 1] as number, records: counts.reduce((x, y) => x + y, 0) },
   };
 }
