@@ -7,6 +7,10 @@
  *                    is ≥ t (N comparisons), no noise, checked against SQL; comparisons/s and the bytes
  *                    the nodes sent each other;
  *   filtered mean    mean of y over the patients whose latest x ≥ t (N patients), vs the same in SQL;
+ *   median           the median of x (one value a patient) by the noisy binary search of
+ *                    usage-layer/coordinator/quantile.ts, here without noise, so it must equal SQL's
+ *                    percentile_disc(0.5) to within the search's resolution (12 rounds over 40,000
+ *                    units end in an interval of ~10 units); one timed run (k count(x ≥ t) runs);
  *   simulated        the three parties' comparison steps in this one thread, no network, no database;
  *   mpc-framework    count(x ≥ t) as a garbled circuit at `baselineN` values (bench/compare-baseline.ts).
  * Every timing is the median of `repeats` runs after one warm-up run. The machine's cores are shared
@@ -98,6 +102,27 @@ async function meanRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: st
   };
 }
 
+async function medianRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[]): Promise<BenchRow> {
+  const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'median', cohort, perPatient: 1, domain: DOMAIN, quantile: { q: 0.5, total: cohort.length } };
+  const t0 = performance.now();
+  const r = await coordinator.aggregate(q);
+  const ms = performance.now() - t0;
+  const sql = 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY value) AS v FROM bench_plain WHERE indicator = ?';
+  let plain = 0;
+  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, ['cmp_x'])).rows[0].v); }, 3);
+  // The search stops after at most 12 rounds: exact to within the interval it ended in.
+  const resolution = r.search?.resolution ?? 0;
+  if (r.value === null || Math.abs(r.value - plain) > resolution + 1e-9) throw new Error(`median: secure ${r.value} differs from SQL ${plain} by more than the search's resolution ${resolution}`);
+  const rounds = r.search?.rounds.length ?? 0;
+  return {
+    measure: `median of ${cohort.length.toLocaleString('en-US')} values (${rounds} rounds of count(x ≥ t), resolution ${resolution})`,
+    value: ms / 1000,
+    unit: 's',
+    baseline: `plain SQL ${sqlMs.toFixed(1)} ms: ${(ms / sqlMs).toFixed(0)}x; ${(ms / rounds / 1000).toFixed(2)} s a round; nodes sent ${(r.bytes.nodeToNode / 2 ** 20).toFixed(1)} MiB`,
+    target: '< 10 s',
+  };
+}
+
 /** The comparison steps for three parties in this thread: no network, no database, no sealing. */
 function simulatedRow(size: number): BenchRow {
   const plan = comparisonPlan('>=', THRESHOLD, DOMAIN);
@@ -159,6 +184,8 @@ export async function runCompareBench(opts: CompareBenchOptions = {}): Promise<B
     rows.push(await countRow(coordinator, dbs, cohort, repeats));
     log(rows.at(-1)!.baseline ?? '');
     rows.push(await meanRow(coordinator, dbs, cohort, repeats));
+    log(rows.at(-1)!.baseline ?? '');
+    rows.push(await medianRow(coordinator, dbs, cohort));
     log(rows.at(-1)!.baseline ?? '');
   } finally {
     await nodes?.close();

@@ -28,7 +28,7 @@
 import * as stats from './statistics';
 import type { Scaled } from './statistics';
 
-export const AGGREGATE_KINDS = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation'] as const;
+export const AGGREGATE_KINDS = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation', 'median', 'quantile'] as const;
 export type AggregateKind = (typeof AGGREGATE_KINDS)[number];
 
 export const LINEAR_MEASURES = ['count', 'sum', 'sumSquares', 'histogram'] as const;
@@ -134,6 +134,11 @@ export interface AggregateSpec {
   nodesNeeded(t: number): number;
   /** Runs with a cohort filter (then on all three nodes: comparisons and products, see above). */
   filterable: boolean;
+  /**
+   * Rank kinds (median, quantile): a noisy binary search of counts of x ≥ t by secure comparisons
+   * (mpc/quantiles.ts), its `count` ε split over the rounds; L = 1; all three nodes. No `finish`.
+   */
+  rankSearch: boolean;
   /** The statistic from the opened measures; null where undefined. Histograms have none. */
   finish(m: OpenedMeasures): number | null;
   /** Post-processing of a noisy release with public bounds (never touches the privacy guarantee). */
@@ -165,36 +170,45 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
   count: {
-    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true,
+    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true, rankSearch: false,
     finish: (m) => Number(m.count), release: (v) => Math.max(0, v),
   },
   sum: {
-    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true,
+    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true, rankSearch: false,
     finish: (m) => stats.toNumber(need(m, 'sum')), release: keep,
   },
   mean: {
-    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear, filterable: true,
+    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear, filterable: true, rankSearch: false,
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true,
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, rankSearch: false,
     finish: (m) => varianceOf(m), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true,
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, rankSearch: false,
     finish: (m) => { const v = varianceOf(m); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false,
+    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false, rankSearch: false,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false, rankSearch: false,
     finish: (m) => (!m.sumXY ? null : m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, m.sumXY) : stats.covarianceAbout(m.count, m.sumXY)), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false,
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false, rankSearch: false,
     finish: (m) => correlationOf(m), release: (v) => clamp(v, -1, 1),
+  },
+  // Rank kinds: `count` is the noisy count of each search round (ε split over the rounds, coordinator/quantile.ts).
+  median: {
+    kind: 'median', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, rankSearch: true,
+    finish: () => null, release: (v, r) => clamp(v, r.min, r.max),
+  },
+  quantile: {
+    kind: 'quantile', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, rankSearch: true,
+    finish: () => null, release: (v, r) => clamp(v, r.min, r.max),
   },
 });
 

@@ -71,7 +71,7 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
     const cases: Array<[Record<string, unknown>, number, string | undefined]> = [
       [{ ...ok, indicators: ['blood_magic'] }, 400, 'indicators'],
       [{ ...ok, indicators: ['heart_rate', 'bp_systolic'] }, 400, 'indicators'],
-      [{ ...ok, aggregate: 'median' }, 400, 'aggregate'],
+      [{ ...ok, aggregate: 'mode' }, 400, 'aggregate'],
       [{ ...ok, from: 'last tuesday' }, 400, 'from'],
       [{ ...ok, from: '2024-06-01T00:00:00Z', to: '2024-01-01T00:00:00Z' }, 400, 'to'],
       [{ ...ok, options: { epsilon: 50 } }, 400, 'options.epsilon'],

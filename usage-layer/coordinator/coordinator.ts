@@ -20,7 +20,9 @@ import { gatewayIdentity, KeyDirectory, nodeParty } from '../../parties/key-dire
 import type { SigningKey } from '../../storage-layer/signing-key';
 import { checkHealth, type CoordinatorContext } from './context';
 import { runLinear } from './linear';
+import { runEdgeHistogram } from './edge-histogram';
 import { runFiltered } from './filtered';
+import { runQuantile } from './quantile';
 import { runProduct } from './product';
 import type { AggregateQuery, AggregateResult, Coordinator, CoordinatorOptions } from './types';
 import { validateQuery } from './validate';
@@ -40,6 +42,8 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
     async aggregate(q: AggregateQuery): Promise<AggregateResult> {
       validateQuery(q);
       const started = performance.now();
+      if (aggregateSpec(q.aggregate).rankSearch) return runQuantile(ctx, q, started);
+      if (q.aggregate === 'histogram' && q.edges) return runEdgeHistogram(ctx, q, started);
       if (q.filter) return runFiltered(ctx, q, started);
       return aggregateSpec(q.aggregate).protocol === 'product' ? runProduct(ctx, q, started) : runLinear(ctx, q, started);
     },

@@ -1,3 +1,3 @@
 export { createCoordinator } from './coordinator';
-export type { AggregateKind, AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, Coordinator, CoordinatorOptions, HistogramResult } from './types';
+export type { AggregateKind, AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, Coordinator, CoordinatorOptions, HistogramResult, SearchRound } from './types';
 export { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';

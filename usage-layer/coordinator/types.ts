@@ -1,5 +1,6 @@
 /** What the coordinator is asked and what it answers (usage-layer/coordinator/coordinator.ts). */
 import type { AggregateKind, Centre, LinearMeasure, OpenedMeasures, ProductMeasure, ValueBounds } from '../../mpc/aggregates';
+import type { ValueDomain } from '../../mpc/compare';
 import type { HistogramCounts } from '../../mpc/histogram';
 import type { FilterTree } from '../../mpc/filters';
 import type { FilterLeafSpec, NoiseByMeasure, NoiseSpec } from '../../parties/wire';
@@ -53,6 +54,21 @@ export interface AggregateQuery {
    * kinds only, mpc/aggregates.ts; needs `cohort` and all three nodes): see filtered.ts.
    */
   filter?: FilterTree<FilterLeafSpec>;
+  /**
+   * A histogram with the researcher's edges (edge-histogram.ts): one filtered count per bucket over
+   * the patients' latest values (L = 1); needs `cohort`, `domain` and all three nodes.
+   */
+  edges?: number[];
+  /** The indicator's catalogue range and scale, for `edges` and the quantile kinds' comparisons. */
+  domain?: ValueDomain;
+  /** median / quantile (quantile.ts): q in (0, 1) and the released number of contributors N̂ the rank is of. */
+  quantile?: { q: number; total: number };
+}
+
+/** One round of a quantile's noisy binary search: the public threshold and the noisy count of x ≥ it. */
+export interface SearchRound {
+  threshold: number;
+  count: number;
 }
 
 export interface HistogramResult extends HistogramCounts {
@@ -110,6 +126,8 @@ export interface AggregateResult {
   noisedBy?: { participants: number; t: number };
   bytes: ByteCounts;
   ms: number;
+  /** median / quantile: the search's rounds (noisy, releasable) and the width of the interval it ended in (0: one unit). */
+  search?: { rounds: SearchRound[]; resolution: number };
 }
 
 export interface Coordinator {

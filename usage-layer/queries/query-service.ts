@@ -29,11 +29,13 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
+import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type GroupBy, type ReleasedGroup } from './group-by';
+import { latestValueOnly, parseRankOptions, perRoundNoise, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
 
@@ -62,6 +64,10 @@ export interface QueryRequest {
   includePatientReported: boolean;
   /** Cohort filter on the patients' latest values (query-filter.ts), or null. */
   filter: QueryFilter | null;
+  /** Researcher's histogram edges and a quantile's q (quantile-plan.ts). */
+  rank: RankOptions;
+  /** Group-by over a demographic (group-by.ts), or null. */
+  groupBy: GroupBy | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -89,6 +95,8 @@ export interface ReleasedResult {
   noise: Array<NoisePart & { stdDev: number }>;
   /** A pilot kind's centre: the pilot's noisy means the second moments were computed around. */
   centre?: Centre | null;
+  /** Group-by: one entry a group (then `value` is null). */
+  groups?: ReleasedGroup[];
 }
 
 export interface QueryView {
@@ -150,14 +158,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number; groupBy?: GroupBy };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -181,7 +189,11 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     pairWindowSeconds = o.pairWindowSeconds;
   }
   const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter };
+  const rank = parseRankOptions(aggregate, o, getIndicator(indicators[0]!)!);
+  const groupBy = b.groupBy === undefined ? null : checkGroupBy(b.groupBy, aggregate);
+  // The group's predicate joins the filter: the comparisons' limit applies to the combination.
+  if (groupBy && filter) checkQueryFilter(groupFilter(filter, groupsOf(groupBy)[0]!), aggregate);
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank, groupBy };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -220,8 +232,8 @@ export class QueryService {
     if (this.closed) throw new UnavailableError('the gateway is shutting down');
     const req = parseQueryRequest(raw, this.options);
     const study = await this.studies.requireMember(identity, req.study);
-    // A demographic is one value a patient (the latest record counts): L = 1.
-    const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!));
+    // A demographic is one value a patient (the latest record counts): L = 1; so are the rank kinds and edge histograms.
+    const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!)) || latestValueOnly(req.aggregate, req.rank);
     const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
     const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient });
     const id = randomUUID();
@@ -241,6 +253,9 @@ export class QueryService {
         ...(req.perPatient !== null ? { perPatient: req.perPatient } : {}),
         ...(req.includePatientReported ? { includePatientReported: true } : {}),
         ...(req.filter !== null ? { filter: req.filter } : {}),
+        ...(req.rank.edges ? { edges: req.rank.edges } : {}),
+        ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
+        ...(req.groupBy ? { groupBy: req.groupBy } : {}),
       }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
@@ -415,6 +430,8 @@ export class QueryService {
       perPatient: options.perPatient ?? null,
       includePatientReported: options.includePatientReported ?? false,
       filter: options.filter ?? null,
+      rank: { edges: options.edges ?? null, q: r.aggregate === 'median' ? 0.5 : (options.q ?? null) },
+      groupBy: options.groupBy ?? null,
     };
   }
 
@@ -431,6 +448,9 @@ export class QueryService {
         window: { from: req.from, to: req.to },
         includePatientReported: req.includePatientReported,
         ...(req.filter ? { filter: req.filter } : {}),
+        ...(req.rank.edges ? { edges: req.rank.edges } : {}),
+        ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
+        ...(req.groupBy ? { groupBy: req.groupBy } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -451,7 +471,7 @@ export class QueryService {
     try {
       const at = new Date();
       // Consent must cover every indicator the query reads, the filter's included.
-      const indicators = [...new Set([...req.indicators, ...(req.filter ? filterIndicators(req.filter) : [])])];
+      const indicators = [...new Set([...req.indicators, ...(req.filter ? filterIndicators(req.filter) : []), ...(req.groupBy ? [groupIndicator(req.groupBy)] : [])])];
       const cohort = await this.consents.cohort({ study: study.id, purpose: row.purpose, indicators, at });
       const admitted = await this.admitPatients(row, await this.contributorsOf(req, cohort), at);
       // The DP threshold: suppression is decided on the noisy count, which is also what is released.
@@ -461,7 +481,7 @@ export class QueryService {
         await this.finish(row, study, req, plan, { status: 'suppressed', message, result: null, reported: null });
         return;
       }
-      const result = await this.compute(req, plan, admitted, gate.reported);
+      const result = req.groupBy ? await this.computeGroups(req, plan, admitted, gate.reported, study) : await this.compute(req, plan, admitted, gate.reported);
       result.contributors = gate.reported;
       await this.finish(row, study, req, plan, { status: 'done', message: null, result, reported: gate.reported });
     } catch (err) {
@@ -569,6 +589,7 @@ export class QueryService {
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
       ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}),
+      ...rankQuery(req.rank, ind, contributors),
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
@@ -580,7 +601,7 @@ export class QueryService {
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
-      ...(spec.kind === 'histogram' ? {} : { interval: value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
+      ...(spec.kind === 'histogram' ? {} : { interval: spec.rankSearch ? searchInterval(r, req.rank, contributors, plan, by, ind) : value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
       ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
       records: r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
@@ -588,9 +609,17 @@ export class QueryService {
       contributors: 0,
       nodesUsed: r.nodesUsed,
       nodesDown: r.nodesDown,
-      noise: plan.parts.map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
+      noise: plan.parts.map((p) => perRoundNoise(p, r.search?.rounds.length)).map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
       ...(plan.pilot ? { centre: plan.centre } : {}),
     };
+  }
+
+  /** Group-by: every group a filtered run with the whole plan (disjoint groups), thresholded on its noisy count. */
+  private async computeGroups(req: QueryRequest, plan: PrivacyPlan, cohort: string[], contributors: number, study: Study): Promise<ReleasedResult> {
+    // The count is of records, up to L a patient: minCohort patients are minCohort·L records at most.
+    const floor = study.minCohort * plan.perPatient + thresholdMargin(part(plan, 'count'));
+    const { first, groups } = await runGroups(groupsOf(req.groupBy!), req.filter, floor, (filter) => this.compute({ ...req, filter }, plan, cohort, contributors));
+    return { ...first, value: null, interval: null, records: null, groups };
   }
 
   /** Records a done or suppressed outcome, unless the query was settled elsewhere (then nothing is released). */

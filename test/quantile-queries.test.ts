@@ -1,0 +1,139 @@
+/**
+ * Histograms with the researcher's edges and median / quantile through the HTTP API (gateway + three
+ * compute nodes): released values against plaintext, the disclosure rules (L = 1, the plan, the
+ * ledger entry), and bad options answered 400 naming the field.
+ */
+import { strict as assert } from 'node:assert';
+import { plainQuantile } from '../mpc/quantiles';
+import { startTestStack, type TestStack } from './support/cluster';
+import { prng } from './support/mpc';
+
+const MRN = 'http://hospital.example/mrn';
+const SBP = '8480-6';
+
+describe('edge histograms and quantiles (HTTP, three nodes)', function () {
+  this.timeout(300_000);
+  let s: TestStack;
+  let alice: string;
+  const next = prng(31);
+  // Two readings a patient, the latest decides; the range ends (40, 300) and ties included.
+  const patients = Array.from({ length: 30 }, (_, i) => ({ id: `Q${i}`, sbp: [Math.round(100 + next() * 60), i === 0 ? 40 : i === 1 ? 300 : i < 6 ? 130 : Math.round(100 + next() * 60)] as [number, number] }));
+  const latest = patients.map((p) => p.sbp[1]);
+  const birthYear = (i: number) => (i < 20 ? 1950 + (i % 10) : 1970 + (i % 10));
+  const sexOf = (i: number) => (i % 3 ? 'female' : 'male');
+
+  const post = async (path: string, token: string, body: unknown) => s.request('POST', path, { token, body: JSON.stringify(body), contentType: 'application/json' });
+  const query = async (body: Record<string, unknown>) => {
+    const r = await post('/queries', alice, body);
+    assert.equal(r.status, 202, r.text);
+    return s.waitForQuery(r.body.id, alice);
+  };
+
+  before(async () => {
+    s = await startTestStack({ env: { HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '1000' } });
+    alice = await s.token({ role: 'researcher', sub: 'r-alice' });
+    const rows: Array<[string, string, number, string, string]> = [];
+    for (const p of patients) p.sbp.forEach((v, k) => rows.push([`${MRN}|${p.id}`, SBP, v, 'mm[Hg]', `2024-03-0${1 + k}T08:00:00Z`]));
+    await s.ingestCsv(rows);
+    const demo = ['patient_id,birth_date,sex', ...patients.map((p, i) => `"${MRN}|${p.id}",${birthYear(i)},${sexOf(i)}`)].join('\n');
+    const d = await s.request('POST', '/ingest', { token: s.provider, body: demo, contentType: 'text/csv' });
+    assert.equal(d.status, 200, d.text);
+    const r = await post('/admin/studies', s.admin, { id: 'rank', title: 'rank', purpose: 'HRESCH', minCohort: 2, epsilonBudget: 1000, maxContributions: 3 });
+    assert.equal(r.status, 201, r.text);
+    await post('/admin/studies/rank/researchers', s.admin, { researcher: 'r-alice' });
+    for (const p of patients) {
+      const g = await post('/patients/me/grants', await s.patientToken(MRN, p.id), { study: 'rank', indicators: ['bp_systolic', 'sex', 'birth_year'], purpose: 'HRESCH' });
+      assert.equal(g.status, 201, g.text);
+    }
+  });
+  after(async () => s?.close());
+
+  it('a histogram with the researcher\'s edges: noisy buckets of the latest values near plaintext, L = 1, edges in the ledger', async () => {
+    const edges = [40, 120, 130, 131, 150, 300];
+    const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'histogram', options: { epsilon: 20, edges } });
+    assert.equal(q.status, 'done', q.message);
+    assert.equal(q.privacy.perPatient, 1, 'one value a patient, although the study allows 3');
+    const h = q.result.histogram;
+    assert.deepEqual(h.edges, edges);
+    const truth = edges.slice(1).map((hi, j) => latest.filter((v) => v >= edges[j]! && v < hi).length);
+    const w = q.result.bucketHalfWidth as number;
+    h.counts.forEach((c: number, j: number) => assert.ok(Math.abs(c - truth[j]!) <= 2 * w + 1, `bucket ${j}: ${c} vs ${truth[j]} (± ${w})`));
+    assert.ok(Math.abs(h.above - 1) <= 2 * w + 1, 'x ≥ 300: one patient at the range maximum');
+    assert.equal(q.result.records, null);
+    const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
+    assert.deepEqual(entry.payload.edges, edges);
+  });
+
+  it('median and p90: near the plaintext quantiles of the latest values, the truth in the released interval', async () => {
+    for (const [aggregate, qq] of [['median', 0.5], ['quantile', 0.9]] as const) {
+      const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate, options: { epsilon: 20, ...(aggregate === 'quantile' ? { q: qq } : {}) } });
+      assert.equal(q.status, 'done', q.message);
+      assert.equal(q.privacy.perPatient, 1);
+      // The released noise is one round's: the count part's ε over the 9 rounds of a 260-unit range.
+      const countPart = q.result.noise.find((n: { measure: string }) => n.measure === 'count');
+      assert.equal(countPart.rounds, 9);
+      assert.ok(Math.abs(countPart.epsilon * 9 - q.privacy.parts.find((n: { measure: string }) => n.measure === 'count').epsilon) < 1e-9);
+      const truth = plainQuantile(latest, qq) as number;
+      const [lo, hi] = q.result.interval as [number, number];
+      assert.ok(lo <= truth && truth <= hi, `${aggregate}: plaintext ${truth} in [${lo}, ${hi}] (released ${q.result.value})`);
+      assert.ok(lo <= q.result.value && q.result.value <= hi);
+      // Bounded by thresholds the search tested (coarse, but from the noise only): narrower than half the range.
+      if (aggregate === 'median') assert.ok(hi - lo < 130, `an informative interval at ε 20: [${lo}, ${hi}]`);
+      // In rank: at ε 20 (ε/9 a round) the released value is within a few patients of the truth's rank.
+      const below = latest.filter((v) => v < q.result.value).length;
+      const atMost = latest.filter((v) => v <= q.result.value).length;
+      assert.ok(below <= qq * 30 + 4 && atMost >= qq * 30 - 4, `${aggregate} ${q.result.value}: ${below} below, ${atMost} at most`);
+      const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
+      assert.equal(entry.payload.aggregate, aggregate);
+      if (aggregate === 'quantile') assert.equal(entry.payload.q, 0.9);
+    }
+  });
+
+  it('bad options are 400 naming the field: edges outside the range or unsorted, q on median, q = 1, quantile without q', async () => {
+    const bad = async (aggregate: string, options: Record<string, unknown>, field: string) => {
+      const r = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate, options: { epsilon: 1, ...options } });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.field, field, r.text);
+    };
+    await bad('histogram', { edges: [10, 120] }, 'options.edges');
+    await bad('histogram', { edges: [130, 120] }, 'options.edges');
+    await bad('histogram', { edges: [100] }, 'options.edges');
+    await bad('mean', { edges: [100, 120] }, 'options.edges');
+    await bad('median', { q: 0.4 }, 'options.q');
+    await bad('quantile', { q: 1 }, 'options.q');
+    await bad('quantile', { q: 0.333 }, 'options.q');
+    await bad('quantile', {}, 'options.q');
+  });
+
+  it('group-by sex (count, mean) and birth decade (count): every group near plaintext, empty groups suppressed, ε charged once', async () => {
+    const count = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'count', groupBy: 'sex', options: { epsilon: 20 } });
+    assert.equal(count.status, 'done', count.message);
+    const by = (label: string) => count.result.groups.find((g: { group: string }) => g.group === label);
+    // The study's L is 3: both readings of a patient count (records, not patients).
+    const women = 2 * patients.filter((_, i) => sexOf(i) === 'female').length;
+    assert.ok(Math.abs(by('female').value - women) <= 4, `female ${by('female').value} vs ${women}`);
+    assert.ok(Math.abs(by('male').value - (60 - women)) <= 4);
+    for (const empty of ['unknown', 'other']) assert.deepEqual(by(empty), { group: empty, suppressed: true, value: null, records: null }, `${empty}: no patient, suppressed`);
+    assert.equal(count.result.value, null);
+    const mean = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'mean', groupBy: 'sex', options: { epsilon: 20 } });
+    assert.equal(mean.status, 'done', mean.message);
+    const f = mean.result.groups.find((g: { group: string }) => g.group === 'female');
+    const truth = patients.filter((_, i) => sexOf(i) === 'female').flatMap((p) => p.sbp);
+    const avg = truth.reduce((a, b) => a + b, 0) / truth.length;
+    assert.ok(Math.abs(f.value - avg) < 15, `female mean ${f.value} vs ${avg}`);
+    const decades = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'count', groupBy: 'birth_decade', options: { epsilon: 20 } });
+    assert.equal(decades.status, 'done', decades.message);
+    const d = (label: string) => decades.result.groups.find((g: { group: string }) => g.group === label);
+    assert.ok(Math.abs(d('1950s').value - 40) <= 4 && Math.abs(d('1970s').value - 20) <= 4, JSON.stringify(decades.result.groups));
+    assert.equal(d('1990s').suppressed, true);
+    // Parallel composition: one charge of the query's ε per patient, not one per group.
+    const charged = (await s.gateway.db.knex('query_contributors').where({ query_id: decades.id }).select('epsilon')) as Array<{ epsilon: string }>;
+    assert.equal(charged.length, 30);
+    for (const c of charged) assert.equal(Number(c.epsilon), 20);
+    const entry = JSON.parse((await s.gateway.ledger.getEntry(decades.ledgerSeq)).canonical);
+    assert.equal(entry.payload.groupBy, 'birth_decade');
+    const bad = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate: 'median', groupBy: 'sex' });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.body.field, 'groupBy');
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Group-by over a demographic (`groupBy`: "sex" or "birth_decade") for count and mean: each group is
+ * the same query with the group's predicate on the patient's latest demographic value added to its
+ * filter (query-filter.ts), run and noised like any filtered query. A patient's latest demographic
+ * value lies in at most one group, so the groups are disjoint by patient and every group is released
+ * with the whole plan (parallel composition: a patient is charged the query's ε once). The threshold
+ * applies to every group: a group whose noisy count of records is below minCohort·L plus the count
+ * part's margin is suppressed (decided on the released noisy count: post-processing; L records a
+ * patient at most, so a released group has at least minCohort patients up to the noise).
+ */
+import { getIndicator } from '../../management-layer/catalogue';
+import type { AggregateKind } from '../../mpc/aggregates';
+import { ValidationError } from '../../storage-layer/errors';
+import type { QueryFilter, QueryFilterLeaf } from './query-filter';
+
+export const GROUP_BY = ['sex', 'birth_decade'] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+export interface Group {
+  /** The group's label: a sex code's name, or a decade's first year ("1950s"). */
+  label: string;
+  predicate: QueryFilter;
+}
+
+/** The demographic indicator a grouping reads (consent must cover it). */
+export const groupIndicator = (g: GroupBy): string => (g === 'sex' ? 'sex' : 'birth_year');
+
+/** Checks `groupBy` for the kind: count and mean only. */
+export function checkGroupBy(g: GroupBy, aggregate: AggregateKind): GroupBy {
+  if (aggregate !== 'count' && aggregate !== 'mean') throw new ValidationError(`"groupBy" applies to count and mean, not ${aggregate}`, 'groupBy');
+  return g;
+}
+
+/** The groups of a grouping, in order: the catalogue's sex codes, or the decades of the birth-year range. */
+export function groupsOf(g: GroupBy): Group[] {
+  const ind = getIndicator(groupIndicator(g));
+  if (!ind) throw new Error(`the catalogue has no ${groupIndicator(g)}`);
+  if (g === 'sex') return Object.keys(ind.codes ?? {}).map((code) => ({ label: code, predicate: { indicator: 'sex', op: '=', value: code } }));
+  const groups: Group[] = [];
+  for (let d = Math.floor(ind.range.min / 10) * 10; d <= ind.range.max; d += 10) {
+    const leaf = (op: QueryFilterLeaf['op'], value: number): QueryFilterLeaf => ({ indicator: 'birth_year', op, value });
+    groups.push({ label: `${d}s`, predicate: { and: [leaf('>=', d), leaf('<', d + 10)] } });
+  }
+  return groups;
+}
+
+/** The filter of one group's run: the query's filter (if any) and the group's predicate. */
+export function groupFilter(filter: QueryFilter | null, group: Group): QueryFilter {
+  return filter ? { and: [filter, group.predicate] } : group.predicate;
+}
+
+/** One group as released: suppressed groups show only their label. */
+export interface ReleasedGroup {
+  group: string;
+  suppressed: boolean;
+  value: number | null;
+  interval?: [number, number] | null;
+  records: number | null;
+}
+
+interface GroupRun {
+  value: number | null;
+  interval?: [number, number] | null;
+  records: number | null;
+}
+
+/**
+ * Runs every group (one after the other; each is a full filtered run) and applies the threshold to
+ * each: `floor` is minCohort·L plus the count part's margin, compared with the group's noisy count.
+ */
+export async function runGroups<R extends GroupRun>(groups: Group[], filter: QueryFilter | null, floor: number, run: (f: QueryFilter) => Promise<R>): Promise<{ first: R; groups: ReleasedGroup[] }> {
+  const released: ReleasedGroup[] = [];
+  let first: R | undefined;
+  for (const g of groups) {
+    const r = await run(groupFilter(filter, g));
+    first ??= r;
+    const count = r.records ?? 0;
+    const suppressed = count < floor;
+    released.push(suppressed ? { group: g.label, suppressed, value: null, records: null } : { group: g.label, suppressed, value: r.value, interval: r.interval ?? null, records: r.records });
+  }
+  return { first: first as R, groups: released };
+}
