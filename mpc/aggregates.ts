@@ -21,9 +21,8 @@
  * Σ_p b_p·n_p (n_p public to the nodes: linear in b), no longer known to any node, so it is opened
  * only as a noisy sharing; the sums are products of two shared values (zero and reshare rounds). The
  * privacy plan is the same: one patient still moves each measure by at most its sensitivity.
- * The pilot kinds (variance, stddev) are filterable at the coordinator, but the query service does not
- * take a filter on them yet: their pilot mean and their count (the gate's, at L = 1) would have to be
- * filtered noisy runs of their own (docs/usage.md).
+ * A filtered pilot kind (variance, stddev) filters its pilot mean too and noises a count of its own:
+ * the gate's count is the unfiltered cohort's (usage-layer/queries/disclosure.ts).
  */
 import * as stats from './statistics';
 import type { Scaled } from './statistics';

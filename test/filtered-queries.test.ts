@@ -91,6 +91,21 @@ describe('filtered research queries (HTTP, three nodes)', function () {
     assert.deepEqual(entry.payload.filter, { indicator: 'hba1c', op: '>=', value: 6.5 }, 'the ledger records the filter');
   });
 
+  it('variance of systolic BP where the latest HbA1c ≥ 6.5: a filtered pilot mean, a count of its own, the plaintext inside the interval', async () => {
+    const chosen = [...patients, target].filter((p) => p.hba1c[1] >= 6.5);
+    const values = chosen.map((p) => p.sbp[1]);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const truth = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1);
+    const q = await query({ study: 'filt', indicators: ['bp_systolic'], aggregate: 'variance', filter: { indicator: 'hba1c', op: '>=', value: 6.5 }, options: { epsilon: 20 } });
+    assert.equal(q.status, 'done', q.message);
+    const measures = (q.result.noise as Array<{ measure: string }>).map((n) => n.measure).sort();
+    assert.deepEqual(measures, ['contributors', 'count', 'pilotCountX', 'pilotSumX', 'sumSquares'], 'the filtered count and the pilot count are noised by the nodes, not taken from the gate');
+    assert.ok(Math.abs(q.result.centre.x - mean) < 15, `the pilot centre ${q.result.centre.x} is the filtered mean's (${mean.toFixed(1)}), not everyone's`);
+    const [lo, hi] = q.result.interval as [number, number];
+    const slack = (hi - lo) / 4;
+    assert.ok(lo - slack <= truth && truth <= hi + slack, `plaintext ${truth.toFixed(1)} in [${lo.toFixed(1)}, ${hi.toFixed(1)}] ± ${slack.toFixed(1)} (released ${q.result.value})`);
+  });
+
   it('a patient who did not grant the filter indicator is excluded (and not charged)', async () => {
     const q = await query({ study: 'filt', indicators: ['bp_systolic'], aggregate: 'count', filter: { indicator: 'hba1c', op: '>=', value: 9.4 }, options: { epsilon: 20 } });
     assert.equal(q.status, 'done', q.message);

@@ -85,6 +85,8 @@ export interface PlanInput {
   epsilon: number;
   /** Contribution bound L. */
   perPatient: number;
+  /** A cohort filter selects the records: the gate's contributor count is then not the records' count. */
+  filtered?: boolean;
 }
 
 /**
@@ -97,15 +99,21 @@ function contributorsShare(total: number): number {
 }
 
 /** The measures a plan noises and their ε weights: pilot parts first, then the kind's dpMeasures. */
-function weightedMeasures(aggregate: AggregateKind, perPatient: number): Array<[Exclude<NoisedMeasure, 'contributors'>, number]> {
+function weightedMeasures(aggregate: AggregateKind, perPatient: number, filtered: boolean): Array<[Exclude<NoisedMeasure, 'contributors'>, number]> {
   const spec = aggregateSpec(aggregate);
   const main = spec.dpMeasures.map((m, k): [Measure, number] => [m, spec.epsilonWeights[k] as number]);
   if (!spec.pilot) return main;
+  // With L = 1 and no filter every contributor has exactly one record (pair): the gate's noisy count is the count.
+  const countFromGate = perPatient === 1 && !filtered;
   const pilots: Array<[PilotMeasure, number]> = [['pilotSumX', spec.pilot.x]];
-  if (perPatient > 1) pilots.push(['pilotCountX', spec.pilot.x]);
-  if (spec.pilot.y !== undefined) pilots.push(['pilotSumY', spec.pilot.y], ...(perPatient > 1 ? [['pilotCountY', spec.pilot.y] as [PilotMeasure, number]] : []));
-  // With L = 1 every contributor has exactly one record (pair): the gate's noisy count is the count.
-  return [...pilots, ...(perPatient === 1 ? main.filter(([m]) => m !== 'count') : main)];
+  if (!countFromGate) pilots.push(['pilotCountX', spec.pilot.x]);
+  if (spec.pilot.y !== undefined) pilots.push(['pilotSumY', spec.pilot.y], ...(!countFromGate ? [['pilotCountY', spec.pilot.y] as [PilotMeasure, number]] : []));
+  return [...pilots, ...(countFromGate ? main.filter(([m]) => m !== 'count') : main)];
+}
+
+/** Whether a pilot kind's plan takes its count from the gate (it noises no count of its own). */
+export function countFromGate(plan: PrivacyPlan): boolean {
+  return Boolean(plan.pilot) && !plan.parts.some((p) => p.measure === 'count');
 }
 
 /** A pilot part's sensitivity: a count moves by L, a midpoint-centred sum by L·r. */
@@ -128,7 +136,7 @@ export function planPrivacy(i: PlanInput): PrivacyPlan {
   const contributors = contributorsShare(total);
   const centre = spec.pilot ? null : centreFor(i.aggregate, i.ind, i.ind2);
   const around = spec.pilot ? widthCentre(valueBounds(i.ind, i.ind2)) : { bounds: valueBounds(i.ind, i.ind2), centre };
-  const measures = weightedMeasures(i.aggregate, i.perPatient);
+  const measures = weightedMeasures(i.aggregate, i.perPatient, i.filtered ?? false);
   const micro = splitByWeights(total - contributors, measures.map(([, w]) => w));
   const parts: NoisePart[] = measures.map(([measure], k) => ({
     measure,
@@ -213,14 +221,14 @@ export function noiseShape(p: NoisePart, scale: number, by: NoisedBy): number {
 
 /**
  * The public noise on each opened measure of a release (mpc/intervals.ts): the main parts with their
- * shapes, and for a pilot kind with L = 1 the gate's Laplace on the count it took from the gate.
+ * shapes, and for a pilot kind that took its count from the gate (L = 1, no filter) the gate's Laplace.
  */
 export function releaseNoise(plan: PrivacyPlan, ind: Indicator, ind2: Indicator | undefined, by: NoisedBy): MeasureNoise[] {
   const noise: MeasureNoise[] = mainParts(plan).map((p) => {
     const scale = noisePartScale(p, ind, ind2);
     return { measure: p.measure as Measure, b: noiseScale(p, scale), shape: noiseShape(p, scale, by) };
   });
-  if (plan.pilot && plan.perPatient === 1) noise.push({ measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 });
+  if (countFromGate(plan)) noise.push({ measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 });
   return noise;
 }
 

@@ -12,10 +12,10 @@ import { centreOf, type AggregateKind, type Centre, type OpenedMeasures } from '
 import { toNumber, type Scaled } from '../../mpc/statistics';
 import type { AggregateQuery, Coordinator } from '../coordinator';
 import { discreteLaplaceVariance } from '../../mpc/dp-noise';
-import { correlationFloors, noiseScale, noiseShape, part, releaseMeasures, type NoisedBy, type NoisePart, type PilotMeasure, type PrivacyPlan } from './disclosure';
+import { correlationFloors, countFromGate, noiseScale, noiseShape, part, releaseMeasures, type NoisedBy, type NoisePart, type PilotMeasure, type PrivacyPlan } from './disclosure';
 
 /** What the pilot shares with the main query: cohort, window and the contribution bound. */
-export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient' | 'includePatientReported'>;
+export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient' | 'includePatientReported' | 'filter'>;
 
 function noiseOf(plan: PrivacyPlan, measure: PilotMeasure): { epsilon: number; sensitivity: number } | undefined {
   const p = plan.parts.find((x) => x.measure === measure);
@@ -72,9 +72,9 @@ export interface PilotRelease {
 
 /**
  * A pilot kind's opened measures as released (disclosure.ts releaseMeasures): the gate's count when
- * L = 1, a correlation's floors, the x centre's expected squared error.
+ * L = 1 and no filter, a correlation's floors, the x centre's expected squared error.
  */
 export function pilotOpened(kind: AggregateKind, plan: PrivacyPlan, opened: OpenedMeasures, o: PilotRelease): OpenedMeasures {
   const floors = kind === 'correlation' ? { floors: correlationFloors(plan, o.ind.scale, o.ind2?.scale ?? 0, o.by) } : {};
-  return releaseMeasures(opened, plan.perPatient === 1 ? o.contributors : null, { ...floors, centreError: o.centreError });
+  return releaseMeasures(opened, countFromGate(plan) ? o.contributors : null, { ...floors, centreError: o.centreError });
 }

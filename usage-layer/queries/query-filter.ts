@@ -50,9 +50,7 @@ const indicatorOf = (name: string): Indicator => {
 
 /** Checks a schema-valid filter for `aggregate`; returns it unchanged. */
 export function checkQueryFilter(filter: QueryFilter, aggregate: AggregateKind): QueryFilter {
-  const spec = aggregateSpec(aggregate);
-  // A pilot kind's pilot mean and count (the gate's, at L = 1) are unfiltered runs: not yet released filtered.
-  if (!spec.filterable || spec.pilot) throw new ValidationError(`"filter" applies to count, sum and mean, not ${aggregate}`, 'filter');
+  if (!aggregateSpec(aggregate).filterable) throw new ValidationError(`"filter" applies to count, sum, mean, variance and stddev, not ${aggregate}`, 'filter');
   const leaves = filterLeaves(filter);
   if (depthOf(filter) > MAX_DEPTH) throw new ValidationError(`"filter" nests and/or at most ${MAX_DEPTH} levels deep`, 'filter');
   const comparisons = leaves.reduce((n, l) => n + (l.op === '=' ? 2 : 1), 0);

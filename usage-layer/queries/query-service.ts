@@ -235,7 +235,7 @@ export class QueryService {
     // A demographic is one value a patient (the latest record counts): L = 1; so are the rank kinds and edge histograms.
     const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!)) || latestValueOnly(req.aggregate, req.rank);
     const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
-    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient });
+    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient, filtered: req.filter !== null });
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
     const row = {
@@ -575,7 +575,8 @@ export class QueryService {
     const ind = getIndicator(req.indicators[0]!) as Indicator;
     const ind2 = req.indicators[1] ? getIndicator(req.indicators[1]) : undefined;
     const spec = aggregateSpec(req.aggregate);
-    const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort };
+    // The pilot mean of a filtered query is filtered too: the centre is the filtered cohort's.
+    const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort, ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}) };
     const pilot = spec.pilot ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
     const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
     const nodeParts = mainParts(plan);
