@@ -134,6 +134,13 @@ export interface AggregateSpec {
   /** Runs with a cohort filter (then on all three nodes: comparisons and products, see above). */
   filterable: boolean;
   /**
+   * Runs with values clamped into bounds the researcher declared (usage-layer/coordinator/clamped.ts;
+   * all three nodes): the sensitivities follow from the declared bounds, there is no pilot, and the
+   * kind noises these measures (the full formula around the bounds' midpoint when centred) with these
+   * ε weights. null: the kind takes no bounds.
+   */
+  clamped: { dpMeasures: readonly Measure[]; epsilonWeights: readonly number[] } | null;
+  /**
    * Rank kinds (median, quantile): a noisy binary search of counts of x ≥ t by secure comparisons
    * (mpc/quantiles.ts), its `count` ε split over the rounds; L = 1; all three nodes. No `finish`.
    */
@@ -166,47 +173,52 @@ function correlationOf(m: OpenedMeasures): number | null {
   return m.count < 2n ? null : stats.correlationAbout(need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors?.sumXX, m.floors?.sumYY);
 }
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+/**
+ * Clamped variance: Σd², Σd and the count around the bounds' midpoint. Weights from the error terms'
+ * sizes (half-width h, mean offset |x̄ − c| ≈ h/4): Σd² ~ h², Σd ~ 2·h·|x̄ − c|, count ~ E d²; ε_i ∝ √term.
+ */
+const CLAMPED_VARIANCE = { dpMeasures: ['count', 'sum', 'sumSquares'], epsilonWeights: [1, 2, 3] } as const;
 
 export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object.freeze({
   count: {
-    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true, rankSearch: false,
+    kind: 'count', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true, clamped: null, rankSearch: false,
     finish: (m) => Number(m.count), release: (v) => Math.max(0, v),
   },
   sum: {
-    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true, rankSearch: false,
+    kind: 'sum', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: true, clamped: { dpMeasures: ['sum'], epsilonWeights: [1] }, rankSearch: false,
     finish: (m) => stats.toNumber(need(m, 'sum')), release: keep,
   },
   mean: {
-    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear, filterable: true, rankSearch: false,
+    kind: 'mean', protocol: 'linear', indicators: 1, measures: ['sum'], dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1], centred: true, pilot: null, nodesNeeded: linear, filterable: true, clamped: { dpMeasures: ['sum', 'count'], epsilonWeights: [1, 1] }, rankSearch: false,
     finish: (m) => { const v = stats.mean(m.count, need(m, 'sum')); return v === null ? null : v + (m.centre?.x ?? 0); }, release: (v, r) => clamp(v, r.min, r.max),
   },
   variance: {
-    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, rankSearch: false,
+    kind: 'variance', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, clamped: CLAMPED_VARIANCE, rankSearch: false,
     finish: (m) => varianceOf(m), release: (v, r) => clamp(v, 0, width(r) ** 2),
   },
   stddev: {
-    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, rankSearch: false,
+    kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, clamped: CLAMPED_VARIANCE, rankSearch: false,
     finish: (m) => { const v = varianceOf(m); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
   },
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false, rankSearch: false,
+    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false, clamped: null, rankSearch: false,
     finish: () => null, release: keep,
   },
   covariance: {
-    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false, rankSearch: false,
+    kind: 'covariance', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXY'], dpMeasures: ['count', 'sumXY'], epsilonWeights: [8, 88], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false, clamped: { dpMeasures: ['count', 'sumX', 'sumY', 'sumXY'], epsilonWeights: [1, 1, 1, 3] }, rankSearch: false,
     finish: (m) => (!m.sumXY ? null : m.sumX && m.sumY ? stats.covariance(m.count, m.sumX, m.sumY, m.sumXY) : stats.covarianceAbout(m.count, m.sumXY)), release: keep,
   },
   correlation: {
-    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false, rankSearch: false,
+    kind: 'correlation', protocol: 'product', indicators: 2, measures: ['sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], dpMeasures: ['count', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [8, 4, 12, 70], centred: true, pilot: { x: 1, y: 1 }, nodesNeeded: product, filterable: false, clamped: { dpMeasures: ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'], epsilonWeights: [1, 1, 1, 3, 3, 10] }, rankSearch: false,
     finish: (m) => correlationOf(m), release: (v) => clamp(v, -1, 1),
   },
   // Rank kinds: `count` is the noisy count of each search round (ε split over the rounds, coordinator/quantile.ts).
   median: {
-    kind: 'median', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, rankSearch: true,
+    kind: 'median', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, clamped: null, rankSearch: true,
     finish: () => null, release: (v, r) => clamp(v, r.min, r.max),
   },
   quantile: {
-    kind: 'quantile', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, rankSearch: true,
+    kind: 'quantile', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, clamped: null, rankSearch: true,
     finish: () => null, release: (v, r) => clamp(v, r.min, r.max),
   },
 });
@@ -214,6 +226,14 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
 /** Nodes a filtered query needs: the product protocol's 2t + 1, and exactly three for the comparisons. */
 export function filteredNodesNeeded(t: number): number {
   return product(t);
+}
+
+/** The measures a clamped query of this kind computes and opens besides the count (all its noised ones when exact). */
+export function clampedMeasures(kind: AggregateKind, noised: readonly string[] | null): Measure[] {
+  const c = AGGREGATES[kind].clamped;
+  if (!c) return [];
+  const all = c.dpMeasures.filter((m) => m !== 'count');
+  return noised ? all.filter((m) => noised.includes(m)) : all;
 }
 
 export function isAggregateKind(x: unknown): x is AggregateKind {

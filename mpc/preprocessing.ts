@@ -140,3 +140,29 @@ export function decodeMaterial(bytes: Uint8Array): CompareMaterial {
   const sBits = { a: words(w), b: words(w) };
   return { m, maskBits, r, s, rBits, sBits, keys: [take(KEY_BYTES), take(KEY_BYTES)] };
 }
+
+/** The first k planes' words of `planes` (`planes.length / words` planes of `words` words each), `kept` words a plane. */
+function keepWords(planes: Uint32Array, words: number, kept: number, lastMask: number): Uint32Array {
+  const count = planes.length / words;
+  const out = new Uint32Array(count * kept);
+  for (let j = 0; j < count; j++) {
+    out.set(planes.subarray(j * words, j * words + kept), j * kept);
+    out[j * kept + kept - 1] = (out[j * kept + kept - 1] as number) & lastMask;
+  }
+  return out;
+}
+
+/**
+ * One party's material for its first k elements only (k ≤ m). The dealer deals for the most elements
+ * a query can have (e.g. L values per cohort patient); the nodes, which know from metadata how many
+ * they have, all keep the same first k. Bits beyond k are zeroed.
+ */
+export function firstElements(mat: CompareMaterial, k: number): CompareMaterial {
+  if (!Number.isSafeInteger(k) || k < 1 || k > mat.m) throw new SharingParameterError(`cannot keep ${k} of ${mat.m} dealt comparisons`, 'm');
+  if (k === mat.m) return mat;
+  const words = wordsFor(mat.m);
+  const kept = wordsFor(k);
+  const lastMask = k % 32 === 0 ? 0xffffffff : 2 ** (k % 32) - 1;
+  const keep = (x: ReplicatedWords): ReplicatedWords => ({ a: keepWords(x.a, words, kept, lastMask), b: keepWords(x.b, words, kept, lastMask) });
+  return { m: k, maskBits: mat.maskBits, r: mat.r.slice(0, k), s: mat.s.slice(0, k), rBits: keep(mat.rBits), sBits: keep(mat.sBits), keys: mat.keys };
+}

@@ -2,14 +2,14 @@
  * Checks of everything a compute node receives, before any of it is used: each function takes the
  * parsed JSON body and returns a typed value or throws ValidationError naming the field.
  */
-import { LINEAR_MEASURES, PRODUCT_MEASURES, type LinearMeasure, type ProductMeasure } from '../mpc/aggregates';
-import { COMPARISON_OPS, type ComparisonOp } from '../mpc/compare';
+import { LINEAR_MEASURES, PRODUCT_MEASURES, type LinearMeasure, type Measure, type ProductMeasure } from '../mpc/aggregates';
+import { COMPARISON_OPS, type ComparisonOp, type ValueDomain } from '../mpc/compare';
 import type { FilterTree } from '../mpc/filters';
 import { MAX_MASK_BITS } from '../mpc/preprocessing';
 import { histogramKey } from '../mpc/histogram';
 import { isRoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
-import type { CentreSpec, FilteredRequest, FilterLeafSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
+import type { CentreSpec, ClampedRequest, ClampSpec, FilteredRequest, FilterLeafSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
 
 const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
 /** Largest number of records in one share batch. */
@@ -209,14 +209,18 @@ export function parsePeerMessage(raw: unknown): PeerMessage {
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+function parseDomain(x: unknown, at: string, field: string): ValueDomain {
+  const d = asBody(x);
+  if (!finite(d.min) || !finite(d.max) || d.max < d.min || !Number.isInteger(d.scale) || (d.scale as number) < 0 || (d.scale as number) > 18) {
+    throw new ValidationError(`${at} must be {min ≤ max, scale in [0, 18]}`, field);
+  }
+  return { min: d.min, max: d.max, scale: d.scale as number };
+}
+
 function parseFilterLeaf(o: Body, at: string): FilterLeafSpec {
   if (!(COMPARISON_OPS as readonly string[]).includes(o.op as string)) throw new ValidationError(`${at}.op must be one of ${COMPARISON_OPS.join(', ')}`, 'filter');
   if (!finite(o.value)) throw new ValidationError(`${at}.value must be a finite number`, 'filter');
-  const d = asBody(o.domain);
-  if (!finite(d.min) || !finite(d.max) || d.max < d.min || !Number.isInteger(d.scale) || (d.scale as number) < 0 || (d.scale as number) > 18) {
-    throw new ValidationError(`${at}.domain must be {min ≤ max, scale in [0, 18]}`, 'filter');
-  }
-  return { indicator: str(o.indicator, `${at}.indicator`), op: o.op as ComparisonOp, value: o.value, domain: { min: d.min, max: d.max, scale: d.scale as number } };
+  return { indicator: str(o.indicator, `${at}.indicator`), op: o.op as ComparisonOp, value: o.value, domain: parseDomain(o.domain, `${at}.domain`, 'filter') };
 }
 
 /** A filter tree of at most MAX_FILTER_LEAVES leaves and MAX_FILTER_DEPTH levels. */
@@ -239,8 +243,7 @@ export function parseFilteredRequest(raw: unknown, n: number, self: number, t: n
   const f = parseFilter(body);
   if (f.cohort === null) throw new ValidationError('a filtered query needs its cohort', 'cohort');
   const measures = parseMeasures(body.measures, ['sum', 'sumSquares'] as LinearMeasure[], 0);
-  const maskBits = body.maskBits;
-  if (!Number.isInteger(maskBits) || (maskBits as number) < 2 || (maskBits as number) > MAX_MASK_BITS) throw new ValidationError(`maskBits must be an integer in [2, ${MAX_MASK_BITS}]`, 'maskBits');
+  const maskBits = parseMaskBits(body.maskBits);
   const material = body.material === null ? null : str(body.material, 'material', MAX_SEALED_CHARS);
   if ((material === null) !== (f.cohort.length === 0)) throw new ValidationError('material must be given exactly when the cohort is not empty', 'material');
   return {
@@ -249,10 +252,57 @@ export function parseFilteredRequest(raw: unknown, n: number, self: number, t: n
     cohort: f.cohort,
     measures,
     filter: parseFilterTree(body.filter),
-    maskBits: maskBits as number,
+    maskBits,
     material,
     participants: parseParticipants(body.participants, n, self, 2 * t + 1),
     noise: body.noise ? parseNoiseMap<LinearMeasure>(body.noise, ['count', ...measures], 'noise') : null,
     centre: parseCentre(body.centre, false),
+  };
+}
+
+function parseClampSpec(x: unknown, at: string): ClampSpec {
+  const o = asBody(x);
+  const domain = parseDomain(o.domain, `${at}.domain`, 'clamp');
+  if (!finite(o.min) || !finite(o.max) || o.min >= o.max || o.min < domain.min || o.max > domain.max) {
+    throw new ValidationError(`${at} must be {min < max} inside its domain [${domain.min}, ${domain.max}]`, 'clamp');
+  }
+  return { min: o.min, max: o.max, domain };
+}
+
+function parseMaskBits(x: unknown): number {
+  if (!Number.isInteger(x) || (x as number) < 2 || (x as number) > MAX_MASK_BITS) throw new ValidationError(`maskBits must be an integer in [2, ${MAX_MASK_BITS}]`, 'maskBits');
+  return x as number;
+}
+
+export function parseClampedRequest(raw: unknown, n: number, self: number, t: number): ClampedRequest {
+  const body = asBody(raw);
+  const f = parseFilter(body);
+  if (f.cohort === null) throw new ValidationError('a clamped query needs its cohort', 'cohort');
+  const perPatient = f.perPatient;
+  if (perPatient === null || perPatient === undefined) throw new ValidationError('a clamped query needs its contribution bound perPatient', 'perPatient');
+  const pair = body.indicator2 !== null && body.indicator2 !== undefined;
+  const windowSeconds = pair ? body.windowSeconds : 0;
+  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds < 0 || windowSeconds > MAX_WINDOW_SECONDS) {
+    throw new ValidationError('windowSeconds must be a number of seconds in [0, 1 year]', 'windowSeconds');
+  }
+  const measures = parseMeasures<Measure>(body.measures, pair ? PRODUCT_MEASURES : (['sum', 'sumSquares'] as Measure[]), 0);
+  const clamp = asBody(body.clamp);
+  if (pair !== (clamp.y !== undefined && clamp.y !== null)) throw new ValidationError('clamp must bound y exactly when the query pairs two indicators', 'clamp');
+  const material = body.material === null ? null : str(body.material, 'material', MAX_SEALED_CHARS);
+  if ((material === null) !== (f.cohort.length === 0)) throw new ValidationError('material must be given exactly when the cohort is not empty', 'material');
+  return {
+    queryId: parseQueryId(body.queryId),
+    ...f,
+    cohort: f.cohort,
+    perPatient,
+    indicator2: pair ? str(body.indicator2, 'indicator2') : null,
+    windowSeconds,
+    clamp: { x: parseClampSpec(clamp.x, 'clamp.x'), ...(pair ? { y: parseClampSpec(clamp.y, 'clamp.y') } : {}) },
+    measures,
+    maskBits: parseMaskBits(body.maskBits),
+    material,
+    participants: parseParticipants(body.participants, n, self, 2 * t + 1),
+    noise: body.noise ? parseNoiseMap<Measure>(body.noise, ['count', ...measures], 'noise') : null,
+    centre: parseCentre(body.centre, pair),
   };
 }

@@ -10,10 +10,11 @@
  *   POST /aggregate/linear       gateway   → LinearRequest → LinearResponse
  *   POST /aggregate/product      gateway   → ProductRequest → ProductResponse (runs the product protocol)
  *   POST /aggregate/filtered     gateway   → FilteredRequest → FilteredResponse (comparisons, products)
+ *   POST /aggregate/clamped      gateway   → ClampedRequest → ClampedResponse (comparisons, products)
  *   POST /mpc/message            node-j    → PeerMessage (sealed to the recipient) → { ok: true }
  */
 import { createHash } from 'node:crypto';
-import type { LinearMeasure, ProductMeasure } from '../mpc/aggregates';
+import type { LinearMeasure, Measure, ProductMeasure } from '../mpc/aggregates';
 import type { ValueDomain } from '../mpc/compare';
 import type { FilterLeaf, FilterTree } from '../mpc/filters';
 import { bucketCount } from '../mpc/histogram';
@@ -233,6 +234,54 @@ export interface FilteredResponse {
   countShare?: string;
   sum?: string;
   sumSquares?: string;
+  noised: boolean;
+  peerBytesSent: number;
+}
+
+// ---- clamped queries (coordinator → node) -------------------------------------------------------
+
+/** Bounds the researcher declared for one indicator, inside its catalogue domain (which the comparisons use). */
+export interface ClampSpec {
+  min: number;
+  max: number;
+  domain: ValueDomain;
+}
+
+/**
+ * Body of POST /aggregate/clamped: a kind's measures over values clamped into the declared bounds
+ * (usage-layer/node/clamped.ts). The values are the selected records of `indicator` (at most
+ * `perPatient` a cohort patient), or with `indicator2` the one-to-one pairs. The material was dealt
+ * for `2·(1 or 2)·|cohort|·perPatient` comparisons; the nodes use the first 2 per value, axis by
+ * axis: [x_v ≥ min] for every value v, then [x_v ≥ max] for every v; then the same for y.
+ */
+export interface ClampedRequest extends RecordFilter {
+  queryId: string;
+  cohort: string[];
+  perPatient: number;
+  indicator2: string | null;
+  windowSeconds: number;
+  clamp: { x: ClampSpec; y?: ClampSpec };
+  /** The measures to return besides the count: linear names for one indicator, product names for two. */
+  measures: Measure[];
+  maskBits: number;
+  /** The dealer's comparison material for this node, sealed to it; null when the cohort is empty. */
+  material: string | null;
+  participants: number[];
+  noise?: NoiseByMeasure<Measure> | null;
+  /** Sums over x_c − centre.x (and y_c − centre.y); null: over x_c. */
+  centre?: CentreSpec | null;
+}
+
+export interface ClampedResponse {
+  node: number;
+  /** Values (pairs) that entered: metadata every node knows. */
+  records: number;
+  digest: string;
+  /** The domains' scales (every value is brought to its domain's scale). */
+  scaleX: number;
+  scaleY: number | null;
+  /** Degree-t shares of the measures (hex), the count's only when noised or when nothing is noised. */
+  shares: Partial<Record<Measure, string>>;
   noised: boolean;
   peerBytesSent: number;
 }

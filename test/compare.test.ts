@@ -7,7 +7,7 @@ import { andLocal, openWords, packWords, shareWords, unpackWords, zeroShareWords
 import { comparisonPlan, differenceShares, notShares, offsetShares, simulateComparison, STATISTICAL_BITS, type CompareInput, type ComparisonOp, type ValueDomain } from '../mpc/compare';
 import { toSigned } from '../mpc/field';
 import { toFixed } from '../mpc/fixed-point';
-import { dealCompareMaterial, decodeMaterial, encodeMaterial, integersOfPlanes, type CompareMaterial } from '../mpc/preprocessing';
+import { dealCompareMaterial, decodeMaterial, encodeMaterial, firstElements, integersOfPlanes, type CompareMaterial } from '../mpc/preprocessing';
 import { deterministicRandom } from '../mpc/random';
 import type { RoundName } from '../mpc/rounds';
 import { interpolateAt, shareMany } from '../mpc/shamir';
@@ -87,6 +87,23 @@ describe('secure comparison (pure, simulated)', () => {
     const inputs = new Map([1, 2, 3].map((node) => [node, { y: differenceShares(sx[node - 1] as bigint[], sy[node - 1] as bigint[], off), material: material[node - 1] as CompareMaterial }]));
     const out = simulateComparison({ m: xs.length, maskBits: 9 + STATISTICAL_BITS, valueBits: 9, thresholds: xs.map(() => off) }, inputs, { n: 3, t: 1, rng });
     assert.deepEqual(xs.map((_, k) => Number(open(out, k))), xs.map((x, k) => Number(x >= (ys[k] as bigint))));
+  });
+
+  it('material dealt for more elements than used: the first k of it (firstElements) compares the first k values right', () => {
+    const rng = deterministicRandom('first-k');
+    const domain: ValueDomain = { min: 0, max: 300, scale: 0 };
+    const plan = comparisonPlan('>=', 120, domain);
+    const maskBits = plan.valueBits + STATISTICAL_BITS;
+    // 37 values (a word and 5 bits) out of 70 dealt (three words): the cut crosses a word.
+    const xs = Array.from({ length: 37 }, (_, k) => (k * 53) % 301);
+    const shares = shareMany(xs.map((v) => toFixedField(v, 0)), 3, 1, undefined, rng);
+    const dealt = dealCompareMaterial(70, maskBits, rng);
+    const inputs = new Map<number, CompareInput>([1, 2, 3].map((node) => [node, {
+      y: offsetShares(shares[node - 1] as bigint[], plan.offset), material: firstElements(dealt[node - 1] as CompareMaterial, xs.length),
+    }]));
+    const out = simulateComparison({ m: xs.length, maskBits, valueBits: plan.valueBits, thresholds: xs.map(() => plan.threshold) }, inputs, { n: 3, t: 1, rng });
+    assert.deepEqual(xs.map((_, k) => Number(open(out, k))), xs.map((x) => Number(x >= 120)));
+    assert.throws(() => firstElements(dealt[0] as CompareMaterial, 71), /cannot keep 71 of 70/);
   });
 
   it('the dealer: [r] opens to the integer of r’s bits, [s] to s’s bit; the material survives its byte form', () => {

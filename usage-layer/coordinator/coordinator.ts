@@ -1,7 +1,8 @@
 /**
  * The MPC coordinator: runs an aggregate over the compute nodes and opens ONLY the aggregate. What a
  * kind computes, noises and how it finishes comes from the registry (mpc/aggregates.ts); the linear
- * run is linear.ts, the product protocol product.ts, a filtered query (comparisons) filtered.ts.
+ * run is linear.ts, the product protocol product.ts, a filtered query (comparisons) filtered.ts, values
+ * clamped into declared bounds clamped.ts.
  *
  * A node that does not answer is listed in `nodesDown`. With more than t + 1 answers the extra shares
  * are checked (mpc/open.ts): a wrong share is located and corrected when the redundancy allows
@@ -21,6 +22,7 @@ import type { SigningKey } from '../../storage-layer/signing-key';
 import { checkHealth, type CoordinatorContext } from './context';
 import { runLinear } from './linear';
 import { runEdgeHistogram } from './edge-histogram';
+import { runClamped } from './clamped';
 import { runFiltered } from './filtered';
 import { runQuantile } from './quantile';
 import { runProduct } from './product';
@@ -44,6 +46,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       const started = performance.now();
       if (aggregateSpec(q.aggregate).rankSearch) return runQuantile(ctx, q, started);
       if (q.aggregate === 'histogram' && q.edges) return runEdgeHistogram(ctx, q, started);
+      if (q.clamp) return runClamped(ctx, q, started);
       if (q.filter) return runFiltered(ctx, q, started);
       return aggregateSpec(q.aggregate).protocol === 'product' ? runProduct(ctx, q, started) : runLinear(ctx, q, started);
     },

@@ -17,14 +17,14 @@ import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
 import { dealCompareMaterial } from '../../mpc/preprocessing';
 import { sealCompareMaterial } from '../../parties/compare-material';
-import { PeerKeyError, SignedRequestError } from '../../parties/errors';
+import { PeerKeyError } from '../../parties/errors';
 import { nodeParty } from '../../parties/key-directory';
 import type { FilteredRequest, FilteredResponse, NoiseByMeasure } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
+import { askAll } from './ask-all';
 import { checkCapacity } from './capacity';
 import { checkHealth, emptyBytes, type CoordinatorContext } from './context';
-import { InsufficientNodesError, NodesOutOfSyncError } from './errors';
-import { protocolFailure, type NodeFailure } from './product';
+import { InsufficientNodesError } from './errors';
 import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
 import { noiseMap } from './validate';
 
@@ -56,28 +56,8 @@ function filteredRequests(ctx: CoordinatorContext, q: AggregateQuery, cohort: st
   });
 }
 
-async function askAll(ctx: CoordinatorContext, reqs: FilteredRequest[], bytes: ByteCounts): Promise<FilteredResponse[]> {
-  let first: NodeFailure | undefined;
-  const participants = reqs[0]!.participants;
-  const answers = await Promise.all(reqs.map(async (req, i) => {
-    const id = participants[i] as number;
-    try {
-      const r = await ctx.client(id).filtered(req);
-      bytes.coordinatorToNodes += r.bytesSent;
-      bytes.nodesToCoordinator += r.bytesReceived;
-      bytes.nodeToNode += r.body.peerBytesSent;
-      return r.body;
-    } catch (err) {
-      first ??= { id, status: err instanceof SignedRequestError ? err.peerStatus : 0, message: (err as Error).message };
-      throw err;
-    }
-  })).catch(async () => {
-    throw await protocolFailure(ctx, participants, first as NodeFailure, bytes, 'the filtered query');
-  });
-  if (new Set(answers.map((a) => `${a.records}|${a.digest}|${a.scale}`)).size > 1) {
-    throw new NodesOutOfSyncError('the participating nodes hold different records (pending share deliveries?); the filtered result is not opened', [participants]);
-  }
-  return answers;
+function askFiltered(ctx: CoordinatorContext, reqs: FilteredRequest[], bytes: ByteCounts): Promise<FilteredResponse[]> {
+  return askAll(ctx, reqs, bytes, { what: 'the filtered query', call: (client, r) => client.filtered(r), agreement: (a) => `${a.records}|${a.digest}|${a.scale}` });
 }
 
 /** Opens the measures; without a count share (a noised kind that does not noise the count) `count` is 0 and unused. */
@@ -105,7 +85,7 @@ export async function runFiltered(ctx: CoordinatorContext, q: AggregateQuery, st
   const need = filteredNodesNeeded(ctx.t);
   if (ctx.n !== 3 || h.up.length < 3) throw new InsufficientNodesError(`a filtered ${q.aggregate} runs three-party comparisons and needs nodes 1, 2 and 3 (${need} = 2t + 1 of n = 3); up: [${h.up.join(', ')}]`, 3, h.up, h.down);
   const cohort = [...new Set(q.cohort)].sort();
-  const answers = await askAll(ctx, filteredRequests(ctx, q, cohort, h.up), bytes);
+  const answers = await askFiltered(ctx, filteredRequests(ctx, q, cohort, h.up), bytes);
   const first = answers[0]!;
   checkCapacity(q, first.records, first.scale ?? 0);
   const opened = openMeasures(q, ctx.t, answers);

@@ -14,11 +14,11 @@ import { aggregateSpec, queriedMeasures, type OpenedMeasures, type ProductMeasur
 import { shareFromHex } from '../../mpc/codec';
 import { InconsistentSharesError } from '../../mpc/errors';
 import { newFaults, openSigned, type OpenFaults } from '../../mpc/open';
-import { SignedRequestError } from '../../parties/errors';
 import type { NoiseByMeasure, ProductRequest, ProductResponse } from '../../parties/wire';
+import { askAll } from './ask-all';
 import { checkCapacity } from './capacity';
 import { checkHealth, emptyBytes, sortedIds, type CoordinatorContext, type Health } from './context';
-import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
+import { InsufficientNodesError } from './errors';
 import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
 
 /** The nodes up now minus the excluded ones, if there are enough for the protocol. */
@@ -52,49 +52,13 @@ function productRequest(q: AggregateQuery, participants: number[]): ProductReque
   };
 }
 
-/** A participant's failed request. */
-export interface NodeFailure {
-  id: number;
-  status: number;
-  message: string;
-}
-
-/**
- * The error for a failed protocol run. The first failure is often a survivor reporting that a peer
- * did not take its round message; a health check then names the node that is down.
- */
-export async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts, protocol = 'the product protocol'): Promise<MpcProtocolError> {
-  const h = await checkHealth(ctx);
-  bytes.nodesToCoordinator += h.bytes;
-  const down = participants.filter((id) => h.down.includes(id));
-  const reason = `${first.status || 'unreachable'}): ${first.message}`;
-  if (down.length === 0 || down.includes(first.id)) return new MpcProtocolError(`node ${first.id} failed during ${protocol} (${reason}`, first.id);
-  return new MpcProtocolError(`node ${down.join(', ')} failed during ${protocol} (unreachable now; node ${first.id} reported ${reason}`, down[0] as number);
-}
-
 /** Every participant must answer: the protocol needs all of them; the first failure fails the run. */
-async function askAll(ctx: CoordinatorContext, req: ProductRequest, bytes: ByteCounts): Promise<ProductResponse[]> {
-  let first: NodeFailure | undefined;
-  const answers = await Promise.all(
-    req.participants.map(async (id) => {
-      try {
-        const r = await ctx.client(id).product(req);
-        bytes.coordinatorToNodes += r.bytesSent;
-        bytes.nodesToCoordinator += r.bytesReceived;
-        bytes.nodeToNode += r.body.peerBytesSent;
-        return r.body;
-      } catch (err) {
-        first ??= { id, status: err instanceof SignedRequestError ? err.peerStatus : 0, message: (err as Error).message };
-        throw err;
-      }
-    }),
-  ).catch(async () => {
-    throw await protocolFailure(ctx, req.participants, first as NodeFailure, bytes);
+function askProduct(ctx: CoordinatorContext, req: ProductRequest, bytes: ByteCounts): Promise<ProductResponse[]> {
+  return askAll(ctx, req.participants.map(() => req), bytes, {
+    what: 'the product protocol',
+    call: (client, r) => client.product(r),
+    agreement: (a) => `${a.pairs}|${a.digest}|${a.scaleX}|${a.scaleY}`,
   });
-  if (new Set(answers.map((a) => `${a.pairs}|${a.digest}|${a.scaleX}|${a.scaleY}`)).size > 1) {
-    throw new NodesOutOfSyncError('the participating nodes hold different records (pending share deliveries?); the product result is not opened', [req.participants]);
-  }
-  return answers;
 }
 
 function openMeasures(q: AggregateQuery, t: number, answers: ProductResponse[], faults: OpenFaults): OpenedMeasures {
@@ -117,7 +81,7 @@ export async function runProduct(ctx: CoordinatorContext, q: AggregateQuery, sta
   const h = await checkHealth(ctx);
   bytes.nodesToCoordinator += h.bytes;
   const participants = participantsOf(q, h, exclude, aggregateSpec(q.aggregate).nodesNeeded(ctx.t), ctx.n);
-  const answers = await askAll(ctx, productRequest(q, participants), bytes);
+  const answers = await askProduct(ctx, productRequest(q, participants), bytes);
   const first = answers[0] as ProductResponse;
   checkCapacity(q, first.pairs, first.scaleX ?? 0, first.scaleY ?? 0);
   const faults = newFaults();

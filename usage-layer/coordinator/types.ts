@@ -3,7 +3,7 @@ import type { AggregateKind, Centre, LinearMeasure, OpenedMeasures, ProductMeasu
 import type { ValueDomain } from '../../mpc/compare';
 import type { HistogramCounts } from '../../mpc/histogram';
 import type { FilterTree } from '../../mpc/filters';
-import type { FilterLeafSpec, NoiseByMeasure, NoiseSpec } from '../../parties/wire';
+import type { ClampSpec, FilterLeafSpec, NoiseByMeasure, NoiseSpec } from '../../parties/wire';
 
 export type { AggregateKind } from '../../mpc/aggregates';
 
@@ -54,6 +54,11 @@ export interface AggregateQuery {
    * kinds only, mpc/aggregates.ts; needs `cohort` and all three nodes): see filtered.ts.
    */
   filter?: FilterTree<FilterLeafSpec>;
+  /**
+   * Values clamped into bounds the researcher declared, per indicator (kinds with `clamped` in
+   * mpc/aggregates.ts; needs `cohort`, `perPatient` and all three nodes): see clamped.ts.
+   */
+  clamp?: { x: ClampSpec; y?: ClampSpec };
   /**
    * A histogram with the researcher's edges (edge-histogram.ts): one filtered count per bucket over
    * the patients' latest values (L = 1); needs `cohort`, `domain` and all three nodes.

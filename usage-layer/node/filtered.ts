@@ -13,27 +13,21 @@
  * is the degree-t shares of the measures, noised by the caller (service.ts) before answering.
  */
 import { centreSum, centreSumOfSquares } from '../../mpc/centre';
-import { comparisonPlan, comparisonSteps, notShares, STATISTICAL_BITS, type CircuitState, type ComparisonPlan } from '../../mpc/compare';
+import { comparisonPlan, notShares, STATISTICAL_BITS, type ComparisonPlan } from '../../mpc/compare';
 import { ProtocolMismatchError } from '../../mpc/errors';
 import { add, mod, mul, sub } from '../../mpc/field';
 import { evaluateFilter, filterLeaves } from '../../mpc/filters';
 import { toFixed } from '../../mpc/fixed-point';
 import { localSumOfProducts } from '../../mpc/products';
 import { rescale } from '../../mpc/rescale';
-import { numbered, reshareRound, zeroRound, type RoundContext } from '../../mpc/rounds';
+import { reshareRound, zeroRound } from '../../mpc/rounds';
 import { openCompareMaterial } from '../../parties/compare-material';
-import type { EncryptionKey } from '../../parties/key-directory';
-import { runRounds, runStep, type RoundTransport } from '../../parties/round-runner';
+import { runRounds } from '../../parties/round-runner';
 import type { FilteredRequest, FilterLeafSpec } from '../../parties/wire';
-import type { Database } from '../../storage-layer/db';
+import { compareBatch, multiplyElementwise, type SecureRun } from './secure-ops';
 import { latestShares, patientSums, type PatientSumsLocal } from './store';
 
-export interface FilterRun {
-  db: Database;
-  encryptionKey: EncryptionKey;
-  ctx: RoundContext;
-  transport: RoundTransport;
-}
+export type FilterRun = SecureRun;
 
 export interface FilteredLocal {
   local: PatientSumsLocal;
@@ -75,24 +69,13 @@ async function leafBits(run: FilterRun, req: FilteredRequest): Promise<{ bits: b
   const material = openCompareMaterial(run.encryptionKey, run.ctx.self, req.queryId, req.material as string);
   const { y, has } = await leafInputs(run, req, leaves, plans);
   const thresholds = leaves.flatMap((_, l) => req.cohort.map(() => (plans[l] as ComparisonPlan).threshold));
-  const steps = comparisonSteps({ m: leaves.length * m, maskBits: req.maskBits, valueBits, thresholds });
-  let bytes = 0;
-  const opened = await runStep(steps.open, { y, material }, run.ctx, run.transport);
-  bytes += opened.bytes;
-  let circuit: CircuitState = opened.state;
-  for (const layer of steps.layers) {
-    const r = await runStep(layer, circuit, run.ctx, run.transport);
-    circuit = r.state;
-    bytes += r.bytes;
-  }
-  const b = await runStep(steps.b2a, circuit, run.ctx, run.transport);
-  bytes += b.bytes;
+  const b = await compareBatch(run, { m: leaves.length * m, maskBits: req.maskBits, valueBits, thresholds }, y, material);
   const bits = leaves.map((_, l) => {
-    const slice = b.state.slice(l * m, (l + 1) * m);
+    const slice = b.bits.slice(l * m, (l + 1) * m);
     const oriented = (plans[l] as ComparisonPlan).negate ? notShares(slice) : slice;
     return oriented.map((v, k) => (has[l * m + k] ? v : 0n));
   });
-  return { bits, bytes };
+  return { bits, bytes: b.bytes };
 }
 
 /** Step 3: the filter tree over the leaf bits; every product is a zero and a reshare round. */
@@ -100,8 +83,7 @@ async function combineLeaves(run: FilterRun, req: FilteredRequest, bits: bigint[
   let products = 0;
   let bytes = 0;
   const multiply = async (a: bigint[], b: bigint[]): Promise<bigint[]> => {
-    products++;
-    const r = await runRounds([numbered(zeroRound(), products), numbered(reshareRound(), products)], a.map((x, k) => mul(x, b[k] as bigint)), run.ctx, run.transport);
+    const r = await multiplyElementwise(run, a, b, ++products);
     bytes += r.bytes;
     return r.values;
   };

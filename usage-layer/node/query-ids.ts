@@ -29,7 +29,7 @@ export async function pruneQueryIds(db: Database, retentionMs = QUERY_ID_RETENTI
 }
 
 /** Records `queryId` as used at this node (pruning expired ids first); throws DuplicateMessageError when it already was. */
-export async function claimQueryId(db: Database, queryId: string, kind: 'linear' | 'product' | 'filtered'): Promise<void> {
+export async function claimQueryId(db: Database, queryId: string, kind: 'linear' | 'product' | 'filtered' | 'clamped'): Promise<void> {
   await pruneQueryIds(db);
   try {
     await db.knex('node_query_ids').insert({ query_id: queryId, kind });

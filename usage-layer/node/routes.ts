@@ -7,7 +7,7 @@
 import { Router } from 'express';
 import { nodeIdOfParty, type PartyIdentity, type PartyKeyLookup } from '../../parties/key-directory';
 import { allowParties, requireSignedRequest } from '../../parties/middleware';
-import { parseFilteredRequest, parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
+import { parseClampedRequest, parseFilteredRequest, parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
 import type { ComputeNodeService } from './service';
 
 export interface NodeRouteOptions {
@@ -39,6 +39,9 @@ export function computeNodeRouter(service: ComputeNodeService, o: NodeRouteOptio
   });
   router.post('/aggregate/filtered', gatewayOnly, async (req, res) => {
     res.json(await service.filtered(parseFilteredRequest(req.body, o.n, o.id, o.t)));
+  });
+  router.post('/aggregate/clamped', gatewayOnly, async (req, res) => {
+    res.json(await service.clamped(parseClampedRequest(req.body, o.n, o.id, o.t)));
   });
   router.post('/mpc/message', peersOnly, (req, res) => {
     service.deliver(nodeIdOfParty(res.locals.party as string) as number, parsePeerMessage(req.body));

@@ -21,8 +21,9 @@ import { nodeParty, type EncryptionKey } from '../../parties/key-directory';
 import { openRoundMessage, sealRoundMessage } from '../../parties/round-message';
 import { runRounds, type RoundTransport } from '../../parties/round-runner';
 import { openShareBatch } from '../../parties/share-batch';
-import { elementsPerItem, type FilteredRequest, type FilteredResponse, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
+import { elementsPerItem, type ClampedRequest, type ClampedResponse, type FilteredRequest, type FilteredResponse, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
+import { clampedMeasures } from './clamped';
 import { filteredMeasures } from './filtered';
 import { claimQueryId } from './query-ids';
 import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type PairLocal, type ShareRow } from './store';
@@ -133,13 +134,28 @@ export class ComputeNodeService {
     });
   }
 
+  /** A clamped kind: two comparisons a value, the clamp's products, the measures; then noise. */
+  async clamped(req: ClampedRequest): Promise<ClampedResponse> {
+    return this.once(req.queryId, 'clamped', async () => {
+      const { encryptionKey, db } = this.deps;
+      const r = await clampedMeasures({ db, encryptionKey, ctx: this.context(req.participants), transport: this.transport(req.queryId) }, req);
+      const [sx, sy] = [req.clamp.x.domain.scale, req.clamp.y?.domain.scale ?? 0];
+      // The count is public to the nodes: it leaves only noised, or in a query without noise.
+      const wanted: Measure[] = !req.noise || req.noise.count ? ['count', ...req.measures] : req.measures;
+      const elements: Element[] = wanted.map((m) => ({ measure: m, value: r.measures[m] ?? 0n, scale: measureScale(m, sx, sy) }));
+      const noised = req.noise ? await this.noise(req.queryId, req.participants, req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
+      const shares = Object.fromEntries(elements.map((e, k) => [e.measure, shareToHex(noised.values[k] as bigint)]));
+      return { node: this.deps.id, records: r.records, digest: r.digest, scaleX: sx, scaleY: req.clamp.y ? sy : null, shares, noised: Boolean(req.noise), peerBytesSent: r.bytes + noised.bytes };
+    });
+  }
+
   /** A peer's sealed round message for a query (it may arrive before this node starts the query). */
   deliver(from: number, msg: PeerMessage): void {
     this.deps.inbox.deliver(msg.queryId, msg.round, from, openRoundMessage(this.deps.encryptionKey, from, this.deps.id, msg));
   }
 
   /** Runs a query id once at this node (recorded before it runs); on failure its buffered messages are dropped. */
-  private async once<T>(queryId: string, kind: 'linear' | 'product' | 'filtered', run: () => Promise<T>): Promise<T> {
+  private async once<T>(queryId: string, kind: 'linear' | 'product' | 'filtered' | 'clamped', run: () => Promise<T>): Promise<T> {
     await claimQueryId(this.deps.db, queryId, kind);
     try {
       return await run();

@@ -1,0 +1,137 @@
+/**
+ * Values clamped into declared bounds over three compute nodes in this process
+ * (usage-layer/coordinator/clamped.ts, usage-layer/node/clamped.ts): against plaintext clamping of the
+ * same records, without noise (so exactly). Values sit below, on and above both bounds.
+ */
+import { strict as assert } from 'node:assert';
+import type { ShareableValue } from '../management-layer/sharing/distribute';
+import type { ClampSpec } from '../parties/wire';
+import type { AggregateQuery } from '../usage-layer/coordinator';
+import { prng, startTestCluster, type TestCluster } from './support/mpc';
+
+const SBP = { min: 50, max: 250, scale: 0 };
+const HBA1C = { min: 3, max: 20, scale: 1 };
+const DAY = 86_400_000;
+const T0 = Date.UTC(2025, 0, 1);
+const SBP_BOUNDS: ClampSpec = { min: 100, max: 160, domain: SBP };
+const HBA1C_BOUNDS: ClampSpec = { min: 5, max: 9, domain: HBA1C };
+
+interface Rec {
+  patient: string;
+  indicator: 'c-sbp' | 'c-hba1c';
+  at: number;
+  value: number;
+}
+
+/** 20 patients with three SBP readings each (the latest two count with L = 2) and one HbA1c at the time of the latest SBP. */
+function dataset(): Rec[] {
+  const next = prng(11);
+  const recs: Rec[] = [];
+  for (let p = 0; p < 20; p++) {
+    const patient = `cp${p}`;
+    for (const d of [1, 2, 3]) recs.push({ patient, indicator: 'c-sbp', at: T0 + d * DAY + p * 60_000, value: Math.round(60 + next() * 180) });
+    recs.push({ patient, indicator: 'c-hba1c', at: T0 + 3 * DAY + p * 60_000, value: Math.round((3.5 + next() * 12) * 10) / 10 });
+  }
+  // Exactly on the bounds, and at the catalogue's limits.
+  recs.push({ patient: 'cp0', indicator: 'c-sbp', at: T0 + 5 * DAY, value: 100 }, { patient: 'cp0', indicator: 'c-sbp', at: T0 + 6 * DAY, value: 160 });
+  recs.push({ patient: 'cp1', indicator: 'c-sbp', at: T0 + 5 * DAY, value: 50 }, { patient: 'cp1', indicator: 'c-sbp', at: T0 + 6 * DAY, value: 250 });
+  return recs;
+}
+
+const toShareable = (r: Rec, k: number): ShareableValue => ({
+  recordId: `c-${String(k).padStart(3, '0')}`, pseudonym: r.patient, indicator: r.indicator, effectiveStart: new Date(r.at).toISOString(), effectiveEnd: null,
+  value: r.value, scale: r.indicator === 'c-hba1c' ? HBA1C.scale : SBP.scale,
+});
+
+const clampTo = (v: number, b: ClampSpec) => Math.min(b.max, Math.max(b.min, v));
+const sumOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** Each cohort patient's latest L SBP values, clamped. */
+function latestClamped(recs: Rec[], cohort: string[], perPatient: number): number[] {
+  return cohort.flatMap((p) => recs.filter((r) => r.patient === p && r.indicator === 'c-sbp').sort((a, b) => b.at - a.at).slice(0, perPatient).map((r) => clampTo(r.value, SBP_BOUNDS)));
+}
+
+function moments(xs: number[]) {
+  const mean = xs.length ? sumOf(xs) / xs.length : null;
+  const variance = xs.length >= 2 ? sumOf(xs.map((v) => (v - (mean as number)) ** 2)) / (xs.length - 1) : null;
+  return { count: xs.length, sum: sumOf(xs), mean, variance };
+}
+
+describe('clamped aggregates (three nodes, no noise)', function () {
+  this.timeout(120_000);
+  let tc: TestCluster;
+  const recs = dataset();
+  const everyone = [...new Set(recs.map((r) => r.patient))];
+  before(async function () {
+    this.timeout(60_000);
+    tc = await startTestCluster();
+    await tc.distributor.distribute(recs.map(toShareable));
+  });
+  after(async () => tc?.close());
+
+  const run = (aggregate: AggregateQuery['aggregate'], extra: Partial<AggregateQuery> = {}) =>
+    tc.coordinator.aggregate({ indicator: 'c-sbp', aggregate, cohort: everyone, perPatient: 2, clamp: { x: SBP_BOUNDS }, bounds: { x: SBP }, ...extra });
+
+  it('sum, mean (around the bounds’ midpoint) and variance of the latest two values a patient, clamped, match plaintext', async () => {
+    const expected = moments(latestClamped(recs, everyone, 2));
+    const raw = moments(everyone.flatMap((p) => recs.filter((r) => r.patient === p && r.indicator === 'c-sbp').sort((a, b) => b.at - a.at).slice(0, 2).map((r) => r.value)));
+    assert.notEqual(expected.sum, raw.sum, 'the data has values outside the bounds');
+    const sum = await run('sum');
+    assert.equal(sum.value, expected.sum);
+    assert.equal(sum.count, expected.count);
+    const mean = await run('mean', { centre: { x: 130 } });
+    assert.ok(Math.abs((mean.value as number) - (expected.mean as number)) < 1e-9, `${mean.value} vs ${expected.mean}`);
+    const variance = await run('variance', { centre: { x: 130 } });
+    assert.ok(Math.abs((variance.value as number) - (expected.variance as number)) < 1e-6, `${variance.value} vs ${expected.variance}`);
+    const stddev = await run('stddev');
+    assert.ok(Math.abs((stddev.value as number) - Math.sqrt(expected.variance as number)) < 1e-6);
+    assert.ok(sum.bytes.nodeToNode > 0, 'the nodes compared among themselves');
+  });
+
+  it('values on a bound stay, beyond it become the bound (one patient at a time)', async () => {
+    // cp0's latest two: 160 (the upper bound) and 100 (the lower); cp1's: 250 → 160 and 50 → 100.
+    assert.equal((await run('sum', { cohort: ['cp0'] })).value, 260);
+    assert.equal((await run('sum', { cohort: ['cp1'] })).value, 260);
+    assert.equal((await run('sum', { cohort: ['cp1'], clamp: { x: { min: 50, max: 250, domain: SBP } } })).value, 300, 'bounds at the catalogue limits clamp nothing');
+    assert.equal((await run('sum', { cohort: ['cp1'], perPatient: 1 })).value, 160);
+  });
+
+  it('L = 1 and the whole history (L = 3) a patient, and an empty cohort', async () => {
+    for (const perPatient of [1, 3]) {
+      const expected = moments(latestClamped(recs, everyone, perPatient));
+      const mean = await run('mean', { perPatient });
+      assert.equal(mean.count, expected.count);
+      assert.ok(Math.abs((mean.value as number) - (expected.mean as number)) < 1e-9);
+    }
+    const empty = await run('mean', { cohort: [] });
+    assert.equal(empty.count, 0);
+    assert.equal(empty.value, null);
+  });
+
+  it('correlation and covariance of clamped pairs match plaintext', async () => {
+    const pairs = everyone.flatMap((p) => {
+      const latest = recs.filter((r) => r.patient === p && r.indicator === 'c-sbp' && r.at < T0 + 4 * DAY).sort((a, b) => b.at - a.at)[0];
+      const h = recs.find((r) => r.patient === p && r.indicator === 'c-hba1c');
+      return latest && h ? [[clampTo(latest.value, SBP_BOUNDS), clampTo(h.value, HBA1C_BOUNDS)] as const] : [];
+    });
+    const n = pairs.length;
+    const [mx, my] = [sumOf(pairs.map((q) => q[0])) / n, sumOf(pairs.map((q) => q[1])) / n];
+    const sxy = sumOf(pairs.map(([x, y]) => (x - mx) * (y - my)));
+    const sxx = sumOf(pairs.map(([x]) => (x - mx) ** 2));
+    const syy = sumOf(pairs.map(([, y]) => (y - my) ** 2));
+    const q = { indicator2: 'c-hba1c', perPatient: 1, pairWindowSeconds: 0, to: new Date(T0 + 4 * DAY).toISOString(), clamp: { x: SBP_BOUNDS, y: HBA1C_BOUNDS }, bounds: { x: SBP, y: HBA1C } };
+    const corr = await run('correlation', { ...q, centre: { x: 130, y: 7 } });
+    assert.equal(corr.count, n);
+    assert.ok(Math.abs((corr.value as number) - sxy / Math.sqrt(sxx * syy)) < 1e-9, `${corr.value} vs ${sxy / Math.sqrt(sxx * syy)}`);
+    const cov = await run('covariance', q);
+    assert.ok(Math.abs((cov.value as number) - sxy / (n - 1)) < 1e-6, `${cov.value} vs ${sxy / (n - 1)}`);
+  });
+
+  it('refuses kinds without bounds, a missing y bound, a filter, and a query without cohort or L', async () => {
+    await assert.rejects(run('count'), /count does not take declared bounds/);
+    await assert.rejects(run('correlation', { indicator2: 'c-hba1c' }), /needs bounds for both indicators/);
+    await assert.rejects(run('mean', { filter: { indicator: 'c-hba1c', op: '>=', value: 6, domain: HBA1C } }), /cannot be combined/);
+    await assert.rejects(run('mean', { cohort: null }), /needs its cohort/);
+    await assert.rejects(run('mean', { perPatient: null }), /needs its contribution bound/);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * One request to every participant of a run that needs all of them (products, filtered and clamped
+ * queries): the answers
+ * in participant order, the bytes counted, and the run failed as a whole (protocolFailure names the
+ * first node that failed) when any participant fails. Answers that disagree on the records they used
+ * are never opened (NodesOutOfSyncError).
+ */
+import type { NodeClient, SignedFetchResult } from '../../parties/client';
+import { SignedRequestError } from '../../parties/errors';
+import { checkHealth, type CoordinatorContext } from './context';
+import { MpcProtocolError, NodesOutOfSyncError } from './errors';
+import type { ByteCounts } from './types';
+
+/** A participant's failed request. */
+export interface NodeFailure {
+  id: number;
+  status: number;
+  message: string;
+}
+
+/**
+ * The error for a failed protocol run. The first failure is often a survivor reporting that a peer
+ * did not take its round message; a health check then names the node that is down.
+ */
+export async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts, protocol = 'the product protocol'): Promise<MpcProtocolError> {
+  const h = await checkHealth(ctx);
+  bytes.nodesToCoordinator += h.bytes;
+  const down = participants.filter((id) => h.down.includes(id));
+  const reason = `${first.status || 'unreachable'}): ${first.message}`;
+  if (down.length === 0 || down.includes(first.id)) return new MpcProtocolError(`node ${first.id} failed during ${protocol} (${reason}`, first.id);
+  return new MpcProtocolError(`node ${down.join(', ')} failed during ${protocol} (unreachable now; node ${first.id} reported ${reason}`, down[0] as number);
+}
+
+export interface AllAsk<Req, Res> {
+  /** What the run is, for messages ("the filtered query"). */
+  what: string;
+  call: (client: NodeClient, req: Req) => Promise<SignedFetchResult<Res>>;
+  /** What the answers must agree on (records, digest, scales). */
+  agreement: (res: Res) => string;
+}
+
+export async function askAll<Req extends { participants: number[] }, Res extends { peerBytesSent: number }>(
+  ctx: CoordinatorContext, reqs: Req[], bytes: ByteCounts, ask: AllAsk<Req, Res>,
+): Promise<Res[]> {
+  let first: NodeFailure | undefined;
+  const participants = reqs[0]!.participants;
+  const answers = await Promise.all(reqs.map(async (req, i) => {
+    const id = participants[i] as number;
+    try {
+      const r = await ask.call(ctx.client(id), req);
+      bytes.coordinatorToNodes += r.bytesSent;
+      bytes.nodesToCoordinator += r.bytesReceived;
+      bytes.nodeToNode += r.body.peerBytesSent;
+      return r.body;
+    } catch (err) {
+      first ??= { id, status: err instanceof SignedRequestError ? err.peerStatus : 0, message: (err as Error).message };
+      throw err;
+    }
+  })).catch(async () => {
+    throw await protocolFailure(ctx, participants, first as NodeFailure, bytes, ask.what);
+  });
+  if (new Set(answers.map(ask.agreement)).size > 1) {
+    throw new NodesOutOfSyncError(`the participating nodes hold different records (pending share deliveries?); ${ask.what}'s result is not opened`, [participants]);
+  }
+  return answers;
+}
