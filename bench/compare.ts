@@ -11,6 +11,8 @@
  *                    usage-layer/coordinator/quantile.ts, here without noise, so it must equal SQL's
  *                    percentile_disc(0.5) to within the search's resolution (12 rounds over 40,000
  *                    units end in an interval of ~10 units); one timed run (k count(x ≥ t) runs);
+ *   clamped mean     mean of x clamped into [0, 200] (two comparisons and two products a value,
+ *                    usage-layer/node/clamped.ts), no noise, vs SQL's avg(least(greatest(x, 0), 200));
  *   simulated        the three parties' comparison steps in this one thread, no network, no database;
  *   mpc-framework    count(x ≥ t) as a garbled circuit at `baselineN` values (bench/compare-baseline.ts).
  * Every timing is the median of `repeats` runs after one warm-up run. The machine's cores are shared
@@ -123,6 +125,29 @@ async function medianRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: 
   };
 }
 
+async function clampedRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
+  const bounds = { min: 0, max: 200 };
+  const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'mean', cohort, perPatient: 1, clamp: { x: { ...bounds, domain: DOMAIN } }, centre: { x: 100 } };
+  let value: number | null = null;
+  let nodeBytes = 0;
+  const ms = await medianMs(async () => {
+    const r = await coordinator.aggregate(q);
+    value = r.value;
+    nodeBytes = r.bytes.nodeToNode;
+  }, repeats);
+  const sql = 'SELECT avg(least(greatest(value, ?), ?)) AS v FROM bench_plain WHERE indicator = ?';
+  let plain = 0;
+  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, [bounds.min, bounds.max, 'cmp_x'])).rows[0].v); }, repeats);
+  if (value === null || Math.abs(value - plain) > 1e-9 * Math.max(1, Math.abs(plain))) throw new Error(`clamped mean: secure ${value} differs from SQL ${plain}`);
+  return {
+    measure: `clamped mean (x into [${bounds.min}, ${bounds.max}]), ${cohort.length.toLocaleString('en-US')} values, 2 comparisons each`,
+    value: ms / 1000,
+    unit: 's',
+    baseline: `plain SQL ${sqlMs.toFixed(1)} ms: ${(ms / sqlMs).toFixed(0)}x; nodes sent ${(nodeBytes / 2 ** 20).toFixed(1)} MiB`,
+    target: '',
+  };
+}
+
 /** The comparison steps for three parties in this thread: no network, no database, no sealing. */
 function simulatedRow(size: number): BenchRow {
   const plan = comparisonPlan('>=', THRESHOLD, DOMAIN);
@@ -186,6 +211,8 @@ export async function runCompareBench(opts: CompareBenchOptions = {}): Promise<B
     rows.push(await meanRow(coordinator, dbs, cohort, repeats));
     log(rows.at(-1)!.baseline ?? '');
     rows.push(await medianRow(coordinator, dbs, cohort));
+    log(rows.at(-1)!.baseline ?? '');
+    rows.push(await clampedRow(coordinator, dbs, cohort, repeats));
     log(rows.at(-1)!.baseline ?? '');
   } finally {
     await nodes?.close();

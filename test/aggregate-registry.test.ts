@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
-import { AGGREGATE_KINDS, AGGREGATES, LINEAR_MEASURES, PRODUCT_MEASURES, measureSensitivity, noisableMeasures, queriedMeasures } from '../mpc/aggregates';
-import { parseLinearRequest, parseProductRequest } from '../parties/wire-parse';
+import { AGGREGATE_KINDS, AGGREGATES, LINEAR_MEASURES, PRODUCT_MEASURES, clampedMeasures, measureSensitivity, noisableMeasures, queriedMeasures } from '../mpc/aggregates';
+import { parseClampedRequest, parseLinearRequest, parseProductRequest } from '../parties/wire-parse';
 import { centrePlan, mainParts, planPrivacy, valueBounds } from '../usage-layer/queries/disclosure';
 import { validateQuery } from '../usage-layer/coordinator/validate';
 
@@ -71,6 +71,25 @@ describe('the registry of aggregate kinds', () => {
           const req = parseProductRequest({ ...base, indicator2: 'y', windowSeconds: 60, measures: queried }, 3, 1, 1);
           assert.deepEqual(Object.keys(req.noise ?? {}).sort(), [...spec.dpMeasures].sort());
         }
+      });
+
+      const clamped = spec.clamped;
+      if (clamped) it('with declared bounds: the plan noises the clamped measures with sensitivities from the bounds, and the nodes accept them', () => {
+        const two = spec.indicators === 2;
+        const declared = { x: { min: 50, max: 150 }, ...(two ? { y: { min: 100, max: 160 } } : {}) };
+        const plan = planPrivacy({ aggregate: kind, ind: heart, ind2: two ? sbp : undefined, epsilon: 1, perPatient: 3, declared });
+        assert.deepEqual(plan.parts.map((p) => p.measure), [...clamped.dpMeasures, 'contributors'], 'no pilot');
+        assert.deepEqual(plan.clampedTo, declared);
+        const centre = spec.centred ? { x: 100, ...(two ? { y: 130 } : {}) } : undefined;
+        for (const p of mainParts(plan)) assert.equal(p.sensitivity, measureSensitivity(p.measure as never, declared, { perPatient: 3, ...(centre ? { centre } : {}) }), p.measure);
+        const domain = { min: 20, max: 300, scale: 1 };
+        const noise = Object.fromEntries(clamped.dpMeasures.map((m) => [m, { epsilon: 0.1, sensitivity: 1 }]));
+        const req = parseClampedRequest({
+          queryId: 'q-registry-3', indicator: 'x', indicator2: two ? 'y' : null, windowSeconds: two ? 60 : 0, from: null, to: null, cohort: ['p1'], perPatient: 3,
+          clamp: { x: { ...declared.x, domain }, ...(two ? { y: { ...declared.y, domain } } : {}) }, measures: clampedMeasures(kind, clamped.dpMeasures),
+          maskBits: 52, material: 'sealed', participants: [1, 2, 3], noise, centre: centre ?? null,
+        }, 3, 1, 1);
+        assert.deepEqual([...req.measures, 'count'].sort(), [...clamped.dpMeasures, ...(clamped.dpMeasures.includes('count') ? [] : ['count'])].sort());
       });
 
       it('needs t + 1 nodes for a linear sum and 2t + 1 for the product protocol and the comparisons of a rank kind', () => {

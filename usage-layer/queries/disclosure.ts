@@ -23,6 +23,12 @@
  *    more than the contributors part. Query windows are snapped to whole UTC days (snapWindow).
  * 5. Budgets: every patient has a budget across all studies (patient-budget.ts, a privacy filter);
  *    every study's budget caps its researchers on top.
+ * 6. Declared bounds (`options.bounds`): the researcher may name narrower public bounds per indicator;
+ *    the nodes clamp every value into them (usage-layer/coordinator/clamped.ts), so the sensitivities
+ *    follow from the declared bounds instead of the catalogue ranges. There is no pilot: the kind's
+ *    `clamped` measures (mpc/aggregates.ts) are noised around the declared bounds' midpoint and the
+ *    full formula is used. Clamping biases the statistic when real values lie outside the bounds: that
+ *    is the researcher's trade, and the plan names the bounds.
  */
 import type { Indicator } from '../../management-layer/catalogue';
 import { aggregateSpec, centreOf, measureScale, measureSensitivity, type AggregateKind, type Centre, type Measure, type OpenedMeasures, type ValueBounds } from '../../mpc/aggregates';
@@ -54,6 +60,8 @@ export interface PrivacyPlan {
   centre: Centre | null;
   /** A pilot kind: the centre comes from pilot means (pilot parts); `centred` once centrePlan set it. */
   pilot?: { centred: boolean };
+  /** The bounds the researcher declared and every value was clamped into (then no pilot). */
+  clampedTo?: ValueBounds;
   parts: NoisePart[];
 }
 
@@ -87,6 +95,8 @@ export interface PlanInput {
   perPatient: number;
   /** A cohort filter selects the records: the gate's contributor count is then not the records' count. */
   filtered?: boolean;
+  /** Bounds the researcher declared (inside the catalogue ranges): the values are clamped into them. */
+  declared?: ValueBounds;
 }
 
 /**
@@ -129,14 +139,31 @@ function widthCentre(b: ValueBounds): { bounds: ValueBounds; centre: Centre } {
   return { bounds: { x: w(b.x), ...(b.y ? { y: w(b.y) } : {}) }, centre: { x: 0, ...(b.y ? { y: 0 } : {}) } };
 }
 
+/** A clamped plan: the kind's clamped measures around the declared bounds' midpoint, no pilot. */
+function clampedSetting(i: PlanInput, declared: ValueBounds) {
+  const spec = aggregateSpec(i.aggregate);
+  if (!spec.clamped) throw new ValidationError(`${i.aggregate} does not take declared bounds`, 'options.bounds');
+  const centre = spec.centred ? { x: centreOf(declared.x, i.ind.scale), ...(declared.y && i.ind2 ? { y: centreOf(declared.y, i.ind2.scale) } : {}) } : null;
+  const clamped = spec.clamped;
+  const measures = clamped.dpMeasures.map((m, k): [Measure, number] => [m, clamped.epsilonWeights[k] as number]);
+  return { centre, around: { bounds: declared, centre }, measures };
+}
+
+/** The centre, the bounds the sensitivities follow from, and the weighted measures of a plan. */
+function planSetting(i: PlanInput) {
+  if (i.declared) return clampedSetting(i, i.declared);
+  const spec = aggregateSpec(i.aggregate);
+  const centre = spec.pilot ? null : centreFor(i.aggregate, i.ind, i.ind2);
+  const around = spec.pilot ? widthCentre(valueBounds(i.ind, i.ind2)) : { bounds: valueBounds(i.ind, i.ind2), centre };
+  return { centre, around, measures: weightedMeasures(i.aggregate, i.perPatient, i.filtered ?? false) };
+}
+
 export function planPrivacy(i: PlanInput): PrivacyPlan {
   const spec = aggregateSpec(i.aggregate);
   if (spec.indicators === 2 && !i.ind2) throw new ValidationError(`${i.aggregate} needs a second indicator`, 'indicators');
   const total = Math.round(i.epsilon * MICRO);
   const contributors = contributorsShare(total);
-  const centre = spec.pilot ? null : centreFor(i.aggregate, i.ind, i.ind2);
-  const around = spec.pilot ? widthCentre(valueBounds(i.ind, i.ind2)) : { bounds: valueBounds(i.ind, i.ind2), centre };
-  const measures = weightedMeasures(i.aggregate, i.perPatient, i.filtered ?? false);
+  const { centre, around, measures } = planSetting(i);
   const micro = splitByWeights(total - contributors, measures.map(([, w]) => w));
   const parts: NoisePart[] = measures.map(([measure], k) => ({
     measure,
@@ -150,7 +177,8 @@ export function planPrivacy(i: PlanInput): PrivacyPlan {
   for (const p of parts) {
     if (!(p.epsilon > 0)) throw new ValidationError(`epsilon ${i.epsilon} is too small to split over ${parts.length} measures`, 'options.epsilon');
   }
-  return { epsilon: i.epsilon, mechanism: 'discrete-laplace', neighbours: 'add or remove one patient', perPatient: i.perPatient, centre, ...(spec.pilot ? { pilot: { centred: false } } : {}), parts };
+  const how = i.declared ? { clampedTo: i.declared } : spec.pilot ? { pilot: { centred: false } } : {};
+  return { epsilon: i.epsilon, mechanism: 'discrete-laplace', neighbours: 'add or remove one patient', perPatient: i.perPatient, centre, ...how, parts };
 }
 
 /** A pilot kind's plan around the pilot's centre: the main measures' sensitivities L·max|x − m̂|·… */

@@ -34,6 +34,7 @@ import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
+import { clampOf, declaredValueBounds, parseDeclaredBounds, type DeclaredBounds } from './declared-bounds';
 import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type GroupBy, type ReleasedGroup } from './group-by';
 import { latestValueOnly, parseRankOptions, perRoundNoise, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
@@ -68,6 +69,8 @@ export interface QueryRequest {
   rank: RankOptions;
   /** Group-by over a demographic (group-by.ts), or null. */
   groupBy: GroupBy | null;
+  /** Bounds the researcher declared per indicator; the values are clamped into them (declared-bounds.ts), or null. */
+  bounds: DeclaredBounds | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -158,14 +161,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number; groupBy?: GroupBy };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number; groupBy?: GroupBy; bounds?: DeclaredBounds };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number; bounds?: DeclaredBounds } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -193,7 +196,8 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
   const groupBy = b.groupBy === undefined ? null : checkGroupBy(b.groupBy, aggregate);
   // The group's predicate joins the filter: the comparisons' limit applies to the combination.
   if (groupBy && filter) checkQueryFilter(groupFilter(filter, groupsOf(groupBy)[0]!), aggregate);
-  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank, groupBy };
+  const bounds = parseDeclaredBounds(o.bounds, { aggregate, indicators, filtered: filter !== null, grouped: groupBy !== null });
+  return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank, groupBy, bounds };
 }
 
 function released(h: HistogramResult): ReleasedHistogram {
@@ -235,7 +239,8 @@ export class QueryService {
     // A demographic is one value a patient (the latest record counts): L = 1; so are the rank kinds and edge histograms.
     const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!)) || latestValueOnly(req.aggregate, req.rank);
     const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
-    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient, filtered: req.filter !== null });
+    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient, filtered: req.filter !== null,
+      ...(req.bounds ? { declared: declaredValueBounds(req.bounds, req.indicators) } : {}) });
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
     const row = {
@@ -256,6 +261,7 @@ export class QueryService {
         ...(req.rank.edges ? { edges: req.rank.edges } : {}),
         ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
         ...(req.groupBy ? { groupBy: req.groupBy } : {}),
+        ...(req.bounds ? { bounds: req.bounds } : {}),
       }),
       epsilon: eps,
       privacy: JSON.stringify(plan),
@@ -432,6 +438,7 @@ export class QueryService {
       filter: options.filter ?? null,
       rank: { edges: options.edges ?? null, q: r.aggregate === 'median' ? 0.5 : (options.q ?? null) },
       groupBy: options.groupBy ?? null,
+      bounds: options.bounds ?? null,
     };
   }
 
@@ -451,6 +458,7 @@ export class QueryService {
         ...(req.rank.edges ? { edges: req.rank.edges } : {}),
         ...(req.aggregate === 'quantile' ? { q: req.rank.q } : {}),
         ...(req.groupBy ? { groupBy: req.groupBy } : {}),
+        ...(req.bounds ? { bounds: req.bounds } : {}),
         status,
         // As released: null unless the result was released (suppressed: "fewer than minCohort").
         contributors,
@@ -577,7 +585,8 @@ export class QueryService {
     const spec = aggregateSpec(req.aggregate);
     // The pilot mean of a filtered query is filtered too: the centre is the filtered cohort's.
     const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort, ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}) };
-    const pilot = spec.pilot ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
+    // Declared bounds: the values are clamped into them, and no pilot is needed (disclosure.ts).
+    const pilot = spec.pilot && !req.bounds ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
     const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
     const nodeParts = mainParts(plan);
     const r = await this.coordinator.aggregate({
@@ -589,7 +598,7 @@ export class QueryService {
       ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
-      ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}),
+      ...(req.bounds ? { clamp: clampOf(req.bounds, ind, ind2) } : {}),
       ...rankQuery(req.rank, ind, contributors),
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
@@ -597,12 +606,13 @@ export class QueryService {
     const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, by, ind, ind2 }) : r.opened;
     const raw = pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
-    const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, ind.range);
+    const range = req.bounds ? declaredValueBounds(req.bounds, req.indicators).x : ind.range;
+    const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, range);
     const noise = releaseNoise(plan, ind, ind2, by);
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
-      ...(spec.kind === 'histogram' ? {} : { interval: spec.rankSearch ? searchInterval(r, req.rank, contributors, plan, by, ind) : value !== null && opened ? releaseInterval(spec, opened, noise, ind.range) : null }),
+      ...(spec.kind === 'histogram' ? {} : { interval: spec.rankSearch ? searchInterval(r, req.rank, contributors, plan, by, ind) : value !== null && opened ? releaseInterval(spec, opened, noise, range) : null }),
       ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
       records: r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),

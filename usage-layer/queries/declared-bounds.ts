@@ -1,0 +1,59 @@
+/**
+ * `options.bounds` of POST /queries: public bounds the researcher declares per indicator,
+ * `{ "<indicator>": { "min": …, "max": … } }`, inside the catalogue's plausible range. Every value is
+ * clamped into them at the compute nodes (usage-layer/coordinator/clamped.ts), and the noise follows
+ * from the declared bounds (queries/disclosure.ts), so narrower bounds give a more accurate release;
+ * values outside them are counted as the bound, which biases the statistic when they are common.
+ * The schema checks the shape; here: the kind takes bounds (mpc/aggregates.ts `clamped`), every
+ * queried indicator is bounded and nothing else is, min < max inside the range and on the values' grid.
+ */
+import { getIndicator, type Indicator } from '../../management-layer/catalogue';
+import { aggregateSpec, AGGREGATE_KINDS, type AggregateKind, type ValueBounds, type ValueRange } from '../../mpc/aggregates';
+import { onGrid } from '../../mpc/clamp';
+import type { ClampSpec } from '../../parties/wire';
+import { ValidationError } from '../../storage-layer/errors';
+
+/** Declared bounds by indicator name. */
+export type DeclaredBounds = Record<string, ValueRange>;
+
+const FIELD = 'options.bounds';
+const CLAMPABLE = AGGREGATE_KINDS.filter((k) => aggregateSpec(k).clamped !== null);
+
+function checkRange(name: string, r: ValueRange, ind: Indicator): void {
+  const at = `${FIELD}.${name}`;
+  if (!(r.min < r.max)) throw new ValidationError(`${at}: min must be below max`, FIELD);
+  if (r.min < ind.range.min || r.max > ind.range.max) {
+    throw new ValidationError(`${at}: [${r.min}, ${r.max}] must lie inside ${name}'s plausible range [${ind.range.min}, ${ind.range.max}] ${ind.canonicalUnit}`, FIELD);
+  }
+  for (const k of ['min', 'max'] as const) {
+    if (!onGrid(r[k], ind.scale)) throw new ValidationError(`${at}.${k}: ${r[k]} has more than the ${ind.scale} decimal(s) ${name} is stored with`, FIELD);
+  }
+}
+
+/** Checks the declared bounds of a query (null when none are declared). */
+export function parseDeclaredBounds(raw: DeclaredBounds | undefined, q: { aggregate: AggregateKind; indicators: string[]; filtered: boolean; grouped: boolean }): DeclaredBounds | null {
+  if (raw === undefined) return null;
+  if (!aggregateSpec(q.aggregate).clamped) throw new ValidationError(`"${FIELD}" applies to ${CLAMPABLE.join(', ')}, not ${q.aggregate}`, FIELD);
+  if (q.filtered || q.grouped) throw new ValidationError(`"${FIELD}" cannot be combined with a filter or groupBy yet`, FIELD);
+  for (const name of Object.keys(raw)) {
+    if (!q.indicators.includes(name)) throw new ValidationError(`${FIELD}.${name}: not one of the query's indicators (${q.indicators.join(', ')})`, FIELD);
+  }
+  for (const name of q.indicators) {
+    const r = raw[name];
+    if (!r) throw new ValidationError(`${FIELD}: bounds for ${name} are missing (declare them for every indicator of the query)`, FIELD);
+    checkRange(name, r, getIndicator(name) as Indicator);
+  }
+  return Object.fromEntries(q.indicators.map((name) => [name, { min: (raw[name] as ValueRange).min, max: (raw[name] as ValueRange).max }]));
+}
+
+/** The declared bounds as the privacy plan's value bounds (x, and y for a pair kind). */
+export function declaredValueBounds(d: DeclaredBounds, indicators: readonly string[]): ValueBounds {
+  const [x, y] = indicators.map((name) => d[name] as ValueRange);
+  return { x: x as ValueRange, ...(y ? { y } : {}) };
+}
+
+/** The coordinator's clamp: each declared range with the catalogue domain its comparisons run in. */
+export function clampOf(d: DeclaredBounds, ind: Indicator, ind2?: Indicator): { x: ClampSpec; y?: ClampSpec } {
+  const spec = (i: Indicator): ClampSpec => ({ ...(d[i.name] as ValueRange), domain: { min: i.range.min, max: i.range.max, scale: i.scale } });
+  return { x: spec(ind), ...(ind2 ? { y: spec(ind2) } : {}) };
+}
