@@ -20,8 +20,9 @@ const glucoseMgDl = (i: number) => 90 + 2 * i;
 
 /** The part of GET /queries/:id these tests read. */
 interface ApiQueryView {
-  options: { filter?: unknown; includePatientReported?: boolean };
-  result: { value: number; interval: [number, number] };
+  options: { filter?: unknown; includePatientReported?: boolean; bounds?: unknown; q?: number; groupBy?: string };
+  privacy: { clampedTo?: unknown };
+  result: { value: number; interval: [number, number]; groups?: Array<{ group: string; suppressed: boolean; value: number | null }> };
 }
 
 describe('web app: cohort filters, correlation, alert rules and live alerts (headless Chromium)', function () {
@@ -159,6 +160,53 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       assert.equal(await chart.count(), 1, 'the coefficient is plotted with its interval');
       assert.match(await page.locator('p.asked').innerText(), /^The correlation of glucose and heart rate, over every consenting patient; providers’ records only\.$/);
       await checkPage(page, 'researcher-correlation');
+    });
+  });
+
+  describe('researcher: declared bounds, quantiles and group-by', () => {
+    let page: Page;
+    before(async () => { page = await signIn('rhea'); });
+
+    it('a mean with declared bounds sends them, and the page shows the clamped mean the API released', async () => {
+      await page.getByLabel('Study').selectOption('cardio');
+      await page.getByLabel('Aggregate').selectOption('mean');
+      await page.getByLabel('Indicator', { exact: true }).selectOption('glucose');
+      await page.getByLabel('ε for this query').fill('20');
+      await page.getByLabel('Declared lower bound').fill('5.2');
+      await page.getByLabel('Declared upper bound').fill('6');
+      const prefix = await run(page);
+      const view = await apiView(prefix);
+      assert.deepEqual(view.options.bounds, { glucose: { min: 5.2, max: 6 } });
+      assert.deepEqual(view.privacy.clampedTo, { x: { min: 5.2, max: 6 } });
+      const fromPage = Number(await page.locator('dl.numbers dd strong').first().innerText());
+      assert.equal(fromPage, Number(view.result.value.toFixed(3)), 'the page shows the released value');
+      // Truth: glucose 90 + 2i mg/dL in mmol/L, clamped into [5.2, 6].
+      const clamped = Array.from({ length: PATIENTS }, (_, i) => Math.min(6, Math.max(5.2, Math.round((glucoseMgDl(i) / 18.016) * 100) / 100)));
+      const truth = clamped.reduce((a, b) => a + b, 0) / PATIENTS;
+      assert.ok(Math.abs(view.result.value - truth) < 0.3, `released ${view.result.value} near the clamped mean ${truth.toFixed(3)}`);
+      assert.match(await page.locator('p.asked').innerText(), /^The mean of glucose, over every consenting patient, glucose clamped into 5\.2 to 6; providers’ records only\.$/);
+      await page.getByLabel('Declared lower bound').fill('');
+      await page.getByLabel('Declared upper bound').fill('');
+    });
+
+    it('a 90th percentile and a mean by sex: the page sends q and groupBy and shows what the API released', async () => {
+      await page.getByLabel('Aggregate').selectOption('quantile');
+      await page.getByLabel('Indicator', { exact: true }).selectOption('heart_rate');
+      await page.getByLabel('Quantile q').fill('0.9');
+      const q = await apiView(await run(page));
+      assert.equal(q.options.q, 0.9);
+      assert.equal(Number(await page.locator('dl.numbers dd strong').first().innerText()), Number(q.result.value.toFixed(3)));
+      assert.match(await page.locator('p.asked').innerText(), /^The 90th percentile of heart rate, over every consenting patient/);
+
+      await page.getByLabel('Aggregate').selectOption('mean');
+      await page.getByLabel('Group by').selectOption('sex');
+      const g = await apiView(await run(page));
+      assert.equal(g.options.groupBy, 'sex');
+      const released = (g.result.groups ?? []).filter((x) => !x.suppressed);
+      assert.deepEqual(released.map((x) => x.group).sort(), ['female', 'male'], 'six patients of each sex are released, the empty codes withheld');
+      const table = page.getByRole('region', { name: 'mean by sex' });
+      for (const x of released) assert.match(await table.innerText(), new RegExp(`${x.group}\\s+${String(Number((x.value as number).toFixed(3))).replace('.', '\\.')}`));
+      await checkPage(page, 'researcher-groups');
     });
   });
 

@@ -12,7 +12,7 @@ export interface QueryView {
   status: 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
   message: string | null;
   window: { from: string | null; to: string | null };
-  options?: { includePatientReported?: boolean; filter?: QueryFilter | null } | null;
+  options?: { includePatientReported?: boolean; filter?: QueryFilter | null; groupBy?: string; edges?: number[]; q?: number; bounds?: Record<string, { min: number; max: number }> } | null;
   submittedAt: string;
   result?: {
     value: number | null;
@@ -23,6 +23,7 @@ export interface QueryView {
     nodesDown: number[];
     histogram?: { edges: number[]; counts: number[]; below: number; above: number } | null;
     bucketHalfWidth?: number | null;
+    groups?: Array<{ group: string; suppressed: boolean; value: number | null; interval?: [number, number] | null; records: number | null }>;
   } | null;
   privacy?: { epsilon: number; epsilonSpent: number; perPatient: number; parts: Array<{ measure: string; epsilon: number }> } | null;
 }
@@ -73,12 +74,40 @@ function Histogram({ view, unit }: { view: QueryView; unit: string }) {
   );
 }
 
-/** What was asked, in words: the aggregate, whose records (the filter) and which sources. */
+function Groups({ view, unit }: { view: QueryView; unit: string }) {
+  const groups = view.result!.groups!;
+  const iv = (i?: [number, number] | null) => (i ? `${formatNumber(i[0])} to ${formatNumber(i[1])}` : '—');
+  return (
+    <TableRegion label={`${view.aggregate} by ${view.options?.groupBy ?? 'group'}`}>
+      <table>
+        <thead><tr><th scope="col">{view.options?.groupBy ?? 'group'}</th><th scope="col">{view.aggregate}{unit ? ` (${unit})` : ''}</th><th scope="col">95 % interval</th><th scope="col">records (noisy)</th></tr></thead>
+        <tbody>{groups.map((g) => g.suppressed
+          ? <tr key={g.group}><td>{g.group}</td><td colSpan={3}>withheld: too few patients</td></tr>
+          : <tr key={g.group}><td>{g.group}</td><td>{formatNumber(g.value)}</td><td>{iv(g.interval)}</td><td>{formatNumber(g.records, 0)}</td></tr>)}</tbody>
+      </table>
+    </TableRegion>
+  );
+}
+
+function ordinal(n: number): string {
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
+}
+
+/** The aggregate in words: a quantile names its q, a grouped query its groups. */
+function aggregateWords(view: QueryView): string {
+  const o = view.options ?? {};
+  const kind = view.aggregate === 'quantile' && o.q !== undefined ? `${ordinal(Math.round(o.q * 100))} percentile` : view.aggregate;
+  return o.groupBy ? `${kind} by ${o.groupBy === 'birth_decade' ? 'birth decade' : 'administrative sex'}` : kind;
+}
+
+/** What was asked, in words: the aggregate, whose records (the filter), declared bounds and which sources. */
 export function queryWords(view: QueryView, catalogue: Map<string, IndicatorInfo>): string {
   const filter = view.options?.filter;
   const whose = filter ? `, over ${filterWords(filter, catalogue)}` : ', over every consenting patient';
+  const bounds = Object.entries(view.options?.bounds ?? {}).map(([name, b]) => `${indicatorWords([name], catalogue)} clamped into ${formatNumber(b.min)} to ${formatNumber(b.max)}`);
   const sources = view.options?.includePatientReported ? 'providers’ records and patients’ own device readings' : 'providers’ records only';
-  return `The ${view.aggregate} of ${indicatorWords(view.indicators, catalogue)}${whose}; ${sources}.`;
+  return `The ${aggregateWords(view)} of ${indicatorWords(view.indicators, catalogue)}${whose}${bounds.length ? `, ${bounds.join(' and ')}` : ''}; ${sources}.`;
 }
 
 export function QueryResult({ view, catalogue }: { view: QueryView; catalogue: Map<string, IndicatorInfo> }) {
@@ -94,12 +123,13 @@ function Outcome({ view, catalogue }: { view: QueryView; catalogue: Map<string, 
   if (view.status === 'suppressed') return <Suppressed view={view} />;
   if (view.status !== 'done' || !view.result) return <p>{SETTLED_WORDS[view.status] ?? view.status} {view.message ?? ''}</p>;
   const info = catalogue.get(view.indicators[0] ?? '');
-  const unit = ['mean', 'stddev', 'sum'].includes(view.aggregate) && info ? unitWords(info.canonicalUnit) : '';
+  const unit = ['mean', 'stddev', 'sum', 'median', 'quantile'].includes(view.aggregate) && info ? unitWords(info.canonicalUnit) : '';
   const r = view.result;
   return (
     <div class="result">
       <Numbers view={view} unit={unit} />
       {r.histogram ? <Histogram view={view} unit={info ? unitWords(info.canonicalUnit) : ''} /> : null}
+      {r.groups ? <Groups view={view} unit={unit} /> : null}
       {view.aggregate === 'correlation' && r.value !== null && r.interval ? (
         <IntervalChart name="correlation" value={r.value} interval={r.interval} axis={[-1, 1]} label={`Correlation ${formatNumber(r.value)} with 95 % interval ${formatNumber(r.interval[0])} to ${formatNumber(r.interval[1])}`} />
       ) : null}

@@ -11,9 +11,10 @@ import { formatDateTime, formatNumber, type IndicatorInfo } from '../words';
 import type { Claims } from '../session';
 import { QueryResult, type QueryView } from './query-result';
 import { FilterBuilder, filterOf, type FilterDraft, type QueryFilter } from './query-filter';
+import { AggregateOptions, extraOptions } from './query-options';
 
 interface StudyBudget { id: string; title: string; minCohort: number; epsilonBudget: number; epsilonSpent: number; epsilonRemaining: number }
-const AGGREGATES = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation'];
+const AGGREGATES = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'median', 'quantile', 'covariance', 'correlation'];
 const PAIRED = new Set(['covariance', 'correlation']);
 
 function StudyBudgetNote({ studyId, version }: { studyId: string; version: number }) {
@@ -33,12 +34,13 @@ function queryBody(form: FormData, filter: QueryFilter | null): Record<string, u
   };
   const from = day('from', false);
   const to = day('to', true);
-  const options: Record<string, number | boolean> = {};
+  const extra = extraOptions(form, aggregate, indicators);
+  const options: Record<string, unknown> = extra.options;
   if (form.get('epsilon')) options.epsilon = Number(form.get('epsilon'));
   if (form.get('perPatient')) options.perPatient = Number(form.get('perPatient'));
   if (form.get('includePatientReported')) options.includePatientReported = true;
   const window = { ...(from !== null ? { from: new Date(from).toISOString() } : {}), ...(to !== null ? { to: new Date(to).toISOString() } : {}) };
-  return { study: form.get('study'), indicators, aggregate, ...window, ...(filter ? { filter } : {}), options };
+  return { study: form.get('study'), indicators, aggregate, ...window, ...(filter ? { filter } : {}), ...(extra.groupBy ? { groupBy: extra.groupBy } : {}), options };
 }
 
 function QueryForm({ studies, catalogue, onStudy, onSubmitted }: { studies: Array<{ id: string; title: string }>; catalogue: Map<string, IndicatorInfo>; onStudy: (id: string) => void; onSubmitted: (id: string) => void }) {
@@ -75,6 +77,7 @@ function QueryForm({ studies, catalogue, onStudy, onSubmitted }: { studies: Arra
       <Field label="To (day, UTC, included)">{(id) => <input id={id} name="to" type="date" />}</Field>
       <Field label="ε for this query" hint="Empty: the gateway's default. Larger ε: less noise, more budget spent.">{(id, hint) => <input id={id} name="epsilon" type="number" step="any" min="0" aria-describedby={hint} />}</Field>
       <Field label="Records per patient (at most)" hint="Empty: the study's limit.">{(id, hint) => <input id={id} name="perPatient" type="number" min="1" step="1" aria-describedby={hint} />}</Field>
+      <AggregateOptions aggregate={aggregate} paired={PAIRED.has(aggregate)} />
       <p class="field check"><label><input name="includePatientReported" type="checkbox" /> Include patients’ own device readings (off: providers’ records only)</label></p>
       <FilterBuilder draft={draft} catalogue={catalogue} onChange={setDraft} />
       <ErrorNote message={error} />
@@ -138,7 +141,7 @@ export function ResearcherPage(_props: { claims: Claims }) {
             <thead><tr><th scope="col">Submitted</th><th scope="col">Study</th><th scope="col">Query</th><th scope="col">Status</th><th scope="col">ε</th></tr></thead>
             <tbody>
               {(past.data?.queries ?? []).map((q) => (
-                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}{q.options?.filter ? ' (filtered)' : ''}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
+                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}{q.options?.filter ? ' (filtered)' : ''}{q.options?.groupBy ? ` by ${q.options.groupBy}` : ''}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
               ))}
             </tbody>
           </table>

@@ -1,0 +1,65 @@
+/**
+ * The query options that depend on the aggregate (docs/usage.md): a quantile's q, a histogram's own
+ * edges, group-by for count and mean, and declared bounds for the kinds that clamp (sum, mean,
+ * variance, stddev, covariance, correlation). `extraOptions` reads them from the form as the API's
+ * `options` and `groupBy`; an empty field sends nothing, and the API names the field of a bad value.
+ */
+import { Field } from '../components';
+
+export const RANKED = new Set(['median', 'quantile']);
+const CLAMPED = new Set(['sum', 'mean', 'variance', 'stddev', 'covariance', 'correlation']);
+const GROUPED = new Set(['count', 'mean']);
+
+export interface ExtraOptions {
+  options: Record<string, unknown>;
+  groupBy: string | null;
+}
+
+const text = (form: FormData, name: string) => String(form.get(name) ?? '').trim();
+
+/** The aggregate's own options from the form; `indicators` are the query's, in order. */
+export function extraOptions(form: FormData, aggregate: string, indicators: string[]): ExtraOptions {
+  const options: Record<string, unknown> = {};
+  if (aggregate === 'quantile' && text(form, 'q')) options.q = Number(text(form, 'q'));
+  if (aggregate === 'histogram' && text(form, 'edges')) options.edges = text(form, 'edges').split(/[\s,;]+/).filter(Boolean).map(Number);
+  if (CLAMPED.has(aggregate)) {
+    const bounds: Record<string, { min: number; max: number }> = {};
+    indicators.forEach((name, k) => {
+      const [min, max] = [text(form, `boundMin${k}`), text(form, `boundMax${k}`)];
+      if (min || max) bounds[name] = { min: Number(min), max: Number(max) };
+    });
+    if (Object.keys(bounds).length > 0) options.bounds = bounds;
+  }
+  const groupBy = GROUPED.has(aggregate) ? text(form, 'groupBy') || null : null;
+  return { options, groupBy };
+}
+
+function BoundFields({ which, k }: { which: string; k: number }) {
+  // "Declared lower bound" for the (first) indicator, "…, second" for the second one of a pair.
+  return (
+    <>
+      <Field label={`Declared lower bound${which}`} hint="Optional, with the upper bound: values below it count as the bound, and the noise follows from the bounds, not the catalogue’s range.">{(id, hint) => <input id={id} name={`boundMin${k}`} type="number" step="any" aria-describedby={hint} />}</Field>
+      <Field label={`Declared upper bound${which}`}>{(id) => <input id={id} name={`boundMax${k}`} type="number" step="any" />}</Field>
+    </>
+  );
+}
+
+export function AggregateOptions({ aggregate, paired }: { aggregate: string; paired: boolean }) {
+  return (
+    <>
+      {aggregate === 'quantile' ? <Field label="Quantile q" hint="0.01 to 0.99 in steps of 0.01 (0.9: the 90th percentile). No min or max: they cannot be released privately.">{(id, hint) => <input id={id} name="q" type="number" min="0.01" max="0.99" step="0.01" required aria-describedby={hint} />}</Field> : null}
+      {aggregate === 'histogram' ? <Field label="Bucket edges (optional)" hint="Increasing numbers inside the indicator’s range, e.g. 90, 120, 140, 160: one bucket between each two, over each patient’s latest value. Empty: the catalogue’s buckets.">{(id, hint) => <input id={id} name="edges" type="text" inputMode="decimal" aria-describedby={hint} />}</Field> : null}
+      {GROUPED.has(aggregate) ? (
+        <Field label="Group by">{(id) => (
+          <select id={id} name="groupBy">
+            <option value="">no grouping</option>
+            <option value="sex">administrative sex</option>
+            <option value="birth_decade">birth decade</option>
+          </select>
+        )}</Field>
+      ) : null}
+      {CLAMPED.has(aggregate) ? <BoundFields which={paired ? ', first' : ''} k={0} /> : null}
+      {CLAMPED.has(aggregate) && paired ? <BoundFields which=", second" k={1} /> : null}
+    </>
+  );
+}
