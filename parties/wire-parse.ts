@@ -244,8 +244,7 @@ export function parseFilteredRequest(raw: unknown, n: number, self: number, t: n
   if (f.cohort === null) throw new ValidationError('a filtered query needs its cohort', 'cohort');
   const measures = parseMeasures(body.measures, ['sum', 'sumSquares'] as LinearMeasure[], 0);
   const maskBits = parseMaskBits(body.maskBits);
-  const material = body.material === null ? null : str(body.material, 'material', MAX_SEALED_CHARS);
-  if ((material === null) !== (f.cohort.length === 0)) throw new ValidationError('material must be given exactly when the cohort is not empty', 'material');
+  const material = parseMaterial(body.material, f.cohort);
   return {
     queryId: parseQueryId(body.queryId),
     ...f,
@@ -269,6 +268,13 @@ function parseClampSpec(x: unknown, at: string): ClampSpec {
   return { min: o.min, max: o.max, domain };
 }
 
+/** The dealer's sealed comparison material: given exactly when the cohort is not empty. */
+function parseMaterial(x: unknown, cohort: readonly string[]): string | null {
+  const material = x === null ? null : str(x, 'material', MAX_SEALED_CHARS);
+  if ((material === null) !== (cohort.length === 0)) throw new ValidationError('material must be given exactly when the cohort is not empty', 'material');
+  return material;
+}
+
 function parseMaskBits(x: unknown): number {
   if (!Number.isInteger(x) || (x as number) < 2 || (x as number) > MAX_MASK_BITS) throw new ValidationError(`maskBits must be an integer in [2, ${MAX_MASK_BITS}]`, 'maskBits');
   return x as number;
@@ -288,8 +294,7 @@ export function parseClampedRequest(raw: unknown, n: number, self: number, t: nu
   const measures = parseMeasures<Measure>(body.measures, pair ? PRODUCT_MEASURES : (['sum', 'sumSquares'] as Measure[]), 0);
   const clamp = asBody(body.clamp);
   if (pair !== (clamp.y !== undefined && clamp.y !== null)) throw new ValidationError('clamp must bound y exactly when the query pairs two indicators', 'clamp');
-  const material = body.material === null ? null : str(body.material, 'material', MAX_SEALED_CHARS);
-  if ((material === null) !== (f.cohort.length === 0)) throw new ValidationError('material must be given exactly when the cohort is not empty', 'material');
+  const material = parseMaterial(body.material, f.cohort);
   return {
     queryId: parseQueryId(body.queryId),
     ...f,

@@ -1,15 +1,16 @@
 /**
  * One request to every participant of a run that needs all of them (products, filtered and clamped
- * queries): the answers
+ * queries), and the health check and result of the three-party runs: the answers
  * in participant order, the bytes counted, and the run failed as a whole (protocolFailure names the
  * first node that failed) when any participant fails. Answers that disagree on the records they used
  * are never opened (NodesOutOfSyncError).
  */
+import { filteredNodesNeeded, type OpenedMeasures } from '../../mpc/aggregates';
 import type { NodeClient, SignedFetchResult } from '../../parties/client';
 import { SignedRequestError } from '../../parties/errors';
-import { checkHealth, type CoordinatorContext } from './context';
-import { MpcProtocolError, NodesOutOfSyncError } from './errors';
-import type { ByteCounts } from './types';
+import { checkHealth, emptyBytes, type CoordinatorContext, type Health } from './context';
+import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
+import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
 
 /** A participant's failed request. */
 export interface NodeFailure {
@@ -63,4 +64,36 @@ export async function askAll<Req extends { participants: number[] }, Res extends
     throw new NodesOutOfSyncError(`the participating nodes hold different records (pending share deliveries?); ${ask.what}'s result is not opened`, [participants]);
   }
   return answers;
+}
+
+/** The health check of a three-party run (comparisons): all three nodes must be up, else InsufficientNodesError. */
+export async function threeNodesUp(ctx: CoordinatorContext, what: string): Promise<{ h: Health; bytes: ByteCounts }> {
+  const bytes = emptyBytes();
+  const h = await checkHealth(ctx);
+  bytes.nodesToCoordinator += h.bytes;
+  const need = filteredNodesNeeded(ctx.t);
+  if (ctx.n !== 3 || h.up.length < 3) throw new InsufficientNodesError(`${what} runs three-party comparisons and needs nodes 1, 2 and 3 (${need} = 2t + 1 of n = 3); up: [${h.up.join(', ')}]`, 3, h.up, h.down);
+  return { h, bytes };
+}
+
+/** The result of a three-party run: every answer checked (three shares of degree 1), the count only when opened. */
+export function threePartyResult(q: AggregateQuery, run: { h: Health; bytes: ByteCounts; started: number }, opened: OpenedMeasures, value: number | null, withCount: boolean): AggregateResult {
+  const { h, bytes } = run;
+  bytes.total = bytes.coordinatorToNodes + bytes.nodesToCoordinator + bytes.nodeToNode;
+  return {
+    aggregate: q.aggregate,
+    indicator: q.indicator,
+    ...(q.indicator2 ? { indicator2: q.indicator2 } : {}),
+    value: value !== null && Number.isFinite(value) ? value : null,
+    count: withCount ? Number(opened.count) : null,
+    nodesUsed: h.up,
+    nodesDown: h.down,
+    nodesOutOfSync: [],
+    nodeErrors: h.errors,
+    consistencyChecked: true,
+    noised: Boolean(q.noise),
+    opened,
+    bytes,
+    ms: performance.now() - run.started,
+  };
 }

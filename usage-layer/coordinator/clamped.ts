@@ -9,7 +9,7 @@
  * that fails fails the run (nothing is opened; the query service gives its ε back).
  */
 import { randomUUID } from 'node:crypto';
-import { aggregateSpec, clampedMeasures, filteredNodesNeeded, measureScale, type Measure, type OpenedMeasures } from '../../mpc/aggregates';
+import { aggregateSpec, clampedMeasures, measureScale, type Measure, type OpenedMeasures } from '../../mpc/aggregates';
 import { clampPlan } from '../../mpc/clamp';
 import { shareFromHex } from '../../mpc/codec';
 import { STATISTICAL_BITS } from '../../mpc/compare';
@@ -20,10 +20,9 @@ import { PeerKeyError } from '../../parties/errors';
 import { nodeParty } from '../../parties/key-directory';
 import type { ClampedRequest, ClampedResponse, ClampSpec, NoiseByMeasure } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
-import { askAll } from './ask-all';
+import { askAll, threeNodesUp, threePartyResult } from './ask-all';
 import { checkCapacity } from './capacity';
-import { checkHealth, emptyBytes, type CoordinatorContext } from './context';
-import { InsufficientNodesError } from './errors';
+import type { CoordinatorContext } from './context';
 import type { AggregateQuery, AggregateResult } from './types';
 import { noiseMap } from './validate';
 
@@ -88,11 +87,7 @@ function openMeasures(q: AggregateQuery, t: number, answers: ClampedResponse[]):
 
 export async function runClamped(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
   const c = checkClampedQuery(q);
-  const bytes = emptyBytes();
-  const h = await checkHealth(ctx);
-  bytes.nodesToCoordinator += h.bytes;
-  const need = filteredNodesNeeded(ctx.t);
-  if (ctx.n !== 3 || h.up.length < 3) throw new InsufficientNodesError(`a clamped ${q.aggregate} runs three-party comparisons and needs nodes 1, 2 and 3 (${need} = 2t + 1 of n = 3); up: [${h.up.join(', ')}]`, 3, h.up, h.down);
+  const { h, bytes } = await threeNodesUp(ctx, `a clamped ${q.aggregate}`);
   const answers = await askAll(ctx, clampedRequests(ctx, q, c, h.up), bytes, {
     what: 'the clamped query',
     call: (client, r) => client.clamped(r),
@@ -101,24 +96,6 @@ export async function runClamped(ctx: CoordinatorContext, q: AggregateQuery, sta
   const first = answers[0]!;
   checkCapacity(q, first.records, first.scaleX, first.scaleY ?? 0);
   const opened = openMeasures(q, ctx.t, answers);
-  const value = aggregateSpec(q.aggregate).finish(opened);
-  bytes.total = bytes.coordinatorToNodes + bytes.nodesToCoordinator + bytes.nodeToNode;
-  const withCount = answers.every((a) => a.shares.count !== undefined);
-  return {
-    aggregate: q.aggregate,
-    indicator: q.indicator,
-    ...(q.indicator2 ? { indicator2: q.indicator2 } : {}),
-    value: value !== null && Number.isFinite(value) ? value : null,
-    // The count is public to the nodes; it is opened only noised (or when nothing is noised).
-    count: withCount ? Number(opened.count) : null,
-    nodesUsed: h.up,
-    nodesDown: h.down,
-    nodesOutOfSync: [],
-    nodeErrors: h.errors,
-    consistencyChecked: true,
-    noised: Boolean(q.noise),
-    opened,
-    bytes,
-    ms: performance.now() - started,
-  };
+  // The count is public to the nodes; it is opened only noised (or when nothing is noised).
+  return threePartyResult(q, { h, bytes, started }, opened, aggregateSpec(q.aggregate).finish(opened), answers.every((a) => a.shares.count !== undefined));
 }

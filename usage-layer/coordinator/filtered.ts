@@ -10,7 +10,7 @@
  * its ε back).
  */
 import { randomUUID } from 'node:crypto';
-import { aggregateSpec, filteredNodesNeeded, queriedMeasures, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
+import { aggregateSpec, queriedMeasures, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
 import { shareFromHex } from '../../mpc/codec';
 import { comparisonPlan, STATISTICAL_BITS } from '../../mpc/compare';
 import { filterLeaves } from '../../mpc/filters';
@@ -21,10 +21,9 @@ import { PeerKeyError } from '../../parties/errors';
 import { nodeParty } from '../../parties/key-directory';
 import type { FilteredRequest, FilteredResponse, NoiseByMeasure } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
-import { askAll } from './ask-all';
+import { askAll, threeNodesUp, threePartyResult } from './ask-all';
 import { checkCapacity } from './capacity';
-import { checkHealth, emptyBytes, type CoordinatorContext } from './context';
-import { InsufficientNodesError } from './errors';
+import type { CoordinatorContext } from './context';
 import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
 import { noiseMap } from './validate';
 
@@ -79,32 +78,12 @@ function openMeasures(q: AggregateQuery, t: number, answers: FilteredResponse[])
 export async function runFiltered(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
   if (!aggregateSpec(q.aggregate).filterable) throw new ValidationError(`${q.aggregate} does not take a filter`, 'filter');
   if (!q.cohort) throw new ValidationError('a filtered query needs its cohort (the material is dealt per cohort patient)', 'cohort');
-  const bytes = emptyBytes();
-  const h = await checkHealth(ctx);
-  bytes.nodesToCoordinator += h.bytes;
-  const need = filteredNodesNeeded(ctx.t);
-  if (ctx.n !== 3 || h.up.length < 3) throw new InsufficientNodesError(`a filtered ${q.aggregate} runs three-party comparisons and needs nodes 1, 2 and 3 (${need} = 2t + 1 of n = 3); up: [${h.up.join(', ')}]`, 3, h.up, h.down);
+  const { h, bytes } = await threeNodesUp(ctx, `a filtered ${q.aggregate}`);
   const cohort = [...new Set(q.cohort)].sort();
   const answers = await askFiltered(ctx, filteredRequests(ctx, q, cohort, h.up), bytes);
   const first = answers[0]!;
   checkCapacity(q, first.records, first.scale ?? 0);
   const opened = openMeasures(q, ctx.t, answers);
-  const value = aggregateSpec(q.aggregate).finish(opened);
-  bytes.total = bytes.coordinatorToNodes + bytes.nodesToCoordinator + bytes.nodeToNode;
-  return {
-    aggregate: q.aggregate,
-    indicator: q.indicator,
-    value: value !== null && Number.isFinite(value) ? value : null,
-    // The filtered count is known to no node: opened from shares, noisy when noised, never exact next to noise.
-    count: answers.every((a) => a.countShare !== undefined) ? Number(opened.count) : null,
-    nodesUsed: h.up,
-    nodesDown: h.down,
-    nodesOutOfSync: [],
-    nodeErrors: h.errors,
-    consistencyChecked: true,
-    noised: Boolean(q.noise),
-    opened,
-    bytes,
-    ms: performance.now() - started,
-  };
+  // The filtered count is known to no node: opened from shares, noisy when noised, never exact next to noise.
+  return threePartyResult(q, { h, bytes, started }, opened, aggregateSpec(q.aggregate).finish(opened), answers.every((a) => a.countShare !== undefined));
 }
