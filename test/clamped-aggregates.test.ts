@@ -6,8 +6,11 @@
 import { strict as assert } from 'node:assert';
 import type { ShareableValue } from '../management-layer/sharing/distribute';
 import type { ClampSpec } from '../parties/wire';
+import { parseClampedRequest } from '../parties/wire-parse';
 import type { AggregateQuery } from '../usage-layer/coordinator';
+import { createCoordinator } from '../usage-layer/coordinator';
 import { prng, startTestCluster, type TestCluster } from './support/mpc';
+import { tapCluster } from './support/tap';
 
 const SBP = { min: 50, max: 250, scale: 0 };
 const HBA1C = { min: 3, max: 20, scale: 1 };
@@ -133,5 +136,56 @@ describe('clamped aggregates (three nodes, no noise)', function () {
     await assert.rejects(run('mean', { filter: { indicator: 'c-hba1c', op: '>=', value: 6, domain: HBA1C } }), /cannot be combined/);
     await assert.rejects(run('mean', { cohort: null }), /needs its cohort/);
     await assert.rejects(run('mean', { perPatient: null }), /needs its contribution bound/);
+  });
+
+  it('a tap on every link sees sealed round messages only; the answers carry shares of the requested measures, no comparison bit', async () => {
+    const tap = await tapCluster(tc);
+    try {
+      const coordinator = createCoordinator(tap.config, tc.gatewayKey);
+      const r = await coordinator.aggregate({ indicator: 'c-sbp', aggregate: 'variance', cohort: everyone, perPatient: 2, clamp: { x: SBP_BOUNDS }, centre: { x: 130 } });
+      assert.ok(r.value !== null);
+      const seen = tap.exchanges();
+      const rounds = new Set(seen.filter((x) => x.path === '/mpc/message').map((x) => JSON.parse(tap.plainRequest(x)).round as string));
+      for (const name of ['cmp-open', 'cmp-b2a', 'zero', 'reshare']) assert.ok(rounds.has(name), `round ${name} ran: ${[...rounds].join(', ')}`);
+      for (const x of seen.filter((e) => e.path === '/mpc/message')) assert.match(x.body, /^hgd-seal-v/, 'the body is sealed on the wire');
+      const requests = seen.filter((x) => x.path === '/aggregate/clamped');
+      assert.equal(requests.length, 3);
+      for (const x of requests) {
+        const req = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
+        assert.match(req.material as string, /^hgd-seal-v1\./, 'the material is sealed to its node inside the sealed body too');
+        const answer = JSON.parse(tap.plainAnswer(x) as string) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(answer).sort(), ['digest', 'node', 'noised', 'peerBytesSent', 'records', 'scaleX', 'scaleY', 'shares']);
+        assert.deepEqual(Object.keys(answer.shares as object).sort(), ['count', 'sum', 'sumSquares']);
+      }
+    } finally {
+      await tap.close();
+    }
+  });
+
+  it('a noised clamped variance computes and opens only the measures its noise names', async () => {
+    const r = await run('variance', { centre: { x: 130 }, noise: { count: { epsilon: 5, sensitivity: 2 }, sumSquares: { epsilon: 5, sensitivity: 2 * 30 ** 2 } } });
+    assert.ok(r.opened?.sumSquares, 'Σ(clamp(x) − c)² is opened (noised)');
+    assert.equal(r.opened?.sum, undefined, 'Σ(clamp(x) − c) was not computed, so it cannot be opened exactly');
+  });
+
+  it('needs all three nodes: with one down it fails before dealing anything (insufficient_nodes)', async () => {
+    await tc.cluster.stop(2);
+    try {
+      await assert.rejects(run('sum'), (e: unknown) => (e as { code?: string }).code === 'insufficient_nodes');
+    } finally {
+      await tc.cluster.restart(2);
+    }
+    assert.equal((await run('sum', { cohort: ['cp0'] })).value, 260);
+  });
+
+  it('a node refuses bounds outside the domain, a pair without y bounds, and material for an empty cohort', () => {
+    const base = { queryId: 'q-clamp-parse-1', indicator: 'x', indicator2: null, windowSeconds: 0, from: null, to: null, cohort: ['p1'], perPatient: 1, measures: ['sum'], maskBits: 52, material: 'sealed', participants: [1, 2, 3] };
+    const parse = (o: Record<string, unknown>) => parseClampedRequest({ ...base, ...o }, 3, 1, 1);
+    assert.ok(parse({ clamp: { x: { min: 60, max: 200, domain: SBP } } }));
+    assert.throws(() => parse({ clamp: { x: { min: 40, max: 200, domain: SBP } } }), /clamp.x must be \{min < max\} inside its domain \[50, 250\]/);
+    assert.throws(() => parse({ clamp: { x: { min: 200, max: 200, domain: SBP } } }), /min < max/);
+    assert.throws(() => parse({ indicator2: 'y', windowSeconds: 60, measures: ['sumXY'], clamp: { x: { min: 60, max: 200, domain: SBP } } }), /clamp must bound y exactly when/);
+    assert.throws(() => parse({ cohort: [], clamp: { x: { min: 60, max: 200, domain: SBP } } }), /material must be given exactly when the cohort is not empty/);
+    assert.throws(() => parse({ perPatient: null, clamp: { x: { min: 60, max: 200, domain: SBP } } }), /needs its contribution bound/);
   });
 });
