@@ -143,6 +143,8 @@ export interface AggregateSpec {
   /**
    * Rank kinds (median, quantile): a noisy binary search of counts of x ≥ t by secure comparisons
    * (mpc/quantiles.ts), its `count` ε split over the rounds; L = 1; all three nodes. No `finish`.
+   * Filtered (or grouped), every round's count is of x ≥ t among the filter's patients, and the rank is
+   * of a noisy filtered total N̂ of its own (usage-layer/queries/disclosure.ts: the `pilotCountX` part).
    */
   rankSearch: boolean;
   /** The statistic from the opened measures; null where undefined. Histograms have none. */
@@ -214,11 +216,11 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
   },
   // Rank kinds: `count` is the noisy count of each search round (ε split over the rounds, coordinator/quantile.ts).
   median: {
-    kind: 'median', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, clamped: null, rankSearch: true,
+    kind: 'median', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: true, clamped: null, rankSearch: true,
     finish: () => null, release: (v, r) => clamp(v, r.min, r.max),
   },
   quantile: {
-    kind: 'quantile', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, clamped: null, rankSearch: true,
+    kind: 'quantile', protocol: 'linear', indicators: 1, measures: [], dpMeasures: ['count'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: true, clamped: null, rankSearch: true,
     finish: () => null, release: (v, r) => clamp(v, r.min, r.max),
   },
 });

@@ -18,7 +18,8 @@ export const MAX_ITEMS = 100_000;
 const MAX_ROUND_VALUES = 400_000;
 /** Largest filter: leaves, and depth of and/or nesting. */
 const MAX_FILTER_LEAVES = 16;
-const MAX_FILTER_DEPTH = 4;
+/** The gateway allows 4 levels; `=` becomes an and of ≥ and ≤ (one more) and a quantile's round wraps the filter (one more). */
+const MAX_FILTER_DEPTH = 6;
 const MAX_SEALED_CHARS = 64 * 1024 * 1024;
 const MAX_WINDOW_SECONDS = 366 * 86400;
 const MAX_PER_PATIENT = 10_000;

@@ -132,8 +132,38 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
     for (const c of charged) assert.equal(Number(c.epsilon), 20);
     const entry = JSON.parse((await s.gateway.ledger.getEntry(decades.ledgerSeq)).canonical);
     assert.equal(entry.payload.groupBy, 'birth_decade');
-    const bad = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate: 'median', groupBy: 'sex' });
+    const bad = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate: 'variance', groupBy: 'sex' });
     assert.equal(bad.status, 400, bad.text);
     assert.equal(bad.body.field, 'groupBy');
+  });
+
+  it('a filtered p90 and the median by sex: the rank is of the filter’s own noisy total, every group’s truth in its interval', async () => {
+    // Born before 1960: patients 0–19 (1950–1959).
+    const older = latest.filter((_, i) => birthYear(i) < 1960);
+    const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'quantile', filter: { indicator: 'birth_year', op: '<', value: 1960 }, options: { epsilon: 20, q: 0.9 } });
+    assert.equal(q.status, 'done', q.message);
+    assert.deepEqual((q.privacy.parts as Array<{ measure: string }>).map((p) => p.measure), ['pilotCountX', 'count', 'contributors'], 'a noised filtered total besides the rounds and the gate');
+    assert.ok(Math.abs(q.result.records - older.length) <= 3, `the filtered total ${q.result.records} near ${older.length} (the gate counts all ${latest.length})`);
+    const truth = plainQuantile(older, 0.9) as number;
+    const [lo, hi] = q.result.interval as [number, number];
+    assert.ok(lo <= truth && truth <= hi, `filtered p90: plaintext ${truth} in [${lo}, ${hi}] (released ${q.result.value})`);
+    const below = older.filter((v) => v < q.result.value).length;
+    const atMost = older.filter((v) => v <= q.result.value).length;
+    assert.ok(below <= 0.9 * older.length + 4 && atMost >= 0.9 * older.length - 4, `p90 ${q.result.value} of the older patients: ${below} below, ${atMost} at most`);
+
+    const m = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'median', groupBy: 'sex', options: { epsilon: 20 } });
+    assert.equal(m.status, 'done', m.message);
+    for (const sex of ['female', 'male']) {
+      const values = latest.filter((_, i) => sexOf(i) === sex);
+      const g = m.result.groups.find((x: { group: string }) => x.group === sex);
+      assert.equal(g.suppressed, false, `${sex}: ${values.length} patients, released`);
+      const t = plainQuantile(values, 0.5) as number;
+      assert.ok(g.interval[0] <= t && t <= g.interval[1], `${sex} median: plaintext ${t} in [${g.interval}] (released ${g.value})`);
+      const rank = values.filter((v) => v < g.value).length;
+      assert.ok(rank <= values.length / 2 + 4 && values.filter((v) => v <= g.value).length >= values.length / 2 - 4, `${sex} median ${g.value}: ${rank} of ${values.length} below`);
+    }
+    for (const empty of ['unknown', 'other']) assert.equal(m.result.groups.find((x: { group: string }) => x.group === empty).suppressed, true);
+    const charged = (await s.gateway.db.knex('query_contributors').where({ query_id: m.id }).select('epsilon')) as Array<{ epsilon: string }>;
+    assert.equal(charged.length, 30, 'parallel composition: each patient charged once');
   });
 });

@@ -3,7 +3,9 @@
  * one filtered count of {x ≥ t} (filtered.ts: secure comparisons against the public t, noised in
  * shares by the nodes) over each cohort patient's latest value, L = 1. The count's noise spec is the
  * whole search's: every round gets ε/k. `quantile.total` is the released (noisy) number of
- * contributors the rank q·N is taken of: post-processing of the gate's release, no extra ε.
+ * contributors the rank q·N is taken of: post-processing of the gate's release, no extra ε; with a
+ * filter, the filter's noisy total (the query service's own noised count). Every round then counts
+ * x ≥ t among the filter's patients.
  */
 import type { ValueDomain } from '../../mpc/compare';
 import { nextThreshold, searchResult, searchRounds, searchStep, type SearchState } from '../../mpc/quantiles';
@@ -43,10 +45,12 @@ export async function runQuantile(ctx: CoordinatorContext, q: AggregateQuery, st
   let last: AggregateResult | undefined;
   for (let round = 0; round < k; round++) {
     const t = nextThreshold(state);
-    const filter = { indicator: q.indicator, op: '>=' as const, value: valueOf(t + lo, domain), domain };
+    const leaf = { indicator: q.indicator, op: '>=' as const, value: valueOf(t + lo, domain), domain };
+    // With a cohort filter (or a group's predicate) the count is of x ≥ t among the patients it selects.
+    const filter = q.filter ? { and: [q.filter, leaf] } : leaf;
     last = await runFiltered(ctx, { ...q, aggregate: 'count', perPatient: 1, filter, ...noise }, performance.now());
     const count = last.count ?? 0;
-    rounds.push({ threshold: filter.value, count });
+    rounds.push({ threshold: leaf.value, count });
     state = searchStep(state, t, count, p, total);
     for (const key of Object.keys(bytes) as Array<keyof typeof bytes>) bytes[key] += last.bytes[key];
   }

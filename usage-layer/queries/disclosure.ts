@@ -108,10 +108,19 @@ function contributorsShare(total: number): number {
   return total <= MICRO ? Math.min(Math.floor(total / 5), MICRO / 10) : Math.floor(total / 5);
 }
 
+/**
+ * A filtered quantile's split between its total N̂ and the search's rounds: N̂'s noise moves the rank
+ * q·N̂ by q/ε_N once, each round's count by k/ε_c, so the rounds take the larger share.
+ */
+const RANK_TOTAL_WEIGHT = 1;
+const RANK_SEARCH_WEIGHT = 3;
+
 /** The measures a plan noises and their ε weights: pilot parts first, then the kind's dpMeasures. */
 function weightedMeasures(aggregate: AggregateKind, perPatient: number, filtered: boolean): Array<[Exclude<NoisedMeasure, 'contributors'>, number]> {
   const spec = aggregateSpec(aggregate);
   const main = spec.dpMeasures.map((m, k): [Measure, number] => [m, spec.epsilonWeights[k] as number]);
+  // A filtered rank kind: the gate counts the unfiltered cohort, so the rank is of a noisy filtered total of its own.
+  if (spec.rankSearch && filtered) return [['pilotCountX', RANK_TOTAL_WEIGHT], ...main.map(([m, w]): [Measure, number] => [m, w * RANK_SEARCH_WEIGHT])];
   if (!spec.pilot) return main;
   // With L = 1 and no filter every contributor has exactly one record (pair): the gate's noisy count is the count.
   const countFromGate = perPatient === 1 && !filtered;
@@ -119,6 +128,11 @@ function weightedMeasures(aggregate: AggregateKind, perPatient: number, filtered
   if (!countFromGate) pilots.push(['pilotCountX', spec.pilot.x]);
   if (spec.pilot.y !== undefined) pilots.push(['pilotSumY', spec.pilot.y], ...(!countFromGate ? [['pilotCountY', spec.pilot.y] as [PilotMeasure, number]] : []));
   return [...pilots, ...(countFromGate ? main.filter(([m]) => m !== 'count') : main)];
+}
+
+/** The part a filtered or grouped rank kind's total N̂ is noised with (null: the gate's contributors count is N̂). */
+export function rankTotalPart(plan: PrivacyPlan): NoisePart | null {
+  return plan.pilot ? null : (plan.parts.find((p) => p.measure === 'pilotCountX') ?? null);
 }
 
 /** Whether a pilot kind's plan takes its count from the gate (it noises no count of its own). */

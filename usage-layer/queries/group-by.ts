@@ -1,5 +1,6 @@
 /**
- * Group-by over a demographic (`groupBy`: "sex" or "birth_decade") for count and mean: each group is
+ * Group-by over a demographic (`groupBy`: "sex" or "birth_decade") for count, mean, median and
+ * quantile: each group is
  * the same query with the group's predicate on the patient's latest demographic value added to its
  * filter (query-filter.ts), run and noised like any filtered query. A patient's latest demographic
  * value lies in at most one group, so the groups are disjoint by patient and every group is released
@@ -25,9 +26,11 @@ export interface Group {
 /** The demographic indicator a grouping reads (consent must cover it). */
 export const groupIndicator = (g: GroupBy): string => (g === 'sex' ? 'sex' : 'birth_year');
 
-/** Checks `groupBy` for the kind: count and mean only. */
+const GROUPED_KINDS: readonly AggregateKind[] = ['count', 'mean', 'median', 'quantile'];
+
+/** Checks `groupBy` for the kind: count, mean, median and quantile. */
 export function checkGroupBy(g: GroupBy, aggregate: AggregateKind): GroupBy {
-  if (aggregate !== 'count' && aggregate !== 'mean') throw new ValidationError(`"groupBy" applies to count and mean, not ${aggregate}`, 'groupBy');
+  if (!GROUPED_KINDS.includes(aggregate)) throw new ValidationError(`"groupBy" applies to ${GROUPED_KINDS.join(', ')}, not ${aggregate}`, 'groupBy');
   return g;
 }
 

@@ -67,14 +67,17 @@ export function rankInterval(rounds: readonly SearchRound[], q: number, total: n
   return [lo, Math.max(lo, hi)];
 }
 
-/** The released interval of a rank kind: the plan's count part split over the rounds the search took. */
-export function searchInterval(r: AggregateResult, rank: RankOptions, contributors: number, plan: PrivacyPlan, by: NoisedBy, ind: Indicator): [number, number] | null {
+/**
+ * The released interval of a rank kind: the plan's count part split over the rounds the search took;
+ * N̂ is the gate's contributors count, or a filtered query's own noisy total (its part given).
+ */
+export function searchInterval(r: AggregateResult, rank: RankOptions, n: { total: number; part: NoisePart }, plan: PrivacyPlan, by: NoisedBy, ind: Indicator): [number, number] | null {
   const rounds = r.search?.rounds ?? [];
   if (r.value === null || rank.q === null || rounds.length === 0) return null;
   const perRound = perRoundNoise(part(plan, 'count'), rounds.length);
   const roundNoise: MeasureNoise = { measure: 'count', b: noiseScale(perRound, 0), shape: noiseShape(perRound, 0, by) };
-  const gateNoise: MeasureNoise = { measure: 'count', b: noiseScale(part(plan, 'contributors'), 0), shape: 1 };
-  return rankInterval(rounds, rank.q, contributors, roundNoise, gateNoise, ind);
+  const totalNoise: MeasureNoise = { measure: 'count', b: noiseScale(n.part, 0), shape: noiseShape(n.part, 0, by) };
+  return rankInterval(rounds, rank.q, n.total, roundNoise, totalNoise, ind);
 }
 
 /**

@@ -6,7 +6,7 @@
  * `=` is two comparisons (≥ and ≤); a coded demographic (sex) takes its code as the value ("female").
  */
 import { getIndicator, type Indicator } from '../../management-layer/catalogue';
-import { aggregateSpec, type AggregateKind } from '../../mpc/aggregates';
+import { AGGREGATE_KINDS, aggregateSpec, type AggregateKind } from '../../mpc/aggregates';
 import type { ComparisonOp } from '../../mpc/compare';
 import { filterLeaves, isAnd, isOr, mapLeaves, type FilterTree } from '../../mpc/filters';
 import type { FilterLeafSpec } from '../../parties/wire';
@@ -20,6 +20,9 @@ export interface QueryFilterLeaf {
 }
 
 export type QueryFilter = FilterTree<QueryFilterLeaf>;
+
+/** Kinds that take a filter (mpc/aggregates.ts `filterable`). */
+const FILTERABLE = AGGREGATE_KINDS.filter((k) => aggregateSpec(k).filterable);
 
 /** Comparisons of one filter (the nodes' limit, parties/wire-parse.ts). */
 const MAX_LEAVES = 16;
@@ -50,11 +53,13 @@ const indicatorOf = (name: string): Indicator => {
 
 /** Checks a schema-valid filter for `aggregate`; returns it unchanged. */
 export function checkQueryFilter(filter: QueryFilter, aggregate: AggregateKind): QueryFilter {
-  if (!aggregateSpec(aggregate).filterable) throw new ValidationError(`"filter" applies to count, sum, mean, variance and stddev, not ${aggregate}`, 'filter');
+  if (!aggregateSpec(aggregate).filterable) throw new ValidationError(`"filter" applies to ${FILTERABLE.join(', ')}, not ${aggregate}`, 'filter');
   const leaves = filterLeaves(filter);
-  if (depthOf(filter) > MAX_DEPTH) throw new ValidationError(`"filter" nests and/or at most ${MAX_DEPTH} levels deep`, 'filter');
+  // A rank kind adds its own comparison [x ≥ t] to every round's filter, one level up (coordinator/quantile.ts).
+  const own = aggregateSpec(aggregate).rankSearch ? 1 : 0;
+  if (depthOf(filter) > MAX_DEPTH - own) throw new ValidationError(`"filter" nests and/or at most ${MAX_DEPTH - own} levels deep${own ? ` for ${aggregate}` : ''}`, 'filter');
   const comparisons = leaves.reduce((n, l) => n + (l.op === '=' ? 2 : 1), 0);
-  if (comparisons > MAX_LEAVES) throw new ValidationError(`"filter" needs ${comparisons} comparisons (= counts two); at most ${MAX_LEAVES}`, 'filter');
+  if (comparisons > MAX_LEAVES - own) throw new ValidationError(`"filter" needs ${comparisons} comparisons (= counts two); at most ${MAX_LEAVES - own}${own ? ` for ${aggregate}` : ''}`, 'filter');
   for (const l of leaves) numericValue(l, indicatorOf(l.indicator));
   return filter;
 }

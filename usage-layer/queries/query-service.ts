@@ -22,14 +22,14 @@ import { aggregateSpec, type AggregateKind, type Centre } from '../../mpc/aggreg
 import { filterIndicators } from '../../mpc/filters';
 import { MpcError } from '../../mpc/errors';
 import { countHalfWidth, releaseInterval } from '../../mpc/intervals';
-import type { Coordinator, HistogramResult } from '../coordinator';
+import type { AggregateQuery, Coordinator, HistogramResult } from '../coordinator';
 import type { ConsentService } from '../consent/grants';
 import { purposeCoding, type PurposeCoding } from '../consent/purpose';
 import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, rankTotalPart, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
@@ -239,7 +239,7 @@ export class QueryService {
     // A demographic is one value a patient (the latest record counts): L = 1; so are the rank kinds and edge histograms.
     const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!)) || latestValueOnly(req.aggregate, req.rank);
     const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
-    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient, filtered: req.filter !== null,
+    const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient, filtered: req.filter !== null || req.groupBy !== null,
       ...(req.bounds ? { declared: declaredValueBounds(req.bounds, req.indicators) } : {}) });
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
@@ -589,6 +589,9 @@ export class QueryService {
     const pilot = spec.pilot && !req.bounds ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
     const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
     const nodeParts = mainParts(plan);
+    // A filtered rank kind: the rank is of the filter's own noisy total, not of the gate's (unfiltered) count.
+    const totalPart = rankTotalPart(plan);
+    const total = totalPart ? await this.rankTotal(base, ind, totalPart) : contributors;
     const r = await this.coordinator.aggregate({
       ...base,
       ...(plan.centre ? { centre: plan.centre } : {}),
@@ -599,7 +602,7 @@ export class QueryService {
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
       ...(req.bounds ? { clamp: clampOf(req.bounds, ind, ind2) } : {}),
-      ...rankQuery(req.rank, ind, contributors),
+      ...rankQuery(req.rank, ind, total),
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
@@ -612,9 +615,10 @@ export class QueryService {
     const histNoise = noise.find((n) => n.measure === 'histogram');
     return {
       value,
-      ...(spec.kind === 'histogram' ? {} : { interval: spec.rankSearch ? searchInterval(r, req.rank, contributors, plan, by, ind) : value !== null && opened ? releaseInterval(spec, opened, noise, range) : null }),
+      ...(spec.kind === 'histogram' ? {} : { interval: spec.rankSearch ? searchInterval(r, req.rank, { total, part: totalPart ?? part(plan, 'contributors') }, plan, by, ind) : value !== null && opened ? releaseInterval(spec, opened, noise, range) : null }),
       ...(histNoise ? { bucketHalfWidth: countHalfWidth(histNoise) } : {}),
-      records: r.count === null ? null : Math.max(0, r.count),
+      // A filtered rank kind releases its noisy total (which a group's threshold reads); others their noisy count.
+      records: totalPart ? total : r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
       ...(r.otherHistograms?.length ? { otherHistograms: r.otherHistograms.map(released) } : {}),
       contributors: 0,
@@ -625,10 +629,16 @@ export class QueryService {
     };
   }
 
+  /** A filtered rank kind's total N̂: the filter's patients (L = 1) counted and noised by the nodes with `p`. */
+  private async rankTotal(base: Omit<AggregateQuery, 'indicator' | 'aggregate'>, ind: Indicator, p: NoisePart): Promise<number> {
+    const r = await this.coordinator.aggregate({ ...base, perPatient: 1, indicator: ind.name, aggregate: 'count', noise: { epsilon: p.epsilon, sensitivity: p.sensitivity } });
+    return Math.max(0, r.count ?? 0);
+  }
+
   /** Group-by: every group a filtered run with the whole plan (disjoint groups), thresholded on its noisy count. */
   private async computeGroups(req: QueryRequest, plan: PrivacyPlan, cohort: string[], contributors: number, study: Study): Promise<ReleasedResult> {
-    // The count is of records, up to L a patient: minCohort patients are minCohort·L records at most.
-    const floor = study.minCohort * plan.perPatient + thresholdMargin(part(plan, 'count'));
+    // The count is of records, up to L a patient: minCohort patients are minCohort·L records at most (a rank kind: its total N̂).
+    const floor = study.minCohort * plan.perPatient + thresholdMargin(rankTotalPart(plan) ?? part(plan, 'count'));
     const { first, groups } = await runGroups(groupsOf(req.groupBy!), req.filter, floor, (filter) => this.compute({ ...req, filter }, plan, cohort, contributors));
     return { ...first, value: null, interval: null, records: null, groups };
   }

@@ -1,6 +1,6 @@
 /**
  * The query options that depend on the aggregate (docs/usage.md): a quantile's q, a histogram's own
- * edges, group-by for count and mean, and declared bounds for the kinds that clamp (sum, mean,
+ * edges, group-by for count, mean, median and quantile, and declared bounds for the kinds that clamp (sum, mean,
  * variance, stddev, covariance, correlation). `extraOptions` reads them from the form as the API's
  * `options` and `groupBy`; an empty field sends nothing, and the API names the field of a bad value.
  */
@@ -8,7 +8,7 @@ import { Field } from '../components';
 
 export const RANKED = new Set(['median', 'quantile']);
 const CLAMPED = new Set(['sum', 'mean', 'variance', 'stddev', 'covariance', 'correlation']);
-const GROUPED = new Set(['count', 'mean']);
+const GROUPED = new Set(['count', 'mean', 'median', 'quantile']);
 
 export interface ExtraOptions {
   options: Record<string, unknown>;
