@@ -57,8 +57,8 @@ async function medianMs(fn: () => Promise<unknown>, repeats: number): Promise<nu
 
 const leaf = (): FilterLeafSpec => ({ indicator: 'cmp_x', op: '>=', value: THRESHOLD, domain: DOMAIN });
 
-async function countRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
-  const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'count', cohort, filter: leaf(), perPatient: 1 };
+/** The median time of a secure query over `repeats` runs, with the last run's value and node-to-node bytes. */
+async function timeSecure(coordinator: Coordinator, q: AggregateQuery, repeats: number): Promise<{ ms: number; value: number | null; nodeBytes: number }> {
   let value: number | null = null;
   let nodeBytes = 0;
   const ms = await medianMs(async () => {
@@ -66,9 +66,20 @@ async function countRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: s
     value = r.value;
     nodeBytes = r.bytes.nodeToNode;
   }, repeats);
-  const sql = 'SELECT count(*) AS n FROM bench_plain WHERE indicator = ? AND value >= ?';
-  let plain = 0;
-  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, ['cmp_x', THRESHOLD])).rows[0].n); }, repeats);
+  return { ms, value, nodeBytes };
+}
+
+/** The median time of the same question in plain SQL over the plaintext, with its answer (column `v`). */
+async function timePlain(dbs: BenchDatabases, sql: string, bindings: readonly (string | number)[], repeats: number): Promise<{ ms: number; value: number }> {
+  let value = 0;
+  const ms = await medianMs(async () => { value = Number((await dbs.plain.knex.raw(sql, [...bindings])).rows[0].v); }, repeats);
+  return { ms, value };
+}
+
+async function countRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
+  const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'count', cohort, filter: leaf(), perPatient: 1 };
+  const { ms, value, nodeBytes } = await timeSecure(coordinator, q, repeats);
+  const { ms: sqlMs, value: plain } = await timePlain(dbs, 'SELECT count(*) AS v FROM bench_plain WHERE indicator = ? AND value >= ?', ['cmp_x', THRESHOLD], repeats);
   if (value !== plain) throw new Error(`count(x ≥ t): secure ${value} differs from SQL ${plain}`);
   const perComparison = nodeBytes / cohort.length;
   return {
@@ -82,18 +93,11 @@ async function countRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: s
 
 async function meanRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
   const q: AggregateQuery = { indicator: 'cmp_y', aggregate: 'mean', cohort, filter: leaf(), perPatient: 1, centre: { x: 80 } };
-  let value: number | null = null;
-  let nodeBytes = 0;
-  const ms = await medianMs(async () => {
-    const r = await coordinator.aggregate(q);
-    value = r.value;
-    nodeBytes = r.bytes.nodeToNode;
-  }, repeats);
+  const { ms, value, nodeBytes } = await timeSecure(coordinator, q, repeats);
   const sql = `SELECT avg(y.value) AS v FROM bench_plain y JOIN (
       SELECT DISTINCT ON (pseudonym) pseudonym, value FROM bench_plain WHERE indicator = 'cmp_x' ORDER BY pseudonym, effective_start DESC, record_id) x
     ON x.pseudonym = y.pseudonym WHERE y.indicator = 'cmp_y' AND x.value >= ?`;
-  let plain = 0;
-  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, [THRESHOLD])).rows[0].v); }, repeats);
+  const { ms: sqlMs, value: plain } = await timePlain(dbs, sql, [THRESHOLD], repeats);
   if (value === null || Math.abs(value - plain) > 1e-9 * Math.max(1, Math.abs(plain))) throw new Error(`filtered mean: secure ${value} differs from SQL ${plain}`);
   return {
     measure: `filtered mean (y where latest x ≥ t), ${cohort.length.toLocaleString('en-US')} patients`,
@@ -109,9 +113,7 @@ async function medianRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: 
   const t0 = performance.now();
   const r = await coordinator.aggregate(q);
   const ms = performance.now() - t0;
-  const sql = 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY value) AS v FROM bench_plain WHERE indicator = ?';
-  let plain = 0;
-  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, ['cmp_x'])).rows[0].v); }, 3);
+  const { ms: sqlMs, value: plain } = await timePlain(dbs, 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY value) AS v FROM bench_plain WHERE indicator = ?', ['cmp_x'], 3);
   // The search stops after at most 12 rounds: exact to within the interval it ended in.
   const resolution = r.search?.resolution ?? 0;
   if (r.value === null || Math.abs(r.value - plain) > resolution + 1e-9) throw new Error(`median: secure ${r.value} differs from SQL ${plain} by more than the search's resolution ${resolution}`);
@@ -128,16 +130,8 @@ async function medianRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: 
 async function clampedRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[], repeats: number): Promise<BenchRow> {
   const bounds = { min: 0, max: 200 };
   const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'mean', cohort, perPatient: 1, clamp: { x: { ...bounds, domain: DOMAIN } }, centre: { x: 100 } };
-  let value: number | null = null;
-  let nodeBytes = 0;
-  const ms = await medianMs(async () => {
-    const r = await coordinator.aggregate(q);
-    value = r.value;
-    nodeBytes = r.bytes.nodeToNode;
-  }, repeats);
-  const sql = 'SELECT avg(least(greatest(value, ?), ?)) AS v FROM bench_plain WHERE indicator = ?';
-  let plain = 0;
-  const sqlMs = await medianMs(async () => { plain = Number((await dbs.plain.knex.raw(sql, [bounds.min, bounds.max, 'cmp_x'])).rows[0].v); }, repeats);
+  const { ms, value, nodeBytes } = await timeSecure(coordinator, q, repeats);
+  const { ms: sqlMs, value: plain } = await timePlain(dbs, 'SELECT avg(least(greatest(value, ?), ?)) AS v FROM bench_plain WHERE indicator = ?', [bounds.min, bounds.max, 'cmp_x'], repeats);
   if (value === null || Math.abs(value - plain) > 1e-9 * Math.max(1, Math.abs(plain))) throw new Error(`clamped mean: secure ${value} differs from SQL ${plain}`);
   return {
     measure: `clamped mean (x into [${bounds.min}, ${bounds.max}]), ${cohort.length.toLocaleString('en-US')} values, 2 comparisons each`,
