@@ -4,12 +4,11 @@
  * same records, without noise (so exactly). Values sit below, on and above both bounds.
  */
 import { strict as assert } from 'node:assert';
-import type { ShareableValue } from '../management-layer/sharing/distribute';
 import type { ClampSpec } from '../parties/wire';
 import { parseClampedRequest } from '../parties/wire-parse';
 import type { AggregateQuery } from '../usage-layer/coordinator';
 import { createCoordinator } from '../usage-layer/coordinator';
-import { prng, startTestCluster, type TestCluster } from './support/mpc';
+import { prng, startTestCluster, timedShareables, type TestCluster } from './support/mpc';
 import { tapCluster } from './support/tap';
 
 const SBP = { min: 50, max: 250, scale: 0 };
@@ -41,10 +40,6 @@ function dataset(): Rec[] {
   return recs;
 }
 
-const toShareable = (r: Rec, k: number): ShareableValue => ({
-  recordId: `c-${String(k).padStart(3, '0')}`, pseudonym: r.patient, indicator: r.indicator, effectiveStart: new Date(r.at).toISOString(), effectiveEnd: null,
-  value: r.value, scale: r.indicator === 'c-hba1c' ? HBA1C.scale : SBP.scale,
-});
 
 const clampTo = (v: number, b: ClampSpec) => Math.min(b.max, Math.max(b.min, v));
 const sumOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -68,7 +63,7 @@ describe('clamped aggregates (three nodes, no noise)', function () {
   before(async function () {
     this.timeout(60_000);
     tc = await startTestCluster();
-    await tc.distributor.distribute(recs.map(toShareable));
+    await tc.distributor.distribute(timedShareables(recs, 'c', (i) => (i === 'c-hba1c' ? HBA1C.scale : SBP.scale)));
   });
   after(async () => tc?.close());
 

@@ -3,12 +3,11 @@
  * usage-layer/node/filtered.ts): against plaintext on the same data, without noise (so exactly).
  */
 import { strict as assert } from 'node:assert';
-import type { ShareableValue } from '../management-layer/sharing/distribute';
 import type { FilterTree } from '../mpc/filters';
 import type { FilterLeafSpec } from '../parties/wire';
 import type { AggregateQuery } from '../usage-layer/coordinator';
 import { createCoordinator } from '../usage-layer/coordinator';
-import { prng, startTestCluster, type TestCluster } from './support/mpc';
+import { prng, startTestCluster, timedShareables, type TestCluster } from './support/mpc';
 import { tapCluster } from './support/tap';
 
 const HBA1C = { min: 3, max: 20, scale: 1 };
@@ -38,10 +37,6 @@ function dataset(): Rec[] {
   return recs;
 }
 
-const toShareable = (r: Rec, k: number): ShareableValue => ({
-  recordId: `f-${k}`, pseudonym: r.patient, indicator: r.indicator, effectiveStart: new Date(r.at).toISOString(), effectiveEnd: null,
-  value: r.value, scale: r.indicator === 'f-hba1c' ? HBA1C.scale : SBP.scale,
-});
 
 type Pred = (v: number) => boolean;
 
@@ -67,7 +62,7 @@ describe('filtered aggregates (three nodes, no noise)', function () {
   before(async function () {
     this.timeout(60_000);
     tc = await startTestCluster();
-    await tc.distributor.distribute(recs.map(toShareable));
+    await tc.distributor.distribute(timedShareables(recs, 'f', (i) => (i === 'f-hba1c' ? HBA1C.scale : SBP.scale)));
   });
   after(async () => tc?.close());
 

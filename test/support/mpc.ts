@@ -82,6 +82,22 @@ export function makeValues(indicator: string, values: number[], o: { scale?: num
   }));
 }
 
+/** A test record: a patient's value of an indicator at an instant (ms since the epoch). */
+export interface TimedValue {
+  patient: string;
+  indicator: string;
+  at: number;
+  value: number;
+}
+
+/** TimedValues as ShareableValues: record ids `${prefix}-${k}`, each value at its indicator's scale. */
+export function timedShareables(recs: readonly TimedValue[], prefix: string, scaleOf: (indicator: string) => number): ShareableValue[] {
+  return recs.map((r, k) => ({
+    recordId: `${prefix}-${k}`, pseudonym: r.patient, indicator: r.indicator, effectiveStart: new Date(r.at).toISOString(), effectiveEnd: null,
+    value: r.value, scale: scaleOf(r.indicator),
+  }));
+}
+
 // ---- statistical privacy checks shared by the sharing and node tests ----
 
 /** Chi-squared thresholds at p ≈ 2.5·10^-7 (df = 15) and 5.5 σ: a correct sharing fails ~never. */
