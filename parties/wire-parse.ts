@@ -304,6 +304,7 @@ export function parseClampedRequest(raw: unknown, n: number, self: number, t: nu
     indicator2: pair ? str(body.indicator2, 'indicator2') : null,
     windowSeconds,
     clamp: { x: parseClampSpec(clamp.x, 'clamp.x'), ...(pair ? { y: parseClampSpec(clamp.y, 'clamp.y') } : {}) },
+    filter: body.filter === undefined || body.filter === null ? null : parseFilterTree(body.filter),
     measures,
     maskBits: parseMaskBits(body.maskBits),
     material,

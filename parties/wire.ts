@@ -251,8 +251,9 @@ export interface ClampSpec {
  * Body of POST /aggregate/clamped: a kind's measures over values clamped into the declared bounds
  * (usage-layer/node/clamped.ts). The values are the selected records of `indicator` (at most
  * `perPatient` a cohort patient), or with `indicator2` the one-to-one pairs. The material was dealt
- * for `2·(1 or 2)·|cohort|·perPatient` comparisons; the nodes use the first 2 per value, axis by
- * axis: [x_v ≥ min] for every value v, then [x_v ≥ max] for every v; then the same for y.
+ * for the filter's comparisons (if any) and `2·(1 or 2)·|cohort|·perPatient` more; the nodes use the
+ * filter's and then 2 per value, axis by axis: [x_v ≥ min] for every value v, then [x_v ≥ max] for
+ * every v; then the same for y.
  */
 export interface ClampedRequest extends RecordFilter {
   queryId: string;
@@ -261,6 +262,11 @@ export interface ClampedRequest extends RecordFilter {
   indicator2: string | null;
   windowSeconds: number;
   clamp: { x: ClampSpec; y?: ClampSpec };
+  /**
+   * A cohort filter on the patients' latest values (as in FilteredRequest), or null. Its comparisons
+   * come first in the dealt material (|leaves| · |cohort| elements), the clamp's after them.
+   */
+  filter: FilterTree<FilterLeafSpec> | null;
   /** The measures to return besides the count: linear names for one indicator, product names for two. */
   measures: Measure[];
   maskBits: number;

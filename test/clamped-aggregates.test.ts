@@ -125,10 +125,44 @@ describe('clamped aggregates (three nodes, no noise)', function () {
     assert.ok(Math.abs((cov.value as number) - sxy / (n - 1)) < 1e-6, `${cov.value} vs ${sxy / (n - 1)}`);
   });
 
-  it('refuses kinds without bounds, a missing y bound, a filter, and a query without cohort or L', async () => {
+  it('with a cohort filter: the clamped mean, variance and count of the patients whose latest HbA1c ≥ 7 match plaintext', async () => {
+    const hba1c = (p: string) => recs.find((r) => r.patient === p && r.indicator === 'c-hba1c')?.value ?? -1;
+    const chosen = everyone.filter((p) => hba1c(p) >= 7);
+    assert.ok(chosen.length > 3 && chosen.length < everyone.length, `a real selection: ${chosen.length}`);
+    const expected = moments(latestClamped(recs, chosen, 2));
+    const filter = { indicator: 'c-hba1c', op: '>=' as const, value: 7, domain: HBA1C };
+    const mean = await run('mean', { filter, centre: { x: 130 } });
+    assert.equal(mean.count, expected.count, 'the filtered count of records (opened from shares)');
+    assert.ok(Math.abs((mean.value as number) - (expected.mean as number)) < 1e-9, `${mean.value} vs ${expected.mean}`);
+    const variance = await run('variance', { filter: { or: [filter, { indicator: 'c-hba1c', op: '<', value: 4, domain: HBA1C }] }, centre: { x: 130 } });
+    const either = moments(latestClamped(recs, everyone.filter((p) => hba1c(p) >= 7 || (hba1c(p) >= 0 && hba1c(p) < 4)), 2));
+    assert.ok(Math.abs((variance.value as number) - (either.variance as number)) < 1e-6, `${variance.value} vs ${either.variance}`);
+    assert.equal((await run('sum', { filter: { indicator: 'c-hba1c', op: '>', value: 19.9, domain: HBA1C } })).value, 0, 'nobody passes: 0');
+  });
+
+  it('with a cohort filter: a clamped correlation over the patients whose latest SBP ≥ 120 matches plaintext', async () => {
+    const to = T0 + 4 * DAY;
+    const pairs = everyone.flatMap((p) => {
+      const latest = recs.filter((r) => r.patient === p && r.indicator === 'c-sbp' && r.at < to).sort((a, b) => b.at - a.at)[0];
+      const h = recs.find((r) => r.patient === p && r.indicator === 'c-hba1c');
+      return latest && h && latest.value >= 120 ? [[clampTo(latest.value, SBP_BOUNDS), clampTo(h.value, HBA1C_BOUNDS)] as const] : [];
+    });
+    const n = pairs.length;
+    assert.ok(n > 3, `a real selection: ${n}`);
+    const [mx, my] = [sumOf(pairs.map((q) => q[0])) / n, sumOf(pairs.map((q) => q[1])) / n];
+    const sxy = sumOf(pairs.map(([x, y]) => (x - mx) * (y - my)));
+    const r = sxy / Math.sqrt(sumOf(pairs.map(([x]) => (x - mx) ** 2)) * sumOf(pairs.map(([, y]) => (y - my) ** 2)));
+    const corr = await run('correlation', {
+      indicator2: 'c-hba1c', perPatient: 1, pairWindowSeconds: 0, to: new Date(to).toISOString(), clamp: { x: SBP_BOUNDS, y: HBA1C_BOUNDS }, bounds: { x: SBP, y: HBA1C },
+      centre: { x: 130, y: 7 }, filter: { indicator: 'c-sbp', op: '>=', value: 120, domain: SBP },
+    });
+    assert.equal(corr.count, n);
+    assert.ok(Math.abs((corr.value as number) - r) < 1e-9, `${corr.value} vs ${r}`);
+  });
+
+  it('refuses kinds without bounds, a missing y bound, and a query without cohort or L', async () => {
     await assert.rejects(run('count'), /count does not take declared bounds/);
     await assert.rejects(run('correlation', { indicator2: 'c-hba1c' }), /needs bounds for both indicators/);
-    await assert.rejects(run('mean', { filter: { indicator: 'c-hba1c', op: '>=', value: 6, domain: HBA1C } }), /cannot be combined/);
     await assert.rejects(run('mean', { cohort: null }), /needs its cohort/);
     await assert.rejects(run('mean', { perPatient: null }), /needs its contribution bound/);
   });

@@ -99,7 +99,20 @@ describe('declared bounds (HTTP, three nodes)', function () {
     assert.ok(m.result.value >= 15 && m.result.value <= 45, 'released inside the declared bounds');
   });
 
-  it('refuses bounds a kind does not take, outside the range, off the grid, for other indicators, or with a filter (400 naming options.bounds)', async () => {
+  it('a clamped mean with a cohort filter: SBP in [90, 180] of the patients whose latest BMI ≥ 30, near the clamped plaintext', async () => {
+    const chosen = patients.filter((p) => p.bmi >= 30).map((p) => clamp(p.sbp, 90, 180));
+    assert.ok(chosen.length >= 5 && chosen.length < patients.length, `a real selection: ${chosen.length}`);
+    const truth = chosen.reduce((a, b) => a + b, 0) / chosen.length;
+    const q = await query({ study: 'clamp', indicators: ['bp_systolic'], aggregate: 'mean', filter: { indicator: 'bmi', op: '>=', value: 30 }, options: { epsilon: 20, bounds: { bp_systolic: bounds.bp_systolic } } });
+    assert.equal(q.status, 'done', q.message);
+    assert.deepEqual(q.privacy.clampedTo, { x: { min: 90, max: 180 } });
+    const [lo, hi] = q.result.interval as [number, number];
+    const slack = (hi - lo) / 4;
+    assert.ok(lo - slack <= truth && truth <= hi + slack, `clamped filtered plaintext ${truth.toFixed(2)} in [${lo.toFixed(2)}, ${hi.toFixed(2)}] (released ${q.result.value})`);
+    assert.ok(Math.abs(q.result.records - chosen.length) <= 3, `the filtered count ${q.result.records} near ${chosen.length}`);
+  });
+
+  it('refuses bounds a kind does not take, outside the range, off the grid, or for other indicators (400 naming options.bounds)', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ aggregate: 'count', indicators: ['bp_systolic'], options: { bounds: { bp_systolic: { min: 90, max: 180 } } } }, /applies to sum, mean, variance, stddev, covariance, correlation, not count/],
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: { bp_systolic: { min: 30, max: 180 } } } }, /inside bp_systolic's plausible range \[40, 300\]/],
@@ -107,7 +120,6 @@ describe('declared bounds (HTTP, three nodes)', function () {
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: { bp_systolic: { min: 180, max: 90 } } } }, /min must be below max/],
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: { bmi: { min: 15, max: 45 } } } }, /not one of the query's indicators/],
       [{ aggregate: 'correlation', indicators: ['bp_systolic', 'bmi'], options: { bounds: { bmi: { min: 15, max: 45 } } } }, /bounds for bp_systolic are missing/],
-      [{ aggregate: 'mean', indicators: ['bp_systolic'], filter: { indicator: 'bmi', op: '>=', value: 30 }, options: { bounds: { bp_systolic: { min: 90, max: 180 } } } }, /cannot be combined with a filter/],
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: { bp_systolic: { min: 90 } } } }, /max/],
     ];
     for (const [body, message] of cases) {

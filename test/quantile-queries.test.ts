@@ -166,4 +166,18 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
     const charged = (await s.gateway.db.knex('query_contributors').where({ query_id: m.id }).select('epsilon')) as Array<{ epsilon: string }>;
     assert.equal(charged.length, 30, 'parallel composition: each patient charged once');
   });
+
+  it('a mean by sex with declared bounds: every group clamped into [110, 150], near the clamped plaintext', async () => {
+    const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'mean', groupBy: 'sex', options: { epsilon: 20, bounds: { bp_systolic: { min: 110, max: 150 } } } });
+    assert.equal(q.status, 'done', q.message);
+    assert.deepEqual(q.privacy.clampedTo, { x: { min: 110, max: 150 } });
+    for (const sex of ['female', 'male']) {
+      // The study's L is 3: both readings of each patient, clamped.
+      const values = patients.filter((_, i) => sexOf(i) === sex).flatMap((p) => p.sbp).map((v) => Math.min(150, Math.max(110, v)));
+      const truth = values.reduce((a, b) => a + b, 0) / values.length;
+      const g = q.result.groups.find((x: { group: string }) => x.group === sex);
+      assert.ok(Math.abs(g.value - truth) < 5, `${sex}: clamped mean ${g.value} near ${truth.toFixed(2)}`);
+      assert.ok(g.value >= 110 && g.value <= 150);
+    }
+  });
 });

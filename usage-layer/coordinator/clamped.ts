@@ -6,13 +6,16 @@
  * each node's part to it; the nodes compare, clamp and sum among themselves
  * (usage-layer/node/clamped.ts) and return degree-t shares of the measures, which are opened here.
  * As with filters, the comparisons are three-party protocols: all three nodes take part, and a node
- * that fails fails the run (nothing is opened; the query service gives its ε back).
+ * that fails fails the run (nothing is opened; the query service gives its ε back). With a cohort
+ * filter the same run first decides each cohort patient's filter bit (the filter's comparisons lead
+ * the same batch) and weighs every value's terms by it.
  */
 import { randomUUID } from 'node:crypto';
 import { aggregateSpec, clampedMeasures, measureScale, type Measure, type OpenedMeasures } from '../../mpc/aggregates';
 import { clampPlan } from '../../mpc/clamp';
 import { shareFromHex } from '../../mpc/codec';
-import { STATISTICAL_BITS } from '../../mpc/compare';
+import { comparisonPlan, STATISTICAL_BITS } from '../../mpc/compare';
+import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
 import { dealCompareMaterial } from '../../mpc/preprocessing';
 import { sealCompareMaterial } from '../../parties/compare-material';
@@ -30,9 +33,10 @@ type Clamp = { x: ClampSpec; y?: ClampSpec };
 
 const axesOf = (c: Clamp): ClampSpec[] => (c.y ? [c.x, c.y] : [c.x]);
 
-/** The mask bits for the clamp's comparisons: the widest domain's value bits plus σ. */
-function maskBitsOf(c: Clamp): number {
-  return Math.max(...axesOf(c).map((a) => clampPlan(a).valueBits)) + STATISTICAL_BITS;
+/** The mask bits for the query's comparisons (the clamp's and the filter's): the widest value bits plus σ. */
+function maskBitsOf(c: Clamp, filter: AggregateQuery['filter']): number {
+  const leaves = filter ? filterLeaves(filter).map((l) => comparisonPlan(l.op, l.value, l.domain).valueBits) : [];
+  return Math.max(...axesOf(c).map((a) => clampPlan(a).valueBits), ...leaves) + STATISTICAL_BITS;
 }
 
 function checkClampedQuery(q: AggregateQuery): { clamp: Clamp; perPatient: number; cohort: string[] } {
@@ -40,7 +44,6 @@ function checkClampedQuery(q: AggregateQuery): { clamp: Clamp; perPatient: numbe
   if (!spec.clamped) throw new ValidationError(`${q.aggregate} does not take declared bounds`, 'clamp');
   const clamp = q.clamp as Clamp;
   if ((spec.indicators === 2) !== Boolean(clamp.y)) throw new ValidationError(`${q.aggregate} needs bounds for ${spec.indicators === 2 ? 'both indicators' : 'its one indicator'}`, 'clamp');
-  if (q.filter) throw new ValidationError('declared bounds and a cohort filter cannot be combined yet', 'clamp');
   if (!q.cohort) throw new ValidationError('a clamped query needs its cohort (the material is dealt per cohort patient)', 'cohort');
   if (!q.perPatient) throw new ValidationError('a clamped query needs its contribution bound perPatient (the material is dealt per record)', 'perPatient');
   return { clamp, perPatient: q.perPatient, cohort: [...new Set(q.cohort)].sort() };
@@ -49,8 +52,9 @@ function checkClampedQuery(q: AggregateQuery): { clamp: Clamp; perPatient: numbe
 /** The requests, one per node: the same query with that node's sealed material. */
 function clampedRequests(ctx: CoordinatorContext, q: AggregateQuery, c: ReturnType<typeof checkClampedQuery>, participants: number[]): ClampedRequest[] {
   const queryId = randomUUID();
-  const maskBits = maskBitsOf(c.clamp);
-  const m = 2 * axesOf(c.clamp).length * c.cohort.length * c.perPatient;
+  const maskBits = maskBitsOf(c.clamp, q.filter);
+  // The filter's comparisons (one a leaf and cohort patient) first, then two a value, up to L a patient.
+  const m = (q.filter ? filterLeaves(q.filter).length * c.cohort.length : 0) + 2 * axesOf(c.clamp).length * c.cohort.length * c.perPatient;
   const material = m > 0 ? dealCompareMaterial(m, maskBits) : null;
   const noise = noiseMap(q) as NoiseByMeasure<Measure> | null;
   return participants.map((id) => {
@@ -61,6 +65,7 @@ function clampedRequests(ctx: CoordinatorContext, q: AggregateQuery, c: ReturnTy
       from: q.from ?? null, to: q.to ?? null, cohort: c.cohort, perPatient: c.perPatient,
       ...(q.includePatientReported ? { includePatientReported: true } : {}),
       clamp: c.clamp,
+      filter: q.filter ?? null,
       // A noised query computes only the measures its noise names: nothing leaves the nodes un-noised.
       measures: clampedMeasures(q.aggregate, noise ? Object.keys(noise) : null),
       maskBits,

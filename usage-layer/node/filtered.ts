@@ -16,14 +16,14 @@ import { centreSum, centreSumOfSquares } from '../../mpc/centre';
 import { comparisonPlan, notShares, STATISTICAL_BITS, type ComparisonPlan } from '../../mpc/compare';
 import { ProtocolMismatchError } from '../../mpc/errors';
 import { add, mod, mul, sub } from '../../mpc/field';
-import { evaluateFilter, filterLeaves } from '../../mpc/filters';
+import { evaluateFilter, filterLeaves, type FilterTree } from '../../mpc/filters';
 import { toFixed } from '../../mpc/fixed-point';
 import { localSumOfProducts } from '../../mpc/products';
 import { rescale } from '../../mpc/rescale';
 import { reshareRound, zeroRound } from '../../mpc/rounds';
 import { openCompareMaterial } from '../../parties/compare-material';
 import { runRounds } from '../../parties/round-runner';
-import type { FilteredRequest, FilterLeafSpec } from '../../parties/wire';
+import type { FilteredRequest, FilterLeafSpec, RecordFilter } from '../../parties/wire';
 import { compareBatch, multiplyElementwise, type SecureRun } from './secure-ops';
 import { latestShares, patientSums, type PatientSumsLocal } from './store';
 
@@ -38,8 +38,11 @@ export interface FilteredLocal {
   bytes: number;
 }
 
+/** What the leaves' inputs are read for: the cohort and the window. */
+export type LeafScope = Pick<RecordFilter, 'from' | 'to' | 'includePatientReported'> & { cohort: string[] };
+
 /** Leaf inputs y (offset shares) and which patients have a record, laid out leaf by leaf. */
-async function leafInputs(run: FilterRun, req: FilteredRequest, leaves: FilterLeafSpec[], plans: ComparisonPlan[]): Promise<{ y: bigint[]; has: boolean[] }> {
+async function leafInputs(run: FilterRun, req: LeafScope, leaves: FilterLeafSpec[], plans: ComparisonPlan[]): Promise<{ y: bigint[]; has: boolean[] }> {
   const y: bigint[] = [];
   const has: boolean[] = [];
   for (const [l, leaf] of leaves.entries()) {
@@ -59,42 +62,62 @@ async function leafInputs(run: FilterRun, req: FilteredRequest, leaves: FilterLe
   return { y, has };
 }
 
-/** Steps 1–2: one shared bit per (leaf, cohort patient). */
-async function leafBits(run: FilterRun, req: FilteredRequest): Promise<{ bits: bigint[][]; bytes: number }> {
-  const leaves = filterLeaves(req.filter);
-  const plans = leaves.map((leaf) => comparisonPlan(leaf.op, leaf.value, leaf.domain));
-  const valueBits = Math.max(...plans.map((p) => p.valueBits));
-  if (req.maskBits !== valueBits + STATISTICAL_BITS) throw new ProtocolMismatchError(`the material's ${req.maskBits}-bit masks do not fit values of ${valueBits} bits`);
-  const m = req.cohort.length;
-  const material = openCompareMaterial(run.encryptionKey, run.ctx.self, req.queryId, req.material as string);
-  const { y, has } = await leafInputs(run, req, leaves, plans);
-  const thresholds = leaves.flatMap((_, l) => req.cohort.map(() => (plans[l] as ComparisonPlan).threshold));
-  const b = await compareBatch(run, { m: leaves.length * m, maskBits: req.maskBits, valueBits, thresholds }, y, material);
-  const bits = leaves.map((_, l) => {
-    const slice = b.bits.slice(l * m, (l + 1) * m);
-    const oriented = (plans[l] as ComparisonPlan).negate ? notShares(slice) : slice;
-    return oriented.map((v, k) => (has[l * m + k] ? v : 0n));
-  });
-  return { bits, bytes: b.bytes };
+/** A filter's comparisons, ready to join a batch: inputs, thresholds and the value bits they need. */
+export interface LeafBatch {
+  y: bigint[];
+  thresholds: bigint[];
+  valueBits: number;
+  plans: ComparisonPlan[];
+  has: boolean[];
 }
 
-/** Step 3: the filter tree over the leaf bits; every product is a zero and a reshare round. */
-async function combineLeaves(run: FilterRun, req: FilteredRequest, bits: bigint[][]): Promise<{ bits: bigint[]; bytes: number }> {
-  let products = 0;
+/** Step 1: the leaves' inputs for every cohort patient, leaf by leaf. */
+export async function leafBatch(run: FilterRun, scope: LeafScope, filter: FilterTree<FilterLeafSpec>): Promise<LeafBatch> {
+  const leaves = filterLeaves(filter);
+  const plans = leaves.map((leaf) => comparisonPlan(leaf.op, leaf.value, leaf.domain));
+  const { y, has } = await leafInputs(run, scope, leaves, plans);
+  const thresholds = leaves.flatMap((_, l) => scope.cohort.map(() => (plans[l] as ComparisonPlan).threshold));
+  return { y, thresholds, valueBits: Math.max(...plans.map((p) => p.valueBits)), plans, has };
+}
+
+/** Step 2's result per leaf: < and <= negated, and 0 for a patient without a record. */
+export function orientedLeafBits(bits: readonly bigint[], batch: LeafBatch, m: number): bigint[][] {
+  return batch.plans.map((plan, l) => {
+    const slice = bits.slice(l * m, (l + 1) * m);
+    const oriented = plan.negate ? notShares(slice) : slice;
+    return oriented.map((v, k) => (batch.has[l * m + k] ? v : 0n));
+  });
+}
+
+/** Steps 1–2: one shared bit per (leaf, cohort patient). */
+async function leafBits(run: FilterRun, req: FilteredRequest): Promise<{ bits: bigint[][]; bytes: number }> {
+  const batch = await leafBatch(run, req, req.filter);
+  if (req.maskBits !== batch.valueBits + STATISTICAL_BITS) throw new ProtocolMismatchError(`the material's ${req.maskBits}-bit masks do not fit values of ${batch.valueBits} bits`);
+  const material = openCompareMaterial(run.encryptionKey, run.ctx.self, req.queryId, req.material as string);
+  const b = await compareBatch(run, { m: batch.y.length, maskBits: req.maskBits, valueBits: batch.valueBits, thresholds: batch.thresholds }, batch.y, material);
+  return { bits: orientedLeafBits(b.bits, batch, req.cohort.length), bytes: b.bytes };
+}
+
+/**
+ * Step 3: the filter tree over the leaf bits; every product is a zero and a reshare round, numbered
+ * from `first` (the caller's later products continue after the returned `next`).
+ */
+export async function combineLeaves(run: FilterRun, filter: FilterTree<FilterLeafSpec>, bits: bigint[][], first = 1): Promise<{ bits: bigint[]; bytes: number; next: number }> {
+  let products = first - 1;
   let bytes = 0;
   const multiply = async (a: bigint[], b: bigint[]): Promise<bigint[]> => {
     const r = await multiplyElementwise(run, a, b, ++products);
     bytes += r.bytes;
     return r.values;
   };
-  const combined = await evaluateFilter(req.filter, bits, {
+  const combined = await evaluateFilter(filter, bits, {
     and: multiply,
     or: async (a, b) => {
       const ab = await multiply(a, b);
       return a.map((x, k) => sub(add(x, b[k] as bigint), ab[k] as bigint));
     },
   });
-  return { bits: combined, bytes };
+  return { bits: combined, bytes, next: products + 1 };
 }
 
 /** Runs steps 1–4 and returns the node's degree-t shares of the filtered measures (not noised yet). */
@@ -102,7 +125,7 @@ export async function filteredMeasures(run: FilterRun, req: FilteredRequest): Pr
   const local = await patientSums(run.db, req, { sum: req.measures.length > 0, squares: req.measures.includes('sumSquares') });
   if (req.cohort.length === 0) return { local, count: 0n, sum: 0n, sumSquares: 0n, bytes: 0 };
   const leaves = await leafBits(run, req);
-  const b = await combineLeaves(run, req, leaves.bits);
+  const b = await combineLeaves(run, req.filter, leaves.bits);
   const scale = local.scale ?? 0;
   const c = req.centre ? toFixed(req.centre.x, scale) : null;
   const perPatient = req.cohort.map((p) => local.byPatient.get(p) ?? { n: 0, sum: 0n, sumSquares: 0n });

@@ -404,30 +404,32 @@ export interface ValuesLocal {
   x: ValueShare[];
   /** The paired values of the second indicator (same order), or null for one indicator. */
   y: ValueShare[] | null;
+  /** Each value's (pair's) patient, same order. */
+  patients: string[];
 }
 
-type ShareText = { id: string; share: string; scale: number | string; h: string | number };
+type ShareText = { id: string; share: string; scale: number | string; h: string | number; pseudonym: string };
 const valueOf = (r: ShareText): ValueShare => ({ share: aggregateFromNumeric(r.share), scale: Number(r.scale) });
 const digestOf = (rows: readonly ShareText[]) => rows.reduce((acc, r) => acc + BigInt(r.h), 0n).toString();
 
 /** The selected records' shares one by one (the contribution bound applies), by record id. */
 export async function selectedValues(db: Database, f: RecordFilter): Promise<ValuesLocal> {
   const w = selection(f);
-  const res = await db.knex.raw(`SELECT s.record_id AS id, s.share::text AS share, s.scale AS scale, s.rid_hash AS h FROM ${w.from} ORDER BY s.record_id`, w.bindings);
+  const res = await db.knex.raw(`SELECT s.record_id AS id, s.share::text AS share, s.scale AS scale, s.rid_hash AS h, s.pseudonym AS pseudonym FROM ${w.from} ORDER BY s.record_id`, w.bindings);
   const rows = (res.rows ?? []) as ShareText[];
-  return { records: rows.length, digest: digestOf(rows), x: rows.map(valueOf), y: null };
+  return { records: rows.length, digest: digestOf(rows), x: rows.map(valueOf), y: null, patients: rows.map((r) => r.pseudonym) };
 }
 
 /** The one-to-one pairs' shares (pairOneToOne), by the first record's id. */
 export async function pairedValues(db: Database, f: RecordFilter, indicator2: string, windowSeconds: number): Promise<ValuesLocal> {
   const pairs = pairOneToOne(await pairCandidates(db, f, indicator2, windowSeconds), f.perPatient).sort((p, q) => byText(p.a, q.a));
   const res = await db.knex.raw(
-    'SELECT record_id AS id, share::text AS share, scale, rid_hash AS h FROM node_shares WHERE record_id = ANY(?::text[])',
+    'SELECT record_id AS id, share::text AS share, scale, rid_hash AS h, pseudonym FROM node_shares WHERE record_id = ANY(?::text[])',
     [textArray(pairs.flatMap((p) => [p.a, p.b]))],
   );
   const byId = new Map(((res.rows ?? []) as ShareText[]).map((r) => [r.id, r]));
   const row = (id: string) => byId.get(id) as ShareText;
   const a = pairs.map((p) => row(p.a));
   const b = pairs.map((p) => row(p.b));
-  return { records: pairs.length, digest: `${digestOf(a)}:${digestOf(b)}`, x: a.map(valueOf), y: b.map(valueOf) };
+  return { records: pairs.length, digest: `${digestOf(a)}:${digestOf(b)}`, x: a.map(valueOf), y: b.map(valueOf), patients: a.map((r) => r.pseudonym) };
 }

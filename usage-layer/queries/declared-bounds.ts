@@ -6,6 +6,7 @@
  * values outside them are counted as the bound, which biases the statistic when they are common.
  * The schema checks the shape; here: the kind takes bounds (mpc/aggregates.ts `clamped`), every
  * queried indicator is bounded and nothing else is, min < max inside the range and on the values' grid.
+ * A cohort filter and group-by combine with them (the same run decides the filter bits and clamps).
  */
 import { getIndicator, type Indicator } from '../../management-layer/catalogue';
 import { aggregateSpec, AGGREGATE_KINDS, type AggregateKind, type ValueBounds, type ValueRange } from '../../mpc/aggregates';
@@ -31,10 +32,9 @@ function checkRange(name: string, r: ValueRange, ind: Indicator): void {
 }
 
 /** Checks the declared bounds of a query (null when none are declared). */
-export function parseDeclaredBounds(raw: DeclaredBounds | undefined, q: { aggregate: AggregateKind; indicators: string[]; filtered: boolean; grouped: boolean }): DeclaredBounds | null {
+export function parseDeclaredBounds(raw: DeclaredBounds | undefined, q: { aggregate: AggregateKind; indicators: string[] }): DeclaredBounds | null {
   if (raw === undefined) return null;
   if (!aggregateSpec(q.aggregate).clamped) throw new ValidationError(`"${FIELD}" applies to ${CLAMPABLE.join(', ')}, not ${q.aggregate}`, FIELD);
-  if (q.filtered || q.grouped) throw new ValidationError(`"${FIELD}" cannot be combined with a filter or groupBy yet`, FIELD);
   for (const name of Object.keys(raw)) {
     if (!q.indicators.includes(name)) throw new ValidationError(`${FIELD}.${name}: not one of the query's indicators (${q.indicators.join(', ')})`, FIELD);
   }

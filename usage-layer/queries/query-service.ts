@@ -196,7 +196,7 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
   const groupBy = b.groupBy === undefined ? null : checkGroupBy(b.groupBy, aggregate);
   // The group's predicate joins the filter: the comparisons' limit applies to the combination.
   if (groupBy && filter) checkQueryFilter(groupFilter(filter, groupsOf(groupBy)[0]!), aggregate);
-  const bounds = parseDeclaredBounds(o.bounds, { aggregate, indicators, filtered: filter !== null, grouped: groupBy !== null });
+  const bounds = parseDeclaredBounds(o.bounds, { aggregate, indicators });
   return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank, groupBy, bounds };
 }
 
