@@ -64,6 +64,21 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
     assert.deepEqual(entry.payload.edges, edges);
   });
 
+  it('a histogram with the researcher\'s edges and a cohort filter: the buckets of the patients born before 1960', async () => {
+    const edges = [40, 120, 130, 150, 300];
+    const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'histogram', filter: { indicator: 'birth_year', op: '<', value: 1960 }, options: { epsilon: 20, edges } });
+    assert.equal(q.status, 'done', q.message);
+    const older = latest.filter((_, i) => birthYear(i) < 1960);
+    const truth = edges.slice(1).map((hi, j) => older.filter((v) => v >= edges[j]! && v < hi).length);
+    const w = q.result.bucketHalfWidth as number;
+    q.result.histogram.counts.forEach((c: number, j: number) => assert.ok(Math.abs(c - truth[j]!) <= 2 * w + 1, `bucket ${j}: ${c} vs ${truth[j]} of the ${older.length} older patients (± ${w})`));
+    const total = q.result.histogram.counts.reduce((a: number, b: number) => a + b, 0) + q.result.histogram.below + q.result.histogram.above;
+    assert.ok(Math.abs(total - older.length) <= 6 * w + 3, `the buckets add up to about the ${older.length} filtered patients, not the ${latest.length}: ${total}`);
+    const bad = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate: 'histogram', filter: { indicator: 'birth_year', op: '<', value: 1960 } });
+    assert.equal(bad.status, 400, 'the catalogue histogram (dealt one-hot shares) takes no filter');
+    assert.equal(bad.body.field, 'filter');
+  });
+
   it('median and p90: near the plaintext quantiles of the latest values, the truth in the released interval', async () => {
     for (const [aggregate, qq] of [['median', 0.5], ['quantile', 0.9]] as const) {
       const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate, options: { epsilon: 20, ...(aggregate === 'quantile' ? { q: qq } : {}) } });

@@ -5,7 +5,8 @@
  * L = 1, so a patient is one value and lies in exactly one bucket: the buckets are disjoint by patient
  * and each is noised with the full ε and sensitivity 1 (parallel composition; neighbours differ by
  * adding or removing one patient, which changes one bucket by 1). Nodes see no bucket bit: the bits
- * are shared, only the noisy counts are opened.
+ * are shared, only the noisy counts are opened. With a cohort filter every bucket's predicate is
+ * joined to it (and): still disjoint by patient.
  */
 import type { ValueDomain } from '../../mpc/compare';
 import type { FilterTree } from '../../mpc/filters';
@@ -46,7 +47,9 @@ export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuer
   const bytes = emptyBytes();
   let last: AggregateResult | undefined;
   // One filtered count per bucket; the same noise spec for each (disjoint by patient, see above).
-  for (const filter of bucketFilters(q.indicator, edges, domain)) {
+  for (const bucket of bucketFilters(q.indicator, edges, domain)) {
+    // With a cohort filter each bucket counts among the patients it selects.
+    const filter = q.filter ? { and: [q.filter, bucket] } : bucket;
     last = await runFiltered(ctx, { ...q, aggregate: 'count', perPatient: 1, filter, ...(noise ? { noise: { count: noise } } : {}) }, performance.now());
     counts.push(last.count ?? 0);
     for (const k of Object.keys(bytes) as Array<keyof typeof bytes>) bytes[k] += last.bytes[k];

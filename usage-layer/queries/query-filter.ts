@@ -51,13 +51,19 @@ const indicatorOf = (name: string): Indicator => {
   return ind;
 };
 
-/** Checks a schema-valid filter for `aggregate`; returns it unchanged. */
-export function checkQueryFilter(filter: QueryFilter, aggregate: AggregateKind): QueryFilter {
-  if (!aggregateSpec(aggregate).filterable) throw new ValidationError(`"filter" applies to ${FILTERABLE.join(', ')}, not ${aggregate}`, 'filter');
+/**
+ * Checks a schema-valid filter for `aggregate` (a histogram takes one only with its own `edges`);
+ * returns it unchanged.
+ */
+export function checkQueryFilter(filter: QueryFilter, aggregate: AggregateKind, o: { edges?: boolean } = {}): QueryFilter {
+  const edgeHistogram = aggregate === 'histogram' && Boolean(o.edges);
+  if (!aggregateSpec(aggregate).filterable && !edgeHistogram) throw new ValidationError(`"filter" applies to ${FILTERABLE.join(', ')} and to a histogram with options.edges, not ${aggregate}`, 'filter');
   const leaves = filterLeaves(filter);
-  // A rank kind adds its own comparison [x ≥ t] to every round's filter, one level up (coordinator/quantile.ts).
-  const own = aggregateSpec(aggregate).rankSearch ? 1 : 0;
-  if (depthOf(filter) > MAX_DEPTH - own) throw new ValidationError(`"filter" nests and/or at most ${MAX_DEPTH - own} levels deep${own ? ` for ${aggregate}` : ''}`, 'filter');
+  // A rank kind adds its own comparison [x ≥ t] to every round's filter, an edge histogram a bucket's
+  // two, one level up (coordinator/quantile.ts, edge-histogram.ts).
+  const own = aggregateSpec(aggregate).rankSearch ? 1 : edgeHistogram ? 2 : 0;
+  const ownDepth = Math.min(own, 1);
+  if (depthOf(filter) > MAX_DEPTH - ownDepth) throw new ValidationError(`"filter" nests and/or at most ${MAX_DEPTH - ownDepth} levels deep${own ? ` for ${aggregate}` : ''}`, 'filter');
   const comparisons = leaves.reduce((n, l) => n + (l.op === '=' ? 2 : 1), 0);
   if (comparisons > MAX_LEAVES - own) throw new ValidationError(`"filter" needs ${comparisons} comparisons (= counts two); at most ${MAX_LEAVES - own}${own ? ` for ${aggregate}` : ''}`, 'filter');
   for (const l of leaves) numericValue(l, indicatorOf(l.indicator));

@@ -191,8 +191,8 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     if (wanted !== 2) throw new ValidationError('"options.pairWindowSeconds" applies to covariance and correlation only', 'options.pairWindowSeconds');
     pairWindowSeconds = o.pairWindowSeconds;
   }
-  const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
   const rank = parseRankOptions(aggregate, o, getIndicator(indicators[0]!)!);
+  const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate, { edges: rank.edges !== null });
   const groupBy = b.groupBy === undefined ? null : checkGroupBy(b.groupBy, aggregate);
   // The group's predicate joins the filter: the comparisons' limit applies to the combination.
   if (groupBy && filter) checkQueryFilter(groupFilter(filter, groupsOf(groupBy)[0]!), aggregate);
