@@ -182,6 +182,24 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
     assert.equal(charged.length, 30, 'parallel composition: each patient charged once');
   });
 
+  it('group-by bands of an indicator: the count of patients by their latest systolic BP band, every band near plaintext', async () => {
+    const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'count', groupBy: { indicator: 'bp_systolic', edges: [120, 140] }, options: { epsilon: 20, perPatient: 1 } });
+    assert.equal(q.status, 'done', q.message);
+    assert.deepEqual(q.result.groups.map((g: { group: string }) => g.group), ['< 120', '120 to 140', '≥ 140']);
+    const truth = [latest.filter((v) => v < 120).length, latest.filter((v) => v >= 120 && v < 140).length, latest.filter((v) => v >= 140).length];
+    q.result.groups.forEach((g: { value: number | null; suppressed: boolean }, k: number) => {
+      if (truth[k]! >= 5) assert.ok(!g.suppressed && Math.abs((g.value as number) - truth[k]!) <= 3, `band ${k}: ${g.value} vs ${truth[k]}`);
+    });
+    const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
+    assert.deepEqual(entry.payload.groupBy, { indicator: 'bp_systolic', edges: [120, 140] });
+    for (const [groupBy, message] of [[{ indicator: 'bp_systolic', edges: [140, 120] }, /strictly increasing/], [{ indicator: 'bp_systolic', edges: [400] }, /inside bp_systolic's range/], [{ indicator: 'nope', edges: [1] }, /unknown indicator/], [{ indicator: 'sex', edges: [1] }, /coded/]] as const) {
+      const r = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate: 'count', groupBy });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.field, 'groupBy');
+      assert.match(r.body.message, message);
+    }
+  });
+
   it('a mean by sex with declared bounds: every group clamped into [110, 150], near the clamped plaintext', async () => {
     const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'mean', groupBy: 'sex', options: { epsilon: 20, bounds: { bp_systolic: { min: 110, max: 150 } } } });
     assert.equal(q.status, 'done', q.message);

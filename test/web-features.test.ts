@@ -204,7 +204,7 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       assert.equal(g.options.groupBy, 'sex');
       const released = (g.result.groups ?? []).filter((x) => !x.suppressed);
       assert.deepEqual(released.map((x) => x.group).sort(), ['female', 'male'], 'six patients of each sex are released, the empty codes withheld');
-      const table = page.getByRole('region', { name: 'mean by sex' });
+      const table = page.getByRole('region', { name: 'mean by administrative sex' });
       for (const x of released) assert.match(await table.innerText(), new RegExp(`${x.group}\\s+${String(Number((x.value as number).toFixed(3))).replace('.', '\\.')}`));
       await checkPage(page, 'researcher-groups');
     });

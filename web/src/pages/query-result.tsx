@@ -4,6 +4,15 @@ import { TableRegion } from '../components';
 import { formatNumber, indicatorWords, unitWords, type IndicatorInfo } from '../words';
 import { filterWords, type QueryFilter } from './query-filter';
 
+/** The API's groupBy: a demographic, or bands of an indicator's latest value. */
+export type GroupBy = string | { indicator: string; edges: number[] };
+
+/** A grouping in words: "administrative sex", "birth decade", "hba1c band". */
+function groupingWords(g: GroupBy, catalogue: Map<string, IndicatorInfo>): string {
+  if (typeof g === 'object') return `${indicatorWords([g.indicator], catalogue)} band`;
+  return g === 'birth_decade' ? 'birth decade' : 'administrative sex';
+}
+
 export interface QueryView {
   id: string;
   study: string;
@@ -12,7 +21,7 @@ export interface QueryView {
   status: 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
   message: string | null;
   window: { from: string | null; to: string | null };
-  options?: { includePatientReported?: boolean; filter?: QueryFilter | null; groupBy?: string; edges?: number[]; q?: number; bounds?: Record<string, { min: number; max: number }> } | null;
+  options?: { includePatientReported?: boolean; filter?: QueryFilter | null; groupBy?: GroupBy; edges?: number[]; q?: number; bounds?: Record<string, { min: number; max: number }> } | null;
   submittedAt: string;
   result?: {
     value: number | null;
@@ -74,13 +83,14 @@ function Histogram({ view, unit }: { view: QueryView; unit: string }) {
   );
 }
 
-function Groups({ view, unit }: { view: QueryView; unit: string }) {
+function Groups({ view, unit, catalogue }: { view: QueryView; unit: string; catalogue: Map<string, IndicatorInfo> }) {
   const groups = view.result!.groups!;
+  const by = view.options?.groupBy ? groupingWords(view.options.groupBy, catalogue) : 'group';
   const iv = (i?: [number, number] | null) => (i ? `${formatNumber(i[0])} to ${formatNumber(i[1])}` : '—');
   return (
-    <TableRegion label={`${view.aggregate} by ${view.options?.groupBy ?? 'group'}`}>
+    <TableRegion label={`${view.aggregate} by ${by}`}>
       <table>
-        <thead><tr><th scope="col">{view.options?.groupBy ?? 'group'}</th><th scope="col">{view.aggregate}{unit ? ` (${unit})` : ''}</th><th scope="col">95 % interval</th><th scope="col">records (noisy)</th></tr></thead>
+        <thead><tr><th scope="col">{by}</th><th scope="col">{view.aggregate}{unit ? ` (${unit})` : ''}</th><th scope="col">95 % interval</th><th scope="col">records (noisy)</th></tr></thead>
         <tbody>{groups.map((g) => g.suppressed
           ? <tr key={g.group}><td>{g.group}</td><td colSpan={3}>withheld: too few patients</td></tr>
           : <tr key={g.group}><td>{g.group}</td><td>{formatNumber(g.value)}</td><td>{iv(g.interval)}</td><td>{formatNumber(g.records, 0)}</td></tr>)}</tbody>
@@ -95,10 +105,10 @@ function ordinal(n: number): string {
 }
 
 /** The aggregate in words: a quantile names its q, a grouped query its groups. */
-function aggregateWords(view: QueryView): string {
+function aggregateWords(view: QueryView, catalogue: Map<string, IndicatorInfo>): string {
   const o = view.options ?? {};
   const kind = view.aggregate === 'quantile' && o.q !== undefined ? `${ordinal(Math.round(o.q * 100))} percentile` : view.aggregate;
-  return o.groupBy ? `${kind} by ${o.groupBy === 'birth_decade' ? 'birth decade' : 'administrative sex'}` : kind;
+  return o.groupBy ? `${kind} by ${groupingWords(o.groupBy, catalogue)}` : kind;
 }
 
 /** What was asked, in words: the aggregate, whose records (the filter), declared bounds and which sources. */
@@ -107,7 +117,7 @@ export function queryWords(view: QueryView, catalogue: Map<string, IndicatorInfo
   const whose = filter ? `, over ${filterWords(filter, catalogue)}` : ', over every consenting patient';
   const bounds = Object.entries(view.options?.bounds ?? {}).map(([name, b]) => `${indicatorWords([name], catalogue)} clamped into ${formatNumber(b.min)} to ${formatNumber(b.max)}`);
   const sources = view.options?.includePatientReported ? 'providers’ records and patients’ own device readings' : 'providers’ records only';
-  return `The ${aggregateWords(view)} of ${indicatorWords(view.indicators, catalogue)}${whose}${bounds.length ? `, ${bounds.join(' and ')}` : ''}; ${sources}.`;
+  return `The ${aggregateWords(view, catalogue)} of ${indicatorWords(view.indicators, catalogue)}${whose}${bounds.length ? `, ${bounds.join(' and ')}` : ''}; ${sources}.`;
 }
 
 export function QueryResult({ view, catalogue }: { view: QueryView; catalogue: Map<string, IndicatorInfo> }) {
@@ -129,7 +139,7 @@ function Outcome({ view, catalogue }: { view: QueryView; catalogue: Map<string, 
     <div class="result">
       <Numbers view={view} unit={unit} />
       {r.histogram ? <Histogram view={view} unit={info ? unitWords(info.canonicalUnit) : ''} /> : null}
-      {r.groups ? <Groups view={view} unit={unit} /> : null}
+      {r.groups ? <Groups view={view} unit={unit} catalogue={catalogue} /> : null}
       {view.aggregate === 'correlation' && r.value !== null && r.interval ? (
         <IntervalChart name="correlation" value={r.value} interval={r.interval} axis={[-1, 1]} label={`Correlation ${formatNumber(r.value)} with 95 % interval ${formatNumber(r.interval[0])} to ${formatNumber(r.interval[1])}`} />
       ) : null}

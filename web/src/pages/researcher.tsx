@@ -141,7 +141,7 @@ export function ResearcherPage(_props: { claims: Claims }) {
             <thead><tr><th scope="col">Submitted</th><th scope="col">Study</th><th scope="col">Query</th><th scope="col">Status</th><th scope="col">ε</th></tr></thead>
             <tbody>
               {(past.data?.queries ?? []).map((q) => (
-                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}{q.options?.filter ? ' (filtered)' : ''}{q.options?.groupBy ? ` by ${q.options.groupBy}` : ''}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
+                <tr key={q.id}><td>{formatDateTime(q.submittedAt)}</td><td>{q.study}</td><td>{q.aggregate} of {q.indicators.join(' and ')}{q.options?.filter ? ' (filtered)' : ''}{q.options?.groupBy ? ` by ${typeof q.options.groupBy === 'object' ? `${q.options.groupBy.indicator} bands` : q.options.groupBy}` : ''}</td><td>{q.status}</td><td>{formatNumber(q.privacy?.epsilonSpent ?? null)}</td></tr>
               ))}
             </tbody>
           </table>
