@@ -20,7 +20,7 @@ const glucoseMgDl = (i: number) => 90 + 2 * i;
 
 /** The part of GET /queries/:id these tests read. */
 interface ApiQueryView {
-  options: { filter?: unknown; includePatientReported?: boolean; bounds?: unknown; q?: number; groupBy?: string };
+  options: { filter?: unknown; includePatientReported?: boolean; bounds?: unknown; q?: number; groupBy?: unknown };
   privacy: { clampedTo?: unknown };
   result: { value: number; interval: [number, number]; groups?: Array<{ group: string; suppressed: boolean; value: number | null }> };
 }
@@ -207,6 +207,16 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       const table = page.getByRole('region', { name: 'mean by administrative sex' });
       for (const x of released) assert.match(await table.innerText(), new RegExp(`${x.group}\\s+${String(Number((x.value as number).toFixed(3))).replace('.', '\\.')}`));
       await checkPage(page, 'researcher-groups');
+
+      // Bands of an indicator: the mean heart rate of patients below and at or above glucose 5.5 mmol/L.
+      await page.getByLabel('Group by').selectOption('bands');
+      await page.getByLabel('Band indicator').selectOption('glucose');
+      await page.getByLabel('Band edges').fill('5.5');
+      const bands = await apiView(await run(page));
+      assert.deepEqual(bands.options.groupBy, { indicator: 'glucose', edges: [5.5] });
+      assert.deepEqual((bands.result.groups ?? []).map((x) => x.group), ['< 5.5', '≥ 5.5']);
+      assert.match(await page.getByRole('region', { name: 'mean by glucose band' }).innerText(), /< 5\.5/);
+      await page.getByLabel('Group by').selectOption('');
     });
   });
 

@@ -77,7 +77,7 @@ function QueryForm({ studies, catalogue, onStudy, onSubmitted }: { studies: Arra
       <Field label="To (day, UTC, included)">{(id) => <input id={id} name="to" type="date" />}</Field>
       <Field label="ε for this query" hint="Empty: the gateway's default. Larger ε: less noise, more budget spent.">{(id, hint) => <input id={id} name="epsilon" type="number" step="any" min="0" aria-describedby={hint} />}</Field>
       <Field label="Records per patient (at most)" hint="Empty: the study's limit.">{(id, hint) => <input id={id} name="perPatient" type="number" min="1" step="1" aria-describedby={hint} />}</Field>
-      <AggregateOptions aggregate={aggregate} paired={PAIRED.has(aggregate)} />
+      <AggregateOptions aggregate={aggregate} paired={PAIRED.has(aggregate)} indicatorOptions={options} />
       <p class="field check"><label><input name="includePatientReported" type="checkbox" /> Include patients’ own device readings (off: providers’ records only)</label></p>
       <FilterBuilder draft={draft} catalogue={catalogue} onChange={setDraft} />
       <ErrorNote message={error} />
