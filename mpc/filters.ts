@@ -41,6 +41,15 @@ export function mapLeaves<A extends AnyLeaf, B extends AnyLeaf>(t: FilterTree<A>
   return f(t);
 }
 
+/**
+ * The bands of increasing edges as predicates, in order: below e_0, [e_j, e_{j+1}) for each pair, at
+ * or above the last edge; `leaf(op, value)` builds a comparison. Every value lies in exactly one band.
+ */
+export function bandPredicates<L extends AnyLeaf>(edges: readonly number[], leaf: (op: '<' | '>=', value: number) => L): Array<FilterTree<L>> {
+  const inner = edges.slice(1).map((hi, j): FilterTree<L> => ({ and: [leaf('>=', edges[j] as number), leaf('<', hi)] }));
+  return [leaf('<', edges[0] as number), ...inner, leaf('>=', edges[edges.length - 1] as number)];
+}
+
 export interface BitAlgebra<V> {
   and(a: V, b: V): Promise<V>;
   or(a: V, b: V): Promise<V>;

@@ -133,10 +133,7 @@ export function parseLinearRequest(raw: unknown, n: number, self: number, t: num
 
 export function parseProductRequest(raw: unknown, n: number, self: number, t: number): ProductRequest {
   const body = asBody(raw);
-  const windowSeconds = body.windowSeconds;
-  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds < 0 || windowSeconds > MAX_WINDOW_SECONDS) {
-    throw new ValidationError('windowSeconds must be a number of seconds in [0, 1 year]', 'windowSeconds');
-  }
+  const windowSeconds = parseWindowSeconds(body.windowSeconds);
   const measures = parseMeasures(body.measures, PRODUCT_MEASURES, 0);
   return {
     queryId: parseQueryId(body.queryId),
@@ -209,6 +206,12 @@ export function parsePeerMessage(raw: unknown): PeerMessage {
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** A pair kind's pairing window: seconds in [0, 1 year]. */
+function parseWindowSeconds(x: unknown): number {
+  if (!finite(x) || x < 0 || x > MAX_WINDOW_SECONDS) throw new ValidationError('windowSeconds must be a number of seconds in [0, 1 year]', 'windowSeconds');
+  return x;
+}
 
 function parseDomain(x: unknown, at: string, field: string): ValueDomain {
   const d = asBody(x);
@@ -288,10 +291,7 @@ export function parseClampedRequest(raw: unknown, n: number, self: number, t: nu
   const perPatient = f.perPatient;
   if (perPatient === null || perPatient === undefined) throw new ValidationError('a clamped query needs its contribution bound perPatient', 'perPatient');
   const pair = body.indicator2 !== null && body.indicator2 !== undefined;
-  const windowSeconds = pair ? body.windowSeconds : 0;
-  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds < 0 || windowSeconds > MAX_WINDOW_SECONDS) {
-    throw new ValidationError('windowSeconds must be a number of seconds in [0, 1 year]', 'windowSeconds');
-  }
+  const windowSeconds = pair ? parseWindowSeconds(body.windowSeconds) : 0;
   const measures = parseMeasures<Measure>(body.measures, pair ? PRODUCT_MEASURES : (['sum', 'sumSquares'] as Measure[]), 0);
   const clamp = asBody(body.clamp);
   if (pair !== (clamp.y !== undefined && clamp.y !== null)) throw new ValidationError('clamp must bound y exactly when the query pairs two indicators', 'clamp');

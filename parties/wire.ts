@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { LinearMeasure, Measure, ProductMeasure } from '../mpc/aggregates';
+import type { ClampBounds } from '../mpc/clamp';
 import type { ValueDomain } from '../mpc/compare';
 import type { FilterLeaf, FilterTree } from '../mpc/filters';
 import { bucketCount } from '../mpc/histogram';
@@ -241,11 +242,7 @@ export interface FilteredResponse {
 // ---- clamped queries (coordinator → node) -------------------------------------------------------
 
 /** Bounds the researcher declared for one indicator, inside its catalogue domain (which the comparisons use). */
-export interface ClampSpec {
-  min: number;
-  max: number;
-  domain: ValueDomain;
-}
+export type ClampSpec = ClampBounds;
 
 /**
  * Body of POST /aggregate/clamped: a kind's measures over values clamped into the declared bounds

@@ -23,7 +23,7 @@ export interface NodeFailure {
  * The error for a failed protocol run. The first failure is often a survivor reporting that a peer
  * did not take its round message; a health check then names the node that is down.
  */
-export async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts, protocol = 'the product protocol'): Promise<MpcProtocolError> {
+export async function protocolFailure(ctx: CoordinatorContext, participants: number[], first: NodeFailure, bytes: ByteCounts, protocol: string): Promise<MpcProtocolError> {
   const h = await checkHealth(ctx);
   bytes.nodesToCoordinator += h.bytes;
   const down = participants.filter((id) => h.down.includes(id));

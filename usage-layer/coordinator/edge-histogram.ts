@@ -9,7 +9,7 @@
  * joined to it (and): still disjoint by patient.
  */
 import type { ValueDomain } from '../../mpc/compare';
-import type { FilterTree } from '../../mpc/filters';
+import { bandPredicates, type FilterTree } from '../../mpc/filters';
 import { ValidationError } from '../../storage-layer/errors';
 import type { FilterLeafSpec, NoiseSpec } from '../../parties/wire';
 import { emptyBytes, type CoordinatorContext } from './context';
@@ -33,9 +33,7 @@ export function checkEdgesInRange(edges: readonly number[], domain: ValueDomain)
 
 /** The bucket predicates in order: below e_0, [e_0, e_1), …, [e_{B−1}, e_B), at or above e_B. */
 export function bucketFilters(indicator: string, edges: readonly number[], domain: ValueDomain): Array<FilterTree<FilterLeafSpec>> {
-  const leaf = (op: FilterLeafSpec['op'], value: number): FilterLeafSpec => ({ indicator, op, value, domain });
-  const inner = edges.slice(1).map((hi, j) => ({ and: [leaf('>=', edges[j] as number), leaf('<', hi)] }));
-  return [leaf('<', edges[0] as number), ...inner, leaf('>=', edges[edges.length - 1] as number)];
+  return bandPredicates(edges, (op, value): FilterLeafSpec => ({ indicator, op, value, domain }));
 }
 
 export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {

@@ -96,13 +96,13 @@ async function clampAll(run: SecureRun, axes: Axis[], bits: readonly bigint[], k
 const sumOf = (xs: readonly bigint[]) => xs.reduce((acc, v) => add(acc, v), 0n);
 
 /** d = clamp(x) − c per axis (c the public centre, or 0). */
-function deviations(req: ClampedRequest, axes: Axis[], clamped: bigint[][]): [bigint[], bigint[]] {
+function deviations(req: ClampedRequest, axes: Axis[], clamped: bigint[][]): Record<'x' | 'y', bigint[]> {
   const centre = [req.centre?.x, req.centre?.y];
   const d = clamped.map((xs, k) => {
     const c = centre[k] === undefined ? 0n : mod(toFixed(centre[k] as number, (axes[k] as Axis).spec.domain.scale));
     return xs.map((v) => sub(v, c));
   });
-  return [d[0] as bigint[], d[1] ?? []];
+  return { x: d[0] as bigint[], y: d[1] ?? [] };
 }
 
 const LINEAR: Partial<Record<Measure, 'x' | 'y'>> = { sum: 'x', sumX: 'x', sumY: 'y' };
@@ -157,7 +157,7 @@ export async function clampedMeasures(run: SecureRun, req: ClampedRequest): Prom
   const filter = leaves ? await recordBits(run, req, leaves, bits.bits.slice(0, batch.filterElements), values.patients) : null;
   const k = filter?.next ?? 1;
   const c = await clampAll(run, axes, bits.bits.slice(batch.filterElements), k);
-  const [dx, dy] = deviations(req, axes, c.clamped);
-  const m = filter ? await filteredMeasuresOf(run, req, { x: dx, y: dy }, filter.b, k + 1) : await measuresOf(run, req, { x: dx, y: dy }, values.records);
+  const d = deviations(req, axes, c.clamped);
+  const m = filter ? await filteredMeasuresOf(run, req, d, filter.b, k + 1) : await measuresOf(run, req, d, values.records);
   return { records: values.records, digest: values.digest, measures: m.measures, bytes: bits.bytes + (filter?.bytes ?? 0) + c.bytes + m.bytes };
 }

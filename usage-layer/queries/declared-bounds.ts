@@ -13,6 +13,7 @@ import { aggregateSpec, AGGREGATE_KINDS, type AggregateKind, type ValueBounds, t
 import { onGrid } from '../../mpc/clamp';
 import type { ClampSpec } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
+import { domainOf } from './quantile-plan';
 
 /** Declared bounds by indicator name. */
 export type DeclaredBounds = Record<string, ValueRange>;
@@ -54,6 +55,6 @@ export function declaredValueBounds(d: DeclaredBounds, indicators: readonly stri
 
 /** The coordinator's clamp: each declared range with the catalogue domain its comparisons run in. */
 export function clampOf(d: DeclaredBounds, ind: Indicator, ind2?: Indicator): { x: ClampSpec; y?: ClampSpec } {
-  const spec = (i: Indicator): ClampSpec => ({ ...(d[i.name] as ValueRange), domain: { min: i.range.min, max: i.range.max, scale: i.scale } });
+  const spec = (i: Indicator): ClampSpec => ({ ...(d[i.name] as ValueRange), domain: domainOf(i) });
   return { x: spec(ind), ...(ind2 ? { y: spec(ind2) } : {}) };
 }

@@ -11,6 +11,7 @@
  */
 import { getIndicator } from '../../management-layer/catalogue';
 import type { AggregateKind } from '../../mpc/aggregates';
+import { bandPredicates } from '../../mpc/filters';
 import { ValidationError } from '../../storage-layer/errors';
 import type { QueryFilter, QueryFilterLeaf } from './query-filter';
 
@@ -59,10 +60,9 @@ export function checkGroupBy(g: GroupBy, aggregate: AggregateKind): GroupBy {
 
 /** An indicator's bands as groups: "< e_0", "e_j to e_{j+1}", "≥ e_last". */
 function bandGroups(g: IndicatorBands): Group[] {
-  const leaf = (op: QueryFilterLeaf['op'], value: number): QueryFilterLeaf => ({ indicator: g.indicator, op, value });
-  const [first, last] = [g.edges[0] as number, g.edges[g.edges.length - 1] as number];
-  const inner = g.edges.slice(1).map((hi, j): Group => ({ label: `${g.edges[j]} to ${hi}`, predicate: { and: [leaf('>=', g.edges[j] as number), leaf('<', hi)] } }));
-  return [{ label: `< ${first}`, predicate: leaf('<', first) }, ...inner, { label: `≥ ${last}`, predicate: leaf('>=', last) }];
+  const predicates = bandPredicates(g.edges, (op, value): QueryFilterLeaf => ({ indicator: g.indicator, op, value }));
+  const label = (k: number) => (k === 0 ? `< ${g.edges[0]}` : k === g.edges.length ? `≥ ${g.edges[k - 1]}` : `${g.edges[k - 1]} to ${g.edges[k]}`);
+  return predicates.map((predicate, k) => ({ label: label(k), predicate }));
 }
 
 /** The groups of a grouping, in order: the catalogue's sex codes, the decades of the birth-year range, or an indicator's bands. */
