@@ -38,8 +38,16 @@ export interface CompareMaterial {
 export const MAX_MASK_BITS = 90;
 const KEY_BYTES = 16;
 
+/**
+ * Most comparisons one run deals for (46 B a node each, about 46 MB a node at the limit). A clamped
+ * query deals for L values a cohort patient before anyone knows how many there are, so a large L and
+ * cohort would otherwise have the gateway allocate gigabytes; past this the run is refused instead.
+ */
+export const MAX_DEALT_COMPARISONS = 1_000_000;
+
 function checkSize(m: number, maskBits: number): void {
   if (!Number.isSafeInteger(m) || m < 1) throw new SharingParameterError(`m must be a positive integer, got ${m}`, 'm');
+  if (m > MAX_DEALT_COMPARISONS) throw new SharingParameterError(`${m} comparisons are more than one run deals for (at most ${MAX_DEALT_COMPARISONS}): lower the contribution bound (options.perPatient) or the cohort`, 'm');
   if (!Number.isInteger(maskBits) || maskBits < 2 || maskBits > MAX_MASK_BITS) {
     throw new SharingParameterError(`mask bits must be an integer in [2, ${MAX_MASK_BITS}], got ${maskBits}`, 'maskBits');
   }

@@ -160,11 +160,14 @@ describe('clamped aggregates (three nodes, no noise)', function () {
     assert.ok(Math.abs((corr.value as number) - r) < 1e-9, `${corr.value} vs ${r}`);
   });
 
-  it('refuses kinds without bounds, a missing y bound, and a query without cohort or L', async () => {
+  it('refuses kinds without bounds, a missing y bound, a query without cohort or L, and one with more values to deal for than a run takes', async () => {
     await assert.rejects(run('count'), /count does not take declared bounds/);
     await assert.rejects(run('correlation', { indicator2: 'c-hba1c' }), /needs bounds for both indicators/);
     await assert.rejects(run('mean', { cohort: null }), /needs its cohort/);
     await assert.rejects(run('mean', { perPatient: null }), /needs its contribution bound/);
+    // A researcher's large L over a large cohort would have the gateway deal for millions of values: refused first.
+    const many = Array.from({ length: 100 }, (_, i) => `nobody-${i}`);
+    await assert.rejects(run('mean', { cohort: many, perPatient: 10_000 }), /2000000 comparisons are more than one run deals for .*lower the contribution bound/);
   });
 
   it('a tap on every link sees sealed round messages only; the answers carry shares of the requested measures, no comparison bit', async () => {

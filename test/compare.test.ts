@@ -7,7 +7,7 @@ import { andLocal, openWords, packWords, shareWords, unpackWords, zeroShareWords
 import { comparisonPlan, differenceShares, notShares, offsetShares, simulateComparison, STATISTICAL_BITS, type CompareInput, type ComparisonOp, type ValueDomain } from '../mpc/compare';
 import { toSigned } from '../mpc/field';
 import { toFixed } from '../mpc/fixed-point';
-import { dealCompareMaterial, decodeMaterial, encodeMaterial, firstElements, integersOfPlanes, type CompareMaterial } from '../mpc/preprocessing';
+import { dealCompareMaterial, decodeMaterial, encodeMaterial, firstElements, integersOfPlanes, MAX_DEALT_COMPARISONS, type CompareMaterial } from '../mpc/preprocessing';
 import { deterministicRandom } from '../mpc/random';
 import type { RoundName } from '../mpc/rounds';
 import { interpolateAt, shareMany } from '../mpc/shamir';
@@ -104,6 +104,8 @@ describe('secure comparison (pure, simulated)', () => {
     const out = simulateComparison({ m: xs.length, maskBits, valueBits: plan.valueBits, thresholds: xs.map(() => plan.threshold) }, inputs, { n: 3, t: 1, rng });
     assert.deepEqual(xs.map((_, k) => Number(open(out, k))), xs.map((x) => Number(x >= 120)));
     assert.throws(() => firstElements(dealt[0] as CompareMaterial, 71), /cannot keep 71 of 70/);
+    // The dealer refuses a run past its limit before allocating anything.
+    assert.throws(() => dealCompareMaterial(MAX_DEALT_COMPARISONS + 1, maskBits), /comparisons are more than one run deals for/);
   });
 
   it('the dealer: [r] opens to the integer of r’s bits, [s] to s’s bit; the material survives its byte form', () => {
