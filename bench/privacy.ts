@@ -13,11 +13,12 @@
  */
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
 import { countHalfWidth, releaseInterval } from '../mpc/intervals';
-import { aggregateSpec, centreOf, measureScale, type AggregateKind, type Centre, type Measure, type OpenedMeasures } from '../mpc/aggregates';
+import { aggregateSpec, centreOf, measureScale, type AggregateKind, type Centre, type Measure, type OpenedMeasures, type ValueRange } from '../mpc/aggregates';
 import { honestParts, laplaceScale, sampleDiscreteLaplace, sampleNoisePart } from '../mpc/dp-noise';
 import { toFixed } from '../mpc/fixed-point';
 import * as stats from '../mpc/statistics';
-import { centrePlan, mainParts, noisePartScale, part, planPrivacy, releaseNoise, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
+import { boundsFromPilot, spreadFloor } from '../usage-layer/queries/auto-bounds';
+import { AUTO_BOUNDS_STDS, boundsPlan, centrePlan, mainParts, noisePartScale, part, planPrivacy, releaseNoise, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
 import { pilotError, pilotOpened, pilotValue } from '../usage-layer/queries/pilot';
 import { machine, printTable } from './support';
 
@@ -125,17 +126,15 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
 /** Bounds a researcher declares (options.bounds): systolic BP [80, 200] mmHg, BMI [15, 45] kg/m². */
 const DECLARED = { x: { min: 80, max: 200 }, y: { min: 15, max: 45 } };
 
-/** The data as the nodes see it after clamping into the declared bounds (usage-layer/node/clamped.ts). */
-function clampedData(d: Data): Data {
-  const c = (v: number, r: { min: number; max: number }) => Math.min(r.max, Math.max(r.min, v));
-  return { ...d, x: d.x.map((v) => c(v, DECLARED.x)), y: d.y.map((v) => c(v, DECLARED.y)) };
+/** The data as the nodes see it after clamping into bounds (usage-layer/node/clamped.ts); the declared ones by default. */
+function clampedData(d: Data, b: { x: ValueRange; y: ValueRange } = DECLARED): Data {
+  const c = (v: number, r: ValueRange) => Math.min(r.max, Math.max(r.min, v));
+  return { ...d, x: d.x.map((v) => c(v, b.x)), y: d.y.map((v) => c(v, b.y)) };
 }
 
-/** One release with declared bounds: no pilot, the clamped measures around the bounds' midpoint (disclosure.ts). */
-function clampedRelease(kind: AggregateKind, d: Data, m: Moments): Release {
+/** The clamped measures of `plan` over data already clamped into its bounds, noised, and the kind's formula. */
+function clampedOpen(kind: AggregateKind, plan: PrivacyPlan, d: Data, m: Moments, range: { min: number; max: number }): Release {
   const spec = aggregateSpec(kind);
-  const declared = spec.indicators === 2 ? DECLARED : { x: DECLARED.x };
-  const plan = planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1, declared });
   const exact = around(m, d, plan.centre ?? { x: 0, y: 0 });
   const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
   for (const p of mainParts(plan)) {
@@ -144,7 +143,34 @@ function clampedRelease(kind: AggregateKind, d: Data, m: Moments): Release {
     else opened[p.measure as Exclude<Measure, 'count'>] = { value: noisy, scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
   }
   const v = spec.finish(opened);
-  return { value: v === null ? null : spec.release(v, DECLARED.x) };
+  return { value: v === null ? null : spec.release(v, range) };
+}
+
+/** One release with declared bounds: no pilot, the clamped measures around the bounds' midpoint (disclosure.ts). */
+function clampedRelease(kind: AggregateKind, d: Data, m: Moments): Release {
+  const declared = aggregateSpec(kind).indicators === 2 ? DECLARED : { x: DECLARED.x };
+  return clampedOpen(kind, planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1, declared }), d, m, DECLARED.x);
+}
+
+/**
+ * One release with automatic bounds (usage-layer/queries/auto-bounds.ts): the gate, each indicator's
+ * pilot Σ(x − c) and Σ(x − c)² around the midpoint with the plan's parts, the bounds m̂ ± 4σ̂, then the
+ * clamped measures over the data clamped into them.
+ */
+function autoRelease(kind: AggregateKind, d: Data, m: Moments): Release {
+  const pair = aggregateSpec(kind).indicators === 2;
+  const submitted = planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1, autoBounds: true });
+  const gate = Number(m.n + sampleDiscreteLaplace(laplaceScale(part(submitted, 'contributors').epsilon, 1, 0)));
+  const atMid = around(m, d, { x: centreOf(d.ind.range, d.ind.scale), y: centreOf(d.ind2.range, d.ind2.scale) });
+  const by = { participants: NODES, t: T };
+  const pilot = (axis: 'X' | 'Y', ind: Indicator, sum: bigint, squares: bigint) => {
+    const noisy = (measure: 'pilotSumX' | 'pilotSumY' | 'pilotSquaresX' | 'pilotSquaresY', exact: bigint, scale: number) => ({ value: exact + nodesNoise(part(submitted, measure), scale), scale });
+    return boundsFromPilot(ind, { n: gate, sum: noisy(`pilotSum${axis}`, sum, ind.scale), squares: noisy(`pilotSquares${axis}`, squares, 2 * ind.scale), floor: spreadFloor(submitted, ind, axis, by) }, AUTO_BOUNDS_STDS);
+  };
+  const bounds = { x: pilot('X', d.ind, atMid.sumX, atMid.sumXX), ...(pair ? { y: pilot('Y', d.ind2, atMid.sumY, atMid.sumYY) } : {}) };
+  const plan = boundsPlan(submitted, { aggregate: kind, ind: d.ind, ind2: d.ind2 }, bounds);
+  const dc = clampedData(d, { x: bounds.x, y: bounds.y ?? d.ind2.range });
+  return clampedOpen(kind, plan, dc, moments(dc), bounds.x);
 }
 
 /** One release with the plan on main before this change (see the header). */
@@ -232,6 +258,34 @@ function intervalRows(full: Data, n: number) {
   return (['count', 'histogram', 'mean', 'variance', 'correlation'] as const).map((kind) => ({ kind, halfWidth: row(kind) }));
 }
 
+/**
+ * The same half-widths with automatic bounds: the plan around the bounds an exact pilot would give
+ * (m ± 4 sd of the first n patients), the clamped measures at their exact values.
+ */
+function autoIntervalRows(full: Data, n: number) {
+  const d: Data = { ...full, x: full.x.slice(0, n), y: full.y.slice(0, n) };
+  const by = { participants: NODES, t: T };
+  const exactBounds = (xs: number[], ind: Indicator) => {
+    const mid = centreOf(ind.range, ind.scale);
+    const s1 = xs.reduce((a, v) => a + (v - mid), 0);
+    const s2 = xs.reduce((a, v) => a + (v - mid) ** 2, 0);
+    return boundsFromPilot(ind, { n, sum: { value: toFixed(s1, ind.scale), scale: ind.scale }, squares: { value: toFixed(s2, 2 * ind.scale), scale: 2 * ind.scale }, floor: 0 }, AUTO_BOUNDS_STDS);
+  };
+  const bounds = { x: exactBounds(d.x, d.ind), y: exactBounds(d.y, d.ind2) };
+  const dc = clampedData(d, bounds);
+  const m = moments(dc);
+  return (['mean', 'variance', 'correlation'] as const).map((kind) => {
+    const spec = aggregateSpec(kind);
+    const b = spec.indicators === 2 ? bounds : { x: bounds.x };
+    const plan = boundsPlan(planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1, autoBounds: true }), { aggregate: kind, ind: d.ind, ind2: d.ind2 }, b);
+    const exact = around(m, dc, plan.centre ?? { x: 0, y: 0 });
+    const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
+    for (const p of mainParts(plan)) if (p.measure !== 'count') opened[p.measure as Exclude<Measure, 'count'>] = { value: exact[p.measure as keyof typeof exact], scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
+    const iv = releaseInterval(spec, opened, releaseNoise(plan, d.ind, d.ind2, by), bounds.x, 2000);
+    return { kind, halfWidth: iv ? (iv[1] - iv[0]) / 2 : Infinity };
+  });
+}
+
 export async function runPrivacyBench(): Promise<void> {
   const d = syntheticData();
   const small = intervalRows(d, 1000);
@@ -239,6 +293,11 @@ export async function runPrivacyBench(): Promise<void> {
   printTable(`95 % interval half-widths (ε = ${EPSILON}, L = 1, three nodes, t = 1; baseline column: 1,000 patients)`, large.map((r, i) => ({
     measure: `${r.kind}${r.kind === 'histogram' ? ' bucket' : ''} (${r.kind === 'correlation' ? 'systolic BP and BMI' : 'systolic BP'})`,
     value: r.halfWidth, unit: `± at ${PATIENTS.toLocaleString('en-US')} patients`, baseline: `± ${(small[i] as { halfWidth: number }).halfWidth.toPrecision(3)} at 1,000 patients`,
+  })));
+  const autoSmall = autoIntervalRows(d, 1000);
+  printTable(`95 % interval half-widths with automatic bounds (options.bounds: "auto"; baseline column: 1,000 patients)`, autoIntervalRows(d, PATIENTS).map((r, i) => ({
+    measure: `${r.kind} (${r.kind === 'correlation' ? 'systolic BP and BMI' : 'systolic BP'})`,
+    value: r.halfWidth, unit: `± at ${PATIENTS.toLocaleString('en-US')} patients`, baseline: `± ${(autoSmall[i] as { halfWidth: number }).halfWidth.toPrecision(3)} at 1,000 patients`,
   })));
   const m = moments(d);
   const rows = [];
@@ -277,4 +336,18 @@ export async function runPrivacyBench(): Promise<void> {
     };
   });
   printTable(`Declared bounds (options.bounds, values clamped at the nodes) vs the catalogue's range, same data and ε (bias of clamping included)`, clampedRows);
+  // Automatic bounds: nothing declared; the error against the raw truth, so the derived bounds' bias counts.
+  const autoRows = (['mean', 'variance', 'stddev', 'correlation'] as const).map((kind) => {
+    const relative = kind !== 'correlation';
+    const t = truth(kind, d);
+    const fmt = (e: number) => (relative ? 100 * e : e);
+    return {
+      measure: `${kind}, automatic bounds (m̂ ± ${AUTO_BOUNDS_STDS}σ̂ from a pilot)`,
+      value: fmt(p95Error(kind, relative, t, () => autoRelease(kind, d, m))),
+      unit: relative ? '% (p95 relative)' : '(p95 absolute)',
+      baseline: `catalogue bounds: ${fmt(p95Error(kind, relative, t, () => release(kind, d, m))).toFixed(4)}`,
+      target: kind === 'variance' ? 'p95 relative error <= 5 %' : kind === 'correlation' ? 'p95 absolute error <= 0.1' : '',
+    };
+  });
+  printTable(`Automatic bounds (options.bounds: "auto"): the researcher declares nothing, same data and ε (bias of clamping included)`, autoRows);
 }

@@ -40,7 +40,7 @@ describe('declared bounds (HTTP, three nodes)', function () {
   const sensitivity = (q: { privacy: { parts: Array<{ measure: string; sensitivity: number }> } }, m: string) => q.privacy.parts.find((p) => p.measure === m)?.sensitivity;
 
   before(async () => {
-    s = await startTestStack({ env: { HGD_MAX_EPSILON: '20', HGD_PATIENT_EPSILON_BUDGET: '1000' } });
+    s = await startTestStack({ env: { HGD_MAX_EPSILON: '100', HGD_PATIENT_EPSILON_BUDGET: '1000' } });
     alice = await s.token({ role: 'researcher', sub: 'r-alice' });
     const rows: Array<[string, string, number, string, string]> = [];
     for (const p of patients) {
@@ -112,6 +112,54 @@ describe('declared bounds (HTTP, three nodes)', function () {
     assert.ok(Math.abs(q.result.records - chosen.length) <= 3, `the filtered count ${q.result.records} near ${chosen.length}`);
   });
 
+  // 62 patients: at ε 20 the pilot's noise floor often widens the bounds back to the catalogue's (as it
+  // should for a small cohort); ε 100 makes the narrowing itself testable.
+  it('automatic bounds: a variance clamped into bounds derived from a pilot, narrower than the catalogue, holding the bulk of the data', async () => {
+    const q = await query({ study: 'clamp', indicators: ['bp_systolic'], aggregate: 'variance', options: { epsilon: 100, bounds: 'auto' } });
+    assert.equal(q.status, 'done', q.message);
+    assert.equal(q.options.bounds, 'auto');
+    assert.deepEqual(q.privacy.autoBounds, { stds: 4, derived: false }, 'the stored plan: bounds not yet derived at submission');
+    assert.deepEqual((q.privacy.parts as Array<{ measure: string }>).map((p) => p.measure), ['pilotSumX', 'pilotSquaresX', 'count', 'sum', 'sumSquares', 'contributors'], 'L = 1, no filter: the gate counts the pilot');
+    const b = q.result.clampedTo.bp_systolic as { min: number; max: number };
+    assert.ok(b.min >= 40 && b.max <= 300 && b.max - b.min < 260, `narrower than the catalogue's [40, 300]: [${b.min}, ${b.max}]`);
+    assert.ok(b.min <= 95 && b.max >= 175, `holds the bulk of the data [95, 175]: [${b.min}, ${b.max}]`);
+    const released = (q.result.noise as Array<{ measure: string; sensitivity: number }>).find((p) => p.measure === 'sumSquares')!;
+    const half = (b.max - b.min) / 2;
+    // The centre is the bounds' midpoint on the values' grid (whole mmHg), so the spread is within a unit of the half-width.
+    assert.ok(released.sensitivity >= half * half && released.sensitivity <= (half + 1) ** 2, `Σ(x − c)² noised at the derived half-width²: ${released.sensitivity} vs ${half * half}`);
+    const xs = patients.map((p) => clamp(p.sbp, b.min, b.max));
+    const mean = xs.reduce((a, v) => a + v, 0) / xs.length;
+    const truth = xs.reduce((a, v) => a + (v - mean) ** 2, 0) / (xs.length - 1);
+    const [lo, hi] = q.result.interval as [number, number];
+    const slack = (hi - lo) / 4;
+    assert.ok(lo - slack <= truth && truth <= hi + slack, `plaintext clamped into the derived bounds ${truth.toFixed(1)} in [${lo.toFixed(1)}, ${hi.toFixed(1)}] (released ${q.result.value})`);
+    const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
+    assert.equal(entry.payload.bounds, 'auto', 'the ledger records that the bounds were automatic');
+  });
+
+  it('automatic bounds for a correlation (both indicators) and a filtered mean (its own noisy counts)', async () => {
+    const c = await query({ study: 'clamp', indicators: ['bp_systolic', 'bmi'], aggregate: 'correlation', options: { epsilon: 100, pairWindowSeconds: 0, bounds: 'auto' } });
+    assert.equal(c.status, 'done', c.message);
+    const { bp_systolic: bx, bmi: by } = c.result.clampedTo as Record<string, { min: number; max: number }>;
+    assert.ok(bx && by && by.min >= 8 && by.max <= 150 && by.max - by.min < 142, `BMI bounds inside and narrower than [8, 150]: ${JSON.stringify(by)}`);
+    const pairs = patients.map((p) => [clamp(p.sbp, bx.min, bx.max), clamp(p.bmi, by.min, by.max)] as const);
+    const n = pairs.length;
+    const mx = pairs.reduce((a, [x]) => a + x, 0) / n;
+    const my = pairs.reduce((a, [, y]) => a + y, 0) / n;
+    const r = pairs.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / Math.sqrt(pairs.reduce((a, [x]) => a + (x - mx) ** 2, 0) * pairs.reduce((a, [, y]) => a + (y - my) ** 2, 0));
+    const [lo, hi] = c.result.interval as [number, number];
+    assert.ok(lo - 0.15 <= r && r <= hi + 0.15, `clamped plaintext r = ${r.toFixed(3)} in [${lo.toFixed(3)}, ${hi.toFixed(3)}] (released ${c.result.value})`);
+    const chosen = patients.filter((p) => p.bmi >= 30);
+    const m = await query({ study: 'clamp', indicators: ['bp_systolic'], aggregate: 'mean', filter: { indicator: 'bmi', op: '>=', value: 30 }, options: { epsilon: 100, bounds: 'auto' } });
+    assert.equal(m.status, 'done', m.message);
+    assert.deepEqual((m.privacy.parts as Array<{ measure: string }>).map((p) => p.measure), ['pilotSumX', 'pilotCountX', 'pilotSquaresX', 'sum', 'count', 'contributors'], 'a filter: the pilot counts its own records');
+    const b = m.result.clampedTo.bp_systolic as { min: number; max: number };
+    const truth = chosen.map((p) => clamp(p.sbp, b.min, b.max)).reduce((a, v) => a + v, 0) / chosen.length;
+    const [mlo, mhi] = m.result.interval as [number, number];
+    const slack = (mhi - mlo) / 4;
+    assert.ok(mlo - slack <= truth && truth <= mhi + slack, `filtered clamped plaintext ${truth.toFixed(2)} in [${mlo.toFixed(2)}, ${mhi.toFixed(2)}] (released ${m.result.value})`);
+  });
+
   it('refuses bounds a kind does not take, outside the range, off the grid, or for other indicators (400 naming options.bounds)', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ aggregate: 'count', indicators: ['bp_systolic'], options: { bounds: { bp_systolic: { min: 90, max: 180 } } } }, /applies to sum, mean, variance, stddev, covariance, correlation, not count/],
@@ -121,6 +169,9 @@ describe('declared bounds (HTTP, three nodes)', function () {
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: { bmi: { min: 15, max: 45 } } } }, /not one of the query's indicators/],
       [{ aggregate: 'correlation', indicators: ['bp_systolic', 'bmi'], options: { bounds: { bmi: { min: 15, max: 45 } } } }, /bounds for bp_systolic are missing/],
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: { bp_systolic: { min: 90 } } } }, /max/],
+      [{ aggregate: 'sum', indicators: ['bp_systolic'], options: { bounds: 'auto' } }, /"auto" applies to mean, variance, stddev, covariance, correlation, not sum/],
+      [{ aggregate: 'count', indicators: ['bp_systolic'], options: { bounds: 'auto' } }, /"auto" applies to/],
+      [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: 'wide' } }, /bounds/],
     ];
     for (const [body, message] of cases) {
       const r = await post('/queries', alice, { study: 'clamp', ...body });

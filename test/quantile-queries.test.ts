@@ -213,4 +213,18 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       assert.ok(g.value >= 110 && g.value <= 150);
     }
   });
+
+  it('a mean by sex with automatic bounds: each group derives its own bounds and is clamped into them', async () => {
+    const q = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'mean', groupBy: 'sex', options: { epsilon: 20, bounds: 'auto' } });
+    assert.equal(q.status, 'done', q.message);
+    assert.equal(q.result.clampedTo, undefined, 'no bounds for the whole: each group has its own');
+    for (const sex of ['female', 'male']) {
+      const g = q.result.groups.find((x: { group: string }) => x.group === sex);
+      const b = g.clampedTo.bp_systolic as { min: number; max: number };
+      assert.ok(b.min >= 40 && b.max <= 300 && b.min < b.max, `${sex}: bounds ${JSON.stringify(b)}`);
+      const values = patients.filter((_, i) => sexOf(i) === sex).flatMap((p) => p.sbp).map((v) => Math.min(b.max, Math.max(b.min, v)));
+      const truth = values.reduce((a, v) => a + v, 0) / values.length;
+      assert.ok(Math.abs(g.value - truth) < 5, `${sex}: mean ${g.value} near the plaintext clamped into its bounds, ${truth.toFixed(2)}`);
+    }
+  });
 });

@@ -189,6 +189,18 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       await page.getByLabel('Declared upper bound').fill('');
     });
 
+    it('a mean with automatic bounds sends "auto", and the page names the bounds the gateway derived', async () => {
+      await page.getByLabel('Automatic bounds').check();
+      const view = await apiView(await run(page));
+      assert.equal(view.options.bounds, 'auto');
+      const b = (view.result as unknown as { clampedTo: Record<string, { min: number; max: number }> }).clampedTo.glucose!;
+      assert.ok(b.min < b.max, `derived bounds ${JSON.stringify(b)}`);
+      const words = (n: number) => String(Number(n.toFixed(3))).replace('.', '\\.');
+      assert.match(await page.locator('p.asked').innerText(), new RegExp(`^The mean of glucose, over every consenting patient, glucose clamped into automatic bounds ${words(b.min)} to ${words(b.max)}; providers’ records only\\.$`));
+      assert.equal(Number(await page.locator('dl.numbers dd strong').first().innerText()), Number(view.result.value.toFixed(3)), 'the page shows the released value');
+      await page.getByLabel('Automatic bounds').uncheck();
+    });
+
     it('a 90th percentile and a mean by sex: the page sends q and groupBy and shows what the API released', async () => {
       await page.getByLabel('Aggregate').selectOption('quantile');
       await page.getByLabel('Indicator', { exact: true }).selectOption('heart_rate');

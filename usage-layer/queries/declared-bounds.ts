@@ -18,8 +18,13 @@ import { domainOf } from './quantile-plan';
 /** Declared bounds by indicator name. */
 export type DeclaredBounds = Record<string, ValueRange>;
 
+/** `options.bounds` as asked: declared bounds, or "auto" (derived by the gateway under DP, auto-bounds.ts). */
+export type BoundsOption = DeclaredBounds | 'auto';
+
 const FIELD = 'options.bounds';
 const CLAMPABLE = AGGREGATE_KINDS.filter((k) => aggregateSpec(k).clamped !== null);
+/** Automatic bounds need a centre to take the pilot's spread around: the centred clamped kinds. */
+const AUTO_BOUNDABLE = CLAMPABLE.filter((k) => aggregateSpec(k).centred);
 
 function checkRange(name: string, r: ValueRange, ind: Indicator): void {
   const at = `${FIELD}.${name}`;
@@ -32,9 +37,13 @@ function checkRange(name: string, r: ValueRange, ind: Indicator): void {
   }
 }
 
-/** Checks the declared bounds of a query (null when none are declared). */
-export function parseDeclaredBounds(raw: DeclaredBounds | undefined, q: { aggregate: AggregateKind; indicators: string[] }): DeclaredBounds | null {
+/** Checks the declared bounds of a query (null when none are declared; "auto" for the kinds that take it). */
+export function parseDeclaredBounds(raw: BoundsOption | undefined, q: { aggregate: AggregateKind; indicators: string[] }): BoundsOption | null {
   if (raw === undefined) return null;
+  if (raw === 'auto') {
+    if (!AUTO_BOUNDABLE.includes(q.aggregate)) throw new ValidationError(`"${FIELD}": "auto" applies to ${AUTO_BOUNDABLE.join(', ')}, not ${q.aggregate}`, FIELD);
+    return 'auto';
+  }
   if (!aggregateSpec(q.aggregate).clamped) throw new ValidationError(`"${FIELD}" applies to ${CLAMPABLE.join(', ')}, not ${q.aggregate}`, FIELD);
   for (const name of Object.keys(raw)) {
     if (!q.indicators.includes(name)) throw new ValidationError(`${FIELD}.${name}: not one of the query's indicators (${q.indicators.join(', ')})`, FIELD);

@@ -36,8 +36,11 @@ import { discreteLaplaceVariance, honestParts, laplaceScale, sampleDiscreteLapla
 import type { MeasureNoise } from '../../mpc/intervals';
 import { ValidationError } from '../../storage-layer/errors';
 
-/** The pilot means of a pilot kind: a noisy Σ(x − c) (and, with L > 1, a noisy record count) per indicator. */
-export const PILOT_MEASURES = ['pilotSumX', 'pilotCountX', 'pilotSumY', 'pilotCountY'] as const;
+/**
+ * The pilot means of a pilot kind: a noisy Σ(x − c) (and, with L > 1 or a filter, a noisy record
+ * count) per indicator; with automatic bounds also a noisy Σ(x − c)² (auto-bounds.ts).
+ */
+export const PILOT_MEASURES = ['pilotSumX', 'pilotCountX', 'pilotSumY', 'pilotCountY', 'pilotSquaresX', 'pilotSquaresY'] as const;
 export type PilotMeasure = (typeof PILOT_MEASURES)[number];
 export type NoisedMeasure = Measure | 'contributors' | PilotMeasure;
 
@@ -60,8 +63,14 @@ export interface PrivacyPlan {
   centre: Centre | null;
   /** A pilot kind: the centre comes from pilot means (pilot parts); `centred` once centrePlan set it. */
   pilot?: { centred: boolean };
-  /** The bounds the researcher declared and every value was clamped into (then no pilot). */
+  /** The bounds the researcher declared, or the automatic ones once derived, that every value was clamped into. */
   clampedTo?: ValueBounds;
+  /**
+   * Automatic bounds (`options.bounds: "auto"`, auto-bounds.ts): a pilot mean and spread of each
+   * indicator give the bounds m̂ ± k·σ̂; until they are `derived` the clamped measures' sensitivities
+   * are those of the catalogue ranges (an upper bound), then boundsPlan sets them from the bounds.
+   */
+  autoBounds?: { stds: number; derived: boolean };
   parts: NoisePart[];
 }
 
@@ -97,6 +106,8 @@ export interface PlanInput {
   filtered?: boolean;
   /** Bounds the researcher declared (inside the catalogue ranges): the values are clamped into them. */
   declared?: ValueBounds;
+  /** Automatic bounds from pilots (auto-bounds.ts); excludes `declared`. */
+  autoBounds?: boolean;
 }
 
 /**
@@ -132,7 +143,7 @@ function weightedMeasures(aggregate: AggregateKind, perPatient: number, filtered
 
 /** The part a filtered or grouped rank kind's total N̂ is noised with (null: the gate's contributors count is N̂). */
 export function rankTotalPart(plan: PrivacyPlan): NoisePart | null {
-  return plan.pilot ? null : (plan.parts.find((p) => p.measure === 'pilotCountX') ?? null);
+  return plan.pilot || plan.autoBounds ? null : (plan.parts.find((p) => p.measure === 'pilotCountX') ?? null);
 }
 
 /** Whether a pilot kind's plan takes its count from the gate (it noises no count of its own). */
@@ -143,8 +154,9 @@ export function countFromGate(plan: PrivacyPlan): boolean {
 /** A pilot part's sensitivity: a count moves by L, a midpoint-centred sum by L·r. */
 function pilotSensitivity(m: PilotMeasure, i: PlanInput): number {
   if (m === 'pilotCountX' || m === 'pilotCountY') return i.perPatient;
-  const ind = m === 'pilotSumX' ? i.ind : (i.ind2 as Indicator);
-  return measureSensitivity('sum', { x: ind.range }, { perPatient: i.perPatient, centre: { x: centreOf(ind.range, ind.scale) } });
+  const ind = m === 'pilotSumX' || m === 'pilotSquaresX' ? i.ind : (i.ind2 as Indicator);
+  const measure = m === 'pilotSquaresX' || m === 'pilotSquaresY' ? 'sumSquares' : 'sum';
+  return measureSensitivity(measure, { x: ind.range }, { perPatient: i.perPatient, centre: { x: centreOf(ind.range, ind.scale) } });
 }
 
 /** Before the pilot: around any centre in the ranges, |x − m| ≤ the range's width (an upper bound). */
@@ -163,8 +175,32 @@ function clampedSetting(i: PlanInput, declared: ValueBounds) {
   return { centre, around: { bounds: declared, centre }, measures };
 }
 
+/**
+ * The ε of automatic bounds, in percent of the measures' ε per indicator: the pilot's Σ(x − c) and
+ * count (CENTRE) and its Σ(x − c)² (SPREAD). Σ(x − c) takes the larger share because its noise enters
+ * σ̂² multiplied by 2|m̂ − c|, which is large when the data sit far from the range's midpoint (BMI);
+ * σ̂ itself need only be rough (auto-bounds.ts). Chosen with the privacy bench from 2:6, 5:5, 8:4,
+ * 4:10, 12:8 and 10:6 (docs/privacy.md).
+ */
+export const AUTO_BOUNDS_WEIGHTS = { centre: 10, spread: 6 } as const;
+
+/** Automatic bounds: each indicator's pilot parts, then the clamped measures (sensitivities: catalogue ranges until boundsPlan). */
+function autoSetting(i: PlanInput) {
+  const setting = clampedSetting(i, valueBounds(i.ind, i.ind2));
+  const clampedWeight = setting.measures.reduce((a, [, w]) => a + w, 0);
+  const axes: Array<'X' | 'Y'> = i.ind2 ? ['X', 'Y'] : ['X'];
+  const withCount = i.perPatient > 1 || (i.filtered ?? false);
+  const { centre, spread } = AUTO_BOUNDS_WEIGHTS;
+  const pilots = axes.flatMap((a): Array<[PilotMeasure, number]> => [
+    [`pilotSum${a}`, centre * clampedWeight], ...(withCount ? [[`pilotCount${a}`, centre * clampedWeight] as [PilotMeasure, number]] : []), [`pilotSquares${a}`, spread * clampedWeight],
+  ]);
+  const left = 100 - axes.length * (centre * (withCount ? 2 : 1) + spread);
+  return { ...setting, measures: [...pilots, ...setting.measures.map(([m, w]): [Measure, number] => [m, w * left])] };
+}
+
 /** The centre, the bounds the sensitivities follow from, and the weighted measures of a plan. */
 function planSetting(i: PlanInput) {
+  if (i.autoBounds) return autoSetting(i);
   if (i.declared) return clampedSetting(i, i.declared);
   const spec = aggregateSpec(i.aggregate);
   const centre = spec.pilot ? null : centreFor(i.aggregate, i.ind, i.ind2);
@@ -191,7 +227,7 @@ export function planPrivacy(i: PlanInput): PrivacyPlan {
   for (const p of parts) {
     if (!(p.epsilon > 0)) throw new ValidationError(`epsilon ${i.epsilon} is too small to split over ${parts.length} measures`, 'options.epsilon');
   }
-  const how = i.declared ? { clampedTo: i.declared } : spec.pilot ? { pilot: { centred: false } } : {};
+  const how = i.autoBounds ? { autoBounds: { stds: AUTO_BOUNDS_STDS, derived: false } } : i.declared ? { clampedTo: i.declared } : spec.pilot ? { pilot: { centred: false } } : {};
   return { epsilon: i.epsilon, mechanism: 'discrete-laplace', neighbours: 'add or remove one patient', perPatient: i.perPatient, centre, ...how, parts };
 }
 
@@ -202,6 +238,19 @@ export function centrePlan(plan: PrivacyPlan, bounds: ValueBounds, centre: Centr
     return { ...p, sensitivity: measureSensitivity(p.measure as Measure, bounds, { perPatient: plan.perPatient, centre }) };
   });
   return { ...plan, centre, pilot: { centred: true }, parts };
+}
+
+/** Standard deviations σ̂ either side of the pilot mean that automatic bounds span (auto-bounds.ts). */
+export const AUTO_BOUNDS_STDS = 4;
+
+/** An automatic-bounds plan once the bounds are derived: the clamped measures' sensitivities and centre from them. */
+export function boundsPlan(plan: PrivacyPlan, i: Pick<PlanInput, 'aggregate' | 'ind' | 'ind2'>, bounds: ValueBounds): PrivacyPlan {
+  const { centre, around } = clampedSetting({ ...i, epsilon: plan.epsilon, perPatient: plan.perPatient }, bounds);
+  const parts = plan.parts.map((p) => {
+    if (p.addedBy !== 'compute-nodes' || (PILOT_MEASURES as readonly string[]).includes(p.measure)) return p;
+    return { ...p, sensitivity: measureSensitivity(p.measure as Measure, around.bounds, { perPatient: plan.perPatient, ...(around.centre ? { centre: around.centre } : {}) }) };
+  });
+  return { ...plan, centre, clampedTo: bounds, autoBounds: { stds: plan.autoBounds?.stds ?? AUTO_BOUNDS_STDS, derived: true }, parts };
 }
 
 /** The parts the main query's compute nodes noise (not the pilot's, not the gate's). */
@@ -220,6 +269,8 @@ export function noisePartScale(p: NoisePart, ind: Indicator, ind2?: Indicator): 
   if (p.measure === 'contributors' || p.measure === 'pilotCountX' || p.measure === 'pilotCountY') return 0;
   if (p.measure === 'pilotSumX') return ind.scale;
   if (p.measure === 'pilotSumY') return ind2?.scale ?? 0;
+  if (p.measure === 'pilotSquaresX') return 2 * ind.scale;
+  if (p.measure === 'pilotSquaresY') return 2 * (ind2?.scale ?? 0);
   return measureScale(p.measure, ind.scale, ind2?.scale ?? 0);
 }
 

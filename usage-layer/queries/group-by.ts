@@ -91,12 +91,15 @@ export interface ReleasedGroup {
   value: number | null;
   interval?: [number, number] | null;
   records: number | null;
+  /** Automatic bounds: the group's own, derived from its pilot. */
+  clampedTo?: Record<string, { min: number; max: number }>;
 }
 
 interface GroupRun {
   value: number | null;
   interval?: [number, number] | null;
   records: number | null;
+  clampedTo?: Record<string, { min: number; max: number }>;
 }
 
 /**
@@ -111,7 +114,7 @@ export async function runGroups<R extends GroupRun>(groups: Group[], filter: Que
     first ??= r;
     const count = r.records ?? 0;
     const suppressed = count < floor;
-    released.push(suppressed ? { group: g.label, suppressed, value: null, records: null } : { group: g.label, suppressed, value: r.value, interval: r.interval ?? null, records: r.records });
+    released.push(suppressed ? { group: g.label, suppressed, value: null, records: null } : { group: g.label, suppressed, value: r.value, interval: r.interval ?? null, records: r.records, ...(r.clampedTo ? { clampedTo: r.clampedTo } : {}) });
   }
   return { first: first as R, groups: released };
 }

@@ -17,7 +17,8 @@ import { correlationFloors, countFromGate, noiseScale, noiseShape, part, release
 /** What the pilot shares with the main query: cohort, window and the contribution bound. */
 export type PilotBase = Pick<AggregateQuery, 'from' | 'to' | 'cohort' | 'perPatient' | 'includePatientReported' | 'filter'>;
 
-function noiseOf(plan: PrivacyPlan, measure: PilotMeasure): { epsilon: number; sensitivity: number } | undefined {
+/** A pilot part as the coordinator takes it (undefined when the plan has none). */
+export function noiseOf(plan: PrivacyPlan, measure: PilotMeasure): { epsilon: number; sensitivity: number } | undefined {
   const p = plan.parts.find((x) => x.measure === measure);
   return p ? { epsilon: p.epsilon, sensitivity: p.sensitivity } : undefined;
 }

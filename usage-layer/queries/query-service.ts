@@ -29,12 +29,13 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, rankTotalPart, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { boundsPlan, centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, rankTotalPart, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
-import { clampOf, declaredValueBounds, parseDeclaredBounds, type DeclaredBounds } from './declared-bounds';
+import { autoBounds } from './auto-bounds';
+import { clampOf, declaredValueBounds, parseDeclaredBounds, type BoundsOption, type DeclaredBounds } from './declared-bounds';
 import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type GroupBy, type ReleasedGroup } from './group-by';
 import { latestValueOnly, parseRankOptions, perRoundNoise, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
@@ -69,8 +70,8 @@ export interface QueryRequest {
   rank: RankOptions;
   /** Group-by over a demographic (group-by.ts), or null. */
   groupBy: GroupBy | null;
-  /** Bounds the researcher declared per indicator; the values are clamped into them (declared-bounds.ts), or null. */
-  bounds: DeclaredBounds | null;
+  /** Bounds the researcher declared per indicator, or "auto" (auto-bounds.ts); the values are clamped into them (declared-bounds.ts), or null. */
+  bounds: BoundsOption | null;
 }
 
 /** What a researcher sees of a released histogram: noisy counts, never the exact number of records. */
@@ -98,6 +99,8 @@ export interface ReleasedResult {
   noise: Array<NoisePart & { stdDev: number }>;
   /** A pilot kind's centre: the pilot's noisy means the second moments were computed around. */
   centre?: Centre | null;
+  /** Automatic bounds (`options.bounds: "auto"`): the bounds the gateway derived and clamped into, by indicator. */
+  clampedTo?: DeclaredBounds;
   /** Group-by: one entry a group (then `value` is null). */
   groups?: ReleasedGroup[];
 }
@@ -161,14 +164,14 @@ interface QueryRow {
 }
 
 /** What a query row keeps of the request besides indicators, aggregate and window. */
-type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number; groupBy?: GroupBy; bounds?: DeclaredBounds };
+type QueryOptions = { epsilon: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; filter?: QueryFilter; edges?: number[]; q?: number; groupBy?: GroupBy; bounds?: BoundsOption };
 
 const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
 
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number; bounds?: DeclaredBounds } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number; bounds?: BoundsOption } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -240,7 +243,7 @@ export class QueryService {
     const oneValue = req.indicators.some((name) => isDemographic(getIndicator(name)!)) || latestValueOnly(req.aggregate, req.rank);
     const perPatient = Math.min(study.maxContributions, req.perPatient ?? study.maxContributions, oneValue ? 1 : Infinity);
     const plan = planPrivacy({ aggregate: req.aggregate, ind: getIndicator(req.indicators[0]!)!, ind2: req.indicators[1] ? getIndicator(req.indicators[1]) : undefined, epsilon: req.epsilon, perPatient, filtered: req.filter !== null || req.groupBy !== null,
-      ...(req.bounds ? { declared: declaredValueBounds(req.bounds, req.indicators) } : {}) });
+      ...(req.bounds === 'auto' ? { autoBounds: true } : req.bounds ? { declared: declaredValueBounds(req.bounds, req.indicators) } : {}) });
     const id = randomUUID();
     const eps = req.epsilon.toFixed(6);
     const row = {
@@ -585,9 +588,12 @@ export class QueryService {
     const spec = aggregateSpec(req.aggregate);
     // The pilot mean of a filtered query is filtered too: the centre is the filtered cohort's.
     const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort, ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}) };
-    // Declared bounds: the values are clamped into them, and no pilot is needed (disclosure.ts).
-    const pilot = spec.pilot && !req.bounds ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
-    const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre) : submitted;
+    // Automatic bounds: derived from the pilot's noisy sums, then clamped into like declared ones.
+    const bounds = req.bounds === 'auto' ? await autoBounds(this.coordinator, base, submitted, contributors, ind, ind2) : req.bounds;
+    // Declared (or derived) bounds: the values are clamped into them, and no pilot mean is needed (disclosure.ts).
+    const pilot = spec.pilot && !bounds ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
+    const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre)
+      : req.bounds === 'auto' && bounds ? boundsPlan(submitted, { aggregate: req.aggregate, ind, ...(ind2 ? { ind2 } : {}) }, declaredValueBounds(bounds, req.indicators)) : submitted;
     const nodeParts = mainParts(plan);
     // A filtered rank kind: the rank is of the filter's own noisy total, not of the gate's (unfiltered) count.
     const totalPart = rankTotalPart(plan);
@@ -601,7 +607,7 @@ export class QueryService {
       ...(req.pairWindowSeconds !== null ? { pairWindowSeconds: req.pairWindowSeconds } : {}),
       noise: Object.fromEntries(nodeParts.map((p) => [p.measure, { epsilon: p.epsilon, sensitivity: p.sensitivity }])),
       bounds: valueBounds(ind, ind2),
-      ...(req.bounds ? { clamp: clampOf(req.bounds, ind, ind2) } : {}),
+      ...(bounds ? { clamp: clampOf(bounds, ind, ind2) } : {}),
       ...rankQuery(req.rank, ind, total),
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
@@ -609,7 +615,7 @@ export class QueryService {
     const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, by, ind, ind2 }) : r.opened;
     const raw = pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
-    const range = req.bounds ? declaredValueBounds(req.bounds, req.indicators).x : ind.range;
+    const range = bounds ? declaredValueBounds(bounds, req.indicators).x : ind.range;
     const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, range);
     const noise = releaseNoise(plan, ind, ind2, by);
     const histNoise = noise.find((n) => n.measure === 'histogram');
@@ -626,6 +632,7 @@ export class QueryService {
       nodesDown: r.nodesDown,
       noise: plan.parts.map((p) => perRoundNoise(p, r.search?.rounds.length)).map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
       ...(plan.pilot ? { centre: plan.centre } : {}),
+      ...(req.bounds === 'auto' && bounds ? { clampedTo: bounds } : {}),
     };
   }
 
@@ -640,7 +647,8 @@ export class QueryService {
     // The count is of records, up to L a patient: minCohort patients are minCohort·L records at most (a rank kind: its total N̂).
     const floor = study.minCohort * plan.perPatient + thresholdMargin(rankTotalPart(plan) ?? part(plan, 'count'));
     const { first, groups } = await runGroups(groupsOf(req.groupBy!), req.filter, floor, (filter) => this.compute({ ...req, filter }, plan, cohort, contributors));
-    return { ...first, value: null, interval: null, records: null, groups };
+    const { clampedTo: _, ...shared } = first;
+    return { ...shared, value: null, interval: null, records: null, groups };
   }
 
   /** Records a done or suppressed outcome, unless the query was settled elsewhere (then nothing is released). */

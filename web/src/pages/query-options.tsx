@@ -1,7 +1,7 @@
 /**
  * The query options that depend on the aggregate (docs/usage.md): a quantile's q, a histogram's own
  * edges, group-by (a demographic or bands of an indicator) for count, mean, median and quantile, and declared bounds for the kinds that clamp (sum, mean,
- * variance, stddev, covariance, correlation). `extraOptions` reads them from the form as the API's
+ * variance, stddev, covariance, correlation), or automatic ones (not sum). `extraOptions` reads them from the form as the API's
  * `options` and `groupBy`; an empty field sends nothing, and the API names the field of a bad value.
  */
 import type { ComponentChildren } from 'preact';
@@ -10,6 +10,8 @@ import { Field } from '../components';
 
 export const RANKED = new Set(['median', 'quantile']);
 const CLAMPED = new Set(['sum', 'mean', 'variance', 'stddev', 'covariance', 'correlation']);
+/** Kinds that take `options.bounds: "auto"` (bounds the gateway derives under DP). */
+const AUTO_BOUNDED = new Set(['mean', 'variance', 'stddev', 'covariance', 'correlation']);
 const GROUPED = new Set(['count', 'mean', 'median', 'quantile']);
 
 export interface ExtraOptions {
@@ -35,6 +37,7 @@ export function extraOptions(form: FormData, aggregate: string, indicators: stri
     });
     if (Object.keys(bounds).length > 0) options.bounds = bounds;
   }
+  if (AUTO_BOUNDED.has(aggregate) && form.get('autoBounds') === 'on') options.bounds = 'auto';
   const grouping = GROUPED.has(aggregate) ? text(form, 'groupBy') : '';
   const groupBy = grouping === 'bands' ? { indicator: text(form, 'bandIndicator'), edges: numbers(text(form, 'bandEdges')) } : grouping || null;
   return { options, groupBy };
@@ -72,6 +75,9 @@ export function AggregateOptions({ aggregate, paired, indicatorOptions }: { aggr
           <Field label="Band indicator">{(id) => <select id={id} name="bandIndicator">{indicatorOptions}</select>}</Field>
           <Field label="Band edges" hint="1 to 8 increasing numbers inside the indicator’s range, e.g. 5.7, 6.5: groups below the first, between each two, and at or above the last (each patient’s latest value).">{(id, hint) => <input id={id} name="bandEdges" type="text" inputMode="decimal" required aria-describedby={hint} />}</Field>
         </>
+      ) : null}
+      {AUTO_BOUNDED.has(aggregate) ? (
+        <Field label="Automatic bounds" hint="The gateway derives the bounds privately (mean ± 4 standard deviations from a pilot) and clamps into them: a more accurate release when you know no bounds. Overrides declared bounds.">{(id, hint) => <input id={id} name="autoBounds" type="checkbox" aria-describedby={hint} />}</Field>
       ) : null}
       {CLAMPED.has(aggregate) ? <BoundFields which={paired ? ', first' : ''} k={0} /> : null}
       {CLAMPED.has(aggregate) && paired ? <BoundFields which=", second" k={1} /> : null}

@@ -21,7 +21,7 @@ export interface QueryView {
   status: 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
   message: string | null;
   window: { from: string | null; to: string | null };
-  options?: { includePatientReported?: boolean; filter?: QueryFilter | null; groupBy?: GroupBy; edges?: number[]; q?: number; bounds?: Record<string, { min: number; max: number }> } | null;
+  options?: { includePatientReported?: boolean; filter?: QueryFilter | null; groupBy?: GroupBy; edges?: number[]; q?: number; bounds?: Record<string, { min: number; max: number }> | 'auto' } | null;
   submittedAt: string;
   result?: {
     value: number | null;
@@ -33,6 +33,8 @@ export interface QueryView {
     histogram?: { edges: number[]; counts: number[]; below: number; above: number } | null;
     bucketHalfWidth?: number | null;
     groups?: Array<{ group: string; suppressed: boolean; value: number | null; interval?: [number, number] | null; records: number | null }>;
+    /** Automatic bounds: what the gateway derived and clamped into. */
+    clampedTo?: Record<string, { min: number; max: number }>;
   } | null;
   privacy?: { epsilon: number; epsilonSpent: number; perPatient: number; parts: Array<{ measure: string; epsilon: number }> } | null;
 }
@@ -115,7 +117,10 @@ function aggregateWords(view: QueryView, catalogue: Map<string, IndicatorInfo>):
 export function queryWords(view: QueryView, catalogue: Map<string, IndicatorInfo>): string {
   const filter = view.options?.filter;
   const whose = filter ? `, over ${filterWords(filter, catalogue)}` : ', over every consenting patient';
-  const bounds = Object.entries(view.options?.bounds ?? {}).map(([name, b]) => `${indicatorWords([name], catalogue)} clamped into ${formatNumber(b.min)} to ${formatNumber(b.max)}`);
+  const asked = view.options?.bounds;
+  const auto = asked === 'auto';
+  const bounds = Object.entries((auto ? view.result?.clampedTo : asked) ?? {}).map(([name, b]) => `${indicatorWords([name], catalogue)} clamped into ${auto ? 'automatic bounds ' : ''}${formatNumber(b.min)} to ${formatNumber(b.max)}`);
+  if (auto && bounds.length === 0) bounds.push('values clamped into automatic bounds');
   const sources = view.options?.includePatientReported ? 'providers’ records and patients’ own device readings' : 'providers’ records only';
   return `The ${aggregateWords(view, catalogue)} of ${indicatorWords(view.indicators, catalogue)}${whose}${bounds.length ? `, ${bounds.join(' and ')}` : ''}; ${sources}.`;
 }
