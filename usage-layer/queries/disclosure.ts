@@ -231,13 +231,17 @@ export function planPrivacy(i: PlanInput): PrivacyPlan {
   return { epsilon: i.epsilon, mechanism: 'discrete-laplace', neighbours: 'add or remove one patient', perPatient: i.perPatient, centre, ...how, parts };
 }
 
+/** The plan's main (compute-node, non-pilot) parts with their sensitivities around `bounds` and `centre`. */
+function mainSensitivities(plan: PrivacyPlan, bounds: ValueBounds, centre: Centre | null): NoisePart[] {
+  return plan.parts.map((p) => {
+    if (p.addedBy !== 'compute-nodes' || (PILOT_MEASURES as readonly string[]).includes(p.measure)) return p;
+    return { ...p, sensitivity: measureSensitivity(p.measure as Measure, bounds, { perPatient: plan.perPatient, ...(centre ? { centre } : {}) }) };
+  });
+}
+
 /** A pilot kind's plan around the pilot's centre: the main measures' sensitivities L·max|x − m̂|·… */
 export function centrePlan(plan: PrivacyPlan, bounds: ValueBounds, centre: Centre): PrivacyPlan {
-  const parts = plan.parts.map((p) => {
-    if (p.addedBy !== 'compute-nodes' || (PILOT_MEASURES as readonly string[]).includes(p.measure)) return p;
-    return { ...p, sensitivity: measureSensitivity(p.measure as Measure, bounds, { perPatient: plan.perPatient, centre }) };
-  });
-  return { ...plan, centre, pilot: { centred: true }, parts };
+  return { ...plan, centre, pilot: { centred: true }, parts: mainSensitivities(plan, bounds, centre) };
 }
 
 /** Standard deviations σ̂ either side of the pilot mean that automatic bounds span (auto-bounds.ts). */
@@ -246,11 +250,8 @@ export const AUTO_BOUNDS_STDS = 4;
 /** An automatic-bounds plan once the bounds are derived: the clamped measures' sensitivities and centre from them. */
 export function boundsPlan(plan: PrivacyPlan, i: Pick<PlanInput, 'aggregate' | 'ind' | 'ind2'>, bounds: ValueBounds): PrivacyPlan {
   const { centre, around } = clampedSetting({ ...i, epsilon: plan.epsilon, perPatient: plan.perPatient }, bounds);
-  const parts = plan.parts.map((p) => {
-    if (p.addedBy !== 'compute-nodes' || (PILOT_MEASURES as readonly string[]).includes(p.measure)) return p;
-    return { ...p, sensitivity: measureSensitivity(p.measure as Measure, around.bounds, { perPatient: plan.perPatient, ...(around.centre ? { centre: around.centre } : {}) }) };
-  });
-  return { ...plan, centre, clampedTo: bounds, autoBounds: { stds: plan.autoBounds?.stds ?? AUTO_BOUNDS_STDS, derived: true }, parts };
+  const stds = plan.autoBounds?.stds ?? AUTO_BOUNDS_STDS;
+  return { ...plan, centre, clampedTo: bounds, autoBounds: { stds, derived: true }, parts: mainSensitivities(plan, around.bounds, around.centre) };
 }
 
 /** The parts the main query's compute nodes noise (not the pilot's, not the gate's). */

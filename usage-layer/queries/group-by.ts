@@ -14,6 +14,7 @@ import type { AggregateKind } from '../../mpc/aggregates';
 import { bandPredicates } from '../../mpc/filters';
 import { ValidationError } from '../../storage-layer/errors';
 import type { QueryFilter, QueryFilterLeaf } from './query-filter';
+import type { DeclaredBounds } from './declared-bounds';
 
 export const GROUP_BY = ['sex', 'birth_decade'] as const;
 /** Bands of an indicator's latest value: below e_0, [e_j, e_{j+1}), at or above the last edge. */
@@ -92,14 +93,14 @@ export interface ReleasedGroup {
   interval?: [number, number] | null;
   records: number | null;
   /** Automatic bounds: the group's own, derived from its pilot. */
-  clampedTo?: Record<string, { min: number; max: number }>;
+  clampedTo?: DeclaredBounds;
 }
 
 interface GroupRun {
   value: number | null;
   interval?: [number, number] | null;
   records: number | null;
-  clampedTo?: Record<string, { min: number; max: number }>;
+  clampedTo?: DeclaredBounds;
 }
 
 /**

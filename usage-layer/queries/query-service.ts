@@ -589,11 +589,12 @@ export class QueryService {
     // The pilot mean of a filtered query is filtered too: the centre is the filtered cohort's.
     const base = { perPatient: submitted.perPatient, includePatientReported: req.includePatientReported, from: req.from, to: req.to, cohort, ...(req.filter ? { filter: filterWithDomains(req.filter) } : {}) };
     // Automatic bounds: derived from the pilot's noisy sums, then clamped into like declared ones.
-    const bounds = req.bounds === 'auto' ? await autoBounds(this.coordinator, base, submitted, contributors, ind, ind2) : req.bounds;
+    const derived = req.bounds === 'auto' ? await autoBounds(this.coordinator, base, submitted, contributors, ind, ind2) : null;
+    const bounds = derived ?? (req.bounds === 'auto' ? null : req.bounds);
     // Declared (or derived) bounds: the values are clamped into them, and no pilot mean is needed (disclosure.ts).
     const pilot = spec.pilot && !bounds ? await pilotCentre(this.coordinator, base, submitted, contributors, ind, ind2) : null;
     const plan = pilot ? centrePlan(submitted, valueBounds(ind, ind2), pilot.centre)
-      : req.bounds === 'auto' && bounds ? boundsPlan(submitted, { aggregate: req.aggregate, ind, ...(ind2 ? { ind2 } : {}) }, declaredValueBounds(bounds, req.indicators)) : submitted;
+      : derived ? boundsPlan(submitted, { aggregate: req.aggregate, ind, ...(ind2 ? { ind2 } : {}) }, declaredValueBounds(derived, req.indicators)) : submitted;
     const nodeParts = mainParts(plan);
     // A filtered rank kind: the rank is of the filter's own noisy total, not of the gate's (unfiltered) count.
     const totalPart = rankTotalPart(plan);
@@ -632,7 +633,7 @@ export class QueryService {
       nodesDown: r.nodesDown,
       noise: plan.parts.map((p) => perRoundNoise(p, r.search?.rounds.length)).map((p) => ({ ...p, stdDev: noiseStdDev(p, scaleOf(p), noiseShape(p, scaleOf(p), by)) })),
       ...(plan.pilot ? { centre: plan.centre } : {}),
-      ...(req.bounds === 'auto' && bounds ? { clampedTo: bounds } : {}),
+      ...(derived ? { clampedTo: derived } : {}),
     };
   }
 
