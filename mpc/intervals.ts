@@ -69,7 +69,25 @@ function shifted(m: OpenedMeasures, noise: readonly MeasureNoise[], u: Uniform):
       if (x) out[n.measure] = { value: x.value + delta, scale: x.scale };
     }
   }
+  if (out.sumSquares && !out.sum) out.sumSquares = { value: out.sumSquares.value + centreOffsetDraw(m, out.sumSquares.scale, u), scale: out.sumSquares.scale };
   return out;
+}
+
+/**
+ * A variance around a pilot centre m̂ reads Σ(x − m̂)² = Σ(x − x̄)² + n·δ², δ = m̂ − x̄, and subtracts
+ * n·E(δ²) (statistics.ts varianceAbout). δ² varies about its expectation as much as the main noise
+ * does when the cohort is small, so each draw also takes a fresh δ from the pilot's public noise and
+ * moves Σ(x − m̂)² by n·(E δ² − δ²) (fixed point at `scale`). The sign is the error's mirror: that error
+ * is skewed (δ² has a long right tail), and the interval must reach below the release as far as the
+ * release can lie above the truth (a basic bootstrap for this term; the symmetric noise is unaffected).
+ * 0 without a pilot centre.
+ */
+function centreOffsetDraw(m: OpenedMeasures, scale: number, u: Uniform): bigint {
+  const c = m.centreNoise;
+  if (!c || m.centreError === undefined) return 0n;
+  const n = Number(m.count);
+  const delta = drawNoise({ measure: 'sum', b: c.b, shape: c.shape }, u) / 10 ** c.scale / Math.max(1, c.n);
+  return BigInt(Math.round(n * (m.centreError - delta * delta) * 10 ** scale));
 }
 
 function percentile(sorted: readonly number[], p: number): number {

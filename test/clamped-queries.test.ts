@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { startTestStack, type TestStack } from './support/cluster';
 import { prng } from './support/mpc';
+import { assertCovers } from './support/intervals';
 
 const MRN = 'http://hospital.example/mrn';
 const SBP = '8480-6';
@@ -67,9 +68,7 @@ describe('declared bounds (HTTP, three nodes)', function () {
     assert.deepEqual(q.privacy.centre, { x: 135 }, 'around the declared bounds’ midpoint');
     assert.deepEqual((q.privacy.parts as Array<{ measure: string }>).map((p) => p.measure), ['count', 'sum', 'sumSquares', 'contributors'], 'no pilot parts');
     assert.equal(sensitivity(q, 'sumSquares'), 45 * 45, 'L·h² with the declared half-width 45');
-    const [lo, hi] = q.result.interval as [number, number];
-    const slack = (hi - lo) / 4;
-    assert.ok(lo - slack <= truth && truth <= hi + slack, `clamped plaintext ${truth.toFixed(1)} in [${lo.toFixed(1)}, ${hi.toFixed(1)}] (released ${q.result.value})`);
+    assertCovers(truth, q.result.interval, 'clamped variance', q.result.value);
     // The same query without bounds: the pilot plan's bound on Σ(x − m̂)² is the catalogue width², 260².
     const plain = await query({ study: 'clamp', indicators: ['bp_systolic'], aggregate: 'variance', options: { epsilon: 10 } });
     assert.equal(plain.status, 'done', plain.message);
@@ -106,9 +105,7 @@ describe('declared bounds (HTTP, three nodes)', function () {
     const q = await query({ study: 'clamp', indicators: ['bp_systolic'], aggregate: 'mean', filter: { indicator: 'bmi', op: '>=', value: 30 }, options: { epsilon: 20, bounds: { bp_systolic: bounds.bp_systolic } } });
     assert.equal(q.status, 'done', q.message);
     assert.deepEqual(q.privacy.clampedTo, { x: { min: 90, max: 180 } });
-    const [lo, hi] = q.result.interval as [number, number];
-    const slack = (hi - lo) / 4;
-    assert.ok(lo - slack <= truth && truth <= hi + slack, `clamped filtered plaintext ${truth.toFixed(2)} in [${lo.toFixed(2)}, ${hi.toFixed(2)}] (released ${q.result.value})`);
+    assertCovers(truth, q.result.interval, 'clamped filtered mean', q.result.value);
     assert.ok(Math.abs(q.result.records - chosen.length) <= 3, `the filtered count ${q.result.records} near ${chosen.length}`);
   });
 
@@ -130,9 +127,7 @@ describe('declared bounds (HTTP, three nodes)', function () {
     const xs = patients.map((p) => clamp(p.sbp, b.min, b.max));
     const mean = xs.reduce((a, v) => a + v, 0) / xs.length;
     const truth = xs.reduce((a, v) => a + (v - mean) ** 2, 0) / (xs.length - 1);
-    const [lo, hi] = q.result.interval as [number, number];
-    const slack = (hi - lo) / 4;
-    assert.ok(lo - slack <= truth && truth <= hi + slack, `plaintext clamped into the derived bounds ${truth.toFixed(1)} in [${lo.toFixed(1)}, ${hi.toFixed(1)}] (released ${q.result.value})`);
+    assertCovers(truth, q.result.interval, 'variance clamped into the derived bounds', q.result.value);
     const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
     assert.equal(entry.payload.bounds, 'auto', 'the ledger records that the bounds were automatic');
   });
@@ -155,9 +150,7 @@ describe('declared bounds (HTTP, three nodes)', function () {
     assert.deepEqual((m.privacy.parts as Array<{ measure: string }>).map((p) => p.measure), ['pilotSumX', 'pilotCountX', 'pilotSquaresX', 'sum', 'count', 'contributors'], 'a filter: the pilot counts its own records');
     const b = m.result.clampedTo.bp_systolic as { min: number; max: number };
     const truth = chosen.map((p) => clamp(p.sbp, b.min, b.max)).reduce((a, v) => a + v, 0) / chosen.length;
-    const [mlo, mhi] = m.result.interval as [number, number];
-    const slack = (mhi - mlo) / 4;
-    assert.ok(mlo - slack <= truth && truth <= mhi + slack, `filtered clamped plaintext ${truth.toFixed(2)} in [${mlo.toFixed(2)}, ${mhi.toFixed(2)}] (released ${m.result.value})`);
+    assertCovers(truth, m.result.interval, 'filtered mean clamped into automatic bounds', m.result.value);
   });
 
   it('refuses bounds a kind does not take, outside the range, off the grid, or for other indicators (400 naming options.bounds)', async () => {

@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { plainQuantile } from '../mpc/quantiles';
 import { startTestStack, type TestStack } from './support/cluster';
 import { prng } from './support/mpc';
+import { assertCovers, assertRankCovers } from './support/intervals';
 
 const MRN = 'http://hospital.example/mrn';
 const SBP = '8480-6';
@@ -89,8 +90,8 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       assert.equal(countPart.rounds, 9);
       assert.ok(Math.abs(countPart.epsilon * 9 - q.privacy.parts.find((n: { measure: string }) => n.measure === 'count').epsilon) < 1e-9);
       const truth = plainQuantile(latest, qq) as number;
+      assertRankCovers(truth, q.result.interval, latest, aggregate, q.result.value);
       const [lo, hi] = q.result.interval as [number, number];
-      assert.ok(lo <= truth && truth <= hi, `${aggregate}: plaintext ${truth} in [${lo}, ${hi}] (released ${q.result.value})`);
       assert.ok(lo <= q.result.value && q.result.value <= hi);
       // Bounded by thresholds the search tested (coarse, but from the noise only): narrower than half the range.
       if (aggregate === 'median') assert.ok(hi - lo < 130, `an informative interval at ε 20: [${lo}, ${hi}]`);
@@ -160,8 +161,7 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
     assert.deepEqual((q.privacy.parts as Array<{ measure: string }>).map((p) => p.measure), ['pilotCountX', 'count', 'contributors'], 'a noised filtered total besides the rounds and the gate');
     assert.ok(Math.abs(q.result.records - older.length) <= 3, `the filtered total ${q.result.records} near ${older.length} (the gate counts all ${latest.length})`);
     const truth = plainQuantile(older, 0.9) as number;
-    const [lo, hi] = q.result.interval as [number, number];
-    assert.ok(lo <= truth && truth <= hi, `filtered p90: plaintext ${truth} in [${lo}, ${hi}] (released ${q.result.value})`);
+    assertRankCovers(truth, q.result.interval, older, 'filtered p90', q.result.value);
     const below = older.filter((v) => v < q.result.value).length;
     const atMost = older.filter((v) => v <= q.result.value).length;
     assert.ok(below <= 0.9 * older.length + 4 && atMost >= 0.9 * older.length - 4, `p90 ${q.result.value} of the older patients: ${below} below, ${atMost} at most`);
@@ -173,7 +173,7 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       const g = m.result.groups.find((x: { group: string }) => x.group === sex);
       assert.equal(g.suppressed, false, `${sex}: ${values.length} patients, released`);
       const t = plainQuantile(values, 0.5) as number;
-      assert.ok(g.interval[0] <= t && t <= g.interval[1], `${sex} median: plaintext ${t} in [${g.interval}] (released ${g.value})`);
+      assertRankCovers(t, g.interval, values, `${sex} median`, g.value);
       const rank = values.filter((v) => v < g.value).length;
       assert.ok(rank <= values.length / 2 + 4 && values.filter((v) => v <= g.value).length >= values.length / 2 - 4, `${sex} median ${g.value}: ${rank} of ${values.length} below`);
     }
@@ -224,7 +224,9 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       assert.ok(b.min >= 40 && b.max <= 300 && b.min < b.max, `${sex}: bounds ${JSON.stringify(b)}`);
       const values = patients.filter((_, i) => sexOf(i) === sex).flatMap((p) => p.sbp).map((v) => Math.min(b.max, Math.max(b.min, v)));
       const truth = values.reduce((a, v) => a + v, 0) / values.length;
-      assert.ok(Math.abs(g.value - truth) < 5, `${sex}: mean ${g.value} near the plaintext clamped into its bounds, ${truth.toFixed(2)}`);
+      // About 20 patients a group: the noise at the derived bounds' scale is the interval's to judge, not a fixed margin.
+      assertCovers(truth, g.interval, `${sex}: mean clamped into its bounds`, g.value);
+      assert.ok(g.value >= b.min && g.value <= b.max, `${sex}: mean ${g.value} inside its bounds`);
     }
   });
 });

@@ -280,7 +280,7 @@ export function noisePartScale(p: NoisePart, ind: Indicator, ind2?: Indicator): 
  * place of the record count when given (L = 1; the coordinator's own count is then exact and must not
  * be used), a correlation's floors and the pilot centre's expected squared error.
  */
-export function releaseMeasures(opened: OpenedMeasures, gateCount: number | null, extra: Pick<OpenedMeasures, 'floors' | 'centreError'>): OpenedMeasures {
+export function releaseMeasures(opened: OpenedMeasures, gateCount: number | null, extra: Pick<OpenedMeasures, 'floors' | 'centreError' | 'centreNoise'>): OpenedMeasures {
   return { ...opened, ...(gateCount !== null ? { count: BigInt(gateCount) } : {}), ...extra };
 }
 

@@ -8,7 +8,7 @@
  * but what the centre reveals, which is post-processing of those noisy sums.
  */
 import type { Indicator } from '../../management-layer/catalogue';
-import { centreOf, type AggregateKind, type Centre, type OpenedMeasures } from '../../mpc/aggregates';
+import { centreOf, type AggregateKind, type Centre, type CentreNoise, type OpenedMeasures } from '../../mpc/aggregates';
 import { toNumber, type Scaled } from '../../mpc/statistics';
 import type { AggregateQuery, Coordinator } from '../coordinator';
 import { discreteLaplaceVariance } from '../../mpc/dp-noise';
@@ -34,7 +34,7 @@ export function pilotValue(ind: Indicator, noisySum: Scaled | undefined, n: numb
   return Math.min(ind.range.max, Math.max(ind.range.min, Math.round(v * f) / f));
 }
 
-async function pilotMean(c: Coordinator, base: PilotBase, plan: PrivacyPlan, ind: Indicator, axis: 'X' | 'Y', contributors: number): Promise<{ value: number; error: number }> {
+async function pilotMean(c: Coordinator, base: PilotBase, plan: PrivacyPlan, ind: Indicator, axis: 'X' | 'Y', contributors: number): Promise<{ value: number; error: number; noise: CentreNoise }> {
   const mid = centreOf(ind.range, ind.scale);
   const sum = noiseOf(plan, `pilotSum${axis}`);
   const count = noiseOf(plan, `pilotCount${axis}`);
@@ -42,7 +42,8 @@ async function pilotMean(c: Coordinator, base: PilotBase, plan: PrivacyPlan, ind
   const r = await c.aggregate({ ...base, indicator: ind.name, aggregate: 'mean', centre: { x: mid }, noise: { sum, ...(count ? { count } : {}) }, bounds: { x: ind.range } });
   const n = count ? Number(r.opened?.count ?? 0n) : contributors;
   const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
-  return { value: pilotValue(ind, r.opened?.sum, n), error: pilotError(part(plan, `pilotSum${axis}`), ind, n, by) };
+  const p = part(plan, `pilotSum${axis}`);
+  return { value: pilotValue(ind, r.opened?.sum, n), error: pilotError(p, ind, n, by), noise: centreNoise(p, ind, n, by) };
 }
 
 /**
@@ -54,11 +55,16 @@ export function pilotError(p: NoisePart, ind: Indicator, n: number, by: NoisedBy
   return noise / Math.max(1, n) ** 2 + 10 ** (-2 * ind.scale) / 12;
 }
 
-/** The centre of a pilot kind's main query (natural units), and the x centre's expected squared error. */
-export async function pilotCentre(c: Coordinator, base: PilotBase, plan: PrivacyPlan, contributors: number, ind: Indicator, ind2?: Indicator): Promise<{ centre: Centre; centreError: number }> {
+/** The public noise of a pilot centre (its sum part's), for the release's interval (mpc/intervals.ts). */
+export function centreNoise(p: NoisePart, ind: Indicator, n: number, by: NoisedBy): CentreNoise {
+  return { b: noiseScale(p, ind.scale), shape: noiseShape(p, ind.scale, by), scale: ind.scale, n: Math.max(1, n) };
+}
+
+/** The centre of a pilot kind's main query (natural units), and the x centre's expected squared error and noise. */
+export async function pilotCentre(c: Coordinator, base: PilotBase, plan: PrivacyPlan, contributors: number, ind: Indicator, ind2?: Indicator): Promise<{ centre: Centre; centreError: number; centreNoise: CentreNoise }> {
   const x = await pilotMean(c, base, plan, ind, 'X', contributors);
   const centre = ind2 ? { x: x.value, y: (await pilotMean(c, base, plan, ind2, 'Y', contributors)).value } : { x: x.value };
-  return { centre, centreError: x.error };
+  return { centre, centreError: x.error, centreNoise: x.noise };
 }
 
 /** What the release of a pilot kind adds to its opened measures. */
@@ -66,6 +72,8 @@ export interface PilotRelease {
   /** The gate's noisy contributor count. */
   contributors: number;
   centreError: number;
+  /** The noise of the pilot sum the centre came from (none: an exact centre). */
+  centreNoise?: CentreNoise | undefined;
   by: NoisedBy;
   ind: Indicator;
   ind2?: Indicator | undefined;
@@ -73,9 +81,9 @@ export interface PilotRelease {
 
 /**
  * A pilot kind's opened measures as released (disclosure.ts releaseMeasures): the gate's count when
- * L = 1 and no filter, a correlation's floors, the x centre's expected squared error.
+ * L = 1 and no filter, a correlation's floors, the x centre's expected squared error and its noise.
  */
 export function pilotOpened(kind: AggregateKind, plan: PrivacyPlan, opened: OpenedMeasures, o: PilotRelease): OpenedMeasures {
   const floors = kind === 'correlation' ? { floors: correlationFloors(plan, o.ind.scale, o.ind2?.scale ?? 0, o.by) } : {};
-  return releaseMeasures(opened, countFromGate(plan) ? o.contributors : null, { ...floors, centreError: o.centreError });
+  return releaseMeasures(opened, countFromGate(plan) ? o.contributors : null, { ...floors, centreError: o.centreError, ...(o.centreNoise ? { centreNoise: o.centreNoise } : {}) });
 }

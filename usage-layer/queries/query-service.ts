@@ -613,7 +613,7 @@ export class QueryService {
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
-    const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, by, ind, ind2 }) : r.opened;
+    const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, centreNoise: pilot.centreNoise, by, ind, ind2 }) : r.opened;
     const raw = pilot && opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
     const range = bounds ? declaredValueBounds(bounds, req.indicators).x : ind.range;
