@@ -130,6 +130,12 @@ describe('declared bounds (HTTP, three nodes)', function () {
     assertCovers(truth, q.result.interval, 'variance clamped into the derived bounds', q.result.value);
     const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
     assert.equal(entry.payload.bounds, 'auto', 'the ledger records that the bounds were automatic');
+    // And what the noise was applied with: the derived bounds and the sensitivities they gave, not the plan's catalogue upper bounds.
+    assert.deepEqual(entry.payload.released.clampedTo, q.result.clampedTo);
+    const applied = (entry.payload.released.parts as Array<{ measure: string; sensitivity: number }>).find((p) => p.measure === 'sumSquares')!;
+    assert.equal(applied.sensitivity, released.sensitivity);
+    const submitted = (entry.payload.privacy.parts as Array<{ measure: string; sensitivity: number }>).find((p) => p.measure === 'sumSquares')!;
+    assert.ok(submitted.sensitivity > applied.sensitivity, `the submitted plan's upper bound ${submitted.sensitivity} stays beside it`);
   });
 
   it('automatic bounds for a correlation (both indicators) and a filtered mean (its own noisy counts)', async () => {

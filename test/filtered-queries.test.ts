@@ -102,6 +102,12 @@ describe('filtered research queries (HTTP, three nodes)', function () {
     assert.deepEqual(measures, ['contributors', 'count', 'pilotCountX', 'pilotSumX', 'sumSquares'], 'the filtered count and the pilot count are noised by the nodes, not taken from the gate');
     assert.ok(Math.abs(q.result.centre.x - mean) < 15, `the pilot centre ${q.result.centre.x} is the filtered mean's (${mean.toFixed(1)}), not everyone's`);
     assertCovers(truth, q.result.interval, 'filtered variance', q.result.value);
+    // The ledger keeps the centre and the sensitivities around it, beside the submitted plan's upper bound (the width²).
+    const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
+    assert.deepEqual(entry.payload.released.centre, q.result.centre);
+    const sensitivity = (parts: Array<{ measure: string; sensitivity: number }>) => parts.find((p) => p.measure === 'sumSquares')!.sensitivity;
+    assert.equal(sensitivity(entry.payload.released.parts), sensitivity(q.result.noise));
+    assert.equal(sensitivity(entry.payload.privacy.parts), 260 * 260);
   });
 
   it('a patient who did not grant the filter indicator is excluded (and not charged)', async () => {

@@ -228,5 +228,14 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
       assertCovers(truth, g.interval, `${sex}: mean clamped into its bounds`, g.value);
       assert.ok(g.value >= b.min && g.value <= b.max, `${sex}: mean ${g.value} inside its bounds`);
     }
+    // The ledger keeps each released group's bounds and the sensitivities they gave.
+    const entry = JSON.parse((await s.gateway.ledger.getEntry(q.ledgerSeq)).canonical);
+    const released = q.result.groups.filter((g: { suppressed: boolean }) => !g.suppressed);
+    assert.deepEqual(entry.payload.released.groups.map((g: { group: string; clampedTo: unknown }) => [g.group, g.clampedTo]), released.map((g: { group: string; clampedTo: unknown }) => [g.group, g.clampedTo]));
+    for (const g of entry.payload.released.groups as Array<{ clampedTo: { bp_systolic: { min: number; max: number } }; parts: Array<{ measure: string; sensitivity: number }> }>) {
+      const { min, max } = g.clampedTo.bp_systolic;
+      const sum = g.parts.find((p) => p.measure === 'sum')!;
+      assert.ok(Math.abs(sum.sensitivity - 3 * ((max - min) / 2)) <= 3, `Σ(x − c) at L·half-width of the group's own bounds: ${sum.sensitivity} for [${min}, ${max}]`);
+    }
   });
 });

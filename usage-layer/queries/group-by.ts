@@ -15,6 +15,7 @@ import { bandPredicates } from '../../mpc/filters';
 import { ValidationError } from '../../storage-layer/errors';
 import type { QueryFilter, QueryFilterLeaf } from './query-filter';
 import type { DeclaredBounds } from './declared-bounds';
+import type { NoisePart } from './disclosure';
 
 export const GROUP_BY = ['sex', 'birth_decade'] as const;
 /** Bands of an indicator's latest value: below e_0, [e_j, e_{j+1}), at or above the last edge. */
@@ -94,13 +95,19 @@ export interface ReleasedGroup {
   records: number | null;
   /** Automatic bounds: the group's own, derived from its pilot. */
   clampedTo?: DeclaredBounds;
+  /** With its own bounds, the group's noise: the sensitivities follow from them. */
+  noise?: AppliedNoise[];
 }
+
+/** A noise part as applied to a release, with its standard deviation. */
+export type AppliedNoise = NoisePart & { stdDev: number };
 
 interface GroupRun {
   value: number | null;
   interval?: [number, number] | null;
   records: number | null;
   clampedTo?: DeclaredBounds;
+  noise: AppliedNoise[];
 }
 
 /**
@@ -115,7 +122,7 @@ export async function runGroups<R extends GroupRun>(groups: Group[], filter: Que
     first ??= r;
     const count = r.records ?? 0;
     const suppressed = count < floor;
-    released.push(suppressed ? { group: g.label, suppressed, value: null, records: null } : { group: g.label, suppressed, value: r.value, interval: r.interval ?? null, records: r.records, ...(r.clampedTo ? { clampedTo: r.clampedTo } : {}) });
+    released.push(suppressed ? { group: g.label, suppressed, value: null, records: null } : { group: g.label, suppressed, value: r.value, interval: r.interval ?? null, records: r.records, ...(r.clampedTo ? { clampedTo: r.clampedTo, noise: r.noise } : {}) });
   }
   return { first: first as R, groups: released };
 }

@@ -36,7 +36,7 @@ import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
 import { autoBounds } from './auto-bounds';
 import { clampOf, declaredValueBounds, parseDeclaredBounds, type BoundsOption, type DeclaredBounds } from './declared-bounds';
-import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type GroupBy, type ReleasedGroup } from './group-by';
+import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type AppliedNoise, type GroupBy, type ReleasedGroup } from './group-by';
 import { latestValueOnly, parseRankOptions, perRoundNoise, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
 export type QueryStatus = 'queued' | 'running' | 'done' | 'failed' | 'suppressed' | 'refused';
@@ -96,7 +96,7 @@ export interface ReleasedResult {
   contributors: number;
   nodesUsed: number[];
   nodesDown: number[];
-  noise: Array<NoisePart & { stdDev: number }>;
+  noise: AppliedNoise[];
   /** A pilot kind's centre: the pilot's noisy means the second moments were computed around. */
   centre?: Centre | null;
   /** Automatic bounds (`options.bounds: "auto"`): the bounds the gateway derived and clamped into, by indicator. */
@@ -207,6 +207,22 @@ function released(h: HistogramResult): ReleasedHistogram {
   // Noisy buckets can be negative: clamp (post-processing). `records` is the exact count: never released.
   const clamp = (x: number) => Math.max(0, x);
   return { edges: h.edges, counts: h.counts.map(clamp), below: clamp(h.below), above: clamp(h.above) };
+}
+
+/** Noise parts as the ledger keeps them: measure, ε and sensitivity (and a rank search's rounds, each of that ε). */
+const ledgerParts = (parts: ReadonlyArray<NoisePart & { rounds?: number }>) =>
+  parts.map((p) => ({ measure: p.measure, epsilon: p.epsilon, sensitivity: p.sensitivity, ...(p.rounds ? { rounds: p.rounds } : {}) }));
+
+/**
+ * What a released result's noise was applied with, for the ledger, so that an auditor can check each
+ * part's scale against its ε: the parts with the sensitivities used (after the pilot's centre or the
+ * derived bounds), the centre, the automatic bounds; with group-by and automatic bounds, each released
+ * group's bounds and parts (their sensitivities follow from the group's bounds).
+ */
+function appliedPrivacy(r: ReleasedResult) {
+  const ownBounds = (r.groups ?? []).filter((g) => g.clampedTo);
+  if (ownBounds.length) return { groups: ownBounds.map((g) => ({ group: g.group, clampedTo: g.clampedTo, parts: ledgerParts(g.noise ?? []) })) };
+  return { parts: ledgerParts(r.noise), ...(r.centre ? { centre: r.centre } : {}), ...(r.clampedTo ? { clampedTo: r.clampedTo } : {}) };
 }
 
 /** The columns that settle a query's outcome (written by the compare-and-set on its status). */
@@ -445,7 +461,12 @@ export class QueryService {
     };
   }
 
-  private ledgerEntry(researcher: string, study: Study, queryId: string, req: QueryRequest, status: QueryStatus, contributors: number | null, epsilonSpent: number, plan: PrivacyPlan) {
+  /**
+   * A query's ledger entry. `privacy` is the plan as submitted (a pilot kind's and automatic bounds'
+   * sensitivities are upper bounds until the pilot ran); a released result adds `released`, what the
+   * noise was applied with (appliedPrivacy).
+   */
+  private ledgerEntry(researcher: string, study: Study, queryId: string, req: QueryRequest, status: QueryStatus, contributors: number | null, epsilonSpent: number, plan: PrivacyPlan, result: ReleasedResult | null = null) {
     return {
       kind: 'query' as const,
       actor: `researcher:${researcher}`,
@@ -467,7 +488,8 @@ export class QueryService {
         contributors,
         minCohort: study.minCohort,
         epsilonSpent,
-        privacy: { mechanism: plan.mechanism, parts: plan.parts.map((p) => ({ measure: p.measure, epsilon: p.epsilon, sensitivity: p.sensitivity })) },
+        privacy: { mechanism: plan.mechanism, parts: ledgerParts(plan.parts) },
+        ...(result ? { released: appliedPrivacy(result) } : {}),
       },
     };
   }
@@ -663,7 +685,7 @@ export class QueryService {
     const outcome: Outcome = { status: o.status, message: o.message, result: o.result === null ? null : JSON.stringify(o.result), contributors: o.reported };
     // The contributors were recorded (and charged) when the query was admitted (admitPatients).
     const settled = await this.settle(row, ['running'], outcome, async () => {
-      return this.ledgerEntry(row.researcher, study, row.id, req, o.status, o.reported, num(row.epsilon), plan);
+      return this.ledgerEntry(row.researcher, study, row.id, req, o.status, o.reported, num(row.epsilon), plan, o.result);
     });
     if (!settled) this.discarded(row.id, o.status);
   }
