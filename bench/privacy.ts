@@ -13,13 +13,13 @@
  */
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
 import { countHalfWidth, releaseInterval } from '../mpc/intervals';
-import { aggregateSpec, centreOf, measureScale, type AggregateKind, type Centre, type CentreNoise, type Measure, type OpenedMeasures, type ValueRange } from '../mpc/aggregates';
+import { aggregateSpec, centreOf, measureScale, type AggregateKind, type Centre, type Measure, type OpenedMeasures, type ValueRange } from '../mpc/aggregates';
 import { honestParts, laplaceScale, sampleDiscreteLaplace, sampleNoisePart } from '../mpc/dp-noise';
 import { toFixed } from '../mpc/fixed-point';
 import * as stats from '../mpc/statistics';
 import { boundsFromPilot, spreadFloor } from '../usage-layer/queries/auto-bounds';
 import { AUTO_BOUNDS_STDS, boundsPlan, centrePlan, mainParts, noisePartScale, part, planPrivacy, releaseNoise, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
-import { centreNoise, pilotError, pilotOpened, pilotValue } from '../usage-layer/queries/pilot';
+import { centreNoise, pilotError, pilotOpened, pilotValue, type CentresNoise } from '../usage-layer/queries/pilot';
 import { machine, printTable } from './support';
 
 const PATIENTS = 10_000;
@@ -99,7 +99,7 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
   const gate = Number(m.n + sampleDiscreteLaplace(laplaceScale(part(submitted, 'contributors').epsilon, 1, 0)));
   let plan: PrivacyPlan = submitted;
   let centreError = 0;
-  let noiseOfCentre: CentreNoise | undefined;
+  let noiseOfCentre: CentresNoise | undefined;
   if (spec.pilot) {
     const mid: Centre = { x: centreOf(d.ind.range, d.ind.scale), y: centreOf(d.ind2.range, d.ind2.scale) };
     const atMid = around(m, d, mid);
@@ -109,7 +109,8 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
     };
     const x = pilot('pilotSumX', atMid.sumX, d.ind);
     centreError = pilotError(part(submitted, 'pilotSumX'), d.ind, gate, { participants: NODES, t: T });
-    noiseOfCentre = centreNoise(part(submitted, 'pilotSumX'), d.ind, gate, { participants: NODES, t: T });
+    const by = { participants: NODES, t: T };
+    noiseOfCentre = { x: centreNoise(part(submitted, 'pilotSumX'), d.ind, gate, by), ...(spec.indicators === 2 ? { y: centreNoise(part(submitted, 'pilotSumY'), d.ind2, gate, by) } : {}) };
     plan = centrePlan(submitted, valueBounds(d.ind, d.ind2), spec.indicators === 2 ? { x, y: pilot('pilotSumY', atMid.sumY, d.ind2) } : { x });
   }
   if (kind === 'histogram') return { value: null, bucketError: Math.max(...d.ind.histogramEdges.slice(1).map(() => Math.abs(Number(nodesNoise(part(plan, 'histogram'), 0))))) };

@@ -94,10 +94,10 @@ export function measureScale(measure: Measure, scaleX: number, scaleY = 0): numb
  * sums are of x − centre.x (and y − centre.y), and `centre` says so. `floors` are the public positive
  * values a correlation raises a noisy Σ(x − m̂)² to (fixed point; default 1). `centreError` is the
  * public expected square of a pilot centre's error, E(m̂ − x̄)² (natural units²), that a variance
- * subtracts (mpc/statistics.ts varianceAbout). `centreNoise` is the public noise of the pilot sum that
+ * subtracts (mpc/statistics.ts varianceAbout). `centreNoise` is the public noise of the pilot sums the
  * centre came from, so that a release's interval also varies the centre (mpc/intervals.ts).
  */
-export type OpenedMeasures = { count: bigint; centre?: Centre; floors?: { sumXX: bigint; sumYY: bigint }; centreError?: number; centreNoise?: CentreNoise } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
+export type OpenedMeasures = { count: bigint; centre?: Centre; floors?: { sumXX: bigint; sumYY: bigint }; centreError?: number; centreNoise?: { x: CentreNoise; y?: CentreNoise } } & Partial<Record<Exclude<Measure, 'count'>, Scaled>>;
 
 /**
  * The noise on the pilot sum Σ(x − c) a centre m̂ = c + Σ/n was taken from: NB(shape) − NB(shape) with

@@ -9,7 +9,7 @@
  * the small bias of mpc/statistics.ts). Sampling here is in floating point (NB as a Gamma–Poisson
  * mixture): it never touches a secret, so the exactness that dp-noise.ts needs does not apply.
  */
-import type { AggregateSpec, Measure, OpenedMeasures, ReleaseRange } from './aggregates';
+import type { AggregateSpec, CentreNoise, Measure, OpenedMeasures, ReleaseRange } from './aggregates';
 import type { Scaled } from './statistics';
 
 export interface MeasureNoise {
@@ -70,7 +70,13 @@ function shifted(m: OpenedMeasures, noise: readonly MeasureNoise[], u: Uniform):
     }
   }
   if (out.sumSquares && !out.sum) out.sumSquares = { value: out.sumSquares.value + centreOffsetDraw(m, out.sumSquares.scale, u), scale: out.sumSquares.scale };
+  if (out.sumXY && !out.sumX) out.sumXY = { value: out.sumXY.value + centreProductDraw(m, out.sumXY.scale, u), scale: out.sumXY.scale };
   return out;
+}
+
+/** One draw of a pilot centre's error δ = m̂ − x̄ (natural units) from its sum's public noise. */
+function centreErrorDraw(c: CentreNoise, u: Uniform): number {
+  return drawNoise({ measure: 'sum', b: c.b, shape: c.shape }, u) / 10 ** c.scale / Math.max(1, c.n);
 }
 
 /**
@@ -83,11 +89,21 @@ function shifted(m: OpenedMeasures, noise: readonly MeasureNoise[], u: Uniform):
  * 0 without a pilot centre.
  */
 function centreOffsetDraw(m: OpenedMeasures, scale: number, u: Uniform): bigint {
-  const c = m.centreNoise;
+  const c = m.centreNoise?.x;
   if (!c || m.centreError === undefined) return 0n;
-  const n = Number(m.count);
-  const delta = drawNoise({ measure: 'sum', b: c.b, shape: c.shape }, u) / 10 ** c.scale / Math.max(1, c.n);
-  return BigInt(Math.round(n * (m.centreError - delta * delta) * 10 ** scale));
+  const delta = centreErrorDraw(c, u);
+  return BigInt(Math.round(Number(m.count) * (m.centreError - delta * delta) * 10 ** scale));
+}
+
+/**
+ * A covariance around pilot centres reads Σ(x − m̂x)(y − m̂y) = Σ(x − x̄)(y − ȳ) + n·δx·δy. The two
+ * pilots' noises are independent, so the term has mean 0 (nothing is subtracted) but a spread that in
+ * a small cohort rivals the main noise: each draw adds a fresh n·δx·δy (symmetric: no mirror needed).
+ */
+function centreProductDraw(m: OpenedMeasures, scale: number, u: Uniform): bigint {
+  const c = m.centreNoise;
+  if (!c?.y) return 0n;
+  return BigInt(Math.round(Number(m.count) * centreErrorDraw(c.x, u) * centreErrorDraw(c.y, u) * 10 ** scale));
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -60,20 +60,23 @@ export function centreNoise(p: NoisePart, ind: Indicator, n: number, by: NoisedB
   return { b: noiseScale(p, ind.scale), shape: noiseShape(p, ind.scale, by), scale: ind.scale, n: Math.max(1, n) };
 }
 
-/** The centre of a pilot kind's main query (natural units), and the x centre's expected squared error and noise. */
-export async function pilotCentre(c: Coordinator, base: PilotBase, plan: PrivacyPlan, contributors: number, ind: Indicator, ind2?: Indicator): Promise<{ centre: Centre; centreError: number; centreNoise: CentreNoise }> {
+/** The centre of a pilot kind's main query (natural units), the x centre's expected squared error, and each centre's noise. */
+export async function pilotCentre(c: Coordinator, base: PilotBase, plan: PrivacyPlan, contributors: number, ind: Indicator, ind2?: Indicator): Promise<{ centre: Centre; centreError: number; centreNoise: CentresNoise }> {
   const x = await pilotMean(c, base, plan, ind, 'X', contributors);
-  const centre = ind2 ? { x: x.value, y: (await pilotMean(c, base, plan, ind2, 'Y', contributors)).value } : { x: x.value };
-  return { centre, centreError: x.error, centreNoise: x.noise };
+  const y = ind2 ? await pilotMean(c, base, plan, ind2, 'Y', contributors) : null;
+  return { centre: { x: x.value, ...(y ? { y: y.value } : {}) }, centreError: x.error, centreNoise: { x: x.noise, ...(y ? { y: y.noise } : {}) } };
 }
+
+/** The public noise of each pilot centre (OpenedMeasures.centreNoise). */
+export type CentresNoise = NonNullable<OpenedMeasures['centreNoise']>;
 
 /** What the release of a pilot kind adds to its opened measures. */
 export interface PilotRelease {
   /** The gate's noisy contributor count. */
   contributors: number;
   centreError: number;
-  /** The noise of the pilot sum the centre came from (none: an exact centre). */
-  centreNoise?: CentreNoise | undefined;
+  /** The noise of the pilot sums the centres came from (none: exact centres). */
+  centreNoise?: CentresNoise | undefined;
   by: NoisedBy;
   ind: Indicator;
   ind2?: Indicator | undefined;
