@@ -74,7 +74,11 @@ function shifted(m: OpenedMeasures, noise: readonly MeasureNoise[], u: Uniform):
   return out;
 }
 
-/** One draw of a pilot centre's error δ = m̂ − x̄ (natural units) from its sum's public noise. */
+/**
+ * One draw of a pilot centre's error δ = m̂ − x̄ (natural units) from its sum's public noise. A noisy
+ * pilot count (a filter, or L > 1) moves m̂ too, by about |x̄ − c|/n a record; left out, as it is small
+ * beside the sum's noise (whose sensitivity is the range's half-width).
+ */
 function centreErrorDraw(c: CentreNoise, u: Uniform): number {
   return drawNoise({ measure: 'sum', b: c.b, shape: c.shape }, u) / 10 ** c.scale / Math.max(1, c.n);
 }

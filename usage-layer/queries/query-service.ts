@@ -217,11 +217,11 @@ const ledgerParts = (parts: ReadonlyArray<NoisePart & { rounds?: number }>) =>
  * What a released result's noise was applied with, for the ledger, so that an auditor can check each
  * part's scale against its ε: the parts with the sensitivities used (after the pilot's centre or the
  * derived bounds), the centre, the automatic bounds; with group-by and automatic bounds, each released
- * group's bounds and parts (their sensitivities follow from the group's bounds).
+ * group's bounds and parts (their sensitivities follow from the group's bounds; a suppressed group
+ * released nothing and is left out).
  */
-function appliedPrivacy(r: ReleasedResult) {
-  const ownBounds = (r.groups ?? []).filter((g) => g.clampedTo);
-  if (ownBounds.length) return { groups: ownBounds.map((g) => ({ group: g.group, clampedTo: g.clampedTo, parts: ledgerParts(g.noise ?? []) })) };
+function appliedPrivacy(r: ReleasedResult, req: QueryRequest) {
+  if (r.groups && req.bounds === 'auto') return { groups: r.groups.filter((g) => g.clampedTo).map((g) => ({ group: g.group, clampedTo: g.clampedTo, parts: ledgerParts(g.noise ?? []) })) };
   return { parts: ledgerParts(r.noise), ...(r.centre ? { centre: r.centre } : {}), ...(r.clampedTo ? { clampedTo: r.clampedTo } : {}) };
 }
 
@@ -489,7 +489,7 @@ export class QueryService {
         minCohort: study.minCohort,
         epsilonSpent,
         privacy: { mechanism: plan.mechanism, parts: ledgerParts(plan.parts) },
-        ...(result ? { released: appliedPrivacy(result) } : {}),
+        ...(result ? { released: appliedPrivacy(result, req) } : {}),
       },
     };
   }
