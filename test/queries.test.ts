@@ -323,7 +323,8 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
     }
     const first = log.find((e) => e.queryId === firstQuery)!;
     const firstEntry = JSON.parse((await s.gateway.ledger.getEntry(first.ledgerSeq)).canonical);
-    assert.deepEqual(Object.keys(firstEntry.payload).sort(), ['aggregate', 'contributors', 'epsilonSpent', 'includePatientReported', 'indicators', 'minCohort', 'privacy', 'purpose', 'queryId', 'status', 'study', 'window']);
+    assert.deepEqual(Object.keys(firstEntry.payload).sort(), ['aggregate', 'contributors', 'epsilonSpent', 'includePatientReported', 'indicators', 'minCohort', 'privacy', 'purpose', 'queryId', 'released', 'status', 'study', 'window']);
+    assert.deepEqual(Object.keys(firstEntry.payload.released), ['parts'], 'what the noise was applied with: parameters, no patient');
     assert.equal(firstEntry.payload.epsilonSpent, 5);
     const p01log = (await s.request('GET', '/patients/me/access-log', { token: await patient('P01') })).body;
     assert.ok(p01log.entries.every((e: { epsilon: number }) => e.epsilon > 0), 'each entry says what it charged the patient');
