@@ -2,11 +2,16 @@
  * The rule engine: evaluates alert rules on newly stored records at ingest (the one place where
  * plaintext exists; compute nodes never see a rule), keeping each rule's window state durably.
  *
- * Steps per stored batch (IngestService.onStored, after the batch committed): pick the records of
- * patients and indicators with active rules → in one transaction, mark the batch evaluated and lock
- * the rules with their states (one statement), step every reading in effective-time order, save the
- * states (one statement) and insert the alerts that fire (one ledger append and one INSERT a table
- * for all of them, alerts.ts insertAlerts) → publish the alerts to live subscribers.
+ * Steps per stored batch (IngestService.onStored, after the batch committed):
+ * 1. read the live rules of the batch's patients with their window states (one statement; none: done);
+ * 2. step every reading in effective-time order;
+ * 3. if no rule fires (most batches), mark the batch evaluated and save the states in ONE statement
+ *    that writes only if no state was written since the read (each write bumps a state's epoch), all
+ *    or nothing (saveIfCurrent: no transaction, no row locks held across round trips);
+ * 4. otherwise, or if a state changed meanwhile (a rule edit), evaluate under locks: in one
+ *    transaction mark the batch and lock the rules with their states (one statement), step again,
+ *    save the states (one statement) and insert the alerts that fire (one ledger append and one INSERT
+ *    a table for all of them, alerts.ts insertAlerts) → publish the alerts to live subscribers.
  * Batches are evaluated one at a time. A batch marked evaluated is never evaluated again, and alert
  * ids derive from (rule, record), so a restart neither repeats an alert nor, with catchUp(), loses one.
  */
@@ -38,14 +43,83 @@ export interface MonitorOptions {
   log?: (msg: string, err: unknown) => void;
 }
 
-/** The rules' new window states, in one statement (the rows are locked by the caller). */
+/** A live rule with its window state and the state's epoch, as read or locked. */
+type RuleStateRow = Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string; epoch?: number | string };
+
+/** A rule that has readings in the batch: its next state (from the state of `epoch`) and the readings it fires on. */
+export interface SteppedRule {
+  rule: Rule;
+  epoch: number;
+  state: ConditionState;
+  hits: StoredRecord[];
+}
+
+/** The live rules of these patients with their states, not locked (step 1). */
+export async function liveRulesOf(knex: Knex, patients: string[]): Promise<RuleStateRow[]> {
+  return (await liveRulesWithState(knex).whereIn('r.patient', patients).select('r.*', 's.state', 's.epoch')) as RuleStateRow[];
+}
+
+/** Steps each rule over its patient's readings of its indicator in effective-time order. */
+export function stepRules(rows: readonly RuleStateRow[], records: readonly StoredRecord[]): SteppedRule[] {
+  const stepped: SteppedRule[] = [];
+  for (const row of rows) {
+    const rule = fromRuleRow(row);
+    const readings = records.filter((r) => r.patient === rule.patient && r.indicator === rule.indicator);
+    if (!readings.length) continue;
+    const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
+    stepped.push({ rule, epoch: Number(row.epoch ?? 0), ...runReadings(parseCondition(rule.condition, rule.indicator), state0, readings) });
+  }
+  return stepped;
+}
+
+function runReadings(condition: Condition, state0: ConditionState, readings: readonly StoredRecord[]): { state: ConditionState; hits: StoredRecord[] } {
+  const ordered = [...readings].sort((a, b) => a.effectiveStart.localeCompare(b.effectiveStart) || a.id.localeCompare(b.id));
+  let state = state0;
+  const hits: StoredRecord[] = [];
+  for (const reading of ordered) {
+    const r = step(condition, state, { value: reading.value, at: Date.parse(reading.effectiveStart) });
+    state = r.state;
+    if (r.fire) hits.push(reading);
+  }
+  return { state, hits };
+}
+
+/** The rules' new window states, in one statement (the rows are locked by the caller); each write bumps the epoch. */
 async function saveStates(trx: Knex.Transaction, states: ReadonlyArray<{ rule_id: string; state: ConditionState }>): Promise<void> {
   if (!states.length) return;
   await trx.raw(
-    `UPDATE monitoring_rule_state s SET state = u.state
+    `UPDATE monitoring_rule_state s SET state = u.state, epoch = s.epoch + 1
        FROM jsonb_to_recordset(?::jsonb) AS u(rule_id text, state jsonb) WHERE s.rule_id = u.rule_id`,
     [JSON.stringify(states)],
   );
+}
+
+/** PostgreSQL's serialization_failure and deadlock_detected: another writer came first. */
+const LOST_RACE = new Set(['40001', '40P01']);
+
+/**
+ * Step 3: marks the batch and saves the states stepped from an unlocked read in one statement, only
+ * if every state is still at the epoch it was read at (a rule edit that reset a state, or another
+ * evaluation, bumped it); hgd_monitoring_current fails the statement otherwise, so nothing is
+ * written. A batch marked already writes nothing and counts as done. Returns false when the states
+ * had moved on (the caller evaluates under locks).
+ */
+export async function saveIfCurrent(knex: Knex, batchId: string, stepped: readonly SteppedRule[]): Promise<boolean> {
+  const input = JSON.stringify(stepped.map((s) => ({ rule_id: s.rule.id, epoch: s.epoch, state: s.state })));
+  try {
+    await knex.raw(
+      `WITH input AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS u(rule_id text, epoch bigint, state jsonb)),
+            marked AS (INSERT INTO monitoring_batches (batch_id) VALUES (?) ON CONFLICT DO NOTHING RETURNING batch_id),
+            saved AS (UPDATE monitoring_rule_state s SET state = i.state, epoch = s.epoch + 1 FROM input i
+                       WHERE s.rule_id = i.rule_id AND s.epoch = i.epoch AND EXISTS (SELECT 1 FROM marked) RETURNING s.rule_id)
+       SELECT hgd_monitoring_current((SELECT count(*) FROM saved), CASE WHEN EXISTS (SELECT 1 FROM marked) THEN ?::bigint ELSE 0 END)`,
+      [input, batchId, stepped.length],
+    );
+    return true;
+  } catch (err) {
+    if (LOST_RACE.has(String((err as { code?: unknown }).code))) return false;
+    throw err;
+  }
 }
 
 /**
@@ -116,37 +190,26 @@ export class Monitor {
   private async evaluate(batchId: string, records: StoredRecord[]): Promise<void> {
     const patients = [...new Set(records.map((r) => r.patient))];
     if (!patients.length) return;
-    // Most batches concern no patient with a rule: no transaction for them (catchUp finds no rule either).
-    if (!(await this.db.knex('monitoring_rules').whereIn('patient', patients).whereNull('deleted_at').first('id'))) return;
-    const raised = await this.db.knex.transaction(async (trx) => {
-      const rows = await markAndLock(trx, batchId, patients);
-      const states: Array<{ rule_id: string; state: ConditionState }> = [];
-      const fired: NewAlert[] = [];
-      for (const row of rows as Array<Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string }>) {
-        const rule = fromRuleRow(row);
-        const readings = records.filter((r) => r.patient === rule.patient && r.indicator === rule.indicator);
-        if (!readings.length) continue;
-        const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
-        const { state, fired: hits } = this.run(parseCondition(rule.condition, rule.indicator), state0, readings);
-        states.push({ rule_id: rule.id, state });
-        for (const reading of hits) fired.push({ alert: await this.ruleAlert(trx, rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
-      }
-      await saveStates(trx, states);
-      return insertAlerts(trx, this.ledger, this.sealer, fired);
-    });
-    this.published(raised);
+    // Most batches concern no patient with a rule: one read and no transaction for them (catchUp finds no rule either).
+    const live = await liveRulesOf(this.db.knex, patients);
+    if (!live.length) return;
+    // Most of the others fire nothing: their states go in with one statement if nobody wrote them since the read.
+    const stepped = stepRules(live, records);
+    if (!stepped.some((s) => s.hits.length) && (await saveIfCurrent(this.db.knex, batchId, stepped))) return;
+    this.published(await this.evaluateLocked(batchId, patients, records));
   }
 
-  private run(condition: Condition, state0: ConditionState, readings: StoredRecord[]): { state: ConditionState; fired: StoredRecord[] } {
-    const ordered = [...readings].sort((a, b) => a.effectiveStart.localeCompare(b.effectiveStart) || a.id.localeCompare(b.id));
-    let state = state0;
-    const fired: StoredRecord[] = [];
-    for (const reading of ordered) {
-      const r = step(condition, state, { value: reading.value, at: Date.parse(reading.effectiveStart) });
-      state = r.state;
-      if (r.fire) fired.push(reading);
-    }
-    return { state, fired };
+  /** Step 4: marks the batch and locks the rules and states, steps again, saves the states and the alerts. */
+  private evaluateLocked(batchId: string, patients: string[], records: StoredRecord[]): Promise<Alert[]> {
+    return this.db.knex.transaction(async (trx) => {
+      const stepped = stepRules((await markAndLock(trx, batchId, patients)) as RuleStateRow[], records);
+      const fired: NewAlert[] = [];
+      for (const { rule, hits } of stepped) {
+        for (const reading of hits) fired.push({ alert: await this.ruleAlert(trx, rule, reading), ledgerPayload: { recordId: reading.id, effectiveStart: reading.effectiveStart, condition: rule.condition } });
+      }
+      await saveStates(trx, stepped.map((s) => ({ rule_id: s.rule.id, state: s.state })));
+      return insertAlerts(trx, this.ledger, this.sealer, fired);
+    });
   }
 
   private async ruleAlert(trx: Knex.Transaction, rule: Rule, reading: StoredRecord): Promise<Omit<Alert, 'seq' | 'ledgerSeq' | 'raisedAt'>> {

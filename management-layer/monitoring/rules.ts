@@ -146,7 +146,7 @@ export class RuleService {
       const version = rule.version + 1;
       const [entry] = await this.ledger.appendWithin(trx, [{ kind: 'monitoring', actor, payload: { action: 'rule-changed', ruleId: id, patient, indicator: rule.indicator, version, condition: next.condition, notify: next.notify, stateReset: reset } }]);
       await trx('monitoring_rules').where({ id }).update({ condition: next.condition, notify: JSON.stringify(next.notify), version, updated_at: trx.fn.now() });
-      if (reset) await trx('monitoring_rule_state').where({ rule_id: id }).update({ state: JSON.stringify(initialState(parsed)) });
+      if (reset) await trx('monitoring_rule_state').where({ rule_id: id }).update({ state: JSON.stringify(initialState(parsed)), epoch: trx.raw('epoch + 1') });
       await this.recordVersion(trx, id, { version, action: 'changed', ...next, stateReset: reset, changedBy: actor, ledgerSeq: entry!.seq });
       return this.load(trx, id);
     });

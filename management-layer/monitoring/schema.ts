@@ -90,4 +90,20 @@ export const monitoringMigrations: Migration[] = [
       'UPDATE monitoring_rules SET version = 2 WHERE deleted_at IS NOT NULL',
     ],
   },
+  {
+    // Optimistic evaluation (engine.ts saveIfCurrent): every write of a window state bumps its epoch,
+    // so a state saved from an unlocked read is written only if nobody wrote it since; the function
+    // makes that one statement all or nothing (serialization_failure when a row was not current).
+    id: 'monitoring-004-state-epoch',
+    statements: [
+      'ALTER TABLE monitoring_rule_state ADD COLUMN epoch bigint NOT NULL DEFAULT 0',
+      `CREATE OR REPLACE FUNCTION hgd_monitoring_current(updated bigint, expected bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+      BEGIN
+        IF updated <> expected THEN
+          RAISE EXCEPTION 'monitoring state changed since it was read (% of % rows current)', updated, expected USING ERRCODE = '40001';
+        END IF;
+        RETURN updated;
+      END $$`,
+    ],
+  },
 ];
