@@ -14,7 +14,8 @@
  *   noise    every party samples its part of the discrete-Laplace noise per element (any |P| − t of the
  *            parts make the full noise, mpc/dp-noise.ts) and deals degree-t shares; combine adds
  *            every participant's noise (needs |P| ≥ t + 1).
- * The secure comparison (mpc/compare.ts) adds cmp-open, cmp-and and cmp-b2a. A round is a `Step` from
+ * The secure comparison (mpc/compare.ts) adds cmp-open, cmp-and and cmp-b2a; `agree` checks that the
+ * parties selected the same records before rounds whose length is the selection's. A round is a `Step` from
  * one party state to the next: the product and noise rounds map a vector of field elements to a vector
  * (`Round`), the comparison's rounds carry bitsliced words. A step may talk to fewer parties than all
  * (`links`: the replicated AND only sends to the previous party). A protocol that runs a round more than
@@ -26,7 +27,7 @@ import { add } from './field';
 import { combineReshares, jointZeroShare, rerandomise, reshare, zeroSharing } from './products';
 import type { RandomSource } from './random';
 
-export const ROUND_NAMES = ['zero', 'reshare', 'noise', 'cmp-open', 'cmp-and', 'cmp-b2a'] as const;
+export const ROUND_NAMES = ['zero', 'reshare', 'noise', 'cmp-open', 'cmp-and', 'cmp-b2a', 'agree'] as const;
 type BaseRoundName = (typeof ROUND_NAMES)[number];
 /** A round's name: its kind, numbered when a query runs the kind more than once. */
 export type RoundName = BaseRoundName | `${BaseRoundName}.${number}`;
@@ -106,6 +107,29 @@ function inboundFromAll(round: RoundName, inbound: ReadonlyMap<number, readonly 
 
 function sumColumns(values: readonly bigint[], inbound: ReadonlyMap<number, readonly bigint[]>, ctx: RoundContext): bigint[] {
   return values.map((v, l) => ctx.participants.reduce((acc, j) => add(acc, (inbound.get(j) as readonly bigint[])[l] as bigint), v));
+}
+
+/**
+ * A check before the heavy rounds of a protocol whose vectors are as long as what each party selected
+ * (clamping: one element a value): every party sends its public summary of the selection (a count and
+ * a digest, which the coordinator sees too) to every other, and each stops at once when one differs,
+ * instead of waiting for round messages of another length, or for none from a party that selected
+ * nothing and had nothing to compute.
+ */
+export function agreementRound(): Step<readonly bigint[], readonly bigint[]> {
+  return {
+    name: 'agree',
+    deal: (state, ctx) => new Map(ctx.participants.filter((j) => j !== ctx.self).map((j) => [j, [...state]])),
+    combine: (state, inbound, ctx) => {
+      for (const [j, theirs] of inbound) {
+        if (j === ctx.self) continue;
+        if (theirs.length !== state.length || theirs.some((x, k) => x !== state[k])) {
+          throw new ProtocolMismatchError(`node ${j} selected other records than node ${ctx.self} (count and digest ${theirs.join(', ')} against ${state.join(', ')}): pending share deliveries?`);
+        }
+      }
+      return state;
+    },
+  };
 }
 
 /** Re-randomises degree-2t shares with a joint random sharing of zero per element. */

@@ -7,7 +7,7 @@ import { COMPARISON_OPS, type ComparisonOp, type ValueDomain } from '../mpc/comp
 import type { FilterTree } from '../mpc/filters';
 import { MAX_MASK_BITS } from '../mpc/preprocessing';
 import { histogramKey } from '../mpc/histogram';
-import { isRoundName } from '../mpc/rounds';
+import { ROUND_NAMES, isRoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
 import type { CentreSpec, ClampedRequest, ClampSpec, FilteredRequest, FilterLeafSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
 
@@ -201,7 +201,7 @@ export function parsePeerMessage(raw: unknown): PeerMessage {
   const body = asBody(raw);
   if (body.v !== 1) throw new ValidationError('unsupported round message version', 'v');
   const queryId = parseQueryId(body.queryId);
-  if (!isRoundName(body.round)) throw new ValidationError('round must be one of the protocol rounds (zero, reshare, noise, cmp-open, cmp-and, cmp-b2a, optionally numbered .k)', 'round');
+  if (!isRoundName(body.round)) throw new ValidationError(`round must be one of the protocol rounds (${ROUND_NAMES.join(', ')}, optionally numbered .k)`, 'round');
   return { v: 1, queryId, round: body.round, sealed: str(body.sealed, 'sealed', MAX_SEALED_ROUND_CHARS) };
 }
 

@@ -210,6 +210,24 @@ describe('clamped aggregates (three nodes, no noise)', function () {
     assert.equal((await run('sum', { cohort: ['cp0'] })).value, 260);
   });
 
+  it('nodes holding other records stop at once on the agreement round, also when one of them selected nothing', async () => {
+    const node3 = tc.dbs[2]!.knex;
+    const rows = (await node3('node_shares').where({ indicator: 'c-sbp', pseudonym: 'cp5' })) as Array<Record<string, unknown>>;
+    assert.equal(rows.length, 3);
+    await node3('node_shares').where({ indicator: 'c-sbp', pseudonym: 'cp5' }).delete();
+    try {
+      // Node 3 (pending deliveries, say) holds none of cp5's values: it has nothing to compute, and the
+      // others would wait for its round messages until the peer timeout (30 s) without the check.
+      await assert.rejects(run('sum', { cohort: ['cp5'] }), /selected other records/);
+      await node3('node_shares').insert(rows.slice(0, 1));
+      await assert.rejects(run('sum', { cohort: ['cp5'] }), /selected other records/, 'one value against two');
+    } finally {
+      await node3('node_shares').where({ indicator: 'c-sbp', pseudonym: 'cp5' }).delete();
+      await node3('node_shares').insert(rows);
+    }
+    assert.equal((await run('sum', { cohort: ['cp5'] })).count, 2, 'in step again');
+  });
+
   it('a node refuses bounds outside the domain, a pair without y bounds, and material for an empty cohort', () => {
     const base = { queryId: 'q-clamp-parse-1', indicator: 'x', indicator2: null, windowSeconds: 0, from: null, to: null, cohort: ['p1'], perPatient: 1, measures: ['sum'], maskBits: 52, material: 'sealed', participants: [1, 2, 3] };
     const parse = (o: Record<string, unknown>) => parseClampedRequest({ ...base, ...o }, 3, 1, 1);

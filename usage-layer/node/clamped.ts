@@ -22,9 +22,9 @@ import { toFixed } from '../../mpc/fixed-point';
 import { firstElements } from '../../mpc/preprocessing';
 import { localSumOfProducts } from '../../mpc/products';
 import { rescale } from '../../mpc/rescale';
-import { reshareRound, zeroRound } from '../../mpc/rounds';
+import { agreementRound, reshareRound, zeroRound } from '../../mpc/rounds';
 import { openCompareMaterial } from '../../parties/compare-material';
-import { runRounds } from '../../parties/round-runner';
+import { runRounds, runStep } from '../../parties/round-runner';
 import type { FilterTree } from '../../mpc/filters';
 import type { ClampedRequest, ClampSpec, FilterLeafSpec } from '../../parties/wire';
 import { compareBatch, multiplyElementwise, type SecureRun } from './secure-ops';
@@ -149,7 +149,10 @@ async function recordBits(run: SecureRun, req: ClampedRequest, leaves: LeafBatch
 /** Runs steps 1–4 and returns the node's degree-t shares of the clamped measures (not noised yet). */
 export async function clampedMeasures(run: SecureRun, req: ClampedRequest): Promise<ClampedLocal> {
   const values = req.indicator2 ? await pairedValues(run.db, req, req.indicator2, req.windowSeconds) : await selectedValues(run.db, req);
-  if (values.records === 0) return { records: 0, digest: values.digest, measures: Object.fromEntries(['count', ...req.measures].map((m) => [m, 0n])), bytes: 0 };
+  // Every vector below is as long as the selection: the nodes agree on it first (all stop at once if not).
+  const summary = [String(values.records), ...values.digest.split(':')].map((x) => mod(BigInt(x))); // a pair's digest is "x:y"
+  const agreed = await runStep(agreementRound(), summary, run.ctx, run.transport);
+  if (values.records === 0) return { records: 0, digest: values.digest, measures: Object.fromEntries(['count', ...req.measures].map((m) => [m, 0n])), bytes: agreed.bytes };
   const axes = [axisOf(values.x, req.clamp.x, req.indicator), ...(values.y && req.clamp.y ? [axisOf(values.y, req.clamp.y, req.indicator2 as string)] : [])];
   const leaves = req.filter ? await leafBatch(run, req, req.filter) : null;
   const batch = comparisonBatch(axes, leaves);
@@ -159,5 +162,5 @@ export async function clampedMeasures(run: SecureRun, req: ClampedRequest): Prom
   const c = await clampAll(run, axes, bits.bits.slice(batch.filterElements), k);
   const d = deviations(req, axes, c.clamped);
   const m = filter ? await filteredMeasuresOf(run, req, d, filter.b, k + 1) : await measuresOf(run, req, d, values.records);
-  return { records: values.records, digest: values.digest, measures: m.measures, bytes: bits.bytes + (filter?.bytes ?? 0) + c.bytes + m.bytes };
+  return { records: values.records, digest: values.digest, measures: m.measures, bytes: agreed.bytes + bits.bytes + (filter?.bytes ?? 0) + c.bytes + m.bytes };
 }
