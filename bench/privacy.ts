@@ -26,6 +26,8 @@ const PATIENTS = 10_000;
 const RUNS = Number(process.env.HGD_BENCH_PRIVACY_RUNS ?? 200);
 const NODES = 3;
 const T = 1;
+/** Who noises a release here: three nodes' parts, t = 1. */
+const BY = { participants: NODES, t: T };
 const EPSILON = 1;
 
 /** mulberry32 + Box–Muller: reproducible synthetic data. */
@@ -108,9 +110,8 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
       return pilotValue(ind, { value: exact + nodesNoise(p, noisePartScale(p, d.ind, d.ind2)), scale: ind.scale }, gate);
     };
     const x = pilot('pilotSumX', atMid.sumX, d.ind);
-    centreError = pilotError(part(submitted, 'pilotSumX'), d.ind, gate, { participants: NODES, t: T });
-    const by = { participants: NODES, t: T };
-    noiseOfCentre = { x: centreNoise(part(submitted, 'pilotSumX'), d.ind, gate, by), ...(spec.indicators === 2 ? { y: centreNoise(part(submitted, 'pilotSumY'), d.ind2, gate, by) } : {}) };
+    centreError = pilotError(part(submitted, 'pilotSumX'), d.ind, gate, BY);
+    noiseOfCentre = { x: centreNoise(part(submitted, 'pilotSumX'), d.ind, gate, BY), ...(spec.indicators === 2 ? { y: centreNoise(part(submitted, 'pilotSumY'), d.ind2, gate, BY) } : {}) };
     plan = centrePlan(submitted, valueBounds(d.ind, d.ind2), spec.indicators === 2 ? { x, y: pilot('pilotSumY', atMid.sumY, d.ind2) } : { x });
   }
   if (kind === 'histogram') return { value: null, bucketError: Math.max(...d.ind.histogramEdges.slice(1).map(() => Math.abs(Number(nodesNoise(part(plan, 'histogram'), 0))))) };
@@ -121,7 +122,7 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
     if (p.measure === 'count') opened.count = noisy(p);
     else opened[p.measure as Exclude<Measure, 'count'>] = { value: noisy(p), scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
   }
-  if (spec.pilot) opened = pilotOpened(kind, plan, opened, { contributors: gate, centreError, centreNoise: noiseOfCentre, by: { participants: NODES, t: T }, ind: d.ind, ind2: d.ind2 });
+  if (spec.pilot) opened = pilotOpened(kind, plan, opened, { contributors: gate, centreError, centreNoise: noiseOfCentre, by: BY, ind: d.ind, ind2: d.ind2 });
   const v = spec.finish(opened);
   return { value: v === null ? null : spec.release(v, d.ind.range) };
 }
@@ -165,10 +166,9 @@ function autoRelease(kind: AggregateKind, d: Data, m: Moments): Release {
   const submitted = planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1, autoBounds: true });
   const gate = Number(m.n + sampleDiscreteLaplace(laplaceScale(part(submitted, 'contributors').epsilon, 1, 0)));
   const atMid = around(m, d, { x: centreOf(d.ind.range, d.ind.scale), y: centreOf(d.ind2.range, d.ind2.scale) });
-  const by = { participants: NODES, t: T };
   const pilot = (axis: 'X' | 'Y', ind: Indicator, sum: bigint, squares: bigint) => {
     const noisy = (measure: 'pilotSumX' | 'pilotSumY' | 'pilotSquaresX' | 'pilotSquaresY', exact: bigint, scale: number) => ({ value: exact + nodesNoise(part(submitted, measure), scale), scale });
-    return boundsFromPilot(ind, { n: gate, sum: noisy(`pilotSum${axis}`, sum, ind.scale), squares: noisy(`pilotSquares${axis}`, squares, 2 * ind.scale), floor: spreadFloor(submitted, ind, axis, by) }, AUTO_BOUNDS_STDS);
+    return boundsFromPilot(ind, { n: gate, sum: noisy(`pilotSum${axis}`, sum, ind.scale), squares: noisy(`pilotSquares${axis}`, squares, 2 * ind.scale), floor: spreadFloor(submitted, ind, axis, BY) }, AUTO_BOUNDS_STDS);
   };
   const bounds = { x: pilot('X', d.ind, atMid.sumX, atMid.sumXX), ...(pair ? { y: pilot('Y', d.ind2, atMid.sumY, atMid.sumYY) } : {}) };
   const plan = boundsPlan(submitted, { aggregate: kind, ind: d.ind, ind2: d.ind2 }, bounds);
@@ -243,19 +243,18 @@ function p95Error(kind: AggregateKind, relative: boolean, t: number, one: () => 
 function intervalRows(full: Data, n: number) {
   const d: Data = { ...full, x: full.x.slice(0, n), y: full.y.slice(0, n) };
   const m = moments(d);
-  const by = { participants: NODES, t: T };
   const half = (iv: [number, number] | null) => (iv ? (iv[1] - iv[0]) / 2 : Infinity);
   const row = (kind: AggregateKind) => {
     const spec = aggregateSpec(kind);
     const submitted = planPrivacy({ aggregate: kind, ind: d.ind, ind2: d.ind2, epsilon: EPSILON, perPatient: 1 });
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const plan = spec.pilot ? centrePlan(submitted, valueBounds(d.ind, d.ind2), { x: Math.round(mean(d.x)), y: Math.round(mean(d.y) * 10) / 10 }) : submitted;
-    const noise = releaseNoise(plan, d.ind, d.ind2, by);
+    const noise = releaseNoise(plan, d.ind, d.ind2, BY);
     if (kind === 'histogram') return countHalfWidth(noise[0] as (typeof noise)[number], 4000);
     const exact = around(m, d, plan.centre ?? { x: 0, y: 0 });
     const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
     for (const p of mainParts(plan)) if (p.measure !== 'count') opened[p.measure as Exclude<Measure, 'count'>] = { value: exact[p.measure as keyof typeof exact], scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
-    const released = spec.pilot ? pilotOpened(kind, plan, opened, { contributors: n, centreError: 0, by, ind: d.ind, ind2: d.ind2 }) : opened;
+    const released = spec.pilot ? pilotOpened(kind, plan, opened, { contributors: n, centreError: 0, by: BY, ind: d.ind, ind2: d.ind2 }) : opened;
     return half(releaseInterval(spec, released, noise, d.ind.range, 2000));
   };
   return (['count', 'histogram', 'mean', 'variance', 'correlation'] as const).map((kind) => ({ kind, halfWidth: row(kind) }));
@@ -267,7 +266,6 @@ function intervalRows(full: Data, n: number) {
  */
 function autoIntervalRows(full: Data, n: number) {
   const d: Data = { ...full, x: full.x.slice(0, n), y: full.y.slice(0, n) };
-  const by = { participants: NODES, t: T };
   const exactBounds = (xs: number[], ind: Indicator) => {
     const mid = centreOf(ind.range, ind.scale);
     const s1 = xs.reduce((a, v) => a + (v - mid), 0);
@@ -284,7 +282,7 @@ function autoIntervalRows(full: Data, n: number) {
     const exact = around(m, dc, plan.centre ?? { x: 0, y: 0 });
     const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
     for (const p of mainParts(plan)) if (p.measure !== 'count') opened[p.measure as Exclude<Measure, 'count'>] = { value: exact[p.measure as keyof typeof exact], scale: measureScale(p.measure as Measure, d.ind.scale, d.ind2.scale) };
-    const iv = releaseInterval(spec, opened, releaseNoise(plan, d.ind, d.ind2, by), bounds.x, 2000);
+    const iv = releaseInterval(spec, opened, releaseNoise(plan, d.ind, d.ind2, BY), bounds.x, 2000);
     return { kind, halfWidth: iv ? (iv[1] - iv[0]) / 2 : Infinity };
   });
 }

@@ -44,7 +44,7 @@ export interface MonitorOptions {
 }
 
 /** A live rule with its window state and the state's epoch, as read or locked. */
-type RuleStateRow = Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string; epoch?: number | string };
+type RuleStateRow = Parameters<typeof fromRuleRow>[0] & { state: ConditionState | string; epoch: number | string };
 
 /** A rule that has readings in the batch: its next state (from the state of `epoch`) and the readings it fires on. */
 export interface SteppedRule {
@@ -67,7 +67,7 @@ export function stepRules(rows: readonly RuleStateRow[], records: readonly Store
     const readings = records.filter((r) => r.patient === rule.patient && r.indicator === rule.indicator);
     if (!readings.length) continue;
     const state0 = typeof row.state === 'string' ? (JSON.parse(row.state) as ConditionState) : row.state;
-    stepped.push({ rule, epoch: Number(row.epoch ?? 0), ...runReadings(parseCondition(rule.condition, rule.indicator), state0, readings) });
+    stepped.push({ rule, epoch: Number(row.epoch), ...runReadings(parseCondition(rule.condition, rule.indicator), state0, readings) });
   }
   return stepped;
 }
@@ -135,7 +135,7 @@ function markAndLock(trx: Knex.Transaction, batchId: string, patients: string[])
     .whereIn('r.patient', patients)
     .whereExists((q) => q.select(trx.raw('1')).from('marked'))
     .forUpdate('r', 's')
-    .select('r.*', 's.state');
+    .select('r.*', 's.state', 's.epoch');
 }
 
 export class Monitor {

@@ -51,8 +51,8 @@ async function pilotMean(c: Coordinator, base: PilotBase, plan: PrivacyPlan, ind
  * the rounding to the indicator's scale (uniform: 10^−2·scale/12).
  */
 export function pilotError(p: NoisePart, ind: Indicator, n: number, by: NoisedBy): number {
-  const noise = (noiseShape(p, ind.scale, by) * discreteLaplaceVariance(noiseScale(p, ind.scale))) / 10 ** (2 * ind.scale);
-  return noise / Math.max(1, n) ** 2 + 10 ** (-2 * ind.scale) / 12;
+  const c = centreNoise(p, ind, n, by);
+  return (c.shape * discreteLaplaceVariance(c.b)) / 10 ** (2 * c.scale) / c.n ** 2 + 10 ** (-2 * ind.scale) / 12;
 }
 
 /** The public noise of a pilot centre (its sum part's), for the release's interval (mpc/intervals.ts). */
