@@ -18,7 +18,7 @@ import { honestParts, laplaceScale, sampleDiscreteLaplace, sampleNoisePart } fro
 import { toFixed } from '../mpc/fixed-point';
 import * as stats from '../mpc/statistics';
 import { boundsFromPilot, spreadFloor } from '../usage-layer/queries/auto-bounds';
-import { AUTO_BOUNDS_STDS, boundsPlan, centrePlan, mainParts, noisePartScale, part, planPrivacy, releaseNoise, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
+import { AUTO_BOUNDS_STDS, boundsPlan, centrePlan, correlationFloors, mainParts, noisePartScale, part, planPrivacy, releaseNoise, valueBounds, type NoisePart, type PrivacyPlan } from '../usage-layer/queries/disclosure';
 import { centreNoise, pilotError, pilotOpened, pilotValue, type CentresNoise } from '../usage-layer/queries/pilot';
 import { machine, printTable } from './support';
 
@@ -140,7 +140,9 @@ function clampedData(d: Data, b: { x: ValueRange; y: ValueRange } = DECLARED): D
 function clampedOpen(kind: AggregateKind, plan: PrivacyPlan, d: Data, m: Moments, range: { min: number; max: number }): Release {
   const spec = aggregateSpec(kind);
   const exact = around(m, d, plan.centre ?? { x: 0, y: 0 });
-  const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
+  // A correlation's floors, as the gateway applies them (query-service.ts compute).
+  const floors = kind === 'correlation' ? { floors: correlationFloors(plan, d.ind.scale, d.ind2.scale, BY) } : {};
+  const opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}), ...floors };
   for (const p of mainParts(plan)) {
     const noisy = (p.measure === 'count' ? m.n : exact[p.measure as keyof typeof exact]) + nodesNoise(p, noisePartScale(p, d.ind, d.ind2));
     if (p.measure === 'count') opened.count = noisy;

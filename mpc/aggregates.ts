@@ -183,7 +183,7 @@ function varianceOf(m: OpenedMeasures): number | null {
 
 function correlationOf(m: OpenedMeasures): number | null {
   if (!m.sumXX || !m.sumYY || !m.sumXY) return null;
-  if (m.sumX && m.sumY) return stats.correlation(m.count, m.sumX, m.sumY, need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'));
+  if (m.sumX && m.sumY) return stats.correlation(m.count, m.sumX, m.sumY, need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors);
   return m.count < 2n ? null : stats.correlationAbout(need(m, 'sumXX'), need(m, 'sumYY'), need(m, 'sumXY'), m.floors?.sumXX, m.floors?.sumYY);
 }
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));

@@ -10,7 +10,7 @@
  * mixture): it never touches a secret, so the exactness that dp-noise.ts needs does not apply.
  */
 import type { AggregateSpec, CentreNoise, Measure, OpenedMeasures, ReleaseRange } from './aggregates';
-import type { Scaled } from './statistics';
+import { centredSecondMoments, type Scaled } from './statistics';
 
 export interface MeasureNoise {
   measure: Measure;
@@ -123,10 +123,14 @@ function percentile(sorted: readonly number[], p: number): number {
  */
 export function noiseDominatedCorrelation(m: OpenedMeasures): boolean {
   if (!m.floors || !m.sumXX || !m.sumYY) return false;
-  return m.sumXX.value < 2n * m.floors.sumXX || m.sumYY.value < 2n * m.floors.sumYY;
+  const { xx, yy } = centredSecondMoments(m.count, { ...m, sumXX: m.sumXX, sumYY: m.sumYY });
+  return xx < 2n * m.floors.sumXX || yy < 2n * m.floors.sumYY;
 }
 
-/** The 95 % interval of the kind's released statistic, or null when it is undefined in most draws. */
+/**
+ * The 95 % interval of the kind's released statistic, or null when it is undefined in most draws; for
+ * a correlation then [−1, 1] (its second moments are mostly noise: nothing narrower is honest).
+ */
 export function releaseInterval(
   spec: AggregateSpec, opened: OpenedMeasures, noise: readonly MeasureNoise[], range: ReleaseRange, draws = 400, u: Uniform = Math.random,
 ): [number, number] | null {
@@ -136,7 +140,7 @@ export function releaseInterval(
     const v = spec.finish(shifted(opened, noise, u));
     if (v !== null && Number.isFinite(v)) values.push(spec.release(v, range));
   }
-  if (values.length < draws / 2) return null;
+  if (values.length < draws / 2) return spec.kind === 'correlation' ? [-1, 1] : null;
   values.sort((a, b) => a - b);
   return [percentile(values, 0.025), percentile(values, 0.975)];
 }

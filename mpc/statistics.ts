@@ -47,14 +47,29 @@ export function covariance(count: bigint, sumX: Scaled, sumY: Scaled, sumXY: Sca
   return ratio(count * sumXY.value - sumX.value * sumY.value, count * (count - 1n), sumX.scale + sumY.scale);
 }
 
-/** Pearson's r, clamped to [−1, 1]; null when either variance is not positive. */
-export function correlation(count: bigint, sumX: Scaled, sumY: Scaled, sumXX: Scaled, sumYY: Scaled, sumXY: Scaled): number | null {
+/**
+ * Pearson's r, clamped to [−1, 1]. Without floors, null when either variance is not positive; with the
+ * public floors of Σ(x − x̄)² and Σ(y − ȳ)² (noised moments, as correlationAbout), each is raised to its
+ * floor, so a noisy release is never undefined.
+ */
+export function correlation(count: bigint, sumX: Scaled, sumY: Scaled, sumXX: Scaled, sumYY: Scaled, sumXY: Scaled, floors?: { sumXX: bigint; sumYY: bigint }): number | null {
   if (count < 2n) return null;
   const cov = count * sumXY.value - sumX.value * sumY.value;
-  const vx = count * sumXX.value - sumX.value * sumX.value;
-  const vy = count * sumYY.value - sumY.value * sumY.value;
+  // n·Σ(x − x̄)² and n·Σ(y − ȳ)², at twice each scale.
+  const raise = (v: bigint, floor: bigint | undefined) => (floor !== undefined && v < count * floor ? count * floor : v);
+  const vx = raise(count * sumXX.value - sumX.value * sumX.value, floors?.sumXX);
+  const vy = raise(count * sumYY.value - sumY.value * sumY.value, floors?.sumYY);
   if (vx <= 0n || vy <= 0n) return null;
   return Math.max(-1, Math.min(1, Number(cov) / Math.sqrt(Number(vx) * Number(vy))));
+}
+
+/**
+ * Σ(x − x̄)² and Σ(y − ȳ)² of a correlation's opened moments (fixed point at twice each scale): from
+ * the full formula's sums when opened, else the moments about a pilot centre as they are.
+ */
+export function centredSecondMoments(count: bigint, m: { sumX?: Scaled; sumY?: Scaled; sumXX: Scaled; sumYY: Scaled }): { xx: bigint; yy: bigint } {
+  if (!m.sumX || !m.sumY || count < 1n) return { xx: m.sumXX.value, yy: m.sumYY.value };
+  return { xx: m.sumXX.value - (m.sumX.value * m.sumX.value) / count, yy: m.sumYY.value - (m.sumY.value * m.sumY.value) / count };
 }
 
 /**

@@ -138,9 +138,10 @@ describe('declared bounds (HTTP, three nodes)', function () {
     assert.ok(submitted.sensitivity > applied.sensitivity, `the submitted plan's upper bound ${submitted.sensitivity} stays beside it`);
   });
 
-  it('automatic bounds for a correlation (both indicators) and a filtered mean (its own noisy counts)', async () => {
-    const c = await query({ study: 'clamp', indicators: ['bp_systolic', 'bmi'], aggregate: 'correlation', options: { epsilon: 100, pairWindowSeconds: 0, bounds: 'auto' } });
+  it('automatic bounds for a correlation (both indicators; its default, asked for nothing) and a filtered mean (its own noisy counts)', async () => {
+    const c = await query({ study: 'clamp', indicators: ['bp_systolic', 'bmi'], aggregate: 'correlation', options: { epsilon: 100, pairWindowSeconds: 0 } });
     assert.equal(c.status, 'done', c.message);
+    assert.equal(c.options.bounds, 'auto', 'a pair kind clamps into automatic bounds unless asked for "catalogue"');
     const { bp_systolic: bx, bmi: by } = c.result.clampedTo as Record<string, { min: number; max: number }>;
     assert.ok(bx && by && by.min >= 8 && by.max <= 150 && by.max - by.min < 142, `BMI bounds inside and narrower than [8, 150]: ${JSON.stringify(by)}`);
     const pairs = patients.map((p) => [clamp(p.sbp, bx.min, bx.max), clamp(p.bmi, by.min, by.max)] as const);
@@ -171,6 +172,7 @@ describe('declared bounds (HTTP, three nodes)', function () {
       [{ aggregate: 'sum', indicators: ['bp_systolic'], options: { bounds: 'auto' } }, /"auto" applies to mean, variance, stddev, covariance, correlation, not sum/],
       [{ aggregate: 'count', indicators: ['bp_systolic'], options: { bounds: 'auto' } }, /"auto" applies to/],
       [{ aggregate: 'mean', indicators: ['bp_systolic'], options: { bounds: 'wide' } }, /bounds/],
+      [{ aggregate: 'histogram', indicators: ['bp_systolic'], options: { bounds: 'catalogue' } }, /applies to sum, mean, variance, stddev, covariance, correlation, not histogram/],
     ];
     for (const [body, message] of cases) {
       const r = await post('/queries', alice, { study: 'clamp', ...body });

@@ -38,6 +38,26 @@ describe('releases of the pilot kinds', () => {
     assert.equal(correlationAbout({ value: 100n, scale: 0 }, { value: 100n, scale: 0 }, { value: 50n, scale: 0 }), 0.5);
   });
 
+  it('a clamped correlation (full formula, Σx and Σy opened) is never undefined with its floors, and gets [−1, 1] when its centred Σ² are noise', () => {
+    const spec = aggregateSpec('correlation');
+    // n = 10, Σx = 100, Σy = 50: Σ(x − x̄)² = ΣXX − 1000 and Σ(y − ȳ)² = ΣYY − 250, both pushed below 0 by noise.
+    const m: OpenedMeasures = { count: 10n, sumX: { value: 100n, scale: 0 }, sumY: { value: 50n, scale: 0 }, sumXX: { value: 990n, scale: 0 }, sumYY: { value: 240n, scale: 0 }, sumXY: { value: 530n, scale: 0 } };
+    assert.equal(spec.finish(m), null, 'without floors: undefined');
+    const floored = { ...m, floors: { sumXX: 40n, sumYY: 40n } };
+    const r = spec.finish(floored);
+    assert.ok(r !== null && r >= -1 && r <= 1, `r = ${r}`);
+    // Σ(x − x̄)²·n = 10·40, Σ(y − ȳ)²·n = 10·40, n·Σxy − ΣxΣy = 5300 − 5000 = 300: r = 300 / 400.
+    assert.equal(r, 0.75);
+    const noise = (['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'] as const).map((measure) => ({ measure, b: 10, shape: 1.5 }));
+    assert.deepEqual(releaseInterval(spec, floored, noise, { min: -1, max: 1 }, 200), [-1, 1], 'centred Σ² within twice their floors: the noise decides r');
+    // Clear of the noise: a narrow interval from the same full formula.
+    const clear: OpenedMeasures = { count: 10_000n, sumX: { value: 1_000_000n, scale: 0 }, sumY: { value: 500_000n, scale: 0 }, sumXX: { value: 102_000_000n, scale: 0 }, sumYY: { value: 27_000_000n, scale: 0 }, sumXY: { value: 50_400_000n, scale: 0 }, floors: { sumXX: 40n, sumYY: 40n } };
+    const small = noise.map((n) => ({ ...n, b: 1 }));
+    const iv = releaseInterval(spec, clear, small, { min: -1, max: 1 }, 200)!;
+    const exact = spec.finish(clear)!;
+    assert.ok(iv[0] <= exact && exact <= iv[1] && iv[1] - iv[0] < 0.05, `interval ${iv} around ${exact}`);
+  });
+
   it('a correlation whose noisy Σ² are within 4 noise σ of zero gets the whole [−1, 1] as its interval; one clear of the noise a narrow one', () => {
     const spec = aggregateSpec('correlation');
     const sd = 1000; // noise σ of each Σ² (the floors are 2σ)

@@ -197,7 +197,7 @@ describe('fault: a node killed mid-protocol, through the query service (ε charg
     s.cluster.nodes[1]!.setPeerUrls(s.tap!.config.nodes.urls);
     const spent = (await study()).epsilonSpent;
     kill.arm(firstProductMessageOfNode2(() => s.tap!));
-    const failed = await query({ indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 20 } });
+    const failed = await query({ indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 20, bounds: 'catalogue' } });
     assert.ok(kill.killed());
     assert.equal(failed.status, 'failed');
     assert.match(failed.message, /^failed: node 2 failed during the product protocol \(unreachable/);

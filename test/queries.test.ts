@@ -173,9 +173,18 @@ describe('research queries with consent and disclosure control (gateway + 3 comp
     assert.ok(squares.stdDev > 0);
     assert.equal(squares.sensitivity, 5 * Math.max(centre - 20, 300 - centre) ** 2, 'the released noise is calibrated around the pilot centre');
     // Nobody granted bp_systolic: the pair cohort is empty, so the correlation is suppressed (and planned).
+    // A pair kind's default is automatic bounds: pilots of Σ(x − c) and Σ(x − c)² per indicator.
     const c = await query({ study: 'cardio', indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 20 } });
     assert.equal(c.status, 'suppressed', c.message);
-    assert.deepEqual(c.privacy.parts.map((p: { measure: string }) => p.measure), ['pilotSumX', 'pilotCountX', 'pilotSumY', 'pilotCountY', 'count', 'sumXX', 'sumYY', 'sumXY', 'contributors']);
+    assert.equal(c.options.bounds, 'auto');
+    assert.deepEqual(c.privacy.parts.map((p: { measure: string }) => p.measure), ['pilotSumX', 'pilotCountX', 'pilotSquaresX', 'pilotSumY', 'pilotCountY', 'pilotSquaresY', 'count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY', 'contributors']);
+    // Asked for the catalogue's ranges: pilot centres, then the second moments around them.
+    const cat = await query({ study: 'cardio', indicators: ['heart_rate', 'bp_systolic'], aggregate: 'correlation', options: { epsilon: 1, bounds: 'catalogue' } });
+    assert.equal(cat.status, 'suppressed', cat.message);
+    assert.equal(cat.options.bounds, undefined);
+    assert.deepEqual(cat.privacy.parts.map((p: { measure: string }) => p.measure), ['pilotSumX', 'pilotCountX', 'pilotSumY', 'pilotCountY', 'count', 'sumXX', 'sumYY', 'sumXY', 'contributors']);
+    // The variance's default stays the catalogue's range (linear: it survives a node dying).
+    assert.equal(v.options.bounds, undefined);
   });
 
   it('revoke → query: the revoked patient stops counting, and a cohort far below minCohort is suppressed without its count', async () => {

@@ -158,7 +158,8 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       assert.ok(low <= value && value <= high);
       const chart = page.getByRole('img', { name: `Correlation ${fmt(value)} with 95 % interval ${fmt(low)} to ${fmt(high)}` });
       assert.equal(await chart.count(), 1, 'the coefficient is plotted with its interval');
-      assert.match(await page.locator('p.asked').innerText(), /^The correlation of glucose and heart rate, over every consenting patient; providers’ records only\.$/);
+      assert.equal(view.options.bounds, 'auto', 'the page sends a correlation with automatic bounds, its default');
+      assert.match(await page.locator('p.asked').innerText(), /^The correlation of glucose and heart rate, over every consenting patient, glucose clamped into automatic bounds [\d.]+ to [\d.]+ and heart rate clamped into automatic bounds [\d.]+ to [\d.]+; providers’ records only\.$/);
       await checkPage(page, 'researcher-correlation');
     });
   });

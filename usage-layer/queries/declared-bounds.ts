@@ -7,6 +7,8 @@
  * The schema checks the shape; here: the kind takes bounds (mpc/aggregates.ts `clamped`), every
  * queried indicator is bounded and nothing else is, min < max inside the range and on the values' grid.
  * A cohort filter and group-by combine with them (the same run decides the filter bits and clamps).
+ * "auto" asks the gateway to derive them (auto-bounds.ts), the default of AUTO_BY_DEFAULT's kinds;
+ * "catalogue" asks for none (the plausible range).
  */
 import { getIndicator, type Indicator } from '../../management-layer/catalogue';
 import { aggregateSpec, AGGREGATE_KINDS, type AggregateKind, type ValueBounds, type ValueRange } from '../../mpc/aggregates';
@@ -18,13 +20,23 @@ import { domainOf } from './quantile-plan';
 /** Declared bounds by indicator name. */
 export type DeclaredBounds = Record<string, ValueRange>;
 
-/** `options.bounds` as asked: declared bounds, or "auto" (derived by the gateway under DP, auto-bounds.ts). */
+/** `options.bounds` as parsed: declared bounds, or "auto" (derived by the gateway under DP, auto-bounds.ts). */
 export type BoundsOption = DeclaredBounds | 'auto';
+/** `options.bounds` as asked: also "catalogue", the plausible range (no clamping beyond ingest's). */
+export type AskedBounds = BoundsOption | 'catalogue';
 
 const FIELD = 'options.bounds';
 const CLAMPABLE = AGGREGATE_KINDS.filter((k) => aggregateSpec(k).clamped !== null);
 /** Automatic bounds need a centre to take the pilot's spread around: the centred clamped kinds. */
 const AUTO_BOUNDABLE = CLAMPABLE.filter((k) => aggregateSpec(k).centred);
+/**
+ * Kinds whose default is "auto": the pair kinds (covariance, correlation). With the catalogue's ranges
+ * their noise swamps a correlation at ε 1 (docs/privacy.md), and their product protocol needs all
+ * 2t + 1 nodes anyway, so the clamped run (comparisons: all nodes too) costs them no availability.
+ * Mean, variance and stddev stay on the catalogue range by default: over the stored shares and squares
+ * they are linear, and survive a node dying mid-protocol (retried on t + 1 nodes); "auto" is theirs to ask.
+ */
+export const AUTO_BY_DEFAULT = AUTO_BOUNDABLE.filter((k) => aggregateSpec(k).protocol === 'product');
 
 function checkRange(name: string, r: ValueRange, ind: Indicator): void {
   const at = `${FIELD}.${name}`;
@@ -37,9 +49,16 @@ function checkRange(name: string, r: ValueRange, ind: Indicator): void {
   }
 }
 
-/** Checks the declared bounds of a query (null when none are declared; "auto" for the kinds that take it). */
-export function parseDeclaredBounds(raw: BoundsOption | undefined, q: { aggregate: AggregateKind; indicators: string[] }): BoundsOption | null {
-  if (raw === undefined) return null;
+/**
+ * Checks the declared bounds of a query: null for the catalogue range ("catalogue", or nothing asked of
+ * a kind outside AUTO_BY_DEFAULT), "auto" when asked or by default, else the declared bounds.
+ */
+export function parseDeclaredBounds(raw: AskedBounds | undefined, q: { aggregate: AggregateKind; indicators: string[] }): BoundsOption | null {
+  if (raw === undefined) return AUTO_BY_DEFAULT.includes(q.aggregate) ? 'auto' : null;
+  if (raw === 'catalogue') {
+    if (!aggregateSpec(q.aggregate).clamped) throw new ValidationError(`"${FIELD}" applies to ${CLAMPABLE.join(', ')}, not ${q.aggregate}`, FIELD);
+    return null;
+  }
   if (raw === 'auto') {
     if (!AUTO_BOUNDABLE.includes(q.aggregate)) throw new ValidationError(`"${FIELD}": "auto" applies to ${AUTO_BOUNDABLE.join(', ')}, not ${q.aggregate}`, FIELD);
     return 'auto';

@@ -29,13 +29,13 @@ import type { Study, StudyService } from '../consent/studies';
 import { BudgetExhaustedError } from '../errors';
 import { checkBody } from '../body-schema';
 import { iso, num, parseEpsilon, parseInstant, textArray } from '../sql';
-import { boundsPlan, centrePlan, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, rankTotalPart, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
+import { boundsPlan, centrePlan, correlationFloors, mainParts, noisePartScale, noiseShape, noiseStdDev, part, planPrivacy, rankTotalPart, releaseNoise, snapWindow, thresholdContributors, thresholdMargin, valueBounds, type NoisePart, type PrivacyPlan } from './disclosure';
 import { pilotCentre, pilotOpened } from './pilot';
 import { PatientBudget, type PatientBudgetOptions, type PatientSpend } from './patient-budget';
 import { sourceClauses } from './record-source';
 import { checkQueryFilter, filterWithDomains, type QueryFilter } from './query-filter';
 import { autoBounds } from './auto-bounds';
-import { clampOf, declaredValueBounds, parseDeclaredBounds, type BoundsOption, type DeclaredBounds } from './declared-bounds';
+import { clampOf, declaredValueBounds, parseDeclaredBounds, type AskedBounds, type BoundsOption, type DeclaredBounds } from './declared-bounds';
 import { checkGroupBy, groupFilter, groupIndicator, groupsOf, runGroups, type AppliedNoise, type GroupBy, type ReleasedGroup } from './group-by';
 import { latestValueOnly, parseRankOptions, perRoundNoise, rankQuery, searchInterval, type RankOptions } from './quantile-plan';
 
@@ -171,7 +171,7 @@ const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as
 /** Checks the body of POST /queries; every problem names its field. */
 export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 'defaultEpsilon' | 'minEpsilon' | 'maxEpsilon'>): QueryRequest {
   // Shape, types, the aggregate's name, the options' keys and the pair window's range: schema/api/query.schema.json.
-  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number; bounds?: BoundsOption } };
+  type Body = { study: string; indicators: string[]; aggregate: AggregateKind; from?: string | null; to?: string | null; filter?: QueryFilter; groupBy?: GroupBy; options?: { epsilon?: number; pairWindowSeconds?: number; perPatient?: number; includePatientReported?: boolean; edges?: number[]; q?: number; bounds?: AskedBounds } };
   const b = checkBody<Body>('query', raw);
   const aggregate = b.aggregate;
   const wanted = aggregateSpec(aggregate).indicators;
@@ -635,8 +635,11 @@ export class QueryService {
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
-    const opened = r.opened && pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, centreNoise: pilot.centreNoise, by, ind, ind2 }) : r.opened;
-    const raw = pilot && opened ? spec.finish(opened) : r.value;
+    // A pilot kind's measures as released (pilot.ts); a clamped correlation's with its floors, as the pilot's.
+    const opened = !r.opened ? r.opened
+      : pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, centreNoise: pilot.centreNoise, by, ind, ind2 })
+      : spec.kind === 'correlation' ? { ...r.opened, floors: correlationFloors(plan, ind.scale, ind2?.scale ?? 0, by) } : r.opened;
+    const raw = opened && opened !== r.opened ? spec.finish(opened) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
     const range = bounds ? declaredValueBounds(bounds, req.indicators).x : ind.range;
     const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, range);

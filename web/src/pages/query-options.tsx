@@ -1,7 +1,7 @@
 /**
  * The query options that depend on the aggregate (docs/usage.md): a quantile's q, a histogram's own
  * edges, group-by (a demographic or bands of an indicator) for count, mean, median and quantile, and declared bounds for the kinds that clamp (sum, mean,
- * variance, stddev, covariance, correlation), or automatic ones (not sum). `extraOptions` reads them from the form as the API's
+ * variance, stddev, covariance, correlation), or automatic ones (not sum; ticked by default for covariance and correlation, as in the API). `extraOptions` reads them from the form as the API's
  * `options` and `groupBy`; an empty field sends nothing, and the API names the field of a bad value.
  */
 import type { ComponentChildren } from 'preact';
@@ -12,6 +12,8 @@ export const RANKED = new Set(['median', 'quantile']);
 const CLAMPED = new Set(['sum', 'mean', 'variance', 'stddev', 'covariance', 'correlation']);
 /** Kinds that take `options.bounds: "auto"` (bounds the gateway derives under DP). */
 const AUTO_BOUNDED = new Set(['mean', 'variance', 'stddev', 'covariance', 'correlation']);
+/** Kinds whose default is "auto" (the API's too): the box starts ticked, and unticked asks for "catalogue". */
+const AUTO_BY_DEFAULT = new Set(['covariance', 'correlation']);
 const GROUPED = new Set(['count', 'mean', 'median', 'quantile']);
 
 export interface ExtraOptions {
@@ -38,6 +40,7 @@ export function extraOptions(form: FormData, aggregate: string, indicators: stri
     if (Object.keys(bounds).length > 0) options.bounds = bounds;
   }
   if (AUTO_BOUNDED.has(aggregate) && form.get('autoBounds') === 'on') options.bounds = 'auto';
+  else if (AUTO_BY_DEFAULT.has(aggregate) && options.bounds === undefined) options.bounds = 'catalogue';
   const grouping = GROUPED.has(aggregate) ? text(form, 'groupBy') : '';
   const groupBy = grouping === 'bands' ? { indicator: text(form, 'bandIndicator'), edges: numbers(text(form, 'bandEdges')) } : grouping || null;
   return { options, groupBy };
@@ -77,7 +80,7 @@ export function AggregateOptions({ aggregate, paired, indicatorOptions }: { aggr
         </>
       ) : null}
       {AUTO_BOUNDED.has(aggregate) ? (
-        <Field label="Automatic bounds" hint="The gateway derives the bounds privately (mean ± 4 standard deviations from a pilot) and clamps into them: a more accurate release when you know no bounds. Overrides declared bounds.">{(id, hint) => <input id={id} name="autoBounds" type="checkbox" aria-describedby={hint} />}</Field>
+        <Field label="Automatic bounds" hint={`The gateway derives the bounds privately (mean ± 4 standard deviations from a pilot) and clamps into them: a more accurate release when you know no bounds. Overrides declared bounds.${AUTO_BY_DEFAULT.has(aggregate) ? ' On by default for this aggregate; untick it for the catalogue’s ranges.' : ''}`}>{(id, hint) => <input key={aggregate} id={id} name="autoBounds" type="checkbox" defaultChecked={AUTO_BY_DEFAULT.has(aggregate)} aria-describedby={hint} />}</Field>
       ) : null}
       {CLAMPED.has(aggregate) ? <BoundFields which={paired ? ', first' : ''} k={0} /> : null}
       {CLAMPED.has(aggregate) && paired ? <BoundFields which=", second" k={1} /> : null}
