@@ -13,6 +13,8 @@
  *                    units end in an interval of ~10 units); one timed run (k count(x ≥ t) runs);
  *   clamped mean     mean of x clamped into [0, 200] (two comparisons and two products a value,
  *                    usage-layer/node/clamped.ts), no noise, vs SQL's avg(least(greatest(x, 0), 200));
+ *   histogram        12 edges over each patient's latest x (13 filtered counts), no noise, every bucket
+ *                    against SQL's width_bucket; one timed run;
  *   simulated        the three parties' comparison steps in this one thread, no network, no database;
  *   mpc-framework    count(x ≥ t) as a garbled circuit at `baselineN` values (bench/compare-baseline.ts).
  * Every timing is the median of `repeats` runs after one warm-up run. The machine's cores are shared
@@ -142,6 +144,36 @@ async function clampedRow(coordinator: Coordinator, dbs: BenchDatabases, cohort:
   };
 }
 
+/** A catalogue-like histogram: 12 edges over the domain, 13 buckets (below and above included). */
+const HISTOGRAM_EDGES = [-120, -80, -40, 0, 20, 40, 60, 80, 100, 140, 200, 280];
+
+/**
+ * A histogram over each patient's latest x with HISTOGRAM_EDGES (usage-layer/coordinator/edge-histogram.ts:
+ * one filtered count a bucket, as every histogram runs since the one-hot shares went), no noise, every
+ * bucket checked against SQL's width_bucket over the same latest values.
+ */
+async function histogramRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[]): Promise<BenchRow> {
+  const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'histogram', cohort, perPatient: 1, edges: HISTOGRAM_EDGES, domain: DOMAIN };
+  const t0 = performance.now();
+  const r = await coordinator.aggregate(q);
+  const ms = performance.now() - t0;
+  const sql = `SELECT width_bucket(value, ?::numeric[]) AS b, count(*) AS n FROM (
+      SELECT DISTINCT ON (pseudonym) value FROM bench_plain WHERE indicator = 'cmp_x' ORDER BY pseudonym, effective_start DESC, record_id) x GROUP BY 1`;
+  const s0 = performance.now();
+  const plain = new Map(((await dbs.plain.knex.raw(sql, [`{${HISTOGRAM_EDGES.join(',')}}`])).rows as Array<{ b: number; n: string }>).map((row) => [Number(row.b), Number(row.n)]));
+  const sqlMs = performance.now() - s0;
+  const h = r.histogram!;
+  const secure = [h.below, ...h.counts, h.above];
+  secure.forEach((c, b) => { if (c !== (plain.get(b) ?? 0)) throw new Error(`histogram bucket ${b}: secure ${c} differs from SQL ${plain.get(b) ?? 0}`); });
+  return {
+    measure: `histogram, ${HISTOGRAM_EDGES.length} edges (${secure.length} filtered counts), ${cohort.length.toLocaleString('en-US')} patients`,
+    value: ms / 1000,
+    unit: 's',
+    baseline: `plain SQL ${sqlMs.toFixed(1)} ms: ${(ms / sqlMs).toFixed(0)}x; nodes sent ${(r.bytes.nodeToNode / 2 ** 20).toFixed(1)} MiB`,
+    target: '',
+  };
+}
+
 /** The comparison steps for three parties in this thread: no network, no database, no sealing. */
 function simulatedRow(size: number): BenchRow {
   const plan = comparisonPlan('>=', THRESHOLD, DOMAIN);
@@ -207,6 +239,8 @@ export async function runCompareBench(opts: CompareBenchOptions = {}): Promise<B
     rows.push(await medianRow(coordinator, dbs, cohort));
     log(rows.at(-1)!.baseline ?? '');
     rows.push(await clampedRow(coordinator, dbs, cohort, repeats));
+    log(rows.at(-1)!.baseline ?? '');
+    rows.push(await histogramRow(coordinator, dbs, cohort));
     log(rows.at(-1)!.baseline ?? '');
   } finally {
     await nodes?.close();

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
+import { getIndicator } from '../management-layer/catalogue';
+import { domainOf } from '../usage-layer/queries/quantile-plan';
 import { reconstruct } from '../mpc/shamir';
 import { normaliseAll } from '../management-layer/normalise';
 import { parseCsv, parseFhirJson, parseNdjson } from '../management-layer/parse';
@@ -214,9 +216,10 @@ describe('demographics end to end (gateway + 3 compute nodes)', function () {
     assert.deepEqual(cohort.sort(), granted.sort(), 'exactly the patients who granted sex and have a value');
 
     // The nodes' own selection (exact, no noise): the latest record of each patient, under the consented cohort.
-    const sexExact = await exact.aggregate({ indicator: 'sex', aggregate: 'histogram', perPatient: 1, cohort: granted });
+    const edgesOf = (name: string) => ({ edges: getIndicator(name)!.histogramEdges, domain: domainOf(getIndicator(name)!) });
+    const sexExact = await exact.aggregate({ indicator: 'sex', aggregate: 'histogram', perPatient: 1, cohort: granted, ...edgesOf('sex') });
     assert.deepEqual(sexExact.histogram?.counts, [0, 5, 3, 1]);
-    const years = await exact.aggregate({ indicator: 'birth_year', aggregate: 'histogram', perPatient: 1, cohort: [...granted, s.gateway.ingest.pseudonymOf(MRN, 'D11')] });
+    const years = await exact.aggregate({ indicator: 'birth_year', aggregate: 'histogram', perPatient: 1, cohort: [...granted, s.gateway.ingest.pseudonymOf(MRN, 'D11')], ...edgesOf('birth_year') });
     // 1941, 1952, 1963, 1985, 1990, 1999, 2001, 1975, 1968 (D11): D03 has none, D05 none.
     assert.deepEqual(years.histogram?.counts, [0, 0, 0, 0, 1, 1, 2, 1, 1, 2, 1, 0, 0]);
 

@@ -146,9 +146,10 @@ describe('filtered research queries (HTTP, three nodes)', function () {
   });
 
   it('refuses a filter on a kind without filters and on an unknown indicator, naming the field', async () => {
-    const bad = await post('/queries', alice, { study: 'filt', indicators: ['bp_systolic'], aggregate: 'histogram', filter: { indicator: 'hba1c', op: '>=', value: 6.5 } });
+    const bad = await post('/queries', alice, { study: 'filt', indicators: ['bp_systolic', 'hba1c'], aggregate: 'correlation', filter: { indicator: 'hba1c', op: '>=', value: 6.5 } });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.field, 'filter');
+    assert.match(bad.body.message, /applies to .*histogram, not correlation/);
     const unknown = await post('/queries', alice, { study: 'filt', indicators: ['bp_systolic'], aggregate: 'count', filter: { indicator: 'nope', op: '>=', value: 1 } });
     assert.equal(unknown.status, 400);
     assert.match(unknown.body.message, /unknown indicator/);

@@ -4,6 +4,7 @@
  * ledger entry), and bad options answered 400 naming the field.
  */
 import { strict as assert } from 'node:assert';
+import { getIndicator } from '../management-layer/catalogue';
 import { plainQuantile } from '../mpc/quantiles';
 import { startTestStack, type TestStack } from './support/cluster';
 import { prng } from './support/mpc';
@@ -75,9 +76,14 @@ describe('edge histograms and quantiles (HTTP, three nodes)', function () {
     q.result.histogram.counts.forEach((c: number, j: number) => assert.ok(Math.abs(c - truth[j]!) <= 2 * w + 1, `bucket ${j}: ${c} vs ${truth[j]} of the ${older.length} older patients (± ${w})`));
     const total = q.result.histogram.counts.reduce((a: number, b: number) => a + b, 0) + q.result.histogram.below + q.result.histogram.above;
     assert.ok(Math.abs(total - older.length) <= 6 * w + 3, `the buckets add up to about the ${older.length} filtered patients, not the ${latest.length}: ${total}`);
-    const bad = await post('/queries', alice, { study: 'rank', indicators: ['bp_systolic'], aggregate: 'histogram', filter: { indicator: 'birth_year', op: '<', value: 1960 } });
-    assert.equal(bad.status, 400, 'the catalogue histogram (dealt one-hot shares) takes no filter');
-    assert.equal(bad.body.field, 'filter');
+    // Without edges of its own a histogram takes the catalogue's, on the same comparisons: a filter works too.
+    const cat = await query({ study: 'rank', indicators: ['bp_systolic'], aggregate: 'histogram', filter: { indicator: 'birth_year', op: '<', value: 1960 }, options: { epsilon: 20 } });
+    assert.equal(cat.status, 'done', cat.message);
+    const catalogueEdges = getIndicator('bp_systolic')!.histogramEdges;
+    assert.deepEqual(cat.result.histogram.edges, catalogueEdges);
+    const cw = cat.result.bucketHalfWidth as number;
+    const catTruth = catalogueEdges.slice(1).map((hi, j) => older.filter((v) => v >= catalogueEdges[j]! && v < hi).length);
+    cat.result.histogram.counts.forEach((c: number, j: number) => assert.ok(Math.abs(c - catTruth[j]!) <= 2 * cw + 1, `catalogue bucket ${j}: ${c} vs ${catTruth[j]} (± ${cw})`));
   });
 
   it('median and p90: near the plaintext quantiles of the latest values, the truth in the released interval', async () => {

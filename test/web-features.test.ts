@@ -132,8 +132,8 @@ describe('web app: cohort filters, correlation, alert rules and live alerts (hea
       await checkPage(page, 'researcher-filter');
     });
 
-    it('a filter the API refuses (on a histogram) is said in words naming the field', async () => {
-      await page.getByLabel('Aggregate').selectOption('histogram');
+    it('a filter the API refuses (on a covariance) is said in words naming the field', async () => {
+      await page.getByLabel('Aggregate').selectOption('covariance');
       await page.getByRole('button', { name: 'Run query' }).click();
       const alert = page.getByRole('alert').first();
       await alert.waitFor();

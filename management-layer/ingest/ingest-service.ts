@@ -311,7 +311,6 @@ export class IngestService {
         effectiveEnd: p.record.effectiveEnd,
         value: p.record.value,
         scale: ind.scale,
-        histogramEdges: ind.histogramEdges,
         ...(p.record.provenance.origin === 'patient-reported' ? { source: 'patient' as const } : {}),
       };
     });

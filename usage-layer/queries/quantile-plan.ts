@@ -15,7 +15,7 @@ import { checkEdgesInRange } from '../coordinator/edge-histogram';
 import { noiseScale, noiseShape, part, type NoisePart, type NoisedBy, type PrivacyPlan } from './disclosure';
 
 export interface RankOptions {
-  /** Researcher's histogram edges, or null (the catalogue's dealt edges). */
+  /** A histogram's edges (the researcher's, else the catalogue's); null for other kinds. */
   edges: number[] | null;
   /** The quantile's q (0.5 for median), or null for other kinds. */
   q: number | null;
@@ -34,7 +34,8 @@ export function parseRankOptions(aggregate: AggregateKind, o: { edges?: number[]
       throw new ValidationError('"options.q" is required for quantile: 0.01 … 0.99 in steps of 0.01 (p1 … p99)', 'options.q');
     }
   }
-  return { edges: o.edges ?? null, q: aggregate === 'median' ? 0.5 : (o.q ?? null) };
+  // A histogram without edges of its own takes the catalogue's: every histogram runs on comparisons.
+  return { edges: o.edges ?? (aggregate === 'histogram' ? [...ind.histogramEdges] : null), q: aggregate === 'median' ? 0.5 : (o.q ?? null) };
 }
 
 /** Kinds that run on each patient's latest value only (L = 1). */

@@ -52,16 +52,16 @@ const indicatorOf = (name: string): Indicator => {
 };
 
 /**
- * Checks a schema-valid filter for `aggregate` (a histogram takes one only with its own `edges`);
- * returns it unchanged.
+ * Checks a schema-valid filter for `aggregate` (a filterable kind, or a histogram: its buckets are
+ * filtered counts, coordinator/edge-histogram.ts); returns it unchanged.
  */
-export function checkQueryFilter(filter: QueryFilter, aggregate: AggregateKind, o: { edges?: boolean } = {}): QueryFilter {
-  const edgeHistogram = aggregate === 'histogram' && Boolean(o.edges);
-  if (!aggregateSpec(aggregate).filterable && !edgeHistogram) throw new ValidationError(`"filter" applies to ${FILTERABLE.join(', ')} and to a histogram with options.edges, not ${aggregate}`, 'filter');
+export function checkQueryFilter(filter: QueryFilter, aggregate: AggregateKind): QueryFilter {
+  const histogram = aggregate === 'histogram';
+  if (!aggregateSpec(aggregate).filterable && !histogram) throw new ValidationError(`"filter" applies to ${FILTERABLE.join(', ')} and histogram, not ${aggregate}`, 'filter');
   const leaves = filterLeaves(filter);
-  // A rank kind adds its own comparison [x ≥ t] to every round's filter, an edge histogram a bucket's
-  // two, one level up (coordinator/quantile.ts, edge-histogram.ts).
-  const own = aggregateSpec(aggregate).rankSearch ? 1 : edgeHistogram ? 2 : 0;
+  // A rank kind adds its own comparison [x ≥ t] to every round's filter, a histogram a bucket's two,
+  // one level up (coordinator/quantile.ts, edge-histogram.ts).
+  const own = aggregateSpec(aggregate).rankSearch ? 1 : histogram ? 2 : 0;
   const ownDepth = Math.min(own, 1);
   if (depthOf(filter) > MAX_DEPTH - ownDepth) throw new ValidationError(`"filter" nests and/or at most ${MAX_DEPTH - ownDepth} levels deep${own ? ` for ${aggregate}` : ''}`, 'filter');
   const comparisons = leaves.reduce((n, l) => n + (l.op === '=' ? 2 : 1), 0);

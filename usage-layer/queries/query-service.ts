@@ -195,10 +195,10 @@ export function parseQueryRequest(raw: unknown, opts: Pick<QueryServiceOptions, 
     pairWindowSeconds = o.pairWindowSeconds;
   }
   const rank = parseRankOptions(aggregate, o, getIndicator(indicators[0]!)!);
-  const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate, { edges: rank.edges !== null });
+  const filter = b.filter === undefined ? null : checkQueryFilter(b.filter, aggregate);
   const groupBy = b.groupBy === undefined ? null : checkGroupBy(b.groupBy, aggregate);
   // Every group's predicate joins the filter: the comparisons' limit applies to each combination.
-  if (groupBy) for (const g of groupsOf(groupBy)) checkQueryFilter(groupFilter(filter, g), aggregate, { edges: rank.edges !== null });
+  if (groupBy) for (const g of groupsOf(groupBy)) checkQueryFilter(groupFilter(filter, g), aggregate);
   const bounds = parseDeclaredBounds(o.bounds, { aggregate, indicators });
   return { study: b.study, indicators, aggregate, from, to, epsilon, pairWindowSeconds, perPatient: o.perPatient ?? null, includePatientReported: o.includePatientReported ?? false, filter, rank, groupBy, bounds };
 }
