@@ -114,7 +114,8 @@ function release(kind: AggregateKind, d: Data, m: Moments): Release {
     noiseOfCentre = { x: centreNoise(part(submitted, 'pilotSumX'), d.ind, gate, BY), ...(spec.indicators === 2 ? { y: centreNoise(part(submitted, 'pilotSumY'), d.ind2, gate, BY) } : {}) };
     plan = centrePlan(submitted, valueBounds(d.ind, d.ind2), spec.indicators === 2 ? { x, y: pilot('pilotSumY', atMid.sumY, d.ind2) } : { x });
   }
-  if (kind === 'histogram') return { value: null, bucketError: Math.max(...d.ind.histogramEdges.slice(1).map(() => Math.abs(Number(nodesNoise(part(plan, 'histogram'), 0))))) };
+  // Every released bucket: below e_0, the B interior ones, at or above e_B (usage-layer/coordinator/edge-histogram.ts).
+  if (kind === 'histogram') return { value: null, bucketError: Math.max(...bucketsOf(d.ind).map(() => Math.abs(Number(nodesNoise(part(plan, 'histogram'), 0))))) };
   const exact = around(m, d, plan.centre ?? { x: 0, y: 0 });
   const noisy = (p: NoisePart) => (p.measure === 'count' ? m.n : exact[p.measure as keyof typeof exact]) + nodesNoise(p, noisePartScale(p, d.ind, d.ind2));
   let opened: OpenedMeasures = { count: m.n, ...(plan.centre ? { centre: plan.centre } : {}) };
@@ -135,6 +136,9 @@ function clampedData(d: Data, b: { x: ValueRange; y: ValueRange } = DECLARED): D
   const c = (v: number, r: ValueRange) => Math.min(r.max, Math.max(r.min, v));
   return { ...d, x: d.x.map((v) => c(v, b.x)), y: d.y.map((v) => c(v, b.y)) };
 }
+
+/** One slot per released histogram bucket of `ind` (its edges' B interior buckets, below and above). */
+const bucketsOf = (ind: Indicator): null[] => new Array<null>(ind.histogramEdges.length + 1).fill(null);
 
 /** The clamped measures of `plan` over data already clamped into its bounds, noised, and the kind's formula. */
 function clampedOpen(kind: AggregateKind, plan: PrivacyPlan, d: Data, m: Moments, range: { min: number; max: number }): Release {
@@ -199,7 +203,7 @@ function baselineRelease(kind: AggregateKind, d: Data, m: Moments): Release {
     const base = measure === 'count' ? m.n : measure === 'histogram' ? 0n : exact[measure as keyof typeof exact];
     return base + nodesNoise(p, scale, true);
   };
-  if (kind === 'histogram') return { value: null, bucketError: Math.max(...d.ind.histogramEdges.slice(1).map(() => Math.abs(Number(noisy('histogram', 0))))) };
+  if (kind === 'histogram') return { value: null, bucketError: Math.max(...bucketsOf(d.ind).map(() => Math.abs(Number(noisy('histogram', 0))))) };
   const sx = d.ind.scale;
   const sy = d.ind2.scale;
   const S = (measure: Measure) => ({ value: noisy(measure, measureScale(measure, sx, sy)), scale: measureScale(measure, sx, sy) });

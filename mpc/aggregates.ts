@@ -30,11 +30,12 @@ import type { Scaled } from './statistics';
 export const AGGREGATE_KINDS = ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram', 'covariance', 'correlation', 'median', 'quantile'] as const;
 export type AggregateKind = (typeof AGGREGATE_KINDS)[number];
 
-export const LINEAR_MEASURES = ['count', 'sum', 'sumSquares', 'histogram'] as const;
+export const LINEAR_MEASURES = ['count', 'sum', 'sumSquares'] as const;
 export type LinearMeasure = (typeof LINEAR_MEASURES)[number];
 export const PRODUCT_MEASURES = ['count', 'sumX', 'sumY', 'sumXX', 'sumYY', 'sumXY'] as const;
 export type ProductMeasure = (typeof PRODUCT_MEASURES)[number];
-export type Measure = LinearMeasure | ProductMeasure;
+/** `histogram`: a histogram's buckets, each a noisy filtered count (usage-layer/coordinator/edge-histogram.ts). */
+export type Measure = LinearMeasure | ProductMeasure | 'histogram';
 
 export interface ValueRange {
   min: number;
@@ -118,7 +119,11 @@ export interface ReleaseRange {
 
 export interface AggregateSpec {
   kind: AggregateKind;
-  protocol: 'linear' | 'product';
+  /**
+   * How the nodes compute it: sums of stored shares (linear), the product protocol for Σxy (product),
+   * or one filtered count a bucket on secure comparisons (comparisons: the histogram).
+   */
+  protocol: 'linear' | 'product' | 'comparisons';
   indicators: 1 | 2;
   /**
    * Measures the nodes compute and the coordinator opens (besides the count) for an exact query; a
@@ -214,8 +219,9 @@ export const AGGREGATES: Readonly<Record<AggregateKind, AggregateSpec>> = Object
     kind: 'stddev', protocol: 'linear', indicators: 1, measures: ['sum', 'sumSquares'], dpMeasures: ['count', 'sumSquares'], epsilonWeights: [8, 87], centred: true, pilot: { x: 3 }, nodesNeeded: linear, filterable: true, clamped: CLAMPED_VARIANCE, rankSearch: false,
     finish: (m) => { const v = varianceOf(m); return v === null ? null : Math.sqrt(v); }, release: (v, r) => clamp(v, 0, width(r)),
   },
+  // One filtered count a bucket on secure comparisons (usage-layer/coordinator/edge-histogram.ts): all three nodes.
   histogram: {
-    kind: 'histogram', protocol: 'linear', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: linear, filterable: false, clamped: null, rankSearch: false,
+    kind: 'histogram', protocol: 'comparisons', indicators: 1, measures: ['histogram'], dpMeasures: ['histogram'], epsilonWeights: [1], centred: false, pilot: null, nodesNeeded: product, filterable: false, clamped: null, rankSearch: false,
     finish: () => null, release: keep,
   },
   covariance: {

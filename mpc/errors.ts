@@ -35,8 +35,6 @@ export class ShareEncodingError extends MpcInputError {}
 /** Differential-privacy parameters are not acceptable (ε ≤ 0, sensitivity ≤ 0, …). */
 export class DpParameterError extends MpcInputError {}
 
-/** Histogram edges are not finite and strictly increasing. */
-export class HistogramEdgesError extends MpcInputError {}
 
 /**
  * An aggregate could exceed the signed range of the field, (P − 1)/2 in absolute value, and would

@@ -2,8 +2,8 @@
  * Both halves of a share batch (POST /shares, parties/wire.ts ShareBatch): the dealer seals one node's
  * shares of a chunk of records into the batch, the node opens it. The envelope (parties/sealing.ts) is
  * sealed to the node's X25519 key with shareBatchAad (node, dealing, record ids), and holds the
- * node's shares item by item, 16 bytes each: x, x², then the one-hot entries when the item has a
- * histogram. Fixed vectors: test/vectors/share-batch.json.
+ * node's shares item by item, 16 bytes each: x and x² (a legacy batch also one-hot entries, wire.ts).
+ * Fixed vectors: test/vectors/share-batch.json.
  */
 import type { KeyObject } from 'node:crypto';
 import { ELEMENT_BYTES, packElements, unpackElements } from '../mpc/codec';
@@ -16,7 +16,6 @@ import { elementsPerItem, shareBatchAad, type ShareBatch, type ShareBatchItem } 
 export interface ShareBatchMetadata {
   dealing: string;
   items: ShareBatchItem[];
-  histograms: Record<string, number[]>;
 }
 
 /**
@@ -28,7 +27,7 @@ export function sealShareBatch(node: number, meta: ShareBatchMetadata, shares: r
   const aad = shareBatchAad(node, meta.dealing, meta.items.map((i) => i.recordId));
   const sealed = sealToParty(key, plain, aad, randomness);
   plain.fill(0);
-  return { v: 1, dealing: meta.dealing, items: meta.items, histograms: meta.histograms, sealed };
+  return { v: 1, dealing: meta.dealing, items: meta.items, sealed };
 }
 
 /**
@@ -36,7 +35,7 @@ export function sealShareBatch(node: number, meta: ShareBatchMetadata, shares: r
  * for every node, about half of each body) serialised once for all nodes instead of once per node.
  */
 export function shareBatchBodies(meta: ShareBatchMetadata): (batch: ShareBatch) => string {
-  const head = JSON.stringify({ v: 1, dealing: meta.dealing, items: meta.items, histograms: meta.histograms }).slice(0, -1);
+  const head = JSON.stringify({ v: 1, dealing: meta.dealing, items: meta.items }).slice(0, -1);
   return (batch) => {
     if (batch.dealing !== meta.dealing || batch.items !== meta.items) throw new ValidationError('the batch was not sealed from this metadata', 'items');
     return `${head},"sealed":${JSON.stringify(batch.sealed)}}`;

@@ -153,6 +153,7 @@ function parseItem(x: unknown, k: number, histograms: Record<string, number[]>):
   if (!Number.isInteger(scale) || (scale as number) < 0 || (scale as number) > 18) throw new ValidationError(`items[${k}].scale must be an integer in [0, 18]`, 'scale');
   const effectiveStart = instantOrNull(it.effectiveStart, `items[${k}].effectiveStart`);
   if (effectiveStart === null) throw new ValidationError(`items[${k}].effectiveStart is required`, 'effectiveStart');
+  // Legacy one-hot entries (wire.ts ShareBatchItem.hist): counted to skip them, never stored.
   const hist = it.hist ?? null;
   if (hist !== null && (typeof hist !== 'string' || !histograms[hist])) throw new ValidationError(`items[${k}].hist names no histogram of the batch`, 'hist');
   return {
@@ -162,13 +163,14 @@ function parseItem(x: unknown, k: number, histograms: Record<string, number[]>):
     effectiveStart,
     effectiveEnd: instantOrNull(it.effectiveEnd, `items[${k}].effectiveEnd`),
     scale: scale as number,
-    hist: hist as string | null,
+    ...(hist !== null ? { hist: hist as string } : {}),
     ...(source(it.source, k) ? { source: 'patient' as const } : {}),
   };
 }
 
 function parseHistograms(x: unknown): Record<string, number[]> {
   const histograms: Record<string, number[]> = {};
+  if (x === undefined) return histograms;
   for (const [key, edges] of Object.entries(asBody(x))) {
     if (!Array.isArray(edges) || edges.length < 2 || edges.some((e) => typeof e !== 'number' || !Number.isFinite(e)) || histogramKey(edges) !== key) {
       throw new ValidationError(`histogram ${key} does not match its edges`, 'histograms');
@@ -190,7 +192,7 @@ export function parseShareBatch(raw: unknown): ShareBatch {
   const histograms = parseHistograms(body.histograms);
   const items = body.items.map((it, k) => parseItem(it, k, histograms));
   if (new Set(items.map((i) => i.recordId)).size !== items.length) throw new ValidationError('a record id appears twice in the batch', 'items');
-  return { v: 1, dealing, items, histograms, sealed: str(body.sealed, 'sealed', MAX_SEALED_CHARS) };
+  return { v: 1, dealing, items, ...(body.histograms !== undefined ? { histograms } : {}), sealed: str(body.sealed, 'sealed', MAX_SEALED_CHARS) };
 }
 
 /** Characters of the largest sealed round message: MAX_ROUND_VALUES packed elements, base64url, plus the envelope. */

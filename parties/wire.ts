@@ -33,8 +33,12 @@ export interface ShareBatchItem {
   effectiveStart: string;
   effectiveEnd: string | null;
   scale: number;
-  /** Key into ShareBatch.histograms, null when the record has no histogram vector. */
-  hist: string | null;
+  /**
+   * Legacy (batches dealt before histograms ran on comparisons, which a gateway's outbox may still
+   * hold): a key into ShareBatch.histograms when one-hot entries follow x and x². The dealer sends
+   * neither now, and a node skips such entries.
+   */
+  hist?: string | null;
   /**
    * Who reported the record: `patient` for a patient's own device reading; absent = a provider's
    * record. Public metadata like the indicator, so a node can select on it (RecordFilter).
@@ -45,15 +49,15 @@ export interface ShareBatchItem {
 /**
  * Body of POST /shares: item metadata (sealed on the wire with the whole body, but in clear in the
  * gateway's outbox), and one envelope (parties/sealing.ts, sealed to the node) holding that node's shares of every item, 16 bytes each (mpc/codec.ts packElements), item by
- * item: x, x², then the one-hot entries when `hist` is set. AAD: shareBatchAad.
+ * item: x and x² (and, in a legacy batch, one-hot entries when `hist` is set). AAD: shareBatchAad.
  */
 export interface ShareBatch {
   v: 1;
   /** Decimal string; larger = newer. */
   dealing: string;
   items: ShareBatchItem[];
-  /** histogramKey(edges) → edges, for the keys the items use. */
-  histograms: Record<string, number[]>;
+  /** Legacy: histogramKey(edges) → edges, for the `hist` keys of a batch dealt with one-hot entries. */
+  histograms?: Record<string, number[]>;
   sealed: string;
 }
 
@@ -74,9 +78,9 @@ export function shareBatchAad(node: number, dealing: string, recordIds: readonly
   return `hgd-shares|${nodeParty(node)}|${dealing}|${digest}`;
 }
 
-/** Number of elements each item carries in the envelope (x, x², one-hot). */
-export function elementsPerItem(item: ShareBatchItem, histograms: Record<string, number[]>): number {
-  if (item.hist === null) return 2;
+/** Number of elements each item carries in the envelope: x and x² (and a legacy batch's one-hot entries). */
+export function elementsPerItem(item: ShareBatchItem, histograms: Record<string, number[]> = {}): number {
+  if (item.hist === null || item.hist === undefined) return 2;
   const edges = histograms[item.hist];
   if (!edges) throw new ValidationError(`histogram ${item.hist} is not described in the batch`, 'histograms');
   return 2 + bucketCount(edges);
@@ -130,16 +134,6 @@ export interface LinearRequest extends RecordFilter {
   centre?: CentreSpec | null;
 }
 
-export interface HistogramShares {
-  /** histogramKey(edges). */
-  key: string;
-  edges: number[];
-  /** Records with this histogram layout (known to the node). */
-  count: number;
-  /** One share per one-hot entry: [below e_0, buckets…, above e_B]. */
-  buckets: string[];
-}
-
 export interface LinearResponse {
   node: number;
   /** Matching records: every node holds a share of every record, so a node knows this count. */
@@ -152,7 +146,6 @@ export interface LinearResponse {
   sumSquares?: string;
   /** Share of count + noise (only with noise on 'count'). */
   countShare?: string;
-  histograms?: HistogramShares[];
   /** True when the shares include every participant's noise. */
   noised: boolean;
   /** Bytes this node sent to peers for this query. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { getIndicator, type Indicator } from '../management-layer/catalogue';
 import { AGGREGATE_KINDS, AGGREGATES, LINEAR_MEASURES, PRODUCT_MEASURES, clampedMeasures, measureSensitivity, noisableMeasures, queriedMeasures } from '../mpc/aggregates';
-import { parseClampedRequest, parseLinearRequest, parseProductRequest } from '../parties/wire-parse';
+import { parseClampedRequest, parseFilteredRequest, parseLinearRequest, parseProductRequest } from '../parties/wire-parse';
 import { centrePlan, mainParts, planPrivacy, valueBounds } from '../usage-layer/queries/disclosure';
 import { validateQuery } from '../usage-layer/coordinator/validate';
 
@@ -66,6 +66,11 @@ describe('the registry of aggregate kinds', () => {
           for (const m of spec.measures) assert.ok((LINEAR_MEASURES as readonly string[]).includes(m));
           const measures = noise.count || queried.length === 0 ? ['count', ...queried] : [...queried];
           assert.deepEqual(parseLinearRequest({ ...base, measures }, 3, 1, 1).measures, measures);
+        } else if (spec.protocol === 'comparisons') {
+          // Every bucket is a filtered count whose count carries the bucket's noise (edge-histogram.ts).
+          const leaf = { indicator: 'x', op: '>=', value: 1, domain: { min: 0, max: 10, scale: 0 } };
+          const req = parseFilteredRequest({ ...base, cohort: ['p1'], measures: [], filter: leaf, maskBits: 48, material: 'sealed', noise: { count: noise.histogram } }, 3, 1, 1);
+          assert.deepEqual(Object.keys(req.noise ?? {}), ['count']);
         } else {
           for (const m of spec.measures) assert.ok((PRODUCT_MEASURES as readonly string[]).includes(m));
           const req = parseProductRequest({ ...base, indicator2: 'y', windowSeconds: 60, measures: queried }, 3, 1, 1);
@@ -93,7 +98,7 @@ describe('the registry of aggregate kinds', () => {
       });
 
       it('needs t + 1 nodes for a linear sum and 2t + 1 for the product protocol and the comparisons of a rank kind', () => {
-        const linearSum = spec.protocol === 'linear' && !spec.rankSearch;
+        const linearSum = spec.protocol === 'linear' && !spec.rankSearch; // comparisons take all three nodes
         assert.equal(spec.nodesNeeded(1), linearSum ? 2 : 3);
         assert.equal(spec.nodesNeeded(2), linearSum ? 3 : 5);
       });

@@ -15,6 +15,9 @@ import { loadOrCreateEncryptionKey, type PartyIdentity } from '../parties/key-di
 import { NodeClient } from '../parties/client';
 import { requireSignedRequest } from '../parties/middleware';
 import { errorHandler } from '../app/errors-middleware';
+import { histogramKey } from '../mpc/histogram';
+import { shareMany } from '../mpc/shamir';
+import { sealShareBatch } from '../parties/share-batch';
 import { makeValues, startTestCluster, type TestCluster } from './support/mpc';
 import { clientAs, gatewayParty, nodeIdentity, openExchange, privateKeys } from './support/parties';
 import type { Exchange } from './support/tap';
@@ -285,7 +288,7 @@ describe('compute nodes: storing shares', function () {
   this.timeout(60_000);
 
   it('stores a batch once: the same batch twice, or a retried request, stores nothing twice', async () => {
-    const values = makeValues('glucose', [5.55, 6.1, -3.25, 7], { edges: [0, 5, 10] });
+    const values = makeValues('glucose', [5.55, 6.1, -3.25, 7]);
     const first = await tc.distributor.distribute(values);
     assert.deepEqual(first.delivered, [1, 2, 3]);
     assert.deepEqual(first.failed, []);
@@ -311,7 +314,7 @@ describe('compute nodes: storing shares', function () {
     assert.equal(sent.length, 3);
     // What the gateway sent, opened with each recipient's key: the share batches in clear (their shares still sealed).
     const bodies = sent.map((x) => openExchange(x, privateKeys(tc.config)).request);
-    for (const body of bodies) assert.deepEqual(Object.keys(JSON.parse(body)).sort(), ['dealing', 'histograms', 'items', 'sealed', 'v']);
+    for (const body of bodies) assert.deepEqual(Object.keys(JSON.parse(body)).sort(), ['dealing', 'items', 'sealed', 'v']);
     for (let id = 1; id <= 3; id++) {
       let accepted = 0;
       for (const body of bodies) {
@@ -351,7 +354,7 @@ describe('compute nodes: storing shares', function () {
     assert.equal(r1.pending[0]!.node, 3);
     // The gateway's outbox holds only the sealed envelope: no share in clear.
     const pendingBody = JSON.parse(r1.pending[0]!.body) as ShareBatch;
-    assert.deepEqual(Object.keys(pendingBody).sort(), ['dealing', 'histograms', 'items', 'sealed', 'v']);
+    assert.deepEqual(Object.keys(pendingBody).sort(), ['dealing', 'items', 'sealed', 'v']);
     assert.ok(!/[0-9]{20,}/.test(r1.pending[0]!.body), 'no share-like numbers in the pending body');
 
     // Meanwhile a query uses nodes 1 and 2 and names node 3.
@@ -435,12 +438,33 @@ describe('compute nodes: storing shares', function () {
     assert.deepEqual(fresh.delivered, [1, 2, 3], JSON.stringify(fresh.failed));
   });
 
+  it('a legacy batch (dealt with one-hot histogram entries after x and x², as an old outbox may hold) is stored without them', async () => {
+    const edges = [20, 60, 100];
+    const key = histogramKey(edges);
+    const values = [72, 58];
+    const items = values.map((_, i) => ({ recordId: `legacy-${i}`, pseudonym: `lp${i}`, indicator: 'legacy-hr', effectiveStart: new Date(Date.UTC(2024, 0, 1, i)).toISOString(), effectiveEnd: null, scale: 0, hist: key }));
+    // x, x², then the one-hot vector [below 20, [20, 60), [60, 100], above 100].
+    const secrets = values.flatMap((x) => [BigInt(x), BigInt(x * x), 0n, x < 60 ? 1n : 0n, x >= 60 ? 1n : 0n, 0n]);
+    const perNode = shareMany(secrets, 3, 1);
+    const keys = new KeyDirectory(tc.config.nodes.keysDir);
+    for (let id = 1; id <= 3; id++) {
+      const batch = sealShareBatch(id, { dealing: '42', items }, perNode[id - 1]!, keys.encryptionKey(`node-${id}`)!);
+      const r = await client(gateway, id).storeShares(JSON.stringify({ ...batch, histograms: { [key]: edges } }));
+      assert.deepEqual([r.body.inserted, r.body.replaced, r.body.unchanged], [2, 0, 0]);
+    }
+    const sum = await tc.coordinator.aggregate({ indicator: 'legacy-hr', aggregate: 'sum' });
+    assert.equal(sum.value, 130, 'x read as x: the one-hot entries were skipped, not taken for the next record');
+    const variance = await tc.coordinator.aggregate({ indicator: 'legacy-hr', aggregate: 'variance' });
+    assert.equal(variance.value, 98, 'x² too: (72 − 65)² + (58 − 65)² over n − 1');
+  });
+
   it('stores large batches in chunks (several requests and multi-row statements)', async () => {
-    const values = makeValues('steps', Array.from({ length: 4500 }, (_, i) => (i * 37) % 20000), { scale: 0, edges: [0, 5000, 10000, 20000] });
+    const xs = Array.from({ length: 4500 }, (_, i) => (i * 37) % 20000);
+    const values = makeValues('steps', xs, { scale: 0 });
     const r = await tc.distributor.distribute(values);
     assert.equal(r.receipts.length, 9, '3 requests per node');
     for (let id = 1; id <= 3; id++) assert.equal(await countRows(tc, id, 'steps'), 4500);
-    const res = await tc.coordinator.aggregate({ indicator: 'steps', aggregate: 'histogram' });
-    assert.equal(res.histogram!.counts.reduce((a, b) => a + b, 0), 4500);
+    const res = await tc.coordinator.aggregate({ indicator: 'steps', aggregate: 'sum' });
+    assert.equal(res.value, xs.reduce((a, b) => a + b, 0));
   });
 });

@@ -37,12 +37,14 @@ describe('node privacy', function () {
   it('no plaintext value appears in any node database dump or node log', async () => {
     const short = [5.55, -7.25, 123.4, 42.42, 0.99, -650.01];
     const long = [98765.4321, -1234.5678];
-    const xs = makeValues('secret-short', short, { scale: 2, edges: [-1000, 0, 1000] });
+    const xs = makeValues('secret-short', short, { scale: 2 });
     const ls = makeValues('secret-long', long, { scale: 4 }).map((v, i) => ({ ...v, pseudonym: xs[i]!.pseudonym, effectiveStart: xs[i]!.effectiveStart }));
     const r = await tc.distributor.distribute([...xs, ...ls]);
     assert.deepEqual(r.delivered, [1, 2, 3]);
     // Exercise every query path so the logs cover them.
-    for (const aggregate of ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram'] as const) await tc.coordinator.aggregate({ indicator: 'secret-short', aggregate });
+    for (const aggregate of ['count', 'sum', 'mean', 'variance', 'stddev'] as const) await tc.coordinator.aggregate({ indicator: 'secret-short', aggregate });
+    const cohort = [...new Set(xs.map((x) => x.pseudonym))];
+    await tc.coordinator.aggregate({ indicator: 'secret-short', aggregate: 'histogram', cohort, perPatient: 1, edges: [-1000, 0, 1000], domain: { min: -1000, max: 1000, scale: 2 } });
     await tc.coordinator.aggregate({ indicator: 'secret-short', indicator2: 'secret-long', aggregate: 'correlation', pairWindowSeconds: 0 });
     await tc.coordinator.aggregate({ indicator: 'secret-short', aggregate: 'sum', noise: { epsilon: 1, sensitivity: 1000 } });
     await tc.coordinator.aggregate({ indicator: 'secret-short', aggregate: 'sum', from: 'not a date' }).catch(() => undefined);
@@ -77,8 +79,6 @@ describe('node privacy', function () {
     const byTable: Record<string, string[]> = {};
     for (const c of cols.rows as Array<{ table_name: string; column_name: string }>) (byTable[c.table_name] ??= []).push(c.column_name);
     assert.deepEqual(byTable, {
-      node_hist_shares: ['record_id', 'dealing', 'hist_key', 'hist'],
-      node_histograms: ['key', 'edges'],
       node_indicator_scales: ['indicator', 'scale'],
       node_query_ids: ['query_id', 'kind', 'started_at'],
       node_shares: ['record_id', 'pseudonym', 'indicator', 'effective_start', 'effective_end', 'scale', 'dealing', 'rid_hash', 'share', 'square', 'source'],
@@ -87,25 +87,22 @@ describe('node privacy', function () {
 
   it('one node’s stored shares look uniform and the same for all-zeros and all-10^6 data', async () => {
     const N = 4096;
-    const edges = [-1, 1, 1e7];
-    const zeros = makeValues('priv-zeros', new Array<number>(N).fill(0), { scale: 4, edges, patients: 50 });
-    const millions = makeValues('priv-millions', new Array<number>(N).fill(1e6), { scale: 4, edges, patients: 50 });
+    const zeros = makeValues('priv-zeros', new Array<number>(N).fill(0), { scale: 4, patients: 50 });
+    const millions = makeValues('priv-millions', new Array<number>(N).fill(1e6), { scale: 4, patients: 50 });
     await tc.distributor.distribute([...zeros, ...millions]);
     for (let node = 1; node <= 3; node++) {
       const read = async (indicator: string) => {
         const r = await tc.dbs[node - 1]!.knex.raw(
-          'SELECT s.share::text AS share, s.square::text AS square, (h.hist[2])::text AS b1, (h.hist[3])::text AS b2 FROM node_shares s JOIN node_hist_shares h USING (record_id) WHERE s.indicator = ?',
+          'SELECT s.share::text AS share, s.square::text AS square FROM node_shares s WHERE s.indicator = ?',
           [indicator],
         );
-        const rows = r.rows as Array<{ share: string; square: string; b1: string; b2: string }>;
-        return { share: rows.map((x) => BigInt(x.share)), square: rows.map((x) => BigInt(x.square)), b1: rows.map((x) => BigInt(x.b1)), b2: rows.map((x) => BigInt(x.b2)) };
+        const rows = r.rows as Array<{ share: string; square: string }>;
+        return { share: rows.map((x) => BigInt(x.share)), square: rows.map((x) => BigInt(x.square)) };
       };
       const a = await read('priv-zeros');
       const b = await read('priv-millions');
       assert.equal(a.share.length, N);
-      // 0 falls in bucket [−1, 1) (hist[2], arrays are 1-based), 10^6 in [1, 10^7] (hist[3]): these entries
-      // hold shares of 1 for one data set and of 0 for the other.
-      for (const key of ['share', 'square', 'b1', 'b2'] as const) {
+      for (const key of ['share', 'square'] as const) {
         const ua = uniformity(a[key]);
         const ub = uniformity(b[key]);
         assert.ok(ua.pass, `zeros, node ${node}, ${key}: ${JSON.stringify(ua)}`);

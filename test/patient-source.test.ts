@@ -154,7 +154,7 @@ describe('a compute node’s selection by source (bound L and pairing over the c
   let db: Database;
   const t0 = Date.UTC(2024, 2, 1, 8);
   const at = (s: number) => new Date(t0 + s * 1000).toISOString();
-  const row = (recordId: string, pseudonym: string, indicator: string, s: number, source?: 'patient'): ShareRow => ({ recordId, pseudonym, indicator, effectiveStart: at(s), effectiveEnd: null, scale: 0, hist: null, share: 1n, square: 1n, ...(source ? { source } : {}) });
+  const row = (recordId: string, pseudonym: string, indicator: string, s: number, source?: 'patient'): ShareRow => ({ recordId, pseudonym, indicator, effectiveStart: at(s), effectiveEnd: null, scale: 0, share: 1n, square: 1n, ...(source ? { source } : {}) });
   const h = (...ids: string[]) => ids.reduce((acc, id) => acc + BigInt(recordHash(id, '1')), 0n).toString();
   const filter = (indicator: string, includePatientReported: boolean, perPatient: number | null = null) => ({ indicator, from: null, to: null, cohort: null, perPatient, includePatientReported });
 
@@ -165,7 +165,7 @@ describe('a compute node’s selection by source (bound L and pairing over the c
       row('a1', 'A', 'heart_rate', 0), row('a2', 'A', 'bp_systolic', 60, 'patient'), // A: a pair only with its own reading
       row('b1', 'B', 'heart_rate', 0), row('b2', 'B', 'bp_systolic', 600), row('b3', 'B', 'bp_systolic', 60, 'patient'), // B: the nearest is its own
       row('c1', 'C', 'heart_rate', 0), row('c2', 'C', 'heart_rate', 3600, 'patient'), // C: its latest is its own
-    ], {});
+    ]);
   });
   after(() => db.close());
 

@@ -33,6 +33,7 @@ function plainPairs(xs: bigint[], ys: bigint[], sx: number, sy: number) {
   };
 }
 
+/** A histogram as edge-histogram.ts counts: below e_0, [e_j, e_{j+1}), at or above e_B. */
 function plainHistogram(values: number[], edges: number[]) {
   const counts = new Array<number>(edges.length - 1).fill(0);
   let below = 0;
@@ -40,7 +41,7 @@ function plainHistogram(values: number[], edges: number[]) {
   const last = edges.length - 1;
   for (const v of values) {
     if (v < edges[0]!) below++;
-    else if (v > edges[last]!) above++;
+    else if (v >= edges[last]!) above++;
     else {
       let k = 0;
       while (k < last - 1 && v >= edges[k + 1]!) k++;
@@ -48,6 +49,13 @@ function plainHistogram(values: number[], edges: number[]) {
     }
   }
   return { counts, below, above };
+}
+
+/** Each patient's latest value (makeValues: later index, later time). */
+function latestValues(values: ReadonlyArray<{ pseudonym: string; value: number }>): number[] {
+  const latest = new Map<string, number>();
+  for (const v of values) latest.set(v.pseudonym, v.value);
+  return [...latest.values()];
 }
 
 function close(actual: number | null, expected: number | null, rel = 1e-9, what = ''): void {
@@ -69,7 +77,7 @@ after(async () => tc?.close());
 describe('secure aggregates through real compute nodes (n = 3, t = 1)', function () {
   this.timeout(120_000);
 
-  it('count, sum, mean, variance, stddev, histogram, covariance and correlation match plaintext on 20 random data sets', async () => {
+  it('count, sum, mean, variance, stddev, histogram (each patient’s latest value), covariance and correlation match plaintext on 20 random data sets', async () => {
     const rnd = prng(20240601);
     const edges = [-400, -100, 0, 50, 300];
     for (let set = 0; set < 20; set++) {
@@ -84,14 +92,14 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
       const hasPartner = xInts.map(() => rnd() < 0.8);
       const ind = `ind${set}`;
       const ind2 = `ind${set}b`;
-      const xs = makeValues(ind, xInts.map((x) => Number(`${x}e-${scale}`)), { scale, edges, patients, prefix: `x${set}` });
+      const xs = makeValues(ind, xInts.map((x) => Number(`${x}e-${scale}`)), { scale, patients, prefix: `x${set}` });
       const ys = makeValues(ind2, yInts.map((y) => Number(`${y}e-${scale}`)), { scale, patients, prefix: `y${set}` }).filter((_, i) => hasPartner[i]);
       const r = await tc.distributor.distribute([...xs, ...ys]);
       assert.deepEqual(r.delivered, [1, 2, 3]);
 
       const expected = plainStats(xInts, scale);
       const results: Record<string, AggregateResult> = {};
-      for (const aggregate of ['count', 'sum', 'mean', 'variance', 'stddev', 'histogram'] as const) {
+      for (const aggregate of ['count', 'sum', 'mean', 'variance', 'stddev'] as const) {
         results[aggregate] = await tc.coordinator.aggregate({ indicator: ind, aggregate });
         assert.equal(results[aggregate]!.count, n);
         assert.deepEqual(results[aggregate]!.nodesUsed, [1, 2, 3]);
@@ -101,13 +109,13 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
       close(results.mean!.value, expected.mean, 1e-12, `set ${set} mean`);
       close(results.variance!.value, expected.variance, 1e-9, `set ${set} variance`);
       close(results.stddev!.value, expected.stddev, 1e-9, `set ${set} stddev`);
-      const hist = plainHistogram(xs.map((v) => v.value), edges);
-      assert.deepEqual(
-        { counts: results.histogram!.histogram!.counts, below: results.histogram!.histogram!.below, above: results.histogram!.histogram!.above },
-        hist,
-        `set ${set} histogram`,
-      );
-      assert.deepEqual(results.histogram!.histogram!.edges, edges);
+      // A histogram compares each patient's latest value with the edges (one filtered count a bucket): every fourth set.
+      if (set % 4 === 0) {
+        const cohort = [...new Set(xs.map((v) => v.pseudonym))];
+        const h = (await tc.coordinator.aggregate({ indicator: ind, aggregate: 'histogram', cohort, perPatient: 1, edges, domain: { min: -500, max: 500, scale } })).histogram!;
+        assert.deepEqual({ counts: h.counts, below: h.below, above: h.above }, plainHistogram(latestValues(xs), edges), `set ${set} histogram`);
+        assert.deepEqual(h.edges, edges);
+      }
 
       // Pairs at the same instant (window 0): exactly the records that have a partner.
       const px = xInts.filter((_, i) => hasPartner[i]);
@@ -186,13 +194,18 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
     try {
       const fallback = await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'mean', nodes: 'minimal' });
       assert.deepEqual([fallback.value, fallback.nodesUsed, fallback.nodesDown], [2.5, [1, 3], [2]]);
-      for (const aggregate of ['count', 'sum', 'mean', 'stddev', 'histogram'] as const) {
+      for (const aggregate of ['count', 'sum', 'mean', 'stddev'] as const) {
         const res = await tc.coordinator.aggregate({ indicator: 'down-x', aggregate });
         assert.deepEqual(res.nodesUsed, [1, 3], aggregate);
         assert.deepEqual(res.nodesDown, [2], aggregate);
         assert.match(res.nodeErrors[2] ?? '', /failed|ECONNREFUSED/);
       }
       assert.equal((await tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'sum' })).value, 10);
+      // A histogram compares at all three nodes: refused with one down, before any node is asked.
+      await assert.rejects(
+        tc.coordinator.aggregate({ indicator: 'down-x', aggregate: 'histogram', cohort: ['p0'], perPatient: 1, edges: [0, 2], domain: { min: 0, max: 10, scale: 2 } }),
+        (e: unknown) => e instanceof InsufficientNodesError && e.down.includes(2),
+      );
       await assert.rejects(
         tc.coordinator.aggregate({ indicator: 'down-x', indicator2: 'down-y', aggregate: 'correlation' }),
         (e: unknown) => e instanceof InsufficientNodesError && e.code === 'insufficient_nodes' && e.needed === 3 && e.down.includes(2) && /2t \+ 1/.test(e.message),
@@ -224,7 +237,7 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
   });
 
   it('adds distributed DP noise in shares: every participant deals its own noise', async () => {
-    await tc.distributor.distribute(makeValues('noisy', Array.from({ length: 30 }, (_, i) => i % 7), { scale: 0, edges: [0, 3, 7] }));
+    await tc.distributor.distribute(makeValues('noisy', Array.from({ length: 30 }, (_, i) => i % 7), { scale: 0 }));
     const samples: number[] = [];
     for (let k = 0; k < 25; k++) {
       const res = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'count', noise: { epsilon: 1, sensitivity: 1 } });
@@ -244,9 +257,12 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
     const sum = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'sum', noise: { epsilon: 0.5, sensitivity: 6 } });
     assert.equal(sum.count, null, 'no exact count next to a noised sum');
     assert.ok(Math.abs((sum.value as number) - 85) < 200);
-    const hist = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'histogram', noise: { epsilon: 1, sensitivity: 2 } });
+    // One value a patient (the 30 values are 30 patients'): 0..2 → [0, 3) 14 patients, 3..6 → [3, 7) 16.
+    const cohort = Array.from({ length: 30 }, (_, i) => `p${i}`);
+    const hist = await tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'histogram', cohort, perPatient: 1, edges: [0, 3, 7], domain: { min: 0, max: 10, scale: 0 }, noise: { epsilon: 1, sensitivity: 1 } });
     assert.equal(hist.histogram!.counts.length, 2);
     assert.ok(Math.abs(hist.histogram!.counts[0]! - 14) < 40 && Math.abs(hist.histogram!.counts[1]! - 16) < 40);
+    assert.equal(hist.noised, true);
     await assert.rejects(tc.coordinator.aggregate({ indicator: 'noisy', aggregate: 'mean', noise: { epsilon: 1, sensitivity: 1 } }), /noise is supported/);
   });
 

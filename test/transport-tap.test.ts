@@ -200,7 +200,7 @@ describe('transport: what a passive tap of every link sees of an ingest and of q
   const bmi = [21.37, 24.83, 31.29, 27.61, 19.73];
   const sbp = [118.3, 127.9, 141.7, 133.1, 112.9];
   const records = (indicator: string, xs: number[], prefix: string): ShareableValue[] =>
-    makeValues(indicator, xs, { edges: indicator === indicators.hr ? edges : undefined, prefix }).map((v, i) => ({ ...v, pseudonym: patients[i % patients.length]! }));
+    makeValues(indicator, xs, { prefix }).map((v, i) => ({ ...v, pseudonym: patients[i % patients.length]! }));
   const hrRecords = records(indicators.hr, hr, `tap-rec-hr-${run}`);
   const inCohort = hrRecords.filter((r) => cohort.includes(r.pseudonym)).length;
 
@@ -225,8 +225,9 @@ describe('transport: what a passive tap of every link sees of an ingest and of q
     assert.equal(count.count, inCohort);
     const mean = await coordinator.aggregate({ indicator: indicators.hr, aggregate: 'mean' });
     assert.ok(Math.abs(mean.value! - hr.reduce((a, b) => a + b, 0) / hr.length) < 1e-9);
-    const histogram = await coordinator.aggregate({ indicator: indicators.hr, aggregate: 'histogram' });
-    assert.deepEqual(histogram.histogram!.counts, [1, 4, 3, 1]);
+    // Each patient's latest heart rate: 84.39, 79.83, 103.57, 58.61 (comparisons, all three nodes).
+    const histogram = await coordinator.aggregate({ indicator: indicators.hr, aggregate: 'histogram', cohort: patients, perPatient: 1, edges, domain: { min: 0, max: 300, scale: 2 } });
+    assert.deepEqual(histogram.histogram!.counts, [1, 1, 1, 1]);
     const correlation = await coordinator.aggregate({ indicator: indicators.bmi, indicator2: indicators.sbp, aggregate: 'correlation', pairWindowSeconds: 0 });
     assert.ok(Math.abs(correlation.value! - pearson(bmi, sbp)) < 1e-6, `${correlation.value} vs ${pearson(bmi, sbp)}`);
     const noised = await coordinator.aggregate({ indicator: indicators.hr, aggregate: 'count', cohort, noise: { epsilon: 1, sensitivity: 1 } });

@@ -7,7 +7,6 @@ import { dealChunk, type ShareableValue } from '../management-layer/sharing/dist
 import { packElements, shareFromHex, shareToHex } from '../mpc/codec';
 import { mod } from '../mpc/field';
 import { toFixed } from '../mpc/fixed-point';
-import { oneHot } from '../mpc/histogram';
 import { deterministicRandom } from '../mpc/random';
 import { reconstruct } from '../mpc/shamir';
 import { checkAnswer } from '../parties/client';
@@ -171,17 +170,16 @@ describe('vectors: share batches (test/vectors/share-batch.json)', () => {
   const v = load('share-batch.json');
   const keys = nodeKeys(v.nodes);
 
-  it('the dealer reproduces the items, histograms and every node’s shares from the fixed random stream', () => {
+  it('the dealer reproduces the items and every node’s shares from the fixed random stream', () => {
     const dealt = dealChunk(v.values as ShareableValue[], v.n, v.t, deterministicRandom(v.dealerSeed));
     assert.deepEqual(dealt.items, v.items);
-    assert.deepEqual(dealt.histograms, v.histograms);
     assert.deepEqual(dealt.perNode.map((shares) => shares.map(shareToHex)), v.perNode.map((p: { shares: string[] }) => p.shares));
   });
 
   it('the secrets are the values’ encodings, and any t + 1 nodes’ shares open to them', () => {
     const secrets = (v.values as ShareableValue[]).flatMap((x) => {
       const fixed = toFixed(x.value, x.scale);
-      return [mod(fixed), mod(fixed * fixed), ...(x.histogramEdges ? oneHot(x.value, x.scale, x.histogramEdges) : [])];
+      return [mod(fixed), mod(fixed * fixed)];
     });
     assert.deepEqual(secrets.map(shareToHex), v.secrets);
     for (const pair of [[1, 2], [1, 3], [2, 3]]) {
@@ -191,7 +189,7 @@ describe('vectors: share batches (test/vectors/share-batch.json)', () => {
   });
 
   it('every node’s batch seals to exactly its body, and the node opens it to its shares', () => {
-    const meta = { dealing: v.dealing, items: v.items as ShareBatchItem[], histograms: v.histograms };
+    const meta = { dealing: v.dealing, items: v.items as ShareBatchItem[] };
     for (const p of v.perNode) {
       const shares = p.shares.map(shareFromHex);
       assert.equal(shareBatchAad(p.node, v.dealing, meta.items.map((i) => i.recordId)), p.aad);

@@ -5,9 +5,9 @@
  * What is shared per record (all degree t, n = config.nodes.count):
  *   x        the value in fixed point, round(v·10^scale)                      (sum, mean)
  *   x²       its square, at scale 2·scale (known to the gateway at ingest)     (variance, stddev)
- *   onehot   a one-hot vector over the histogram buckets, when edges are given (histogram)
- (mpc/histogram.ts). Cross-indicator products (covariance, correlation) are not precomputable per
- * record and use the product protocol (mpc/products.ts, mpc/rounds.ts) at query time.
+ * Histograms compare x with their edges at query time (usage-layer/coordinator/edge-histogram.ts), and
+ * cross-indicator products (covariance, correlation) are not precomputable per record: they use the
+ * product protocol (mpc/products.ts, mpc/rounds.ts) at query time.
  *
  * Retry safety. Every distribute() call gets a new, strictly increasing `dealing` id. A node stores a
  * record once (record_id primary key) and replaces it only with a NEWER dealing, so:
@@ -28,7 +28,6 @@
 import type { Config } from '../../config';
 import { mod } from '../../mpc/field';
 import { toFixed } from '../../mpc/fixed-point';
-import { checkEdges, histogramKey, oneHot } from '../../mpc/histogram';
 import type { RandomSource } from '../../mpc/random';
 import { shareMany } from '../../mpc/shamir';
 import { fetchSigned } from '../../parties/client';
@@ -48,7 +47,6 @@ export interface ShareableValue {
   effectiveEnd: string | null;
   value: number;
   scale: number;
-  histogramEdges?: number[];
   /** `patient` for a patient-reported record (the nodes may then leave it out); absent = a provider's. */
   source?: 'patient';
 }
@@ -122,42 +120,30 @@ function checkValues(values: readonly ShareableValue[]): void {
     checkValue(v, k);
     if (seen.has(v.recordId)) throw new ValidationError(`record ${v.recordId} appears twice in one distribution`, 'recordId');
     seen.add(v.recordId);
-    if (v.histogramEdges) checkEdges(v.histogramEdges);
   });
 }
 
 /** One chunk dealt: the items' metadata and every node's shares (perNode[i] for node i + 1). */
 export interface DealtChunk {
   items: ShareBatchItem[];
-  histograms: Record<string, number[]>;
   perNode: bigint[][];
 }
 
 /**
- * The secrets of each record (x, x², one-hot) shared with degree t; the plaintext is wiped. `rng` is
- * for replayable tests and the fixed vectors (test/vectors/share-batch.json) only.
+ * The secrets of each record (x, x²) shared with degree t; the plaintext is wiped. `rng` is for
+ * replayable tests and the fixed vectors (test/vectors/share-batch.json) only.
  */
 export function dealChunk(chunk: readonly ShareableValue[], n: number, t: number, rng?: RandomSource): DealtChunk {
-  const histograms: Record<string, number[]> = {};
   const items: ShareBatchItem[] = [];
   const secrets: bigint[] = [];
-  // Records of one indicator share its edges array: hash it once a chunk, not once a record.
-  const keys = new Map<readonly number[], string>();
   for (const v of chunk) {
     const fixed = toFixed(v.value, v.scale);
     secrets.push(mod(fixed), mod(fixed * fixed));
-    let hist: string | null = null;
-    if (v.histogramEdges) {
-      hist = keys.get(v.histogramEdges) ?? histogramKey(v.histogramEdges);
-      keys.set(v.histogramEdges, hist);
-      histograms[hist] ??= [...v.histogramEdges];
-      secrets.push(...oneHot(v.value, v.scale, v.histogramEdges));
-    }
-    items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, hist, ...(v.source ? { source: v.source } : {}) });
+    items.push({ recordId: v.recordId, pseudonym: v.pseudonym, indicator: v.indicator, effectiveStart: v.effectiveStart, effectiveEnd: v.effectiveEnd, scale: v.scale, ...(v.source ? { source: v.source } : {}) });
   }
   const perNode = shareMany(secrets, n, t, undefined, rng);
   secrets.fill(0n);
-  return { items, histograms, perNode };
+  return { items, perNode };
 }
 
 export function createShareDistributor(config: Config, gatewaySigningKey: SigningKey, opts: DistributorOptions = {}): ShareDistributor {
@@ -192,7 +178,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
       shares.fill(0n);
       return;
     }
-    const batch = sealShareBatch(node, { dealing: p.dealing, items: dealt.items, histograms: dealt.histograms }, shares, key);
+    const batch = sealShareBatch(node, { dealing: p.dealing, items: dealt.items }, shares, key);
     shares.fill(0n); // the gateway keeps no share once sealed
     const body = bodyOf(batch);
     const pending = { node, dealing: p.dealing, records: dealt.items.length, body };
@@ -213,7 +199,7 @@ export function createShareDistributor(config: Config, gatewaySigningKey: Signin
     const p: Progress = { dealing: nextDealing(), failed: new Map(), noKey: new Set(), pending: [], receipts: [] };
     for (let start = 0; start < values.length; start += batchSize) {
       const dealt = dealChunk(values.slice(start, start + batchSize), n, t);
-      const bodyOf = shareBatchBodies({ dealing: p.dealing, items: dealt.items, histograms: dealt.histograms });
+      const bodyOf = shareBatchBodies({ dealing: p.dealing, items: dealt.items });
       await Promise.all(nodeIds.map((node) => deliverToNode(node, dealt, bodyOf, p)));
     }
     return {

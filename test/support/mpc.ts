@@ -67,7 +67,7 @@ export function prng(seed: number): () => number {
 let seq = 0;
 
 /** ShareableValues for one indicator: one record per value, patients p0..p(k−1), one minute apart. */
-export function makeValues(indicator: string, values: number[], o: { scale?: number; edges?: number[]; patients?: number; start?: number; prefix?: string } = {}): ShareableValue[] {
+export function makeValues(indicator: string, values: number[], o: { scale?: number; patients?: number; start?: number; prefix?: string } = {}): ShareableValue[] {
   const start = o.start ?? Date.UTC(2024, 0, 1);
   const prefix = o.prefix ?? `${indicator}-${++seq}`;
   return values.map((value, i) => ({
@@ -78,7 +78,6 @@ export function makeValues(indicator: string, values: number[], o: { scale?: num
     effectiveEnd: null,
     value,
     scale: o.scale ?? 2,
-    ...(o.edges ? { histogramEdges: o.edges } : {}),
   }));
 }
 

@@ -20,7 +20,7 @@ import { dealChunk, type ShareableValue } from '../../management-layer/sharing/d
 import { packElements, shareToHex } from '../../mpc/codec';
 import { mod, P } from '../../mpc/field';
 import { toFixed } from '../../mpc/fixed-point';
-import { oneHot } from '../../mpc/histogram';
+import { histogramKey } from '../../mpc/histogram';
 import { deterministicRandom } from '../../mpc/random';
 import type { RoundName } from '../../mpc/rounds';
 import { checkAnswer } from '../../parties/client';
@@ -299,8 +299,8 @@ function sealingVectors() {
 // ---- share-batch.json ----------------------------------------------------------------------------
 
 const BATCH_VALUES: ShareableValue[] = [
-  { recordId: 'r-1', pseudonym: 'p-1', indicator: 'heart_rate', effectiveStart: '2026-01-01T08:00:00.000Z', effectiveEnd: null, value: 72.5, scale: 1, histogramEdges: [20, 60, 100, 300] },
-  { recordId: 'r-2', pseudonym: 'p-2', indicator: 'heart_rate', effectiveStart: '2026-01-01T09:30:00.000Z', effectiveEnd: '2026-01-01T09:31:00.000Z', value: 58, scale: 1, histogramEdges: [20, 60, 100, 300] },
+  { recordId: 'r-1', pseudonym: 'p-1', indicator: 'heart_rate', effectiveStart: '2026-01-01T08:00:00.000Z', effectiveEnd: null, value: 72.5, scale: 1 },
+  { recordId: 'r-2', pseudonym: 'p-2', indicator: 'heart_rate', effectiveStart: '2026-01-01T09:30:00.000Z', effectiveEnd: '2026-01-01T09:31:00.000Z', value: 58, scale: 1 },
   { recordId: 'r-3', pseudonym: 'p-1', indicator: 'glucose', effectiveStart: '2026-01-02T07:15:00.000Z', effectiveEnd: null, value: -3.25, scale: 2 },
 ];
 const DEALING = '1767225600000000';
@@ -310,9 +310,9 @@ function shareBatchVectors() {
   const dealt = dealChunk(BATCH_VALUES, 3, 1, deterministicRandom(DEALER_SEED));
   const secrets = BATCH_VALUES.flatMap((v) => {
     const x = toFixed(v.value, v.scale);
-    return [mod(x), mod(x * x), ...(v.histogramEdges ? oneHot(v.value, v.scale, v.histogramEdges) : [])];
+    return [mod(x), mod(x * x)];
   });
-  const meta = { dealing: DEALING, items: dealt.items, histograms: dealt.histograms };
+  const meta = { dealing: DEALING, items: dealt.items };
   const perNode = NODES.map((node) => {
     const shares = dealt.perNode[node - 1] as bigint[];
     const randomness = sealRandomnessVector(`share-batch/node-${node}`);
@@ -332,9 +332,9 @@ function shareBatchVectors() {
   });
   const sealedError = { code: 'invalid_input', field: 'sealed' };
   return {
-    description: 'Share batches (POST /shares, parties/wire.ts ShareBatch, parties/share-batch.ts): three records dealt with degree t = 1 to n = 3 nodes from a fixed random stream (mpc/random.ts deterministicRandom(dealerSeed)), each node\'s shares sealed to it with fixed randomness. A good case reproduces items, histograms, every node\'s shares and its exact body; a node opens its body to its shares. A bad case is refused by the node named.',
+    description: 'Share batches (POST /shares, parties/wire.ts ShareBatch, parties/share-batch.ts): three records dealt with degree t = 1 to n = 3 nodes from a fixed random stream (mpc/random.ts deterministicRandom(dealerSeed)), each node\'s shares sealed to it with fixed randomness. A good case reproduces items, every node\'s shares and its exact body; a node opens its body to its shares. A bad case is refused by the node named.',
     format: {
-      elements: 'per item: x = round(value·10^scale), x², then the one-hot vector [below e_0, buckets…, above e_B] when the item has a histogram; all mod P = 2^127 − 1, degree-t Shamir shares at x = node id',
+      elements: 'per item: x = round(value·10^scale) and x² (a legacy batch, dealt before histograms ran on comparisons, also carries one-hot entries after them for an item with `hist`; a node skips them); all mod P = 2^127 − 1, degree-t Shamir shares at x = node id',
       plaintext: 'the node\'s shares, 16 bytes each, big-endian (mpc/codec.ts packElements)',
       aad: "'hgd-shares|node-<i>|' dealing '|' hex(SHA-256(record ids joined by \\n))",
     },
@@ -345,7 +345,6 @@ function shareBatchVectors() {
     nodes: Object.fromEntries(NODES.map((id) => [`node-${id}`, { x25519Seed: seedOf(`node-${id}/x25519`), publicKey: encryptionKeyOf(id).publicKeyBase64 }])),
     values: BATCH_VALUES,
     items: dealt.items,
-    histograms: dealt.histograms,
     secrets: secrets.map(shareToHex),
     perNode,
     bad: [
@@ -356,8 +355,8 @@ function shareBatchVectors() {
       bad('an element ≥ P', 1, resealed([P, ...shares1.slice(1)]), sealedError),
       bad('one element short', 1, resealed(shares1.slice(1)), sealedError),
       bad('a ragged length (one byte short)', 1, resealed(packElements(shares1).subarray(1)), sealedError),
-      bad('a histogram key that does not match its edges', 1, JSON.stringify({ ...body1, histograms: Object.fromEntries(Object.keys(dealt.histograms).map((k) => [k, [20, 60, 100, 250]])) }), { code: 'invalid_input', field: 'histograms' }),
-      bad('an item naming a histogram the batch does not describe', 1, JSON.stringify({ ...body1, items: body1.items.map((it, k) => (k === 2 ? { ...it, hist: 'h-none' } : it)) }), { code: 'invalid_input', field: 'hist' }),
+      bad('a legacy histogram key that does not match its edges', 1, JSON.stringify({ ...body1, histograms: { [histogramKey([20, 60, 100, 300])]: [20, 60, 100, 250] } }), { code: 'invalid_input', field: 'histograms' }),
+      bad('an item naming a (legacy) histogram the batch does not describe', 1, JSON.stringify({ ...body1, items: body1.items.map((it, k) => (k === 2 ? { ...it, hist: 'h-none' } : it)) }), { code: 'invalid_input', field: 'hist' }),
       bad('an unsupported version', 1, JSON.stringify({ ...body1, v: 2 }), { code: 'invalid_input', field: 'v' }),
     ],
   };

@@ -45,7 +45,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
       validateQuery(q);
       const started = performance.now();
       if (aggregateSpec(q.aggregate).rankSearch) return runQuantile(ctx, q, started);
-      if (q.aggregate === 'histogram' && q.edges) return runEdgeHistogram(ctx, q, started);
+      if (q.aggregate === 'histogram') return runEdgeHistogram(ctx, q, started);
       if (q.clamp) return runClamped(ctx, q, started);
       if (q.filter) return runFiltered(ctx, q, started);
       return aggregateSpec(q.aggregate).protocol === 'product' ? runProduct(ctx, q, started) : runLinear(ctx, q, started);

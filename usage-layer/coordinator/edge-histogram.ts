@@ -1,5 +1,5 @@
 /**
- * Histograms with edges the researcher chooses, on secure comparisons (no dealt one-hot vectors): each
+ * Histograms, with the catalogue's edges or the researcher's, on secure comparisons: each
  * bucket is a filtered count (filtered.ts) over each cohort patient's latest value in the window, with
  * the bucket's predicate e_j ≤ x < e_{j+1} (below: x < e_0; above: x ≥ e_B). The query runs with
  * L = 1, so a patient is one value and lies in exactly one bucket: the buckets are disjoint by patient
@@ -38,7 +38,7 @@ export function bucketFilters(indicator: string, edges: readonly number[], domai
 
 export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
   const { edges, domain } = q;
-  if (!edges || !domain) throw new ValidationError('a histogram with edges needs edges and the indicator domain', 'edges');
+  if (!edges || !domain) throw new ValidationError('a histogram needs its edges (the catalogue\'s or the researcher\'s) and the indicator\'s domain', 'edges');
   checkEdgesInRange(edges, domain);
   const noise = noiseMap(q)?.histogram as NoiseSpec | undefined;
   const counts: number[] = [];

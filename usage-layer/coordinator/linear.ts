@@ -1,5 +1,5 @@
 /**
- * Linear aggregates (count, sum, mean, variance, stddev, histogram): every node sums its shares in SQL
+ * Linear aggregates (count, sum, mean, variance, stddev): every node sums its shares in SQL
  * and returns degree-t shares of the kind's measures (mpc/aggregates.ts); any t + 1 nodes suffice.
  * Steps: choose the nodes (all of them, or with noise the ones up now, since every participant deals
  * noise to every other) → ask → keep the largest group of nodes that hold the same records → check
@@ -16,16 +16,14 @@
 import { randomUUID } from 'node:crypto';
 import { aggregateSpec, queriedMeasures, type AggregateSpec, type LinearMeasure, type OpenedMeasures } from '../../mpc/aggregates';
 import { shareFromHex } from '../../mpc/codec';
-import { toSigned } from '../../mpc/field';
-import { histogramCounts } from '../../mpc/histogram';
-import { newFaults, openShares, openSigned, type OpenFaults } from '../../mpc/open';
+import { newFaults, openSigned, type OpenFaults } from '../../mpc/open';
 import type { SharePoint } from '../../mpc/shamir';
 import { SignedRequestError } from '../../parties/errors';
 import type { LinearRequest, LinearResponse } from '../../parties/wire';
 import { checkCapacity } from './capacity';
 import { checkHealth, emptyBytes, sortedIds, type CoordinatorContext } from './context';
 import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
-import type { AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, FailedAttempt, HistogramResult } from './types';
+import type { AggregateNoise, AggregateQuery, AggregateResult, ByteCounts, FailedAttempt } from './types';
 import { noiseMap } from './validate';
 
 /** Attempts of a noised linear query in all (the first and up to two retries). */
@@ -187,23 +185,6 @@ function openMeasures(run: Run, group: LinearResponse[], faults: OpenFaults): Op
   return opened;
 }
 
-/** Opens every histogram layout among the records; the largest layout first. */
-function openHistograms(run: Run, group: LinearResponse[], faults: OpenFaults): HistogramResult[] {
-  const first = group[0] as LinearResponse;
-  const results = (first.histograms ?? []).map((h, idx): HistogramResult => {
-    const sums = h.buckets.map((_, b) => {
-      const pts = group.map((a) => {
-        const mine = (a.histograms ?? [])[idx];
-        if (!mine || mine.key !== h.key) throw new NodesOutOfSyncError('nodes disagree on histogram layouts', [group.map((g) => g.node)]);
-        return { x: a.node, y: shareFromHex(mine.buckets[b] as string) };
-      });
-      return Number(toSigned(openShares(`histogram bucket ${b}`, pts, run.ctx.t, faults)));
-    });
-    return { ...histogramCounts(h.edges, sums), records: h.count };
-  });
-  return results.sort((a, b) => b.records - a.records);
-}
-
 export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
   const run: Run = { ctx, q, spec: aggregateSpec(q.aggregate), noise: noiseMap(q), bytes: emptyBytes(), nodeErrors: {}, retriable: false, failedAttempts: [], participants: [] };
   const answers = run.noise ? await askNoised(run) : await ask(run, linearRequest(run, ctx.ids), ctx.ids);
@@ -212,7 +193,6 @@ export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, star
   checkCapacity(q, first.count, first.scale ?? 0);
   const faults = newFaults();
   const opened = openMeasures(run, group, faults);
-  const histograms = run.spec.measures.includes('histogram') ? openHistograms(run, group, faults) : undefined;
   const value = run.spec.finish(opened);
   const used = group.map((a) => a.node);
   run.bytes.total = run.bytes.coordinatorToNodes + run.bytes.nodesToCoordinator + run.bytes.nodeToNode;
@@ -220,8 +200,6 @@ export async function runLinear(ctx: CoordinatorContext, q: AggregateQuery, star
     aggregate: q.aggregate,
     indicator: q.indicator,
     value: value !== null && Number.isFinite(value) ? value : null,
-    ...(histograms ? { histogram: histograms[0] ?? { edges: [], counts: [], below: 0, above: 0, records: 0 } } : {}),
-    ...(histograms && histograms.length > 1 ? { otherHistograms: histograms.slice(1) } : {}),
     // An exact count is never reported next to noised measures; a noised count is reported noisy.
     count: run.noise ? (run.noise.count ? Number(opened.count) : null) : first.count,
     nodesUsed: used,

@@ -8,7 +8,7 @@ import type { ClampSpec, FilterLeafSpec, NoiseByMeasure, NoiseSpec } from '../..
 export type { AggregateKind } from '../../mpc/aggregates';
 
 /** Noise per measure (see AggregateQuery.noise). */
-export type AggregateNoise = NoiseByMeasure<LinearMeasure> & NoiseByMeasure<ProductMeasure>;
+export type AggregateNoise = NoiseByMeasure<LinearMeasure> & NoiseByMeasure<ProductMeasure> & NoiseByMeasure<'histogram'>;
 
 export interface AggregateQuery {
   indicator: string;
@@ -101,8 +101,6 @@ export interface AggregateResult {
   /** The statistic; null when undefined (no records, n < 2, zero variance) and for histograms. */
   value: number | null;
   histogram?: HistogramResult;
-  /** Further histogram layouts among the records (after a catalogue change of the edges). */
-  otherHistograms?: HistogramResult[];
   /** Records (pairs for covariance/correlation); noisy for a noised count; null for a noised sum/histogram. */
   count: number | null;
   nodesUsed: number[];

@@ -1,7 +1,7 @@
 /**
  * A compute node's own schema (its own database, separate from the gateway's). A node stores only what
  * it needs to aggregate: record id, pseudonym, indicator, effective time, fixed-point scale, dealing id,
- * source kind (provider or patient-reported) and its SHARES (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
+ * source kind (provider or patient-reported) and its SHARES of x and x² (numeric(39,0), see mpc/codec.ts). No provider, no unit, no plaintext value.
  */
 import type { Migration } from '../../storage-layer/migrate';
 
@@ -57,10 +57,17 @@ export const nodeMigrations: Migration[] = [
       "ALTER TABLE node_shares ADD COLUMN source text NOT NULL DEFAULT 'provider' CHECK (source IN ('provider', 'patient'))",
     ],
   },
+  {
+    // Histograms run on secure comparisons over the stored x (usage-layer/coordinator/edge-histogram.ts):
+    // the one-hot shares dealt with each record before (13 field elements a record, most of ingest's
+    // sharing cost) are read by nothing, and go.
+    id: 'node-004-drop-one-hot',
+    statements: ['DROP TABLE node_hist_shares', 'DROP TABLE node_histograms'],
+  },
 ];
 
 /**
  * Tables that hold a node's record data: shares and their metadata (for tests and tools that inspect
  * a node's database). The node also owns node_query_ids, which holds only the ids of its recent queries.
  */
-export const NODE_TABLES = ['node_shares', 'node_hist_shares', 'node_histograms', 'node_indicator_scales'] as const;
+export const NODE_TABLES = ['node_shares', 'node_indicator_scales'] as const;

@@ -26,7 +26,7 @@ import type { Database } from '../../storage-layer/db';
 import { clampedMeasures } from './clamped';
 import { filteredMeasures } from './filtered';
 import { claimQueryId } from './query-ids';
-import { histogramAggregate, linearAggregate, pairAggregate, storeShareRows, type HistogramLocal, type LinearLocal, type PairLocal, type ShareRow } from './store';
+import { linearAggregate, pairAggregate, storeShareRows, type LinearLocal, type PairLocal, type ShareRow } from './store';
 
 export interface ComputeNodeServiceDeps {
   id: number;
@@ -58,23 +58,21 @@ export class ComputeNodeService {
   async storeShares(batch: ShareBatch): Promise<ShareBatchReceipt> {
     const { id, encryptionKey, db } = this.deps;
     const rows = this.shareRows(batch, openShareBatch(encryptionKey, id, batch));
-    const used: Record<string, number[]> = {};
-    for (const it of batch.items) if (it.hist !== null) used[it.hist] = batch.histograms[it.hist] as number[];
-    return { node: id, ...(await storeShareRows(db, batch.dealing, rows, used)) };
+    return { node: id, ...(await storeShareRows(db, batch.dealing, rows)) };
   }
 
+  /**
+   * x and x² of every item. A batch dealt before histograms ran on comparisons (a pending delivery)
+   * may also carry one-hot entries after them (wire.ts elementsPerItem): skipped, as nothing reads them.
+   */
   private shareRows(batch: ShareBatch, elements: bigint[]): ShareRow[] {
     let pos = 0;
     return batch.items.map((it) => {
-      const share = elements[pos++] as bigint;
-      const square = elements[pos++] as bigint;
-      let hist: ShareRow['hist'] = null;
-      if (it.hist !== null) {
-        const size = elementsPerItem(it, batch.histograms) - 2;
-        hist = { key: it.hist, shares: elements.slice(pos, pos + size) };
-        pos += size;
-      }
-      return { ...it, share, square, hist };
+      const share = elements[pos] as bigint;
+      const square = elements[pos + 1] as bigint;
+      pos += elementsPerItem(it, batch.histograms);
+      const { hist: _, ...meta } = it;
+      return { ...meta, share, square };
     });
   }
 
@@ -82,10 +80,9 @@ export class ComputeNodeService {
   async linear(req: LinearRequest): Promise<LinearResponse> {
     return this.once(req.queryId, 'linear', async () => {
       const local = await linearAggregate(this.deps.db, req, req.measures.includes('sumSquares'));
-      const hists = req.measures.includes('histogram') ? await histogramAggregate(this.deps.db, req) : undefined;
-      const elements = linearElements(req, local, hists);
+      const elements = linearElements(req, local);
       const noised = req.noise ? await this.noise(req.queryId, req.participants as number[], req.noise, elements) : { values: elements.map((e) => e.value), bytes: 0 };
-      return linearResponse(this.deps.id, req, local, hists, elements, noised);
+      return linearResponse(this.deps.id, req, local, elements, noised);
     });
   }
 
@@ -208,8 +205,8 @@ function productMeasures(local: PairLocal, sumXY: bigint, c: { x: bigint; y: big
   };
 }
 
-/** The opened elements of a linear answer, in a fixed order: count, sum, Σx², then histogram buckets. */
-function linearElements(req: LinearRequest, local: LinearLocal, hists: HistogramLocal[] | undefined): Element[] {
+/** The opened elements of a linear answer, in a fixed order: count, sum, Σx². */
+function linearElements(req: LinearRequest, local: LinearLocal): Element[] {
   const scale = local.scale ?? 0;
   const has = (m: LinearMeasure) => req.measures.includes(m);
   const c = req.centre ? toFixed(req.centre.x, scale) : null;
@@ -219,12 +216,11 @@ function linearElements(req: LinearRequest, local: LinearLocal, hists: Histogram
   if (has('count') && req.noise?.count) out.push({ measure: 'count', value: mod(BigInt(local.count)), scale: 0 }); // a public constant is a valid (degree-0) sharing
   if (has('sum')) out.push({ measure: 'sum', value: sum, scale: measureScale('sum', scale) });
   if (has('sumSquares')) out.push({ measure: 'sumSquares', value: sumSquares, scale: measureScale('sumSquares', scale) });
-  for (const h of hists ?? []) for (const b of h.buckets) out.push({ measure: 'histogram', value: b, scale: 0 });
   return out;
 }
 
 function linearResponse(
-  node: number, req: LinearRequest, local: LinearLocal, hists: HistogramLocal[] | undefined, elements: Element[], noised: { values: bigint[]; bytes: number },
+  node: number, req: LinearRequest, local: LinearLocal, elements: Element[], noised: { values: bigint[]; bytes: number },
 ): LinearResponse {
   const out: LinearResponse = { node, count: local.count, digest: local.digest, scale: local.scale, noised: Boolean(req.noise), peerBytesSent: noised.bytes };
   const hex = noised.values.map(shareToHex);
@@ -234,6 +230,5 @@ function linearResponse(
     else if (e.measure === 'sum') out.sum = hex[pos++];
     else if (e.measure === 'sumSquares') out.sumSquares = hex[pos++];
   }
-  if (hists) out.histograms = hists.map((h) => ({ key: h.key, edges: h.edges, count: h.count, buckets: h.buckets.map(() => hex[pos++] as string) }));
   return out;
 }

@@ -14,7 +14,6 @@ import { textArray } from '../sql';
 export interface ShareRow extends Omit<ShareBatchItem, 'hist'> {
   share: bigint;
   square: bigint;
-  hist: { key: string; shares: bigint[] } | null;
 }
 
 export interface StoreResult {
@@ -76,23 +75,7 @@ async function insertShares(trx: Knex.Transaction, dealing: string, chunk: reado
   return { written: Number(row.written), inserted: Number(row.inserted) };
 }
 
-/**
- * The one-hot histogram shares of rows that have them, unnested the same way: each row's numeric[] literal as
- * one element of a text[] literal, quoted but not escaped (digits, commas and braces only; textArray's escaping
- * pass over these 2000 × 13 numbers led the node's profile).
- */
-async function insertHistShares(trx: Knex.Transaction, dealing: string, rows: readonly ShareRow[]): Promise<void> {
-  const hists = rows.map((r) => r.hist as { key: string; shares: bigint[] });
-  await trx.raw(
-    `INSERT INTO node_hist_shares (record_id, dealing, hist_key, hist)
-     SELECT u.record_id, ?::bigint, u.hist_key, u.hist::numeric(39, 0)[] FROM unnest(?::text[], ?::text[], ?::text[]) AS u(record_id, hist_key, hist)
-     ON CONFLICT (record_id) DO UPDATE SET dealing = EXCLUDED.dealing, hist_key = EXCLUDED.hist_key, hist = EXCLUDED.hist
-     WHERE node_hist_shares.dealing < EXCLUDED.dealing`,
-    [dealing, textArray(rows.map((r) => r.recordId)), textArray(hists.map((h) => h.key)), `{${hists.map((h) => `"${numericArray(h.shares)}"`).join(',')}}`],
-  );
-}
-
-export async function storeShareRows(db: Database, dealing: string, rows: ShareRow[], histograms: Record<string, number[]>): Promise<StoreResult> {
+export async function storeShareRows(db: Database, dealing: string, rows: ShareRow[]): Promise<StoreResult> {
   const result: StoreResult = { inserted: 0, replaced: 0, unchanged: 0 };
   await db.knex.transaction(async (trx) => {
     const scales = new Map<string, [string, number]>();
@@ -100,17 +83,12 @@ export async function storeShareRows(db: Database, dealing: string, rows: ShareR
     for (const [indicator, scale] of scales.values()) {
       await trx.raw('INSERT INTO node_indicator_scales (indicator, scale) VALUES (?, ?) ON CONFLICT DO NOTHING', [indicator, scale]);
     }
-    for (const [key, edges] of Object.entries(histograms)) {
-      await trx.raw('INSERT INTO node_histograms (key, edges) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [key, JSON.stringify(edges)]);
-    }
     for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
       const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
       const { written, inserted } = await insertShares(trx, dealing, chunk);
       result.inserted += inserted;
       result.replaced += written - inserted;
       result.unchanged += chunk.length - written;
-      const withHist = chunk.filter((r) => r.hist !== null);
-      if (withHist.length > 0) await insertHistShares(trx, dealing, withHist);
     }
   });
   return result;
@@ -188,45 +166,6 @@ export async function linearAggregate(db: Database, f: RecordFilter, withSquares
     sum: sumRescaled(groups.map((g) => ({ share: aggregateFromNumeric(g.total), by: up(g) }))),
     sumSquares: withSquares ? sumRescaled(groups.map((g) => ({ share: aggregateFromNumeric(g.squares ?? null), by: 2 * up(g) }))) : 0n,
   };
-}
-
-export interface HistogramLocal {
-  key: string;
-  edges: number[];
-  count: number;
-  buckets: bigint[];
-}
-
-/** Σ one-hot shares per histogram layout over the matching records. */
-export async function histogramAggregate(db: Database, f: RecordFilter): Promise<HistogramLocal[]> {
-  const w = selection(f);
-  const res = await db.knex.raw(
-    `SELECT h.hist_key AS key, u.k AS k, count(*) AS n, sum(u.v)::text AS total
-     FROM ${w.from}
-     JOIN node_hist_shares h ON h.record_id = s.record_id AND h.dealing = s.dealing
-     CROSS JOIN LATERAL unnest(h.hist) WITH ORDINALITY AS u(v, k)
-     GROUP BY h.hist_key, u.k
-     ORDER BY h.hist_key, u.k`,
-    w.bindings,
-  );
-  const rows = (res.rows ?? []) as Array<{ key: string; k: number | string; n: number | string; total: string }>;
-  const byKey = new Map<string, HistogramLocal>();
-  for (const r of rows) {
-    let h = byKey.get(r.key);
-    if (!h) {
-      h = { key: r.key, edges: [], count: Number(r.n), buckets: [] };
-      byKey.set(r.key, h);
-    }
-    h.buckets[Number(r.k) - 1] = aggregateFromNumeric(r.total);
-  }
-  if (byKey.size > 0) {
-    const edges = await db.knex.raw('SELECT key, edges FROM node_histograms WHERE key = ANY(?::text[])', [textArray([...byKey.keys()])]);
-    for (const e of (edges.rows ?? []) as Array<{ key: string; edges: string }>) {
-      const h = byKey.get(e.key);
-      if (h) h.edges = JSON.parse(e.edges) as number[];
-    }
-  }
-  return [...byKey.values()].map((h) => ({ ...h, buckets: Array.from(h.buckets, (b) => b ?? 0n) }));
 }
 
 export interface PairLocal {

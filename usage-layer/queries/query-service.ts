@@ -91,7 +91,6 @@ export interface ReleasedResult {
   /** Noisy number of records (count, mean); null when not released (sum, histogram; a pilot kind at L = 1, whose count is `contributors`). */
   records: number | null;
   histogram?: ReleasedHistogram;
-  otherHistograms?: ReleasedHistogram[];
   /** Distinct contributing patients, noisy, at least the study's minCohort. */
   contributors: number;
   nodesUsed: number[];
@@ -652,7 +651,6 @@ export class QueryService {
       // A filtered rank kind releases its noisy total (which a group's threshold reads); others their noisy count.
       records: totalPart ? total : r.count === null ? null : Math.max(0, r.count),
       ...(r.histogram ? { histogram: released(r.histogram) } : {}),
-      ...(r.otherHistograms?.length ? { otherHistograms: r.otherHistograms.map(released) } : {}),
       contributors: 0,
       nodesUsed: r.nodesUsed,
       nodesDown: r.nodesDown,

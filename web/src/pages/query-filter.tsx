@@ -102,7 +102,7 @@ export function FilterBuilder({ draft, catalogue, onChange }: { draft: FilterDra
       ) : null}
       {draft.leaves.map((l, i) => <Leaf key={i} n={i + 1} leaf={l} indicators={indicators} onChange={(x) => setLeaf(i, x)} onRemove={() => onChange({ ...draft, leaves: draft.leaves.filter((_, j) => j !== i) })} />)}
       {draft.leaves.length < MAX_LEAVES ? <button type="button" class="secondary" onClick={add}>Add a condition</button> : null}
-      <p><small>Filters apply to count, sum, mean, variance, stddev, median, quantile and a histogram with its own edges. Values are in the indicator’s unit shown beside it; sex by its code, year of birth as a year.</small></p>
+      <p><small>Filters apply to count, sum, mean, variance, stddev, histogram, median and quantile. Values are in the indicator’s unit shown beside it; sex by its code, year of birth as a year.</small></p>
     </fieldset>
   );
 }
