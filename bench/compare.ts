@@ -13,8 +13,8 @@
  *                    units end in an interval of ~10 units); one timed run (k count(x ≥ t) runs);
  *   clamped mean     mean of x clamped into [0, 200] (two comparisons and two products a value,
  *                    usage-layer/node/clamped.ts), no noise, vs SQL's avg(least(greatest(x, 0), 200));
- *   histogram        12 edges over each patient's latest x (13 filtered counts), no noise, every bucket
- *                    against SQL's width_bucket; one timed run;
+ *   histogram        12 edges over each patient's latest x (one run, 12 comparisons a patient), no noise,
+ *                    every bucket against SQL's width_bucket; one timed run;
  *   simulated        the three parties' comparison steps in this one thread, no network, no database;
  *   mpc-framework    count(x ≥ t) as a garbled circuit at `baselineN` values (bench/compare-baseline.ts).
  * Every timing is the median of `repeats` runs after one warm-up run. The machine's cores are shared
@@ -149,8 +149,8 @@ const HISTOGRAM_EDGES = [-120, -80, -40, 0, 20, 40, 60, 80, 100, 140, 200, 280];
 
 /**
  * A histogram over each patient's latest x with HISTOGRAM_EDGES (usage-layer/coordinator/edge-histogram.ts:
- * one filtered count a bucket, as every histogram runs since the one-hot shares went), no noise, every
- * bucket checked against SQL's width_bucket over the same latest values.
+ * one run, a comparison a patient and edge, as every histogram runs since the one-hot shares went), no
+ * noise, every bucket checked against SQL's width_bucket over the same latest values.
  */
 async function histogramRow(coordinator: Coordinator, dbs: BenchDatabases, cohort: string[]): Promise<BenchRow> {
   const q: AggregateQuery = { indicator: 'cmp_x', aggregate: 'histogram', cohort, perPatient: 1, edges: HISTOGRAM_EDGES, domain: DOMAIN };
@@ -166,7 +166,7 @@ async function histogramRow(coordinator: Coordinator, dbs: BenchDatabases, cohor
   const secure = [h.below, ...h.counts, h.above];
   secure.forEach((c, b) => { if (c !== (plain.get(b) ?? 0)) throw new Error(`histogram bucket ${b}: secure ${c} differs from SQL ${plain.get(b) ?? 0}`); });
   return {
-    measure: `histogram, ${HISTOGRAM_EDGES.length} edges (${secure.length} filtered counts), ${cohort.length.toLocaleString('en-US')} patients`,
+    measure: `histogram, ${HISTOGRAM_EDGES.length} edges (${secure.length} buckets, one comparison a patient and edge), ${cohort.length.toLocaleString('en-US')} patients`,
     value: ms / 1000,
     unit: 's',
     baseline: `plain SQL ${sqlMs.toFixed(1)} ms: ${(ms / sqlMs).toFixed(0)}x; nodes sent ${(r.bytes.nodeToNode / 2 ** 20).toFixed(1)} MiB`,

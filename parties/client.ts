@@ -12,7 +12,7 @@ import { SignedRequestError } from './errors';
 import type { PartyIdentity, PartyKeyLookup } from './key-directory';
 import { PARTY_HEADER, RESPONSE_SIGNATURE_HEADER, SIGNATURE_HEADER, signRequest, verifyResponse, type RequestTarget } from './request-signing';
 import { openAnswerBody, SEALED_CONTENT_TYPE, sealRequestBody } from './sealed-body';
-import type { ClampedRequest, ClampedResponse, FilteredRequest, FilteredResponse, LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
+import type { ClampedRequest, ClampedResponse, FilteredRequest, FilteredResponse, HistogramRequest, HistogramResponse, LinearRequest, LinearResponse, PeerMessage, ProductRequest, ProductResponse, ShareBatch, ShareBatchReceipt } from './wire';
 
 export interface SignedFetchOptions {
   /** The sender: it signs the request and opens the answer. */
@@ -166,6 +166,10 @@ export class NodeClient {
 
   filtered(req: FilteredRequest): Promise<SignedFetchResult<FilteredResponse>> {
     return this.request('POST', '/aggregate/filtered', req);
+  }
+
+  histogram(req: HistogramRequest): Promise<SignedFetchResult<HistogramResponse>> {
+    return this.request('POST', '/aggregate/histogram', req);
   }
 
   clamped(req: ClampedRequest): Promise<SignedFetchResult<ClampedResponse>> {

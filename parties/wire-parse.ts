@@ -9,7 +9,7 @@ import { MAX_MASK_BITS } from '../mpc/preprocessing';
 import { histogramKey } from '../mpc/histogram';
 import { ROUND_NAMES, isRoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
-import type { CentreSpec, ClampedRequest, ClampSpec, FilteredRequest, FilterLeafSpec, LinearRequest, NoiseByMeasure, NoiseSpec, PeerMessage, ProductRequest, RecordFilter, ShareBatch, ShareBatchItem } from './wire';
+import { MAX_HISTOGRAM_EDGES, type CentreSpec, type ClampedRequest, type ClampSpec, type FilteredRequest, type FilterLeafSpec, type HistogramRequest, type LinearRequest, type NoiseByMeasure, type NoiseSpec, type PeerMessage, type ProductRequest, type RecordFilter, type ShareBatch, type ShareBatchItem } from './wire';
 
 const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
 /** Largest number of records in one share batch. */
@@ -262,6 +262,32 @@ export function parseFilteredRequest(raw: unknown, n: number, self: number, t: n
     participants: parseParticipants(body.participants, n, self, 2 * t + 1),
     noise: body.noise ? parseNoiseMap<LinearMeasure>(body.noise, ['count', ...measures], 'noise') : null,
     centre: parseCentre(body.centre, false),
+  };
+}
+
+function parseEdges(x: unknown, domain: ValueDomain): number[] {
+  const ok = Array.isArray(x) && x.length >= 2 && x.length <= MAX_HISTOGRAM_EDGES
+    && x.every((e, k) => finite(e) && e >= domain.min && e <= domain.max && (k === 0 || e > (x[k - 1] as number)));
+  if (!ok) throw new ValidationError(`edges must be 2 to ${MAX_HISTOGRAM_EDGES} strictly increasing numbers inside the domain`, 'edges');
+  return x as number[];
+}
+
+export function parseHistogramRequest(raw: unknown, n: number, self: number, t: number): HistogramRequest {
+  const body = asBody(raw);
+  const f = parseFilter(body);
+  if (f.cohort === null) throw new ValidationError('a histogram needs its cohort', 'cohort');
+  const domain = parseDomain(body.domain, 'domain', 'domain');
+  return {
+    queryId: parseQueryId(body.queryId),
+    ...f,
+    cohort: f.cohort,
+    edges: parseEdges(body.edges, domain),
+    domain,
+    filter: body.filter === null || body.filter === undefined ? null : parseFilterTree(body.filter),
+    maskBits: parseMaskBits(body.maskBits),
+    material: parseMaterial(body.material, f.cohort),
+    participants: parseParticipants(body.participants, n, self, 2 * t + 1),
+    noise: body.noise ? parseNoiseMap<'histogram'>(body.noise, ['histogram'], 'noise') : null,
   };
 }
 

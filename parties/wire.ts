@@ -232,6 +232,42 @@ export interface FilteredResponse {
   peerBytesSent: number;
 }
 
+// ---- histograms (coordinator → node) -------------------------------------------------------------
+
+/**
+ * Body of POST /aggregate/histogram (usage-layer/node/histogram.ts): the buckets of each cohort
+ * patient's latest value of `indicator` in the window, among the patients a filter selects (if any),
+ * in one run: one comparison [x ≥ e_j] a patient and edge, after the filter's own, with the dealer's
+ * material for (|leaves| + |edges|) · |cohort| comparisons.
+ */
+/** At most this many edges a histogram (the query API refuses more: coordinator/edge-histogram.ts). */
+export const MAX_HISTOGRAM_EDGES = 20;
+
+export interface HistogramRequest extends RecordFilter {
+  queryId: string;
+  cohort: string[];
+  /** 2 to MAX_HISTOGRAM_EDGES strictly increasing edges inside `domain`. */
+  edges: number[];
+  domain: ValueDomain;
+  filter: FilterTree<FilterLeafSpec> | null;
+  maskBits: number;
+  material: string | null;
+  participants: number[];
+  /** Every bucket's noise (the buckets are disjoint by patient: each gets the whole spec). */
+  noise?: NoiseByMeasure<'histogram'> | null;
+}
+
+export interface HistogramResponse {
+  node: number;
+  /** Records of the queried indicator of the cohort in the window (before the filter; metadata). */
+  records: number;
+  digest: string;
+  /** Shares of the B + 2 bucket counts: below e_0, [e_j, e_{j+1}) for each j, at or above e_B. */
+  buckets: string[];
+  noised: boolean;
+  peerBytesSent: number;
+}
+
 // ---- clamped queries (coordinator → node) -------------------------------------------------------
 
 /** Bounds the researcher declared for one indicator, inside its catalogue domain (which the comparisons use). */

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import type { ShareableValue } from '../management-layer/sharing/distribute';
 import { nextThreshold, plainQuantile, searchResult, searchRounds, searchStep, type SearchState } from '../mpc/quantiles';
-import { bucketFilters, checkEdgesInRange } from '../usage-layer/coordinator/edge-histogram';
+import { checkEdgesInRange } from '../usage-layer/coordinator/edge-histogram';
 import { createCoordinator } from '../usage-layer/coordinator';
 import { prng, startTestCluster, type TestCluster } from './support/mpc';
 import { tapCluster } from './support/tap';
@@ -92,10 +92,6 @@ describe('edge histograms (pure checks)', () => {
     assert.throws(() => checkEdgesInRange([100, 90], SBP), /increasing/);
     assert.throws(() => checkEdgesInRange([40, 90], SBP), /outside/);
     assert.throws(() => checkEdgesInRange(Array.from({ length: 21 }, (_, k) => 60 + k), SBP), /2 to 20/);
-    const f = bucketFilters('x', [100, 120, 140], SBP);
-    assert.equal(f.length, 4);
-    assert.deepEqual(f[0], { indicator: 'x', op: '<', value: 100, domain: SBP });
-    assert.deepEqual(f[3], { indicator: 'x', op: '>=', value: 140, domain: SBP });
   });
 });
 
@@ -163,15 +159,18 @@ describe('edge histograms and quantiles (three nodes)', function () {
       const r = await coordinator.aggregate({ indicator: 'q-sbp', aggregate: 'histogram', cohort: patients, edges, domain: SBP });
       assert.equal(r.histogram?.counts[0], values.filter((v) => v >= 100 && v < 150).length);
       const seen = tap.exchanges();
-      const requests = seen.filter((x) => x.path === '/aggregate/filtered');
-      assert.equal(requests.length, 3 * (edges.length + 1), 'one filtered run of three nodes per bucket');
+      const requests = seen.filter((x) => x.path === '/aggregate/histogram');
+      assert.equal(requests.length, 3, 'one run of the three nodes for every bucket');
       for (const x of requests) {
         const req = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
         assert.match(req.material as string, /^hgd-seal-v1\./, 'the comparison material is sealed to its node');
-        const leaves = JSON.stringify(req.filter);
-        assert.ok(edges.some((e) => leaves.includes(`"value":${e}`)), 'the filter holds the public edges only');
-        assert.deepEqual(Object.keys(JSON.parse(tap.plainAnswer(x) as string)).sort(), ['countShare', 'digest', 'node', 'noised', 'peerBytesSent', 'records', 'scale'], 'answers carry a count share only: no c, no e, no bucket bit');
+        assert.deepEqual([req.edges, req.filter], [edges, null], 'the request holds the public edges only');
+        const answer = JSON.parse(tap.plainAnswer(x) as string) as { buckets: string[] };
+        assert.deepEqual(Object.keys(answer).sort(), ['buckets', 'digest', 'node', 'noised', 'peerBytesSent', 'records'], 'answers carry bucket shares only: no c, no e, no comparison bit');
+        assert.equal(answer.buckets.length, edges.length + 1, 'below, one a bucket, above');
+        for (const b of answer.buckets) assert.match(b, /^[0-9a-f]{32}$/, 'a share (16 bytes)');
       }
+      assert.equal(seen.filter((x) => x.path === '/aggregate/filtered').length, 0);
       for (const x of seen.filter((e) => e.path === '/mpc/message')) {
         const body = JSON.parse(tap.plainRequest(x)) as Record<string, unknown>;
         assert.match(body.sealed as string, /^hgd-seal-v1\.[A-Za-z0-9_-]+$/, 'round messages are sealed to the recipient');

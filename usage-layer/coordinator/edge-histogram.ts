@@ -1,24 +1,32 @@
 /**
- * Histograms, with the catalogue's edges or the researcher's, on secure comparisons: each
- * bucket is a filtered count (filtered.ts) over each cohort patient's latest value in the window, with
- * the bucket's predicate e_j ≤ x < e_{j+1} (below: x < e_0; above: x ≥ e_B). The query runs with
- * L = 1, so a patient is one value and lies in exactly one bucket: the buckets are disjoint by patient
- * and each is noised with the full ε and sensitivity 1 (parallel composition; neighbours differ by
- * adding or removing one patient, which changes one bucket by 1). Nodes see no bucket bit: the bits
- * are shared, only the noisy counts are opened. With a cohort filter every bucket's predicate is
- * joined to it (and): still disjoint by patient.
+ * Histograms, with the catalogue's edges or the researcher's, on secure comparisons, in one run of the
+ * three nodes (usage-layer/node/histogram.ts): each cohort patient's latest value in the window is
+ * compared with every edge ([x ≥ e_j], one comparison a patient and edge, after a cohort filter's),
+ * and the buckets below e_0, [e_j, e_{j+1}) and at or above e_B are differences of the sums. The query
+ * runs with L = 1, so a patient is one value and lies in exactly one bucket: the buckets are disjoint
+ * by patient and each is noised with the full ε and sensitivity 1 (parallel composition; neighbours
+ * differ by adding or removing one patient, which changes one bucket by 1). Nodes see no bucket bit:
+ * the bits are shared, only the noisy counts are opened. With a cohort filter a patient it leaves out
+ * is in no bucket: still disjoint by patient.
  */
-import type { ValueDomain } from '../../mpc/compare';
-import { bandPredicates, type FilterTree } from '../../mpc/filters';
+import { randomUUID } from 'node:crypto';
+import { shareFromHex } from '../../mpc/codec';
+import { comparisonPlan, STATISTICAL_BITS, type ValueDomain } from '../../mpc/compare';
+import { filterLeaves } from '../../mpc/filters';
+import { newFaults, openSigned } from '../../mpc/open';
+import { dealCompareMaterial } from '../../mpc/preprocessing';
+import { sealCompareMaterial } from '../../parties/compare-material';
+import { PeerKeyError } from '../../parties/errors';
+import { nodeParty } from '../../parties/key-directory';
 import { ValidationError } from '../../storage-layer/errors';
-import type { FilterLeafSpec, NoiseSpec } from '../../parties/wire';
-import { emptyBytes, type CoordinatorContext } from './context';
-import { runFiltered } from './filtered';
+import { MAX_HISTOGRAM_EDGES, type HistogramRequest, type NoiseSpec } from '../../parties/wire';
+import { askAll, threeNodesUp, threePartyResult } from './ask-all';
+import type { CoordinatorContext } from './context';
 import type { AggregateQuery, AggregateResult } from './types';
 import { noiseMap } from './validate';
 
-/** At most this many edges (B + 2 filtered runs). */
-export const MAX_EDGES = 20;
+/** At most this many edges: one comparison a patient and edge. */
+const MAX_EDGES = MAX_HISTOGRAM_EDGES;
 
 /** Throws (400, field `options.edges`) unless the edges are 2..MAX_EDGES strictly increasing numbers inside the range. */
 export function checkEdgesInRange(edges: readonly number[], domain: ValueDomain): void {
@@ -31,32 +39,50 @@ export function checkEdgesInRange(edges: readonly number[], domain: ValueDomain)
   });
 }
 
-/** The bucket predicates in order: below e_0, [e_0, e_1), …, [e_{B−1}, e_B), at or above e_B. */
-export function bucketFilters(indicator: string, edges: readonly number[], domain: ValueDomain): Array<FilterTree<FilterLeafSpec>> {
-  return bandPredicates(edges, (op, value): FilterLeafSpec => ({ indicator, op, value, domain }));
+/** The mask bits: the widest of the filter's leaves and the edges' comparisons, plus σ. */
+function maskBitsOf(q: AggregateQuery, domain: ValueDomain): number {
+  const leaves = q.filter ? filterLeaves(q.filter).map((l) => comparisonPlan(l.op, l.value, l.domain).valueBits) : [];
+  return Math.max(comparisonPlan('>=', domain.min, domain).valueBits, ...leaves) + STATISTICAL_BITS;
+}
+
+/** The requests, one per node: the same histogram with that node's sealed material. */
+function histogramRequests(ctx: CoordinatorContext, q: AggregateQuery, edges: number[], domain: ValueDomain, cohort: string[], participants: number[]): HistogramRequest[] {
+  const queryId = randomUUID();
+  const maskBits = maskBitsOf(q, domain);
+  // The filter's comparisons (one a leaf and cohort patient) first, then one a patient and edge.
+  const m = ((q.filter ? filterLeaves(q.filter).length : 0) + edges.length) * cohort.length;
+  const material = m > 0 ? dealCompareMaterial(m, maskBits) : null;
+  const spec = noiseMap(q)?.histogram as NoiseSpec | undefined;
+  return participants.map((id) => {
+    const key = ctx.encryptionKey(id);
+    if (!key) throw new PeerKeyError(`${nodeParty(id)} has published no encryption key: its comparison material cannot be sealed`);
+    return {
+      queryId, indicator: q.indicator, from: q.from ?? null, to: q.to ?? null, cohort, perPatient: 1,
+      ...(q.includePatientReported ? { includePatientReported: true } : {}),
+      edges, domain, filter: q.filter ?? null, maskBits,
+      material: material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null,
+      participants, noise: spec ? { histogram: spec } : null,
+    };
+  });
 }
 
 export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
   const { edges, domain } = q;
   if (!edges || !domain) throw new ValidationError('a histogram needs its edges (the catalogue\'s or the researcher\'s) and the indicator\'s domain', 'edges');
   checkEdgesInRange(edges, domain);
-  const noise = noiseMap(q)?.histogram as NoiseSpec | undefined;
-  const counts: number[] = [];
-  const bytes = emptyBytes();
-  let last: AggregateResult | undefined;
-  // One filtered count per bucket; the same noise spec for each (disjoint by patient, see above).
-  for (const bucket of bucketFilters(q.indicator, edges, domain)) {
-    // With a cohort filter each bucket counts among the patients it selects.
-    const filter = q.filter ? { and: [q.filter, bucket] } : bucket;
-    last = await runFiltered(ctx, { ...q, aggregate: 'count', perPatient: 1, filter, ...(noise ? { noise: { count: noise } } : {}) }, performance.now());
-    counts.push(last.count ?? 0);
-    for (const k of Object.keys(bytes) as Array<keyof typeof bytes>) bytes[k] += last.bytes[k];
-  }
-  const r = last as AggregateResult;
-  const interior = counts.slice(1, -1);
+  if (!q.cohort) throw new ValidationError('a histogram needs its cohort (the material is dealt per cohort patient)', 'cohort');
+  const { h, bytes } = await threeNodesUp(ctx, 'a histogram');
+  const cohort = [...new Set(q.cohort)].sort();
+  const answers = await askAll(ctx, histogramRequests(ctx, q, [...edges], domain, cohort, h.up), bytes, {
+    what: 'the histogram', call: (client, r) => client.histogram(r), agreement: (a) => `${a.records}|${a.digest}|${a.buckets.length}`,
+  });
+  const faults = newFaults();
+  // Three shares of degree 1 a bucket: a wrong one is detected (InconsistentSharesError), not located.
+  const counts = answers[0]!.buckets.map((_, b) => Number(openSigned(`histogram bucket ${b}`, answers.map((a) => ({ x: a.node, y: shareFromHex(a.buckets[b] as string) })), ctx.t, faults)));
+  const r = threePartyResult(q, { h, bytes, started }, { count: 0n }, null, false);
   return {
-    ...r, aggregate: 'histogram', value: null, count: null, opened: undefined, noised: Boolean(noise), bytes, ms: performance.now() - started,
+    ...r, opened: undefined,
     // `records`: the sum of the (noisy, when noised) bucket counts; no node knows the exact number.
-    histogram: { edges: [...edges], counts: interior, below: counts[0] as number, above: counts[counts.length - 1] as number, records: counts.reduce((x, y) => x + y, 0) },
+    histogram: { edges: [...edges], counts: counts.slice(1, -1), below: counts[0] as number, above: counts[counts.length - 1] as number, records: counts.reduce((x, y) => x + y, 0) },
   };
 }

@@ -28,8 +28,11 @@ export async function pruneQueryIds(db: Database, retentionMs = QUERY_ID_RETENTI
   return db.knex('node_query_ids').where('started_at', '<', db.knex.raw("now() - (? * interval '1 millisecond')", [retentionMs])).delete();
 }
 
+/** The node's query kinds (its routes POST /aggregate/<kind>). */
+export type QueryKind = 'linear' | 'product' | 'filtered' | 'clamped' | 'histogram';
+
 /** Records `queryId` as used at this node (pruning expired ids first); throws DuplicateMessageError when it already was. */
-export async function claimQueryId(db: Database, queryId: string, kind: 'linear' | 'product' | 'filtered' | 'clamped'): Promise<void> {
+export async function claimQueryId(db: Database, queryId: string, kind: QueryKind): Promise<void> {
   await pruneQueryIds(db);
   try {
     await db.knex('node_query_ids').insert({ query_id: queryId, kind });

@@ -7,7 +7,7 @@
 import { Router } from 'express';
 import { nodeIdOfParty, type PartyIdentity, type PartyKeyLookup } from '../../parties/key-directory';
 import { allowParties, requireSignedRequest } from '../../parties/middleware';
-import { parseClampedRequest, parseFilteredRequest, parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
+import { parseClampedRequest, parseFilteredRequest, parseHistogramRequest, parseLinearRequest, parsePeerMessage, parseProductRequest, parseShareBatch } from '../../parties/wire-parse';
 import type { ComputeNodeService } from './service';
 
 export interface NodeRouteOptions {
@@ -36,6 +36,9 @@ export function computeNodeRouter(service: ComputeNodeService, o: NodeRouteOptio
   });
   router.post('/aggregate/product', gatewayOnly, async (req, res) => {
     res.json(await service.product(parseProductRequest(req.body, o.n, o.id, o.t)));
+  });
+  router.post('/aggregate/histogram', gatewayOnly, async (req, res) => {
+    res.json(await service.histogram(parseHistogramRequest(req.body, o.n, o.id, o.t)));
   });
   router.post('/aggregate/filtered', gatewayOnly, async (req, res) => {
     res.json(await service.filtered(parseFilteredRequest(req.body, o.n, o.id, o.t)));

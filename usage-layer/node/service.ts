@@ -21,11 +21,12 @@ import { nodeParty, type EncryptionKey } from '../../parties/key-directory';
 import { openRoundMessage, sealRoundMessage } from '../../parties/round-message';
 import { runRounds, type RoundTransport } from '../../parties/round-runner';
 import { openShareBatch } from '../../parties/share-batch';
-import { elementsPerItem, type ClampedRequest, type ClampedResponse, type FilteredRequest, type FilteredResponse, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
+import { elementsPerItem, type ClampedRequest, type ClampedResponse, type FilteredRequest, type FilteredResponse, type HistogramRequest, type HistogramResponse, type LinearRequest, type LinearResponse, type NoiseByMeasure, type PeerMessage, type ProductRequest, type ProductResponse, type ShareBatch, type ShareBatchReceipt } from '../../parties/wire';
 import type { Database } from '../../storage-layer/db';
 import { clampedMeasures } from './clamped';
 import { filteredMeasures } from './filtered';
-import { claimQueryId } from './query-ids';
+import { histogramBuckets } from './histogram';
+import { claimQueryId, type QueryKind } from './query-ids';
 import { linearAggregate, pairAggregate, storeShareRows, type LinearLocal, type PairLocal, type ShareRow } from './store';
 
 export interface ComputeNodeServiceDeps {
@@ -131,6 +132,17 @@ export class ComputeNodeService {
     });
   }
 
+  /** A histogram: one comparison a patient and edge, the buckets by differences; then noise on every bucket. */
+  async histogram(req: HistogramRequest): Promise<HistogramResponse> {
+    return this.once(req.queryId, 'histogram', async () => {
+      const { encryptionKey, db } = this.deps;
+      const r = await histogramBuckets({ db, encryptionKey, ctx: this.context(req.participants), transport: this.transport(req.queryId) }, req);
+      const elements: Element[] = r.buckets.map((value) => ({ measure: 'histogram', value, scale: 0 }));
+      const noised = req.noise ? await this.noise(req.queryId, req.participants, req.noise, elements) : { values: r.buckets, bytes: 0 };
+      return { node: this.deps.id, records: r.records, digest: r.digest, buckets: noised.values.map(shareToHex), noised: Boolean(req.noise), peerBytesSent: r.bytes + noised.bytes };
+    });
+  }
+
   /** A clamped kind: two comparisons a value, the clamp's products, the measures; then noise. */
   async clamped(req: ClampedRequest): Promise<ClampedResponse> {
     return this.once(req.queryId, 'clamped', async () => {
@@ -152,7 +164,7 @@ export class ComputeNodeService {
   }
 
   /** Runs a query id once at this node (recorded before it runs); on failure its buffered messages are dropped. */
-  private async once<T>(queryId: string, kind: 'linear' | 'product' | 'filtered' | 'clamped', run: () => Promise<T>): Promise<T> {
+  private async once<T>(queryId: string, kind: QueryKind, run: () => Promise<T>): Promise<T> {
     await claimQueryId(this.deps.db, queryId, kind);
     try {
       return await run();
