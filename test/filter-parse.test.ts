@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { isRoundName, numbered, zeroRound } from '../mpc/rounds';
-import { parseFilteredRequest, parseFilterTree } from '../parties/wire-parse';
+import { parseFilteredRequest, parseFilterTree, parseHistogramRequest } from '../parties/wire-parse';
 
 const leaf = { indicator: 'hba1c', op: '>=', value: 6.5, domain: { min: 3, max: 20, scale: 2 } };
 const body = (extra: Record<string, unknown> = {}) => ({
@@ -39,6 +39,26 @@ describe('filtered requests at a node', () => {
     refused(() => parseFilteredRequest(body({ cohort: [] }), 3, 1, 1), 'material');
     refused(() => parseFilteredRequest(body({ participants: [1, 2] }), 3, 1, 1), 'participants');
     refused(() => parseFilteredRequest(body({ measures: ['histogram'] }), 3, 1, 1), 'measures');
+  });
+
+  it('histogram requests: edges inside the domain, the filter optional, noise on the buckets only', () => {
+    const domain = { min: 40, max: 300, scale: 0 };
+    const h = (extra: Record<string, unknown> = {}) => ({
+      queryId: 'query-00000002', indicator: 'bp_systolic', from: null, to: null, cohort: ['a', 'b'], perPatient: 1, edges: [90, 120, 140], domain,
+      filter: null, maskBits: 49, material: 'hgd-seal-v1.x', participants: [1, 2, 3], noise: { histogram: { epsilon: 1, sensitivity: 1 } }, ...extra,
+    });
+    const req = parseHistogramRequest(h(), 3, 1, 1);
+    assert.deepEqual([req.edges, req.filter, req.noise], [[90, 120, 140], null, { histogram: { epsilon: 1, sensitivity: 1 } }]);
+    assert.deepEqual(parseHistogramRequest(h({ filter: leaf }), 3, 1, 1).filter, leaf);
+    refused(() => parseHistogramRequest(h({ edges: [90] }), 3, 1, 1), 'edges');
+    refused(() => parseHistogramRequest(h({ edges: [120, 90] }), 3, 1, 1), 'edges');
+    refused(() => parseHistogramRequest(h({ edges: [30, 90] }), 3, 1, 1), 'edges');
+    refused(() => parseHistogramRequest(h({ edges: Array.from({ length: 21 }, (_, k) => 50 + k) }), 3, 1, 1), 'edges');
+    refused(() => parseHistogramRequest(h({ domain: { min: 300, max: 40, scale: 0 } }), 3, 1, 1), 'domain');
+    refused(() => parseHistogramRequest(h({ cohort: null }), 3, 1, 1), 'cohort');
+    refused(() => parseHistogramRequest(h({ noise: { count: { epsilon: 1, sensitivity: 1 } } }), 3, 1, 1), 'noise');
+    refused(() => parseHistogramRequest(h({ participants: [1, 2] }), 3, 1, 1), 'participants');
+    refused(() => parseHistogramRequest(h({ filter: { and: [] } }), 3, 1, 1), 'filter');
   });
 
   it('round names: the kinds, optionally numbered, and nothing else', () => {
