@@ -272,6 +272,11 @@ function parseEdges(x: unknown, domain: ValueDomain): number[] {
   return x as number[];
 }
 
+function parseBoolean(x: unknown, field: string): boolean {
+  if (typeof x !== 'boolean') throw new ValidationError(`${field} must be true or false`, field);
+  return x;
+}
+
 export function parseHistogramRequest(raw: unknown, n: number, self: number, t: number): HistogramRequest {
   const body = asBody(raw);
   const f = parseFilter(body);
@@ -282,6 +287,8 @@ export function parseHistogramRequest(raw: unknown, n: number, self: number, t: 
     ...f,
     cohort: f.cohort,
     edges: parseEdges(body.edges, domain),
+    below: parseBoolean(body.below, 'below'),
+    above: parseBoolean(body.above, 'above'),
     domain,
     filter: body.filter === null || body.filter === undefined ? null : parseFilterTree(body.filter),
     maskBits: parseMaskBits(body.maskBits),

@@ -246,8 +246,11 @@ export const MAX_HISTOGRAM_EDGES = 20;
 export interface HistogramRequest extends RecordFilter {
   queryId: string;
   cohort: string[];
-  /** 2 to MAX_HISTOGRAM_EDGES strictly increasing edges inside `domain`. */
+  /** 2 to MAX_HISTOGRAM_EDGES strictly increasing edges inside `domain` (a run's share of the histogram's). */
   edges: number[];
+  /** Whether this run also releases the bucket below edges[0], and the one at or above the last edge. */
+  below: boolean;
+  above: boolean;
   domain: ValueDomain;
   filter: FilterTree<FilterLeafSpec> | null;
   maskBits: number;
@@ -262,7 +265,7 @@ export interface HistogramResponse {
   /** Records of the queried indicator of the cohort in the window (before the filter; metadata). */
   records: number;
   digest: string;
-  /** Shares of the B + 2 bucket counts: below e_0, [e_j, e_{j+1}) for each j, at or above e_B. */
+  /** Shares of the bucket counts: below e_0 (when asked), [e_j, e_{j+1}) for each j, at or above e_B (when asked). */
   buckets: string[];
   noised: boolean;
   peerBytesSent: number;

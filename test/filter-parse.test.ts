@@ -41,14 +41,16 @@ describe('filtered requests at a node', () => {
     refused(() => parseFilteredRequest(body({ measures: ['histogram'] }), 3, 1, 1), 'measures');
   });
 
-  it('histogram requests: edges inside the domain, the filter optional, noise on the buckets only', () => {
+  it('histogram requests: edges inside the domain, below and above said, the filter optional, noise on the buckets only', () => {
     const domain = { min: 40, max: 300, scale: 0 };
     const h = (extra: Record<string, unknown> = {}) => ({
-      queryId: 'query-00000002', indicator: 'bp_systolic', from: null, to: null, cohort: ['a', 'b'], perPatient: 1, edges: [90, 120, 140], domain,
+      queryId: 'query-00000002', indicator: 'bp_systolic', from: null, to: null, cohort: ['a', 'b'], perPatient: 1, edges: [90, 120, 140], below: true, above: false, domain,
       filter: null, maskBits: 49, material: 'hgd-seal-v1.x', participants: [1, 2, 3], noise: { histogram: { epsilon: 1, sensitivity: 1 } }, ...extra,
     });
     const req = parseHistogramRequest(h(), 3, 1, 1);
-    assert.deepEqual([req.edges, req.filter, req.noise], [[90, 120, 140], null, { histogram: { epsilon: 1, sensitivity: 1 } }]);
+    assert.deepEqual([req.edges, req.below, req.above, req.filter, req.noise], [[90, 120, 140], true, false, null, { histogram: { epsilon: 1, sensitivity: 1 } }]);
+    refused(() => parseHistogramRequest(h({ below: 'yes' }), 3, 1, 1), 'below');
+    refused(() => parseHistogramRequest(h({ above: undefined }), 3, 1, 1), 'above');
     assert.deepEqual(parseHistogramRequest(h({ filter: leaf }), 3, 1, 1).filter, leaf);
     refused(() => parseHistogramRequest(h({ edges: [90] }), 3, 1, 1), 'edges');
     refused(() => parseHistogramRequest(h({ edges: [120, 90] }), 3, 1, 1), 'edges');

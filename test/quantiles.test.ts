@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import type { ShareableValue } from '../management-layer/sharing/distribute';
 import { nextThreshold, plainQuantile, searchResult, searchRounds, searchStep, type SearchState } from '../mpc/quantiles';
-import { checkEdgesInRange } from '../usage-layer/coordinator/edge-histogram';
+import { checkEdgesInRange, histogramRuns } from '../usage-layer/coordinator/edge-histogram';
 import { createCoordinator } from '../usage-layer/coordinator';
 import { prng, startTestCluster, type TestCluster } from './support/mpc';
 import { tapCluster } from './support/tap';
@@ -95,6 +95,19 @@ describe('edge histograms (pure checks)', () => {
   });
 });
 
+describe('a histogram\'s runs', () => {
+  it('overlap by one edge, so every bucket is in exactly one run; the first releases below, the last above', () => {
+    const edges = Array.from({ length: 12 }, (_, k) => 10 * k);
+    const runs = histogramRuns(edges, 5);
+    assert.deepEqual(runs.map((r) => [r.edges[0], r.edges.at(-1), r.below, r.above]), [[0, 40, true, false], [40, 80, false, false], [80, 110, false, true]]);
+    assert.equal(runs.reduce((n, r) => n + r.edges.length - 1, 0), edges.length - 1, 'each interior bucket once');
+    assert.deepEqual(histogramRuns(edges, 12), [{ edges, below: true, above: true }]);
+    assert.deepEqual(histogramRuns(edges, 1000), [{ edges, below: true, above: true }]);
+    assert.deepEqual(histogramRuns([1, 2], 2), [{ edges: [1, 2], below: true, above: true }]);
+    assert.throws(() => histogramRuns(edges, 1), /at least 2 comparisons/);
+  });
+});
+
 describe('edge histograms and quantiles (three nodes)', function () {
   this.timeout(300_000);
   let tc: TestCluster;
@@ -130,6 +143,20 @@ describe('edge histograms and quantiles (three nodes)', function () {
     const noisy = await tc.coordinator.aggregate({ indicator: 'q-sbp', aggregate: 'histogram', cohort: patients, edges, domain: SBP, noise: { histogram: { epsilon: 50, sensitivity: 1 } } });
     assert.ok(noisy.noised);
     noisy.histogram!.counts.forEach((c, j) => assert.ok(Math.abs(c - (plainBuckets[j] as number)) <= 1, `bucket ${j}: ${c} vs ${plainBuckets[j]}`));
+  });
+
+  it('a histogram too large for one run is split into runs over consecutive edges, each bucket in exactly one; with a filter too', async () => {
+    const edges = [50, 80, 100, 120, 121, 140, 160, 200, 250];
+    const plain = (vs: number[]) => ({ below: vs.filter((v) => v < 50).length, counts: edges.slice(1).map((hi, j) => vs.filter((v) => v >= (edges[j] as number) && v < hi).length), above: vs.filter((v) => v >= 250).length });
+    // 24 patients and 96 comparisons a run: four edges a run, three runs (below and the first three buckets, three more, the last two and above).
+    const small = createCoordinator(tc.config, tc.gatewayKey, { maxComparisonsPerRun: 4 * patients.length });
+    const r = await small.aggregate({ indicator: 'q-sbp', aggregate: 'histogram', cohort: patients, edges, domain: SBP });
+    assert.deepEqual({ below: r.histogram!.below, counts: r.histogram!.counts, above: r.histogram!.above }, plain(values));
+    // A filter's leaf takes a comparison a patient of every run: three edges a run then.
+    const filter = { indicator: 'q-sbp', op: '>=' as const, value: 100, domain: SBP };
+    const f = await small.aggregate({ indicator: 'q-sbp', aggregate: 'histogram', cohort: patients, edges, domain: SBP, filter });
+    assert.deepEqual({ below: f.histogram!.below, counts: f.histogram!.counts, above: f.histogram!.above }, plain(values.filter((v) => v >= 100)));
+    await assert.rejects(createCoordinator(tc.config, tc.gatewayKey, { maxComparisonsPerRun: patients.length }).aggregate({ indicator: 'q-sbp', aggregate: 'histogram', cohort: patients, edges, domain: SBP }), /at least 2 comparisons a patient/);
   });
 
   it('median, p10 and p90 match the plaintext quantiles of the latest values (no noise); one patient works', async () => {

@@ -11,6 +11,8 @@ export interface CoordinatorContext {
   client(id: number): NodeClient;
   /** A node's X25519 public key (the dealer seals comparison material to it); undefined when unknown. */
   encryptionKey(id: number): KeyObject | undefined;
+  /** Comparisons a histogram run deals for at most (CoordinatorOptions.maxComparisonsPerRun). */
+  maxComparisonsPerRun?: number;
 }
 
 export interface Health {

@@ -38,6 +38,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   const clients = urls.map((baseUrl, i) => new NodeClient({ baseUrl, self, recipient: nodeParty(i + 1), keys: directory, timeoutMs }));
   const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient,
     encryptionKey: (id) => directory.encryptionKey(nodeParty(id)),
+    ...(opts.maxComparisonsPerRun !== undefined ? { maxComparisonsPerRun: opts.maxComparisonsPerRun } : {}),
   };
 
   return {

@@ -14,7 +14,7 @@ import { shareFromHex } from '../../mpc/codec';
 import { comparisonPlan, STATISTICAL_BITS, type ValueDomain } from '../../mpc/compare';
 import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
-import { dealCompareMaterial } from '../../mpc/preprocessing';
+import { dealCompareMaterial, MAX_DEALT_COMPARISONS } from '../../mpc/preprocessing';
 import { sealCompareMaterial } from '../../parties/compare-material';
 import { PeerKeyError } from '../../parties/errors';
 import { nodeParty } from '../../parties/key-directory';
@@ -22,7 +22,7 @@ import { ValidationError } from '../../storage-layer/errors';
 import { MAX_HISTOGRAM_EDGES, type HistogramRequest, type NoiseSpec } from '../../parties/wire';
 import { askAll, threeNodesUp, threePartyResult } from './ask-all';
 import type { CoordinatorContext } from './context';
-import type { AggregateQuery, AggregateResult } from './types';
+import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
 import { noiseMap } from './validate';
 
 /** At most this many edges: one comparison a patient and edge. */
@@ -45,12 +45,34 @@ function maskBitsOf(q: AggregateQuery, domain: ValueDomain): number {
   return Math.max(comparisonPlan('>=', domain.min, domain).valueBits, ...leaves) + STATISTICAL_BITS;
 }
 
-/** The requests, one per node: the same histogram with that node's sealed material. */
-function histogramRequests(ctx: CoordinatorContext, q: AggregateQuery, edges: number[], domain: ValueDomain, cohort: string[], participants: number[]): HistogramRequest[] {
+/** One run's part of a histogram: consecutive edges, and whether it releases below and above. */
+export interface HistogramRun {
+  edges: number[];
+  below: boolean;
+  above: boolean;
+}
+
+/**
+ * The runs of a histogram when one run may take at most `perRun` edges (the dealer's limit a run over
+ * the cohort): consecutive slices that overlap by one edge, so every interior bucket [e_j, e_{j+1}) is
+ * in exactly one run; the first also releases below, the last above. Throws when a run cannot take
+ * two edges (one interior bucket).
+ */
+export function histogramRuns(edges: readonly number[], perRun: number): HistogramRun[] {
+  if (perRun < 2) throw new ValidationError('a histogram over this cohort needs at least 2 comparisons a patient in one run, more than a run deals for: narrow the cohort, the window or the filter', 'cohort');
+  const runs: HistogramRun[] = [];
+  for (let first = 0; first < edges.length - 1; first += perRun - 1) {
+    runs.push({ edges: edges.slice(first, first + perRun), below: first === 0, above: first + perRun >= edges.length });
+  }
+  return runs;
+}
+
+/** The requests of one run, one per node: the same run with that node's sealed material. */
+function histogramRequests(ctx: CoordinatorContext, q: AggregateQuery, run: HistogramRun, domain: ValueDomain, cohort: string[], participants: number[]): HistogramRequest[] {
   const queryId = randomUUID();
   const maskBits = maskBitsOf(q, domain);
   // The filter's comparisons (one a leaf and cohort patient) first, then one a patient and edge.
-  const m = ((q.filter ? filterLeaves(q.filter).length : 0) + edges.length) * cohort.length;
+  const m = ((q.filter ? filterLeaves(q.filter).length : 0) + run.edges.length) * cohort.length;
   const material = m > 0 ? dealCompareMaterial(m, maskBits) : null;
   const spec = noiseMap(q)?.histogram as NoiseSpec | undefined;
   return participants.map((id) => {
@@ -59,11 +81,20 @@ function histogramRequests(ctx: CoordinatorContext, q: AggregateQuery, edges: nu
     return {
       queryId, indicator: q.indicator, from: q.from ?? null, to: q.to ?? null, cohort, perPatient: 1,
       ...(q.includePatientReported ? { includePatientReported: true } : {}),
-      edges, domain, filter: q.filter ?? null, maskBits,
+      ...run, domain, filter: q.filter ?? null, maskBits,
       material: material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null,
       participants, noise: spec ? { histogram: spec } : null,
     };
   });
+}
+
+/** One run: the three nodes' answers, and its buckets opened (three shares of degree 1: a wrong one is detected, not located). */
+async function runHistogramPart(ctx: CoordinatorContext, q: AggregateQuery, run: HistogramRun, o: { domain: ValueDomain; cohort: string[]; up: number[]; bytes: ByteCounts }): Promise<number[]> {
+  const answers = await askAll(ctx, histogramRequests(ctx, q, run, o.domain, o.cohort, o.up), o.bytes, {
+    what: 'the histogram', call: (client, r) => client.histogram(r), agreement: (a) => `${a.records}|${a.digest}|${a.buckets.length}`,
+  });
+  const faults = newFaults();
+  return answers[0]!.buckets.map((_, b) => Number(openSigned(`histogram bucket ${b}`, answers.map((a) => ({ x: a.node, y: shareFromHex(a.buckets[b] as string) })), ctx.t, faults)));
 }
 
 export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuery, started: number): Promise<AggregateResult> {
@@ -71,14 +102,14 @@ export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuer
   if (!edges || !domain) throw new ValidationError('a histogram needs its edges (the catalogue\'s or the researcher\'s) and the indicator\'s domain', 'edges');
   checkEdgesInRange(edges, domain);
   if (!q.cohort) throw new ValidationError('a histogram needs its cohort (the material is dealt per cohort patient)', 'cohort');
-  const { h, bytes } = await threeNodesUp(ctx, 'a histogram');
   const cohort = [...new Set(q.cohort)].sort();
-  const answers = await askAll(ctx, histogramRequests(ctx, q, [...edges], domain, cohort, h.up), bytes, {
-    what: 'the histogram', call: (client, r) => client.histogram(r), agreement: (a) => `${a.records}|${a.digest}|${a.buckets.length}`,
-  });
-  const faults = newFaults();
-  // Three shares of degree 1 a bucket: a wrong one is detected (InconsistentSharesError), not located.
-  const counts = answers[0]!.buckets.map((_, b) => Number(openSigned(`histogram bucket ${b}`, answers.map((a) => ({ x: a.node, y: shareFromHex(a.buckets[b] as string) })), ctx.t, faults)));
+  const leaves = q.filter ? filterLeaves(q.filter).length : 0;
+  const maxComparisons = ctx.maxComparisonsPerRun ?? MAX_DEALT_COMPARISONS;
+  const runs = histogramRuns(edges, Math.floor(maxComparisons / Math.max(1, cohort.length)) - leaves);
+  const { h, bytes } = await threeNodesUp(ctx, 'a histogram');
+  // Runs one after another: each deals its own material (the dealer's limit is a run's).
+  const counts: number[] = [];
+  for (const run of runs) counts.push(...(await runHistogramPart(ctx, q, run, { domain, cohort, up: h.up, bytes })));
   const r = threePartyResult(q, { h, bytes, started }, { count: 0n }, null, false);
   return {
     ...r, opened: undefined,

@@ -144,4 +144,6 @@ export interface CoordinatorOptions {
   timeoutMs?: number;
   /** Node base URLs (default config.nodes.urls). */
   urls?: string[];
+  /** Comparisons a histogram run deals for at most (default MAX_DEALT_COMPARISONS; tests lower it to split runs). */
+  maxComparisonsPerRun?: number;
 }

@@ -6,8 +6,9 @@
  *   2. with a filter, its tree over its leaf bits (filtered.ts combineLeaves): one bit f_p a patient;
  *   3. S_j = Σ_p f_p·b_pj (one zero and reshare round for all edges; without a filter Σ_p b_pj, no
  *      round) and N = Σ_p f_p over the patients with a value (without a filter their public number);
- *   4. the B + 2 buckets by differences, linear in the shares: below = N − S_0, [e_j, e_{j+1}) =
- *      S_j − S_{j+1}, at or above e_B = S_B.
+ *   4. the buckets by differences, linear in the shares: below = N − S_0, [e_j, e_{j+1}) =
+ *      S_j − S_{j+1}, at or above e_B = S_B (below and above when the request asks: a histogram too
+ *      large for one run is split into runs over consecutive edges, coordinator/edge-histogram.ts).
  * One comparison a patient and edge and no product per bucket, where B + 2 filtered counts took two
  * comparisons and a product a patient and bucket. Only masked values are opened among the nodes; what
  * leaves the node is degree-t shares of the buckets, noised by the caller (service.ts).
@@ -51,17 +52,21 @@ async function compareAll(run: SecureRun, req: HistogramRequest, filter: LeafBat
 
 const sumOf = (xs: readonly bigint[]) => xs.reduce((acc, v) => add(acc, v), 0n);
 
-/** Step 4: below, the B − 1 interior buckets and above, from S_0 … S_B and N. */
-function bucketsOf(s: readonly bigint[], n: bigint): bigint[] {
+/** Step 4: below (when asked), the interior buckets and above (when asked), from S_0 … S_B and N. */
+function bucketsOf(req: Pick<HistogramRequest, 'below' | 'above'>, s: readonly bigint[], n: bigint): bigint[] {
   const last = s.length - 1;
-  return [sub(n, s[0] as bigint), ...s.slice(0, last).map((sj, j) => sub(sj, s[j + 1] as bigint)), s[last] as bigint];
+  const interior = s.slice(0, last).map((sj, j) => sub(sj, s[j + 1] as bigint));
+  return [...(req.below ? [sub(n, s[0] as bigint)] : []), ...interior, ...(req.above ? [s[last] as bigint] : [])];
 }
+
+/** How many buckets a run releases: the interior ones and below and above when asked. */
+export const bucketsOfRun = (req: Pick<HistogramRequest, 'edges' | 'below' | 'above'>): number => req.edges.length - 1 + (req.below ? 1 : 0) + (req.above ? 1 : 0);
 
 /** Runs steps 1–4 and returns the node's degree-t shares of the buckets (not noised yet). */
 export async function histogramBuckets(run: SecureRun, req: HistogramRequest): Promise<HistogramLocal> {
   const local = await patientSums(run.db, { ...req, perPatient: 1 }, { sum: false, squares: false });
   const m = req.cohort.length;
-  if (m === 0) return { records: local.records, digest: local.digest, buckets: new Array<bigint>(req.edges.length + 1).fill(0n), bytes: 0 };
+  if (m === 0) return { records: local.records, digest: local.digest, buckets: new Array<bigint>(bucketsOfRun(req)).fill(0n), bytes: 0 };
   const filterLeavesBatch = req.filter ? await leafBatch(run, req, req.filter) : null;
   const edges = await leafBatch(run, req, edgeLeaves(req));
   const compared = await compareAll(run, req, filterLeavesBatch, edges);
@@ -84,5 +89,5 @@ export async function histogramBuckets(run: SecureRun, req: HistogramRequest): P
     s = b.map(sumOf);
     n = mod(BigInt(has.filter(Boolean).length)); // public to the nodes: a valid (degree-0) sharing
   }
-  return { records: local.records, digest: local.digest, buckets: bucketsOf(s, n), bytes };
+  return { records: local.records, digest: local.digest, buckets: bucketsOf(req, s, n), bytes };
 }
