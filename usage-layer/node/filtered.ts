@@ -41,23 +41,36 @@ export interface FilteredLocal {
 /** What the leaves' inputs are read for: the cohort and the window. */
 export type LeafScope = Pick<RecordFilter, 'from' | 'to' | 'includePatientReported'> & { cohort: string[] };
 
+/**
+ * Every cohort patient's latest share of `leaf.indicator` in the window, at the leaf's scale and offset
+ * into [0, 2^v) (the public 0 for a patient without a record, `has` false), in cohort order.
+ */
+export async function latestInputs(run: FilterRun, req: LeafScope, leaf: Pick<FilterLeafSpec, 'indicator' | 'domain'>, plan: ComparisonPlan): Promise<{ y: bigint[]; has: boolean[] }> {
+  const latest = await latestShares(run.db, { indicator: leaf.indicator, from: req.from, to: req.to, cohort: req.cohort, includePatientReported: req.includePatientReported });
+  const offset = mod(plan.offset);
+  const y: bigint[] = [];
+  const has: boolean[] = [];
+  for (const p of req.cohort) {
+    const rec = latest.get(p);
+    has.push(rec !== undefined);
+    if (!rec) {
+      y.push(0n);
+      continue;
+    }
+    if (rec.scale > leaf.domain.scale) throw new ProtocolMismatchError(`records of ${leaf.indicator} are stored at scale ${rec.scale}, finer than the filter's ${leaf.domain.scale}`);
+    y.push(add(rescale(rec.share, leaf.domain.scale - rec.scale), offset));
+  }
+  return { y, has };
+}
+
 /** Leaf inputs y (offset shares) and which patients have a record, laid out leaf by leaf. */
 async function leafInputs(run: FilterRun, req: LeafScope, leaves: FilterLeafSpec[], plans: ComparisonPlan[]): Promise<{ y: bigint[]; has: boolean[] }> {
   const y: bigint[] = [];
   const has: boolean[] = [];
   for (const [l, leaf] of leaves.entries()) {
-    const latest = await latestShares(run.db, { indicator: leaf.indicator, from: req.from, to: req.to, cohort: req.cohort, includePatientReported: req.includePatientReported });
-    const offset = mod((plans[l] as ComparisonPlan).offset);
-    for (const p of req.cohort) {
-      const rec = latest.get(p);
-      has.push(rec !== undefined);
-      if (!rec) {
-        y.push(0n);
-        continue;
-      }
-      if (rec.scale > leaf.domain.scale) throw new ProtocolMismatchError(`records of ${leaf.indicator} are stored at scale ${rec.scale}, finer than the filter's ${leaf.domain.scale}`);
-      y.push(add(rescale(rec.share, leaf.domain.scale - rec.scale), offset));
-    }
+    const one = await latestInputs(run, req, leaf, plans[l] as ComparisonPlan);
+    y.push(...one.y);
+    has.push(...one.has);
   }
   return { y, has };
 }

@@ -2,7 +2,7 @@
  * A histogram at one compute node (POST /aggregate/histogram), in one run:
  *   1. the comparisons as one batch with the dealer's material: a cohort filter's leaves first (if
  *      any), then [x_p ≥ e_j] for every cohort patient p and edge e_j, x_p the patient's latest value of
- *      the indicator in the window (filtered.ts leafBatch: a patient without one gets the bit 0);
+ *      the indicator in the window, read once (filtered.ts latestInputs: a patient without one gets the bit 0);
  *   2. with a filter, its tree over its leaf bits (filtered.ts combineLeaves): one bit f_p a patient;
  *   3. S_j = Σ_p f_p·b_pj (one zero and reshare round for all edges; without a filter Σ_p b_pj, no
  *      round) and N = Σ_p f_p over the patients with a value (without a filter their public number);
@@ -13,16 +13,15 @@
  * comparisons and a product a patient and bucket. Only masked values are opened among the nodes; what
  * leaves the node is degree-t shares of the buckets, noised by the caller (service.ts).
  */
-import { STATISTICAL_BITS } from '../../mpc/compare';
+import { comparisonPlan, STATISTICAL_BITS, type ComparisonPlan } from '../../mpc/compare';
 import { ProtocolMismatchError } from '../../mpc/errors';
 import { add, mod, sub } from '../../mpc/field';
-import { type FilterTree } from '../../mpc/filters';
 import { localSumOfProducts } from '../../mpc/products';
 import { reshareRound, zeroRound } from '../../mpc/rounds';
 import { openCompareMaterial } from '../../parties/compare-material';
 import { runRounds } from '../../parties/round-runner';
-import type { FilterLeafSpec, HistogramRequest } from '../../parties/wire';
-import { combineLeaves, leafBatch, orientedLeafBits, type LeafBatch } from './filtered';
+import type { HistogramRequest } from '../../parties/wire';
+import { combineLeaves, latestInputs, leafBatch, orientedLeafBits, type LeafBatch } from './filtered';
 import { compareBatch, type SecureRun } from './secure-ops';
 import { patientSums } from './store';
 
@@ -34,9 +33,21 @@ export interface HistogramLocal {
   bytes: number;
 }
 
-/** The edges as filter leaves [x ≥ e_j] of the histogram's indicator (so leafBatch reads the latest values). */
-function edgeLeaves(req: HistogramRequest): FilterTree<FilterLeafSpec> {
-  return { and: req.edges.map((value): FilterTree<FilterLeafSpec> => ({ indicator: req.indicator, op: '>=', value, domain: req.domain })) };
+/**
+ * The comparisons [x_p ≥ e_j], edge by edge, as a filter's leaves would be laid out (filtered.ts
+ * LeafBatch): the latest values read once, the same inputs against each edge's threshold (the offset
+ * depends on the domain only).
+ */
+async function edgeBatch(run: SecureRun, req: HistogramRequest): Promise<LeafBatch> {
+  const plans = req.edges.map((e) => comparisonPlan('>=', e, req.domain));
+  const one = await latestInputs(run, req, req, plans[0] as ComparisonPlan);
+  return {
+    y: plans.flatMap(() => one.y),
+    thresholds: plans.flatMap((p) => req.cohort.map(() => p.threshold)),
+    valueBits: (plans[0] as ComparisonPlan).valueBits,
+    plans,
+    has: plans.flatMap(() => one.has),
+  };
 }
 
 /** Step 1: every comparison of the run, the filter's first. */
@@ -68,7 +79,7 @@ export async function histogramBuckets(run: SecureRun, req: HistogramRequest): P
   const m = req.cohort.length;
   if (m === 0) return { records: local.records, digest: local.digest, buckets: new Array<bigint>(bucketsOfRun(req)).fill(0n), bytes: 0 };
   const filterLeavesBatch = req.filter ? await leafBatch(run, req, req.filter) : null;
-  const edges = await leafBatch(run, req, edgeLeaves(req));
+  const edges = await edgeBatch(run, req);
   const compared = await compareAll(run, req, filterLeavesBatch, edges);
   const bits = compared.bits;
   const filterElements = filterLeavesBatch?.y.length ?? 0;
