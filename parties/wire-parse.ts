@@ -15,7 +15,7 @@ const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
 /** Largest number of records in one share batch. */
 export const MAX_ITEMS = 100_000;
 /** Largest number of values in one round message (a comparison opens one value per patient and filter leaf). */
-const MAX_ROUND_VALUES = 400_000;
+export const MAX_ROUND_VALUES = 400_000;
 /** Largest filter: leaves, and depth of and/or nesting. */
 const MAX_FILTER_LEAVES = 16;
 /** The gateway allows 4 levels; `=` becomes an and of ≥ and ≤ (one more) and a quantile's round wraps the filter (one more). */

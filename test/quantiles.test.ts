@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import type { ShareableValue } from '../management-layer/sharing/distribute';
 import { nextThreshold, plainQuantile, searchResult, searchRounds, searchStep, type SearchState } from '../mpc/quantiles';
-import { checkEdgesInRange, histogramRuns } from '../usage-layer/coordinator/edge-histogram';
+import { checkEdgesInRange, comparisonsInRequest, histogramRuns } from '../usage-layer/coordinator/edge-histogram';
 import { createCoordinator } from '../usage-layer/coordinator';
 import { prng, startTestCluster, type TestCluster } from './support/mpc';
 import { tapCluster } from './support/tap';
@@ -105,6 +105,15 @@ describe('a histogram\'s runs', () => {
     assert.deepEqual(histogramRuns(edges, 1000), [{ edges, below: true, above: true }]);
     assert.deepEqual(histogramRuns([1, 2], 2), [{ edges: [1, 2], below: true, above: true }]);
     assert.throws(() => histogramRuns(edges, 1), /at least 2 comparisons/);
+  });
+
+  it('fit the nodes\' request body: the cohort and the twice-sealed material under 90 % of HGD_BODY_LIMIT', () => {
+    const tenMb = 10 * 1024 * 1024;
+    const fit = comparisonsInRequest(tenMb, 10_000, 52);
+    assert.ok(fit > 90_000 && fit < 110_000, `${fit} comparisons beside 10,000 pseudonyms in 10 MB`);
+    assert.ok(comparisonsInRequest(tenMb, 1_000, 52) > fit, 'a smaller cohort leaves room for more');
+    assert.equal(comparisonsInRequest(tenMb, 200_000, 52), 0, 'the cohort alone fills the body');
+    assert.equal(comparisonsInRequest(undefined, 10_000, 52), Infinity);
   });
 });
 

@@ -13,6 +13,8 @@ export interface CoordinatorContext {
   encryptionKey(id: number): KeyObject | undefined;
   /** Comparisons a histogram run deals for at most (CoordinatorOptions.maxComparisonsPerRun). */
   maxComparisonsPerRun?: number;
+  /** The largest request body a node takes (config.http.bodyLimit, which the nodes share), in bytes. */
+  maxRequestBytes?: number;
 }
 
 export interface Health {

@@ -14,6 +14,7 @@
  * sealed to the gateway (parties/sealed-body.ts). Answers are grouped by (count, digest, scale) and
  * only a group of ≥ t + 1 agreeing nodes is opened; the others are listed in `nodesOutOfSync`.
  */
+import bytes from 'bytes';
 import type { Config } from '../../config';
 import { aggregateSpec } from '../../mpc/aggregates';
 import { NodeClient } from '../../parties/client';
@@ -29,6 +30,12 @@ import { runProduct } from './product';
 import type { AggregateQuery, AggregateResult, Coordinator, CoordinatorOptions } from './types';
 import { validateQuery } from './validate';
 
+/** HGD_BODY_LIMIT in bytes, read as express reads it (the `bytes` package); null when unreadable. */
+function bodyLimitBytes(limit: string): number | null {
+  const n = bytes.parse(limit);
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : null;
+}
+
 export function createCoordinator(config: Config, signingKey: SigningKey, opts: CoordinatorOptions = {}): Coordinator {
   const { threshold: t, count: n } = config.nodes;
   const urls = opts.urls ?? config.nodes.urls;
@@ -39,6 +46,7 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient,
     encryptionKey: (id) => directory.encryptionKey(nodeParty(id)),
     ...(opts.maxComparisonsPerRun !== undefined ? { maxComparisonsPerRun: opts.maxComparisonsPerRun } : {}),
+    ...(bodyLimitBytes(config.http.bodyLimit) !== null ? { maxRequestBytes: bodyLimitBytes(config.http.bodyLimit) as number } : {}),
   };
 
   return {

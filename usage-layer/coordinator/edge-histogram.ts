@@ -14,8 +14,9 @@ import { shareFromHex } from '../../mpc/codec';
 import { comparisonPlan, STATISTICAL_BITS, type ValueDomain } from '../../mpc/compare';
 import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
-import { dealCompareMaterial, MAX_DEALT_COMPARISONS } from '../../mpc/preprocessing';
+import { dealCompareMaterial, materialBytes, MAX_DEALT_COMPARISONS } from '../../mpc/preprocessing';
 import { sealCompareMaterial } from '../../parties/compare-material';
+import { MAX_ROUND_VALUES } from '../../parties/wire-parse';
 import { PeerKeyError } from '../../parties/errors';
 import { nodeParty } from '../../parties/key-directory';
 import { ValidationError } from '../../storage-layer/errors';
@@ -45,6 +46,18 @@ function maskBitsOf(q: AggregateQuery, domain: ValueDomain): number {
   return Math.max(comparisonPlan('>=', domain.min, domain).valueBits, ...leaves) + STATISTICAL_BITS;
 }
 
+/**
+ * How many comparisons' material fits a node's request body of `limit` bytes beside the cohort: the
+ * material is sealed to the node (base64url) inside the request, which the transport seals again
+ * (base64url): 16/9 of its bytes; a pseudonym takes about 90 bytes so; 90 % of the limit, less 64 KiB
+ * for the rest. Infinity without a known limit.
+ */
+export function comparisonsInRequest(limit: number | undefined, cohort: number, maskBits: number): number {
+  if (limit === undefined) return Infinity;
+  const perComparison = (materialBytes(1024, maskBits) / 1024) * (16 / 9);
+  return Math.max(0, Math.floor((0.9 * limit - 90 * cohort - 65_536) / perComparison));
+}
+
 /** One run's part of a histogram: consecutive edges, and whether it releases below and above. */
 export interface HistogramRun {
   edges: number[];
@@ -59,7 +72,7 @@ export interface HistogramRun {
  * two edges (one interior bucket).
  */
 export function histogramRuns(edges: readonly number[], perRun: number): HistogramRun[] {
-  if (perRun < 2) throw new ValidationError('a histogram over this cohort needs at least 2 comparisons a patient in one run, more than a run deals for: narrow the cohort, the window or the filter', 'cohort');
+  if (perRun < 2) throw new ValidationError("a histogram over this cohort needs at least 2 comparisons a patient in one run, more than a run takes (the dealer's limit, or the nodes' request size, HGD_BODY_LIMIT): narrow the cohort, the window or the filter", "cohort");
   const runs: HistogramRun[] = [];
   for (let first = 0; first < edges.length - 1; first += perRun - 1) {
     runs.push({ edges: edges.slice(first, first + perRun), below: first === 0, above: first + perRun >= edges.length });
@@ -104,7 +117,9 @@ export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuer
   if (!q.cohort) throw new ValidationError('a histogram needs its cohort (the material is dealt per cohort patient)', 'cohort');
   const cohort = [...new Set(q.cohort)].sort();
   const leaves = q.filter ? filterLeaves(q.filter).length : 0;
-  const maxComparisons = ctx.maxComparisonsPerRun ?? MAX_DEALT_COMPARISONS;
+  // A run's comparisons: what the dealer deals for, what one round message carries (cmp-open opens one
+  // value a comparison) and what fits a node's request body, whichever is least.
+  const maxComparisons = Math.min(ctx.maxComparisonsPerRun ?? MAX_DEALT_COMPARISONS, MAX_ROUND_VALUES, comparisonsInRequest(ctx.maxRequestBytes, cohort.length, maskBitsOf(q, domain)));
   const runs = histogramRuns(edges, Math.floor(maxComparisons / Math.max(1, cohort.length)) - leaves);
   const { h, bytes } = await threeNodesUp(ctx, 'a histogram');
   // Runs one after another: each deals its own material (the dealer's limit is a run's).
