@@ -28,7 +28,7 @@ import { patientSums } from './store';
 export interface HistogramLocal {
   records: number;
   digest: string;
-  /** Degree-t shares of the B + 2 bucket counts. */
+  /** Degree-t shares of the run's bucket counts (bucketsOfRun). */
   buckets: bigint[];
   bytes: number;
 }
