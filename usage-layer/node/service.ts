@@ -1,8 +1,9 @@
 /**
  * What a compute node does, without HTTP: store the share batches the dealer sealed to it, answer
  * linear aggregates (sums in SQL, optionally a noise round) and run the product protocol (zero and
- * reshare rounds, optionally a noise round) with its peers, and filtered aggregates (comparisons and
- * products, filtered.ts). The rounds are mpc/rounds.ts step
+ * reshare rounds, optionally a noise round) with its peers, filtered aggregates (comparisons and
+ * products, filtered.ts), clamped ones (clamped.ts) and histograms (comparisons, histogram.ts). The
+ * rounds are mpc/rounds.ts step
  * functions run by parties/round-runner.ts; every round message is sealed to its recipient
  * (parties/round-message.ts). A query id runs once at a node: it is recorded in the node's database
  * before the query runs (query-ids.ts), so it stays used across restarts. The node's routes
