@@ -9,13 +9,11 @@ import { MAX_MASK_BITS } from '../mpc/preprocessing';
 import { histogramKey } from '../mpc/histogram';
 import { ROUND_NAMES, isRoundName } from '../mpc/rounds';
 import { ValidationError } from '../storage-layer/errors';
-import { MAX_HISTOGRAM_EDGES, type CentreSpec, type ClampedRequest, type ClampSpec, type FilteredRequest, type FilterLeafSpec, type HistogramRequest, type LinearRequest, type NoiseByMeasure, type NoiseSpec, type PeerMessage, type ProductRequest, type RecordFilter, type ShareBatch, type ShareBatchItem } from './wire';
+import { MAX_HISTOGRAM_EDGES, MAX_ROUND_VALUES, type CentreSpec, type ClampedRequest, type ClampSpec, type FilteredRequest, type FilterLeafSpec, type HistogramRequest, type LinearRequest, type NoiseByMeasure, type NoiseSpec, type PeerMessage, type ProductRequest, type RecordFilter, type ShareBatch, type ShareBatchItem } from './wire';
 
 const QUERY_ID = /^[A-Za-z0-9_-]{8,80}$/;
 /** Largest number of records in one share batch. */
 export const MAX_ITEMS = 100_000;
-/** Largest number of values in one round message (a comparison opens one value per patient and filter leaf). */
-export const MAX_ROUND_VALUES = 400_000;
 /** Largest filter: leaves, and depth of and/or nesting. */
 const MAX_FILTER_LEAVES = 16;
 /** The gateway allows 4 levels; `=` becomes an and of ≥ and ≤ (one more) and a quantile's round wraps the filter (one more). */

@@ -240,6 +240,9 @@ export interface FilteredResponse {
  * in one run: one comparison [x ≥ e_j] a patient and edge, after the filter's own, with the dealer's
  * material for (|leaves| + |edges|) · |cohort| comparisons.
  */
+/** Largest number of values in one round message (a comparison opens one value per patient and filter leaf). */
+export const MAX_ROUND_VALUES = 400_000;
+
 /** At most this many edges a histogram (the query API refuses more: coordinator/edge-histogram.ts). */
 export const MAX_HISTOGRAM_EDGES = 20;
 

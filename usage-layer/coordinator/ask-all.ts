@@ -1,16 +1,22 @@
 /**
  * One request to every participant of a run that needs all of them (products, filtered and clamped
- * queries), and the health check and result of the three-party runs: the answers
+ * queries, histograms), each node's sealed comparison material, and the health check and result of the three-party runs: the answers
  * in participant order, the bytes counted, and the run failed as a whole (protocolFailure names the
  * first node that failed) when any participant fails. Answers that disagree on the records they used
  * are never opened (NodesOutOfSyncError).
  */
 import { filteredNodesNeeded, type OpenedMeasures } from '../../mpc/aggregates';
+import type { dealCompareMaterial } from '../../mpc/preprocessing';
 import type { NodeClient, SignedFetchResult } from '../../parties/client';
-import { SignedRequestError } from '../../parties/errors';
+import { sealCompareMaterial } from '../../parties/compare-material';
+import { PeerKeyError, SignedRequestError } from '../../parties/errors';
+import { nodeParty } from '../../parties/key-directory';
 import { checkHealth, emptyBytes, type CoordinatorContext, type Health } from './context';
 import { InsufficientNodesError, MpcProtocolError, NodesOutOfSyncError } from './errors';
 import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
+
+/** What the dealer deals for a run: one part a node (mpc/preprocessing.ts). */
+type DealtMaterial = ReturnType<typeof dealCompareMaterial>;
 
 /** A participant's failed request. */
 export interface NodeFailure {
@@ -64,6 +70,16 @@ export async function askAll<Req extends { participants: number[] }, Res extends
     throw new NodesOutOfSyncError(`the participating nodes hold different records (pending share deliveries?); ${ask.what}'s result is not opened`, [participants]);
   }
   return answers;
+}
+
+/**
+ * Node `id`'s part of the dealt comparison material, sealed to its published X25519 key (null when
+ * nothing was dealt: an empty cohort). Throws PeerKeyError for a node that has published no key.
+ */
+export function sealedMaterialFor(ctx: CoordinatorContext, id: number, queryId: string, material: DealtMaterial | null): string | null {
+  const key = ctx.encryptionKey(id);
+  if (!key) throw new PeerKeyError(`${nodeParty(id)} has published no encryption key: its comparison material cannot be sealed`);
+  return material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null;
 }
 
 /** The health check of a three-party run (comparisons): all three nodes must be up, else InsufficientNodesError. */

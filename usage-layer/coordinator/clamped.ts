@@ -18,12 +18,9 @@ import { comparisonPlan, STATISTICAL_BITS } from '../../mpc/compare';
 import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
 import { dealCompareMaterial } from '../../mpc/preprocessing';
-import { sealCompareMaterial } from '../../parties/compare-material';
-import { PeerKeyError } from '../../parties/errors';
-import { nodeParty } from '../../parties/key-directory';
 import type { ClampedRequest, ClampedResponse, ClampSpec, NoiseByMeasure } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
-import { askAll, threeNodesUp, threePartyResult } from './ask-all';
+import { askAll, sealedMaterialFor, threeNodesUp, threePartyResult } from './ask-all';
 import { checkCapacity } from './capacity';
 import type { CoordinatorContext } from './context';
 import type { AggregateQuery, AggregateResult } from './types';
@@ -58,8 +55,6 @@ function clampedRequests(ctx: CoordinatorContext, q: AggregateQuery, c: ReturnTy
   const material = m > 0 ? dealCompareMaterial(m, maskBits) : null;
   const noise = noiseMap(q) as NoiseByMeasure<Measure> | null;
   return participants.map((id) => {
-    const key = ctx.encryptionKey(id);
-    if (!key) throw new PeerKeyError(`${nodeParty(id)} has published no encryption key: its comparison material cannot be sealed`);
     return {
       queryId, indicator: q.indicator, indicator2: q.indicator2 ?? null, windowSeconds: q.indicator2 ? (q.pairWindowSeconds ?? 3600) : 0,
       from: q.from ?? null, to: q.to ?? null, cohort: c.cohort, perPatient: c.perPatient,
@@ -69,7 +64,7 @@ function clampedRequests(ctx: CoordinatorContext, q: AggregateQuery, c: ReturnTy
       // A noised query computes only the measures its noise names: nothing leaves the nodes un-noised.
       measures: clampedMeasures(q.aggregate, noise ? Object.keys(noise) : null),
       maskBits,
-      material: material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null,
+      material: sealedMaterialFor(ctx, id, queryId, material),
       participants, noise, centre: q.centre ? { x: q.centre.x, ...(q.centre.y !== undefined ? { y: q.centre.y } : {}) } : null,
     };
   });

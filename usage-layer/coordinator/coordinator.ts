@@ -43,10 +43,11 @@ export function createCoordinator(config: Config, signingKey: SigningKey, opts: 
   const self = gatewayIdentity(config.nodes.keysDir, signingKey, config.nodes.gatewayEncryptionKeyFile);
   const directory = new KeyDirectory(config.nodes.keysDir);
   const clients = urls.map((baseUrl, i) => new NodeClient({ baseUrl, self, recipient: nodeParty(i + 1), keys: directory, timeoutMs }));
+  const maxRequestBytes = bodyLimitBytes(config.http.bodyLimit);
   const ctx: CoordinatorContext = { n, t, urls, ids: Array.from({ length: n }, (_, i) => i + 1), client: (id) => clients[id - 1] as NodeClient,
     encryptionKey: (id) => directory.encryptionKey(nodeParty(id)),
     ...(opts.maxComparisonsPerRun !== undefined ? { maxComparisonsPerRun: opts.maxComparisonsPerRun } : {}),
-    ...(bodyLimitBytes(config.http.bodyLimit) !== null ? { maxRequestBytes: bodyLimitBytes(config.http.bodyLimit) as number } : {}),
+    ...(maxRequestBytes !== null ? { maxRequestBytes } : {}),
   };
 
   return {

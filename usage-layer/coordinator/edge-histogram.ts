@@ -15,13 +15,9 @@ import { comparisonPlan, STATISTICAL_BITS, type ValueDomain } from '../../mpc/co
 import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
 import { dealCompareMaterial, materialBytes, MAX_DEALT_COMPARISONS } from '../../mpc/preprocessing';
-import { sealCompareMaterial } from '../../parties/compare-material';
-import { MAX_ROUND_VALUES } from '../../parties/wire-parse';
-import { PeerKeyError } from '../../parties/errors';
-import { nodeParty } from '../../parties/key-directory';
 import { ValidationError } from '../../storage-layer/errors';
-import { MAX_HISTOGRAM_EDGES, type HistogramRequest, type NoiseSpec } from '../../parties/wire';
-import { askAll, threeNodesUp, threePartyResult } from './ask-all';
+import { MAX_HISTOGRAM_EDGES, MAX_ROUND_VALUES, type HistogramRequest, type NoiseSpec } from '../../parties/wire';
+import { askAll, sealedMaterialFor, threeNodesUp, threePartyResult } from './ask-all';
 import type { CoordinatorContext } from './context';
 import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
 import { noiseMap } from './validate';
@@ -72,7 +68,7 @@ export interface HistogramRun {
  * two edges (one interior bucket).
  */
 export function histogramRuns(edges: readonly number[], perRun: number): HistogramRun[] {
-  if (perRun < 2) throw new ValidationError("a histogram over this cohort needs at least 2 comparisons a patient in one run, more than a run takes (the dealer's limit, or the nodes' request size, HGD_BODY_LIMIT): narrow the cohort, the window or the filter", "cohort");
+  if (perRun < 2) throw new ValidationError('a histogram over this cohort needs at least 2 comparisons a patient in one run, more than a run takes (the dealer\'s limit, or the nodes\' request size, HGD_BODY_LIMIT): narrow the cohort, the window or the filter', 'cohort');
   const runs: HistogramRun[] = [];
   for (let first = 0; first < edges.length - 1; first += perRun - 1) {
     runs.push({ edges: edges.slice(first, first + perRun), below: first === 0, above: first + perRun >= edges.length });
@@ -80,30 +76,38 @@ export function histogramRuns(edges: readonly number[], perRun: number): Histogr
   return runs;
 }
 
+/** What every run of one histogram shares: the domain, the cohort, the filter's leaves, the mask bits, the nodes. */
+interface HistogramScope {
+  domain: ValueDomain;
+  cohort: string[];
+  leaves: number;
+  maskBits: number;
+  up: number[];
+  bytes: ByteCounts;
+}
+
 /** The requests of one run, one per node: the same run with that node's sealed material. */
-function histogramRequests(ctx: CoordinatorContext, q: AggregateQuery, run: HistogramRun, domain: ValueDomain, cohort: string[], participants: number[]): HistogramRequest[] {
+function histogramRequests(ctx: CoordinatorContext, q: AggregateQuery, run: HistogramRun, o: HistogramScope): HistogramRequest[] {
+  const { domain, cohort, maskBits } = o;
   const queryId = randomUUID();
-  const maskBits = maskBitsOf(q, domain);
   // The filter's comparisons (one a leaf and cohort patient) first, then one a patient and edge.
-  const m = ((q.filter ? filterLeaves(q.filter).length : 0) + run.edges.length) * cohort.length;
+  const m = (o.leaves + run.edges.length) * cohort.length;
   const material = m > 0 ? dealCompareMaterial(m, maskBits) : null;
   const spec = noiseMap(q)?.histogram as NoiseSpec | undefined;
-  return participants.map((id) => {
-    const key = ctx.encryptionKey(id);
-    if (!key) throw new PeerKeyError(`${nodeParty(id)} has published no encryption key: its comparison material cannot be sealed`);
+  return o.up.map((id) => {
     return {
       queryId, indicator: q.indicator, from: q.from ?? null, to: q.to ?? null, cohort, perPatient: 1,
       ...(q.includePatientReported ? { includePatientReported: true } : {}),
       ...run, domain, filter: q.filter ?? null, maskBits,
-      material: material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null,
-      participants, noise: spec ? { histogram: spec } : null,
+      material: sealedMaterialFor(ctx, id, queryId, material),
+      participants: o.up, noise: spec ? { histogram: spec } : null,
     };
   });
 }
 
 /** One run: the three nodes' answers, and its buckets opened (three shares of degree 1: a wrong one is detected, not located). */
-async function runHistogramPart(ctx: CoordinatorContext, q: AggregateQuery, run: HistogramRun, o: { domain: ValueDomain; cohort: string[]; up: number[]; bytes: ByteCounts }): Promise<number[]> {
-  const answers = await askAll(ctx, histogramRequests(ctx, q, run, o.domain, o.cohort, o.up), o.bytes, {
+async function runHistogramPart(ctx: CoordinatorContext, q: AggregateQuery, run: HistogramRun, o: HistogramScope): Promise<number[]> {
+  const answers = await askAll(ctx, histogramRequests(ctx, q, run, o), o.bytes, {
     what: 'the histogram', call: (client, r) => client.histogram(r), agreement: (a) => `${a.records}|${a.digest}|${a.buckets.length}`,
   });
   const faults = newFaults();
@@ -117,14 +121,16 @@ export async function runEdgeHistogram(ctx: CoordinatorContext, q: AggregateQuer
   if (!q.cohort) throw new ValidationError('a histogram needs its cohort (the material is dealt per cohort patient)', 'cohort');
   const cohort = [...new Set(q.cohort)].sort();
   const leaves = q.filter ? filterLeaves(q.filter).length : 0;
+  const maskBits = maskBitsOf(q, domain);
   // A run's comparisons: what the dealer deals for, what one round message carries (cmp-open opens one
   // value a comparison) and what fits a node's request body, whichever is least.
-  const maxComparisons = Math.min(ctx.maxComparisonsPerRun ?? MAX_DEALT_COMPARISONS, MAX_ROUND_VALUES, comparisonsInRequest(ctx.maxRequestBytes, cohort.length, maskBitsOf(q, domain)));
+  const maxComparisons = Math.min(ctx.maxComparisonsPerRun ?? MAX_DEALT_COMPARISONS, MAX_ROUND_VALUES, comparisonsInRequest(ctx.maxRequestBytes, cohort.length, maskBits));
   const runs = histogramRuns(edges, Math.floor(maxComparisons / Math.max(1, cohort.length)) - leaves);
   const { h, bytes } = await threeNodesUp(ctx, 'a histogram');
+  const scope: HistogramScope = { domain, cohort, leaves, maskBits, up: h.up, bytes };
   // Runs one after another: each deals its own material (the dealer's limit is a run's).
   const counts: number[] = [];
-  for (const run of runs) counts.push(...(await runHistogramPart(ctx, q, run, { domain, cohort, up: h.up, bytes })));
+  for (const run of runs) counts.push(...(await runHistogramPart(ctx, q, run, scope)));
   const r = threePartyResult(q, { h, bytes, started }, { count: 0n }, null, false);
   return {
     ...r, opened: undefined,

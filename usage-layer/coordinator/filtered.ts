@@ -16,12 +16,9 @@ import { comparisonPlan, STATISTICAL_BITS } from '../../mpc/compare';
 import { filterLeaves } from '../../mpc/filters';
 import { newFaults, openSigned } from '../../mpc/open';
 import { dealCompareMaterial } from '../../mpc/preprocessing';
-import { sealCompareMaterial } from '../../parties/compare-material';
-import { PeerKeyError } from '../../parties/errors';
-import { nodeParty } from '../../parties/key-directory';
 import type { FilteredRequest, FilteredResponse, NoiseByMeasure } from '../../parties/wire';
 import { ValidationError } from '../../storage-layer/errors';
-import { askAll, threeNodesUp, threePartyResult } from './ask-all';
+import { askAll, sealedMaterialFor, threeNodesUp, threePartyResult } from './ask-all';
 import { checkCapacity } from './capacity';
 import type { CoordinatorContext } from './context';
 import type { AggregateQuery, AggregateResult, ByteCounts } from './types';
@@ -41,15 +38,13 @@ function filteredRequests(ctx: CoordinatorContext, q: AggregateQuery, cohort: st
   const material = m > 0 ? dealCompareMaterial(m, maskBits) : null;
   const noise = noiseMap(q) as NoiseByMeasure<LinearMeasure> | null;
   return participants.map((id) => {
-    const key = ctx.encryptionKey(id);
-    if (!key) throw new PeerKeyError(`${nodeParty(id)} has published no encryption key: its comparison material cannot be sealed`);
     return {
       queryId, indicator: q.indicator, from: q.from ?? null, to: q.to ?? null, cohort, perPatient: q.perPatient ?? null,
       ...(q.includePatientReported ? { includePatientReported: true } : {}),
       // A noised query computes only the measures its noise names: nothing leaves the nodes un-noised.
       measures: queriedMeasures(q.aggregate, noise ? Object.keys(noise) : null) as LinearMeasure[],
       filter: q.filter!, maskBits,
-      material: material ? sealCompareMaterial(key, id, queryId, material[id - 1]!) : null,
+      material: sealedMaterialFor(ctx, id, queryId, material),
       participants, noise, centre: q.centre ? { x: q.centre.x } : null,
     };
   });

@@ -634,11 +634,13 @@ export class QueryService {
     });
     const by = r.noisedBy ?? { participants: Math.max(1, r.nodesUsed.length), t: 0 };
     const scaleOf = (p: NoisePart) => noisePartScale(p, ind, ind2);
-    // A pilot kind's measures as released (pilot.ts); a clamped correlation's with its floors, as the pilot's.
-    const opened = !r.opened ? r.opened
+    // A pilot kind's measures as released (pilot.ts), a clamped correlation's with its floors as the
+    // pilot's, and the statistic from them; otherwise the coordinator's own.
+    const releasedMeasures = !r.opened ? null
       : pilot ? pilotOpened(spec.kind, plan, r.opened, { contributors, centreError: pilot.centreError, centreNoise: pilot.centreNoise, by, ind, ind2 })
-      : spec.kind === 'correlation' ? { ...r.opened, floors: correlationFloors(plan, ind.scale, ind2?.scale ?? 0, by) } : r.opened;
-    const raw = opened && opened !== r.opened ? spec.finish(opened) : r.value;
+      : spec.kind === 'correlation' ? { ...r.opened, floors: correlationFloors(plan, ind.scale, ind2?.scale ?? 0, by) } : null;
+    const opened = releasedMeasures ?? r.opened;
+    const raw = releasedMeasures ? spec.finish(releasedMeasures) : r.value;
     // Post-processing with public bounds only (registry: the kind's `release`).
     const range = bounds ? declaredValueBounds(bounds, req.indicators).x : ind.range;
     const value = raw === null || !Number.isFinite(raw) ? null : spec.release(raw, range);
