@@ -1,10 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- tests read whatever JSON came back */
 import { strict as assert } from 'node:assert';
-import { MRN, observation } from './support/care';
+import { minute, MRN, observation } from './support/care';
 import { startTestGateway, type TestGateway } from './support/gateway';
 
 const JSON_TYPE = 'application/json';
-const minute = (m: number) => new Date(Date.UTC(2025, 5, 1, 8, m)).toISOString();
 
 /** Alert rules edited in place: by their owner, a ledger entry per change, the window state reset or kept, the history shown. */
 describe('alert rules edited in place (PATCH) and their history', function () {

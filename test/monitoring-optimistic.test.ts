@@ -7,10 +7,8 @@
 import { strict as assert } from 'node:assert';
 import { liveRulesOf, saveIfCurrent, stepRules } from '../management-layer/monitoring/engine';
 import type { IcsRecord } from '../management-layer/ics-record';
-import { MRN, observation } from './support/care';
+import { bundle, minute, MRN, observation } from './support/care';
 import { startTestGateway, type TestGateway } from './support/gateway';
-
-const minute = (m: number) => new Date(Date.UTC(2025, 5, 1, 8, m)).toISOString();
 
 describe('rule evaluation: one statement when nothing fires, locks when something does or a rule changed', function () {
   this.timeout(60_000);
@@ -18,7 +16,7 @@ describe('rule evaluation: one statement when nothing fires, locks when somethin
   let patient: string;
   let token: string;
   const upload = (resources: unknown[]) =>
-    t.request('POST', '/patients/me/readings', { token, body: JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) }), contentType: 'application/json' });
+    t.request('POST', '/patients/me/readings', { token, body: JSON.stringify(bundle(resources)), contentType: 'application/json' });
   const reading = (id: string, indicator: string, value: number, m: number) => ({ ...observation(id, 'O-1', indicator, value, minute(m)), subject: undefined });
   const createRule = async (indicator: string, condition: string) => (await t.gateway.monitoring.rules.create(patient, { indicator, condition, notify: ['patient'] }, 'test')).id;
   const stateOf = async (ruleId: string) => (await t.gateway.db.knex('monitoring_rule_state').where({ rule_id: ruleId }).first('state', 'epoch')) as { state: unknown; epoch: number | string };

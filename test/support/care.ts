@@ -22,6 +22,9 @@ export function observation(id: string, mrn: string, indicator: string, value: n
   };
 }
 
+/** An instant on 2025-06-01, 08:00 + `m` minutes UTC (readings in a rule's window). */
+export const minute = (m: number): string => new Date(Date.UTC(2025, 5, 1, 8, m)).toISOString();
+
 /** A FHIR collection Bundle of the given resources. */
 export function bundle(resources: unknown[]): Record<string, unknown> {
   return { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) };
