@@ -234,6 +234,11 @@ describe('secure aggregates through real compute nodes (n = 3, t = 1)', function
     await assert.rejects(tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'mean' }), InconsistentSharesError);
     // The count is not a share and still agrees; squares were not touched.
     assert.equal((await tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'count' })).value, 3);
+    // A histogram compares the tampered share: the nodes' masked openings disagree, and nothing is released.
+    await assert.rejects(
+      tc.coordinator.aggregate({ indicator: 'tamper', aggregate: 'histogram', cohort: ['p0', 'p1', 'p2'], perPatient: 1, edges: [-10, 0, 10], domain: { min: -10, max: 10, scale: 2 } }),
+      /failed during the histogram .*cmp-open: the masked shares of element 0 are not on one polynomial/,
+    );
   });
 
   it('adds distributed DP noise in shares: every participant deals its own noise', async () => {
